@@ -1,0 +1,132 @@
+//! The one error type of the engine.
+//!
+//! Callers match on [`ErrorKind`] (to choose an exit code, or to decide whether a retry can help);
+//! the context string names the object at fault (a pack id, a path, a key file) so that the
+//! message a user reads says *what* is broken, not only *that* something is.
+
+use std::fmt;
+
+/// What went wrong, in categories a caller can act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// No repository at the given location.
+    RepositoryNotFound,
+    /// A repository already exists where `init` was asked to create one.
+    RepositoryExists,
+    /// The repository was written by a newer format version than this build understands.
+    UnsupportedVersion,
+    /// No key file could be opened with the given password.
+    WrongPassword,
+    /// A stored object is missing.
+    MissingObject,
+    /// A stored object exists but its bytes are wrong (authentication, hash or decoding failed).
+    Corrupt,
+    /// A snapshot, path or key the user named does not exist.
+    NotFound,
+    /// The user asked for something invalid (bad argument, non-empty restore target...).
+    InvalidInput,
+    /// The local file system or storage reported an I/O error.
+    Io,
+    /// The storage ran out of space.
+    NoSpace,
+    /// Permission denied by the operating system or storage.
+    PermissionDenied,
+    /// Some source files could not be read; the snapshot was still written.
+    PartialBackup,
+    /// The repository is locked by another process.
+    Locked,
+}
+
+impl ErrorKind {
+    /// Whether repeating the same operation may succeed (transient network or storage trouble).
+    pub fn is_retryable(self) -> bool {
+        matches!(self, ErrorKind::Io)
+    }
+}
+
+/// An engine error: a kind, a human context naming the thing at fault, and an optional cause.
+#[derive(Debug)]
+pub struct Error {
+    kind: ErrorKind,
+    context: String,
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn new(kind: ErrorKind, context: impl Into<String>) -> Self {
+        Error { kind, context: context.into(), source: None }
+    }
+
+    pub fn with_source(
+        kind: ErrorKind,
+        context: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Error { kind, context: context.into(), source: Some(source.into()) }
+    }
+
+    /// An I/O error, classified by its OS error code (ENOSPC, EACCES, ENOENT get their own kinds).
+    pub fn io(context: impl Into<String>, err: std::io::Error) -> Self {
+        let kind = match err.kind() {
+            std::io::ErrorKind::NotFound => ErrorKind::NotFound,
+            std::io::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
+            _ if err.raw_os_error() == Some(libc::ENOSPC) || err.raw_os_error() == Some(libc::EDQUOT) => {
+                ErrorKind::NoSpace
+            }
+            _ => ErrorKind::Io,
+        };
+        Error::with_source(kind, context, err)
+    }
+
+    pub fn corrupt(context: impl Into<String>) -> Self {
+        Error::new(ErrorKind::Corrupt, context)
+    }
+
+    pub fn invalid(context: impl Into<String>) -> Self {
+        Error::new(ErrorKind::InvalidInput, context)
+    }
+
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    pub fn context(&self) -> &str {
+        &self.context
+    }
+
+    /// Prefix the context with where the error happened (e.g. "pack 3fa1…: ").
+    #[must_use]
+    pub fn within(mut self, outer: impl fmt::Display) -> Self {
+        self.context = format!("{outer}: {}", self.context);
+        self
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.context)?;
+        if let Some(src) = &self.source {
+            write!(f, ": {src}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source.as_deref().map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// Attach a context to I/O results in one call.
+pub trait IoContext<T> {
+    fn io_context(self, context: impl FnOnce() -> String) -> Result<T>;
+}
+
+impl<T> IoContext<T> for std::io::Result<T> {
+    fn io_context(self, context: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|e| Error::io(context(), e))
+    }
+}

@@ -1,0 +1,118 @@
+//! Blob types and the sealing of one blob (compress, then encrypt with its identity as AAD).
+
+use crate::crypto::Keys;
+use crate::error::{Error, Result};
+use crate::id::BlobId;
+
+/// What a blob holds. Stored as one byte: do not renumber.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum BlobType {
+    /// A chunk of file, volume or stream data.
+    Data = 0,
+    /// An encoded directory tree.
+    Tree = 1,
+}
+
+impl BlobType {
+    pub fn from_u8(b: u8) -> Result<BlobType> {
+        match b {
+            0 => Ok(BlobType::Data),
+            1 => Ok(BlobType::Tree),
+            _ => Err(Error::corrupt(format!("unknown blob type {b}"))),
+        }
+    }
+}
+
+/// Flags of a stored blob. Bit 0: payload is zstd-compressed. Other bits must be zero.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BlobFlags(pub u8);
+
+impl BlobFlags {
+    pub const COMPRESSED: u8 = 1;
+
+    pub fn compressed(self) -> bool {
+        self.0 & Self::COMPRESSED != 0
+    }
+
+    pub fn from_u8(b: u8) -> Result<BlobFlags> {
+        if b & !Self::COMPRESSED != 0 {
+            return Err(Error::corrupt(format!("unknown blob flags {b:#04x}")));
+        }
+        Ok(BlobFlags(b))
+    }
+}
+
+/// Additional data bound into each blob's AEAD: type, flags, plaintext length and id, so a blob
+/// cannot be moved to another id, type or length without failing authentication.
+pub fn blob_aad(ty: BlobType, flags: BlobFlags, raw_len: u32, id: &BlobId) -> [u8; 38] {
+    let mut aad = [0u8; 38];
+    aad[0] = ty as u8;
+    aad[1] = flags.0;
+    aad[2..6].copy_from_slice(&raw_len.to_le_bytes());
+    aad[6..].copy_from_slice(id.as_bytes());
+    aad
+}
+
+/// A blob ready to be appended to a pack.
+pub struct SealedBlob {
+    pub id: BlobId,
+    pub ty: BlobType,
+    pub flags: BlobFlags,
+    pub raw_len: u32,
+    pub bytes: Vec<u8>,
+}
+
+/// Compress (keeping the raw bytes when zstd does not save at least 1/32) and encrypt.
+pub fn seal_blob(
+    keys: &Keys,
+    ty: BlobType,
+    id: BlobId,
+    plaintext: &[u8],
+    compress: impl FnOnce(&[u8]) -> Option<Vec<u8>>,
+) -> SealedBlob {
+    let raw_len = u32::try_from(plaintext.len()).expect("blobs are at most 16 MiB");
+    let compressed = compress(plaintext).filter(|c| c.len() < plaintext.len() - plaintext.len() / 32);
+    let (flags, payload): (BlobFlags, std::borrow::Cow<[u8]>) = match compressed {
+        Some(c) => (BlobFlags(BlobFlags::COMPRESSED), c.into()),
+        None => (BlobFlags(0), plaintext.into()),
+    };
+    let aad = blob_aad(ty, flags, raw_len, &id);
+    let bytes = keys.seal(&aad, &payload);
+    SealedBlob { id, ty, flags, raw_len, bytes }
+}
+
+/// Decrypt, decompress and verify a stored blob against its id. Every failure names the blob.
+pub fn open_blob(
+    keys: &Keys,
+    ty: BlobType,
+    flags: BlobFlags,
+    raw_len: u32,
+    id: &BlobId,
+    stored: &[u8],
+) -> Result<Vec<u8>> {
+    let aad = blob_aad(ty, flags, raw_len, id);
+    let payload = keys
+        .open(&aad, stored)
+        .ok_or_else(|| Error::corrupt(format!("blob {id}: authentication failed (corrupted or tampered)")))?;
+    let plain = if flags.compressed() {
+        let mut out = Vec::with_capacity(raw_len as usize);
+        let mut dec = zstd::stream::read::Decoder::new(&payload[..])
+            .map_err(|e| Error::corrupt(format!("blob {id}: zstd: {e}")))?;
+        // Read at most raw_len + 1 bytes so a lying frame cannot exhaust memory.
+        std::io::Read::read_to_end(&mut std::io::Read::take(&mut dec, u64::from(raw_len) + 1), &mut out)
+            .map_err(|e| Error::corrupt(format!("blob {id}: zstd: {e}")))?;
+        out
+    } else {
+        payload
+    };
+    if plain.len() != raw_len as usize {
+        return Err(Error::corrupt(format!(
+            "blob {id}: length {} does not match the recorded {raw_len}",
+            plain.len()
+        )));
+    }
+    if keys.blob_id(&plain) != *id {
+        return Err(Error::corrupt(format!("blob {id}: content does not match its id")));
+    }
+    Ok(plain)
+}

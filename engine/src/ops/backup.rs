@@ -1,0 +1,514 @@
+//! File-tree backup: a parallel walk (rayon over directory entries), content-defined chunks,
+//! deduplication against the whole repository, and per-directory tree blobs.
+//!
+//! Incremental: files whose size, mtime, ctime and inode equal the parent snapshot's node are
+//! not read; their content list is reused. Unreadable or vanished paths are reported, counted
+//! and left out; the snapshot is still written and the result says so.
+
+use std::collections::HashMap;
+use std::fs::{self, File, Metadata};
+use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use parking_lot::Mutex;
+use rayon::prelude::*;
+
+use crate::chunker::{Chunker, PARALLEL_THRESHOLD};
+use crate::error::{Error, Result};
+use crate::format::snapshot::{Snapshot, SnapshotStats, SourceKind};
+use crate::format::tree::{Node, NodeKind, Part, Timestamp, Tree};
+use crate::format::BlobType;
+use crate::id::{BlobId, SnapshotId};
+use crate::ops::blob_saver::BlobSaver;
+use crate::ops::Progress;
+use crate::repo::index::MasterIndex;
+use crate::repo::lock::LockGuard;
+use crate::repo::Repository;
+use crate::source::exclude::Excludes;
+use crate::source::meta::{self, NameCache};
+
+#[derive(Debug, Clone)]
+pub struct BackupOptions {
+    pub paths: Vec<PathBuf>,
+    pub hostname: String,
+    /// Backup name; the parent is the latest snapshot with the same host and name.
+    pub name: String,
+    pub tags: Vec<String>,
+    pub excludes: Vec<String>,
+    pub one_file_system: bool,
+    /// Follow symlinks (store what they point to).
+    pub dereference: bool,
+    /// Compare only size and mtime with the parent (for snapshot mounts whose inode numbers
+    /// and ctimes change every time).
+    pub ignore_inode: bool,
+    /// Explicit parent, or `None` to pick the latest of the same host and name.
+    pub parent: Option<SnapshotId>,
+    /// Read every file even if it matches the parent.
+    pub force: bool,
+    pub compression_level: i32,
+}
+
+impl BackupOptions {
+    pub fn new(paths: Vec<PathBuf>) -> Self {
+        BackupOptions {
+            paths,
+            hostname: crate::hostname(),
+            name: String::new(),
+            tags: vec![],
+            excludes: vec![],
+            one_file_system: false,
+            dereference: false,
+            ignore_inode: false,
+            parent: None,
+            force: false,
+            compression_level: 3,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct BackupResult {
+    pub id: SnapshotId,
+    pub snapshot: Snapshot,
+    /// One line per unreadable or vanished path.
+    pub warnings: Vec<String>,
+}
+
+struct Walker<'a> {
+    repo: &'a Repository,
+    index: &'a MasterIndex,
+    saver: BlobSaver<'a>,
+    chunker: Chunker,
+    excludes: Excludes,
+    opts: &'a BackupOptions,
+    names: NameCache,
+    progress: &'a dyn Progress,
+    warnings: Mutex<Vec<String>>,
+    hardlinks: Mutex<HashMap<(u64, u64), Vec<Part>>>,
+    files: AtomicU64,
+    dirs: AtomicU64,
+    others: AtomicU64,
+    files_read: AtomicU64,
+    bytes_read: AtomicU64,
+    bytes_total: AtomicU64,
+}
+
+/// A source problem that leaves one path out of the snapshot (fatal repository errors are
+/// `Err` instead).
+enum Entry {
+    Node(Node),
+    Skipped,
+}
+
+pub fn backup(repo: &Repository, opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupResult> {
+    let start = Instant::now();
+    if opts.paths.is_empty() {
+        return Err(Error::invalid("nothing to back up: give at least one path"));
+    }
+    let mut sources = Vec::new();
+    for p in &opts.paths {
+        let abs = std::path::absolute(p).map_err(|e| Error::io(format!("{}", p.display()), e))?;
+        let meta = stat(&abs, opts.dereference)
+            .map_err(|e| Error::io(format!("cannot back up {}", p.display()), e))?;
+        let name = root_name(&abs);
+        if sources.iter().any(|(_, n, _): &(PathBuf, Vec<u8>, Metadata)| *n == name) {
+            return Err(Error::invalid(format!(
+                "two source paths have the same last component {:?}: back them up separately",
+                String::from_utf8_lossy(&name)
+            )));
+        }
+        sources.push((abs, name, meta));
+    }
+    sources.sort_by(|a, b| a.1.cmp(&b.1));
+    let _lock = LockGuard::shared(repo)?;
+    let index = MasterIndex::load(repo)?;
+    let (parent_id, parent_root) = find_parent(repo, &index, opts)?;
+    let walker = Walker {
+        repo,
+        index: &index,
+        saver: BlobSaver::new(repo, &index, opts.compression_level, 2),
+        chunker: repo.chunker(),
+        excludes: Excludes::new(&opts.excludes)?,
+        opts,
+        names: NameCache::default(),
+        progress,
+        warnings: Mutex::new(Vec::new()),
+        hardlinks: Mutex::new(HashMap::new()),
+        files: AtomicU64::new(0),
+        dirs: AtomicU64::new(0),
+        others: AtomicU64::new(0),
+        files_read: AtomicU64::new(0),
+        bytes_read: AtomicU64::new(0),
+        bytes_total: AtomicU64::new(0),
+    };
+    let entries: Vec<Entry> = sources
+        .par_iter()
+        .map(|(abs, name, meta)| {
+            let parent_node = parent_root.as_ref().and_then(|t| t.find(name));
+            walker.entry(abs, name.clone(), meta.clone(), parent_node, meta.dev())
+        })
+        .collect::<Result<_>>()?;
+    let nodes: Vec<Node> = entries
+        .into_iter()
+        .filter_map(|e| match e {
+            Entry::Node(n) => Some(n),
+            Entry::Skipped => None,
+        })
+        .collect();
+    let root = walker.save_tree(nodes)?;
+    let warnings = walker.warnings.into_inner();
+    let stats = SnapshotStats {
+        files: walker.files.into_inner(),
+        dirs: walker.dirs.into_inner(),
+        others: walker.others.into_inner(),
+        files_read: walker.files_read.into_inner(),
+        bytes_read: walker.bytes_read.into_inner(),
+        bytes_total: walker.bytes_total.into_inner(),
+        bytes_added: 0,
+        chunks_new: walker.saver.chunks_new.load(Ordering::Relaxed),
+        chunks_reused: walker.saver.chunks_reused.load(Ordering::Relaxed),
+        trees_new: walker.saver.trees_new.load(Ordering::Relaxed),
+        unreadable: warnings.len() as u64,
+        duration_ms: 0,
+    };
+    // Packs and their index entries are durable before the snapshot that needs them.
+    let packed = walker.saver.finish()?;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let mut snapshot = Snapshot {
+        time: Timestamp { secs: now.as_secs() as i64, nanos: now.subsec_nanos() },
+        hostname: opts.hostname.clone(),
+        name: opts.name.clone(),
+        username: crate::username(),
+        tags: opts.tags.clone(),
+        paths: sources.iter().map(|(p, _, _)| p.to_string_lossy().into_owned()).collect(),
+        parent: parent_id,
+        source: SourceKind::Files,
+        root,
+        stats: SnapshotStats { bytes_added: packed.bytes_written, ..stats },
+        program: crate::PROGRAM.to_string(),
+    };
+    snapshot.stats.duration_ms = start.elapsed().as_millis() as u64;
+    let id = repo.save_snapshot(&snapshot)?;
+    Ok(BackupResult { id, snapshot, warnings })
+}
+
+fn stat(p: &Path, follow: bool) -> std::io::Result<Metadata> {
+    if follow {
+        fs::metadata(p)
+    } else {
+        fs::symlink_metadata(p)
+    }
+}
+
+/// Name of a source path inside the snapshot's root tree.
+fn root_name(abs: &Path) -> Vec<u8> {
+    match abs.file_name() {
+        Some(n) => n.as_bytes().to_vec(),
+        None => b"root".to_vec(), // "/"
+    }
+}
+
+/// The parent snapshot's root tree, if there is a parent.
+fn find_parent(
+    repo: &Repository,
+    index: &MasterIndex,
+    opts: &BackupOptions,
+) -> Result<(Option<SnapshotId>, Option<Tree>)> {
+    if opts.force {
+        return Ok((None, None));
+    }
+    let id = match opts.parent {
+        Some(id) => Some(id),
+        None => crate::ops::select::latest(repo, Some(&opts.hostname), Some(&opts.name))?.map(|(id, _)| id),
+    };
+    let Some(id) = id else { return Ok((None, None)) };
+    let snap = repo.load_snapshot(&id)?;
+    // A parent whose trees are unreadable only costs speed: back up without it.
+    match repo.load_tree(index, &snap.root) {
+        Ok(t) => Ok((Some(id), Some(t))),
+        Err(_) => Ok((None, None)),
+    }
+}
+
+impl Walker<'_> {
+    fn warn(&self, msg: String) {
+        self.progress.warning(&msg);
+        self.warnings.lock().push(msg);
+    }
+
+    fn entry(&self, path: &Path, name: Vec<u8>, m: Metadata, parent: Option<&Node>, root_dev: u64) -> Result<Entry> {
+        self.saver.check()?;
+        let mut node = meta::node_from_metadata(name, &m, &self.names);
+        match meta::read_xattrs(path) {
+            Ok(x) => node.xattrs = x,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                self.warn(format!("{}: vanished during backup", path.display()));
+                return Ok(Entry::Skipped);
+            }
+            Err(e) => self.warn(format!("{}: cannot read extended attributes: {e}", path.display())),
+        }
+        let parent = parent.filter(|p| p.kind == node.kind);
+        match node.kind {
+            NodeKind::Dir => {
+                self.dirs.fetch_add(1, Ordering::Relaxed);
+                let parent_tree = match parent.and_then(|p| p.subtree) {
+                    Some(t) => self.repo.load_tree(self.index, &t).ok(),
+                    None => None,
+                };
+                match self.dir(path, parent_tree.as_ref(), root_dev)? {
+                    Some(id) => node.subtree = Some(id),
+                    None => return Ok(Entry::Skipped),
+                }
+            }
+            NodeKind::File => {
+                self.files.fetch_add(1, Ordering::Relaxed);
+                match self.file(path, &mut node, parent)? {
+                    true => {}
+                    false => return Ok(Entry::Skipped),
+                }
+            }
+            NodeKind::Symlink => {
+                self.others.fetch_add(1, Ordering::Relaxed);
+                match fs::read_link(path) {
+                    Ok(t) => node.link_target = t.as_os_str().as_bytes().to_vec(),
+                    Err(e) => {
+                        self.warn(format!("{}: cannot read symlink: {e}", path.display()));
+                        return Ok(Entry::Skipped);
+                    }
+                }
+            }
+            _ => {
+                self.others.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.progress.item_done(0);
+        Ok(Entry::Node(node))
+    }
+
+    /// Back up a directory's entries; `None` if the directory itself cannot be read.
+    fn dir(&self, path: &Path, parent: Option<&Tree>, root_dev: u64) -> Result<Option<BlobId>> {
+        let rd = match fs::read_dir(path) {
+            Ok(rd) => rd,
+            Err(e) => {
+                self.warn(format!("{}: cannot read directory: {e}", path.display()));
+                return Ok(None);
+            }
+        };
+        let mut children = Vec::new();
+        for ent in rd {
+            match ent {
+                Ok(ent) => children.push(ent),
+                Err(e) => self.warn(format!("{}: error while listing: {e}", path.display())),
+            }
+        }
+        let entries: Vec<Entry> = children
+            .par_iter()
+            .map(|ent| {
+                let child = ent.path();
+                if self.excludes.is_excluded(&child) {
+                    return Ok(Entry::Skipped);
+                }
+                let m = match stat(&child, self.opts.dereference) {
+                    Ok(m) => m,
+                    Err(e) => {
+                        let what = if e.kind() == std::io::ErrorKind::NotFound { "vanished during backup".to_string() } else { format!("cannot stat: {e}") };
+                        self.warn(format!("{}: {what}", child.display()));
+                        return Ok(Entry::Skipped);
+                    }
+                };
+                if self.opts.one_file_system && m.is_dir() && m.dev() != root_dev {
+                    return Ok(Entry::Skipped);
+                }
+                let name = ent.file_name().as_bytes().to_vec();
+                let p = parent.and_then(|t| t.find(&name));
+                self.entry(&child, name, m, p, root_dev)
+            })
+            .collect::<Result<_>>()?;
+        let nodes = entries
+            .into_iter()
+            .filter_map(|e| match e {
+                Entry::Node(n) => Some(n),
+                Entry::Skipped => None,
+            })
+            .collect();
+        self.save_tree(nodes).map(Some)
+    }
+
+    fn save_tree(&self, mut nodes: Vec<Node>) -> Result<BlobId> {
+        nodes.sort_by(|a, b| a.name.cmp(&b.name));
+        let t = Tree { nodes };
+        self.saver.save(BlobType::Tree, &t.encode())
+    }
+
+    fn unchanged(&self, node: &Node, p: &Node) -> bool {
+        if self.opts.force || p.size != node.size || p.mtime != node.mtime {
+            return false;
+        }
+        if !self.opts.ignore_inode && (p.inode != node.inode || p.ctime != node.ctime) {
+            return false;
+        }
+        // Never reference data that is no longer in the repository.
+        p.content.iter().all(|part| match part {
+            Part::Data { id, .. } => self.saver.is_known(id),
+            Part::Hole { .. } => true,
+        })
+    }
+
+    /// Fill in a file's content; `false` if it could not be read.
+    fn file(&self, path: &Path, node: &mut Node, parent: Option<&Node>) -> Result<bool> {
+        self.bytes_total.fetch_add(node.size, Ordering::Relaxed);
+        if let Some(p) = parent {
+            if self.unchanged(node, p) {
+                node.content = p.content.clone();
+                return Ok(true);
+            }
+        }
+        let link_key = (node.links > 1).then_some((node.device, node.inode));
+        if let Some(k) = link_key {
+            if let Some(c) = self.hardlinks.lock().get(&k) {
+                node.content = c.clone();
+                return Ok(true);
+            }
+        }
+        let parts = match self.read_file(path, node.size) {
+            Ok(Ok((parts, size))) => {
+                node.size = size;
+                parts
+            }
+            Ok(Err(e)) => {
+                let what = if e.kind() == std::io::ErrorKind::NotFound { "vanished during backup".to_string() } else { format!("cannot read: {e}") };
+                self.warn(format!("{}: {what}", path.display()));
+                return Ok(false);
+            }
+            Err(e) => return Err(e),
+        };
+        self.files_read.fetch_add(1, Ordering::Relaxed);
+        if let Some(k) = link_key {
+            self.hardlinks.lock().insert(k, parts.clone());
+        }
+        node.content = parts;
+        Ok(true)
+    }
+
+    /// Read and store a file's content. Outer error: repository failure (fatal); inner error:
+    /// the source could not be read.
+    fn read_file(&self, path: &Path, size: u64) -> Result<std::io::Result<(Vec<Part>, u64)>> {
+        let mut f = match File::open(path) {
+            Ok(f) => f,
+            Err(e) => return Ok(Err(e)),
+        };
+        let m = match f.metadata() {
+            Ok(m) => m,
+            Err(e) => return Ok(Err(e)),
+        };
+        let size = m.len().max(size.min(m.len()));
+        // Sparse files: only read the data extents.
+        let sparse = m.blocks() * 512 < size && size > 64 * 1024;
+        if size as usize >= PARALLEL_THRESHOLD || sparse {
+            let map = match memmap_file(&f) {
+                Ok(m) => m,
+                Err(e) => return Ok(Err(e)),
+            };
+            let extents = if sparse {
+                match crate::sys::data_extents(&f, size) {
+                    Ok(x) => x,
+                    Err(_) => vec![(0, size)],
+                }
+            } else {
+                vec![(0, size)]
+            };
+            let data: &[u8] = map.as_deref().unwrap_or(&[]);
+            let size = data.len() as u64;
+            let mut parts = Vec::new();
+            let mut pos = 0u64;
+            for (s, e) in extents {
+                let (s, e) = (s.min(size), e.min(size));
+                if s > pos {
+                    parts.push(Part::Hole { len: s - pos });
+                }
+                parts.extend(self.store_chunks(&data[s as usize..e as usize])?);
+                pos = e;
+            }
+            if size > pos {
+                parts.push(Part::Hole { len: size - pos });
+            }
+            return Ok(Ok((merge_holes(parts), size)));
+        }
+        let mut buf = Vec::with_capacity(size as usize + 1);
+        if let Err(e) = f.read_to_end(&mut buf) {
+            return Ok(Err(e));
+        }
+        let n = buf.len() as u64;
+        Ok(Ok((merge_holes(self.store_chunks(&buf)?), n)))
+    }
+
+    fn store_chunks(&self, data: &[u8]) -> Result<Vec<Part>> {
+        self.bytes_read.fetch_add(data.len() as u64, Ordering::Relaxed);
+        let cuts = if data.len() >= PARALLEL_THRESHOLD {
+            self.chunker.cut_points_parallel(data, 16 << 20)
+        } else {
+            self.chunker.cut_points(data)
+        };
+        let mut ranges = Vec::with_capacity(cuts.len());
+        let mut start = 0;
+        for c in cuts {
+            ranges.push((start, c));
+            start = c;
+        }
+        let store = |&(s, e): &(usize, usize)| -> Result<Part> {
+            let chunk = &data[s..e];
+            if is_zero(chunk) {
+                return Ok(Part::Hole { len: chunk.len() as u64 });
+            }
+            let id = self.saver.save(BlobType::Data, chunk)?;
+            Ok(Part::Data { id, len: chunk.len() as u32 })
+        };
+        let parts = if ranges.len() > 1 {
+            ranges.par_iter().map(store).collect::<Result<Vec<_>>>()?
+        } else {
+            ranges.iter().map(store).collect::<Result<Vec<_>>>()?
+        };
+        self.progress.item_done(data.len() as u64);
+        Ok(parts)
+    }
+}
+
+fn memmap_file(f: &File) -> std::io::Result<Option<memmap2::Mmap>> {
+    if f.metadata()?.len() == 0 {
+        return Ok(None);
+    }
+    // SAFETY (of the mapping's contents): a file changed while mapped gives changed bytes, not
+    // memory unsafety, and each chunk's id is computed from the bytes actually stored. A file
+    // truncated while mapped raises SIGBUS; rime maps only for large and sparse files.
+    #[allow(unsafe_code)]
+    let m = unsafe { memmap2::MmapOptions::new().map(f)? };
+    let _ = m.advise(memmap2::Advice::Sequential);
+    Ok(Some(m))
+}
+
+/// Whether a chunk is all zero bytes (stored as a hole). Most chunks fail on the first byte.
+fn is_zero(b: &[u8]) -> bool {
+    if b.first().is_some_and(|&x| x != 0) {
+        return false;
+    }
+    let words = b.chunks_exact(8);
+    let rest = words.remainder();
+    words.map(|w| u64::from_ne_bytes(w.try_into().expect("8-byte chunk"))).all(|w| w == 0) && rest.iter().all(|&x| x == 0)
+}
+
+fn merge_holes(parts: Vec<Part>) -> Vec<Part> {
+    let mut out: Vec<Part> = Vec::with_capacity(parts.len());
+    for p in parts {
+        match (out.last_mut(), p) {
+            (Some(Part::Hole { len }), Part::Hole { len: l2 }) => *len += l2,
+            (_, p) if p.is_empty() => {}
+            (_, p) => out.push(p),
+        }
+    }
+    out
+}
+

@@ -1,0 +1,385 @@
+//! Restore: plan the snapshot's files, read the blobs they need grouped by pack (coalesced
+//! ranges, in parallel), verify each blob against its id, write it at its offsets with
+//! positioned writes, and finish each file's metadata as soon as its last chunk lands.
+//!
+//! Memory is bounded by the plan (one small record per file and per chunk reference) plus one
+//! read range (at most [`MAX_RANGE`]) per thread.
+
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use parking_lot::Mutex;
+use rayon::prelude::*;
+
+use crate::error::{Error, ErrorKind, IoContext, Result};
+use crate::format::blob::open_blob;
+use crate::format::tree::{Node, NodeKind, Part, Tree};
+use crate::id::{PackId, SnapshotId};
+use crate::ops::browse;
+use crate::ops::Progress;
+use crate::repo::index::MasterIndex;
+use crate::repo::Repository;
+use crate::source::meta::{apply_metadata, Ownership};
+use crate::storage::FileKind;
+
+/// Largest single read from a pack.
+pub const MAX_RANGE: u64 = 16 << 20;
+/// Gaps up to this size between needed blobs are read through rather than split.
+const MAX_GAP: u64 = 1 << 20;
+
+#[derive(Debug, Clone)]
+pub struct RestoreOptions {
+    pub target: PathBuf,
+    /// Restore only these paths of the view (and what lies below them).
+    pub include: Vec<String>,
+    pub overwrite: bool,
+    /// Default: restore ownership when running as root.
+    pub ownership: Option<bool>,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct RestoreStats {
+    pub files: u64,
+    pub dirs: u64,
+    pub others: u64,
+    pub bytes: u64,
+    pub blobs: u64,
+    /// Problems that did not stop the restore (metadata that could not be set).
+    pub warnings: Vec<String>,
+}
+
+struct PlannedFile {
+    path: PathBuf,
+    node: Node,
+    remaining: AtomicU32,
+}
+
+/// One use of a blob: file number and offset in it.
+#[derive(Clone, Copy)]
+struct Target {
+    file: u32,
+    offset: u64,
+}
+
+struct Plan {
+    dirs: Vec<(PathBuf, Node)>,
+    others: Vec<(PathBuf, Node)>,
+    files: Vec<PlannedFile>,
+    /// Extra names of hard-linked files: (existing file number, new path).
+    links: Vec<(u32, PathBuf)>,
+    /// Per pack: blobs needed, with their uses.
+    packs: HashMap<PackId, Vec<(crate::format::pack::PackEntry, Vec<Target>)>>,
+}
+
+pub fn restore(
+    repo: &Repository,
+    snapshot: &SnapshotId,
+    opts: &RestoreOptions,
+    progress: &dyn Progress,
+) -> Result<RestoreStats> {
+    let snap = repo.load_snapshot(snapshot)?;
+    let target = &opts.target;
+    let created_target = prepare_target(target, opts.overwrite)?;
+    let _lock = crate::repo::lock::LockGuard::shared(repo)?;
+    let index = MasterIndex::load(repo)?;
+    let (view, top) = browse::view(repo, &index, &snap)?;
+    let includes: Vec<Vec<&[u8]>> = opts.include.iter().map(|p| browse::components(p)).collect();
+    let mut plan = Plan { dirs: vec![], others: vec![], files: vec![], links: vec![], packs: HashMap::new() };
+    let mut links_seen: HashMap<(u64, u64), u32> = HashMap::new();
+    plan_tree(repo, &index, &view, target, &mut Vec::new(), &includes, &mut plan, &mut links_seen)?;
+    if !includes.is_empty() && plan.dirs.is_empty() && plan.files.is_empty() && plan.others.is_empty() {
+        return Err(Error::new(ErrorKind::NotFound, format!("no path of the snapshot matches {:?}", opts.include)));
+    }
+    let own = match opts.ownership.unwrap_or(crate::sys::geteuid() == 0) {
+        true => Ownership::Restore,
+        false => Ownership::Skip,
+    };
+    let mut stats = RestoreStats::default();
+    let warnings = Mutex::new(Vec::new());
+
+    // 1. Directories (parents first: the plan is in pre-order).
+    for (p, _) in &plan.dirs {
+        if let Err(e) = fs::create_dir(p) {
+            if !(opts.overwrite && e.kind() == std::io::ErrorKind::AlreadyExists && p.is_dir()) {
+                return Err(Error::io(format!("cannot create directory {}", p.display()), e));
+            }
+        }
+    }
+    // 2. Symlinks, devices, FIFOs.
+    plan.others.par_iter().try_for_each(|(p, n)| -> Result<()> {
+        if opts.overwrite {
+            let _ = fs::remove_file(p);
+        }
+        let r = match n.kind {
+            NodeKind::Symlink => std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(&n.link_target), p),
+            NodeKind::Fifo => crate::sys::mknod(p, libc::S_IFIFO | n.mode, 0),
+            NodeKind::CharDevice => crate::sys::mknod(p, libc::S_IFCHR | n.mode, n.rdev),
+            NodeKind::BlockDevice => crate::sys::mknod(p, libc::S_IFBLK | n.mode, n.rdev),
+            NodeKind::Socket => Ok(()), // sockets are recreated by their servers, not restored
+            _ => unreachable!("plan puts only special nodes here"),
+        };
+        let mut w = Vec::new();
+        match r {
+            Ok(()) if n.kind != NodeKind::Socket => apply_metadata(p, n, own, &mut w),
+            Ok(()) => {}
+            Err(e) => w.push(format!("{}: cannot create {:?}: {e}", p.display(), n.kind)),
+        }
+        warnings.lock().extend(w);
+        progress.item_done(0);
+        Ok(())
+    })?;
+    // 3. Files without data (empty or all holes) now; the rest when their last chunk arrives.
+    plan.files.par_iter().try_for_each(|f| -> Result<()> {
+        if opts.overwrite {
+            let _ = fs::remove_file(&f.path);
+        }
+        if f.remaining.load(Ordering::Relaxed) == 0 {
+            let file = open_for_write(&f.path)?;
+            finish_file(&file, f, own, &warnings);
+        }
+        Ok(())
+    })?;
+    // 4. Data, by pack, in parallel ranges.
+    let mut work: Vec<(PackId, Vec<(crate::format::pack::PackEntry, Vec<Target>)>)> = Vec::new();
+    for (pack, mut blobs) in std::mem::take(&mut plan.packs) {
+        blobs.sort_by_key(|(e, _)| e.offset);
+        let mut cur: Vec<(crate::format::pack::PackEntry, Vec<Target>)> = Vec::new();
+        for b in blobs {
+            if let (Some(first), Some(last)) = (cur.first(), cur.last()) {
+                let end = u64::from(b.0.offset) + u64::from(b.0.stored_len);
+                let gap = u64::from(b.0.offset).saturating_sub(u64::from(last.0.offset) + u64::from(last.0.stored_len));
+                if gap > MAX_GAP || end - u64::from(first.0.offset) > MAX_RANGE {
+                    work.push((pack, std::mem::take(&mut cur)));
+                }
+            }
+            cur.push(b);
+        }
+        if !cur.is_empty() {
+            work.push((pack, cur));
+        }
+    }
+    // Larger ranges first keeps both cores busy to the end.
+    work.sort_by_key(|(_, r)| std::cmp::Reverse(r.len()));
+    let bytes = AtomicU64::new(0);
+    let blobs = AtomicU64::new(0);
+    let errors: Mutex<Vec<Error>> = Mutex::new(Vec::new());
+    work.par_iter().for_each(|(pack, range)| {
+        if let Err(e) = restore_range(repo, pack, range, &plan.files, own, &warnings, &bytes, &blobs, progress) {
+            errors.lock().push(e);
+        }
+    });
+    let mut errors = errors.into_inner();
+    if !errors.is_empty() {
+        let n = errors.len();
+        let first = errors.remove(0);
+        return Err(Error::new(
+            first.kind(),
+            format!("restore incomplete: {n} error(s) reading data; first: {first}"),
+        ));
+    }
+    // 5. Hard links to files restored above.
+    for (file, path) in &plan.links {
+        if opts.overwrite {
+            let _ = fs::remove_file(path);
+        }
+        fs::hard_link(&plan.files[*file as usize].path, path)
+            .io_context(|| format!("cannot create hard link {}", path.display()))?;
+    }
+    // 6. Directory metadata last, deepest first, so writing entries does not disturb mtimes.
+    let mut w = Vec::new();
+    for (p, n) in plan.dirs.iter().rev() {
+        apply_metadata(p, n, own, &mut w);
+    }
+    if let (Some(top), true) = (&top, created_target) {
+        if includes.is_empty() {
+            apply_metadata(target, top, own, &mut w);
+        }
+    }
+    warnings.lock().extend(w);
+    stats.files = (plan.files.len() + plan.links.len()) as u64;
+    stats.dirs = plan.dirs.len() as u64;
+    stats.others = plan.others.len() as u64;
+    stats.bytes = bytes.into_inner();
+    stats.blobs = blobs.into_inner();
+    stats.warnings = warnings.into_inner();
+    Ok(stats)
+}
+
+/// Create the target directory or check it is empty; returns whether it was created.
+fn prepare_target(target: &Path, overwrite: bool) -> Result<bool> {
+    match fs::read_dir(target) {
+        Ok(mut rd) => {
+            if rd.next().is_some() && !overwrite {
+                return Err(Error::invalid(format!(
+                    "restore target {} exists and is not empty (use --overwrite to restore into it)",
+                    target.display()
+                )));
+            }
+            Ok(false)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            fs::create_dir_all(target).io_context(|| format!("cannot create restore target {}", target.display()))?;
+            Ok(true)
+        }
+        Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => Err(Error::invalid(format!(
+            "restore target {} exists and is not a directory",
+            target.display()
+        ))),
+        Err(e) => Err(Error::io(format!("cannot open restore target {}", target.display()), e)),
+    }
+}
+
+fn included(path: &[Vec<u8>], includes: &[Vec<&[u8]>]) -> (bool, bool) {
+    // (restore this node, descend into it)
+    if includes.is_empty() {
+        return (true, true);
+    }
+    let mut take = false;
+    let mut descend = false;
+    for inc in includes {
+        let n = inc.len().min(path.len());
+        if inc[..n].iter().zip(&path[..n]).all(|(a, b)| *a == b.as_slice()) {
+            if path.len() >= inc.len() {
+                take = true;
+            }
+            descend = true;
+        }
+    }
+    (take, descend)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn plan_tree(
+    repo: &Repository,
+    index: &MasterIndex,
+    tree: &Tree,
+    dir: &Path,
+    path: &mut Vec<Vec<u8>>,
+    includes: &[Vec<&[u8]>],
+    plan: &mut Plan,
+    links_seen: &mut HashMap<(u64, u64), u32>,
+) -> Result<()> {
+    for node in &tree.nodes {
+        path.push(node.name.clone());
+        let (take, descend) = included(path, includes);
+        let p = dir.join(std::ffi::OsStr::from_bytes(&node.name));
+        if descend {
+            match node.kind {
+                NodeKind::Dir => {
+                    plan.dirs.push((p.clone(), node.clone()));
+                    let sub = node.subtree.expect("validated");
+                    let t = repo.load_tree(index, &sub).map_err(|e| e.within(p.display()))?;
+                    plan_tree(repo, index, &t, &p, path, includes, plan, links_seen)?;
+                }
+                NodeKind::File if take => {
+                    let key = (node.links > 1).then_some((node.device, node.inode));
+                    if let Some(&first) = key.as_ref().and_then(|k| links_seen.get(k)) {
+                        plan.links.push((first, p));
+                    } else {
+                        let n = plan.files.len() as u32;
+                        if let Some(k) = key {
+                            links_seen.insert(k, n);
+                        }
+                        add_file(index, plan, n, p, node)?;
+                    }
+                }
+                NodeKind::File => {}
+                _ if take => plan.others.push((p, node.clone())),
+                _ => {}
+            }
+        }
+        path.pop();
+    }
+    Ok(())
+}
+
+fn add_file(index: &MasterIndex, plan: &mut Plan, n: u32, path: PathBuf, node: &Node) -> Result<()> {
+    let mut offset = 0u64;
+    let mut count = 0u32;
+    for part in &node.content {
+        if let Part::Data { id, .. } = part {
+            let (pack, e) = index.lookup(id).ok_or_else(|| {
+                Error::new(
+                    ErrorKind::MissingObject,
+                    format!("{}: data blob {id} is not in the index", path.display()),
+                )
+            })?;
+            let blobs = plan.packs.entry(pack).or_default();
+            let t = Target { file: n, offset };
+            // Consecutive references to the same blob (repeated content) share one read.
+            match blobs.iter_mut().rev().take(4).find(|(b, _)| b.id == *id) {
+                Some((_, uses)) => uses.push(t),
+                None => blobs.push((e, vec![t])),
+            }
+            count += 1;
+        }
+        offset += part.len();
+    }
+    plan.files.push(PlannedFile { path, node: node.clone(), remaining: AtomicU32::new(count) });
+    Ok(())
+}
+
+fn open_for_write(path: &Path) -> Result<File> {
+    OpenOptions::new()
+        .write(true)
+        .create(true)
+        .mode(0o600)
+        .open(path)
+        .io_context(|| format!("cannot create {}", path.display()))
+}
+
+fn finish_file(file: &File, f: &PlannedFile, own: Ownership, warnings: &Mutex<Vec<String>>) {
+    let mut w = Vec::new();
+    if let Err(e) = file.set_len(f.node.size) {
+        w.push(format!("{}: cannot set size: {e}", f.path.display()));
+    }
+    apply_metadata(&f.path, &f.node, own, &mut w);
+    if !w.is_empty() {
+        warnings.lock().extend(w);
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn restore_range(
+    repo: &Repository,
+    pack: &PackId,
+    range: &[(crate::format::pack::PackEntry, Vec<Target>)],
+    files: &[PlannedFile],
+    own: Ownership,
+    warnings: &Mutex<Vec<String>>,
+    bytes: &AtomicU64,
+    blobs: &AtomicU64,
+    progress: &dyn Progress,
+) -> Result<()> {
+    let start = u64::from(range[0].0.offset);
+    let last = &range[range.len() - 1].0;
+    let end = u64::from(last.offset) + u64::from(last.stored_len);
+    let buf = repo
+        .storage()
+        .read_range(FileKind::Pack, &pack.to_hex(), start, end - start)
+        .map_err(|e| e.within(format!("pack {pack}")))?;
+    for (e, uses) in range {
+        let s = (u64::from(e.offset) - start) as usize;
+        let stored = &buf[s..s + e.stored_len as usize];
+        let plain = open_blob(repo.keys(), e.ty, e.flags, e.raw_len, &e.id, stored).map_err(|err| {
+            let f = &files[uses[0].file as usize];
+            err.within(format!("pack {pack}, needed by {}", f.path.display()))
+        })?;
+        blobs.fetch_add(1, Ordering::Relaxed);
+        for t in uses {
+            let f = &files[t.file as usize];
+            let file = open_for_write(&f.path)?;
+            file.write_all_at(&plain, t.offset).io_context(|| format!("cannot write {}", f.path.display()))?;
+            bytes.fetch_add(plain.len() as u64, Ordering::Relaxed);
+            if f.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+                finish_file(&file, f, own, warnings);
+                progress.item_done(f.node.size);
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,137 @@
+//! Key files: add, list, remove, unlock.
+
+use rayon::prelude::*;
+
+use crate::crypto::{derive_wrapping_key, Aead, KdfParams, MasterSecret};
+use crate::error::{Error, ErrorKind, Result};
+use crate::format::keyfile::{self, KeyFileBody, WRAP_AAD_PREFIX};
+use crate::id::{KeyId, RepoId};
+use crate::repo::{now_secs, Repository};
+use crate::storage::{FileKind, Storage};
+
+fn wrap_aad(repo: &RepoId) -> Vec<u8> {
+    let mut a = WRAP_AAD_PREFIX.to_vec();
+    a.extend_from_slice(repo.as_bytes());
+    a
+}
+
+pub(crate) fn write_key_file(
+    storage: &dyn Storage,
+    repo: &RepoId,
+    master: &MasterSecret,
+    password: &[u8],
+    kdf: Option<KdfParams>,
+) -> Result<KeyId> {
+    let mut salt = [0u8; 16];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut salt);
+    let wrapped = match kdf {
+        Some(params) => {
+            let k = derive_wrapping_key(password, &salt, params)?;
+            Aead::new(&k).seal(&wrap_aad(repo), &master.0)
+        }
+        None => master.0.to_vec(),
+    };
+    let body = KeyFileBody {
+        kdf,
+        salt,
+        wrapped,
+        created: now_secs(),
+        hostname: crate::hostname(),
+        username: crate::username(),
+    };
+    let id = KeyId::random();
+    storage.write(FileKind::Key, &id.to_hex(), &keyfile::encode(&body))?;
+    Ok(id)
+}
+
+fn try_unwrap(repo: &RepoId, body: &KeyFileBody, password: &[u8]) -> Result<Option<MasterSecret>> {
+    match body.kdf {
+        None => {
+            let b: [u8; 32] = body.wrapped.as_slice().try_into().map_err(|_| Error::corrupt("key file: bad length"))?;
+            Ok(Some(MasterSecret(b)))
+        }
+        Some(params) => {
+            let k = derive_wrapping_key(password, &body.salt, params)?;
+            Ok(Aead::new(&k).open(&wrap_aad(repo), &body.wrapped).and_then(|m| {
+                let b: [u8; 32] = m.try_into().ok()?;
+                Some(MasterSecret(b))
+            }))
+        }
+    }
+}
+
+/// Find the key file the password opens.
+pub(crate) fn unlock(storage: &dyn Storage, repo: &RepoId, password: &[u8]) -> Result<(KeyId, MasterSecret)> {
+    let names = storage.list(FileKind::Key)?;
+    if names.is_empty() {
+        return Err(Error::corrupt(format!("{}: repository has no key files", storage.location())));
+    }
+    let found: Vec<Result<Option<(KeyId, MasterSecret)>>> = names
+        .par_iter()
+        .map(|o| {
+            let id = KeyId::from_hex(&o.name)?;
+            let body = keyfile::decode(&storage.read(FileKind::Key, &o.name)?)
+                .map_err(|e| e.within(format!("key file {}", id.short())))?;
+            Ok(try_unwrap(repo, &body, password)?.map(|m| (id, m)))
+        })
+        .collect();
+    let mut first_err = None;
+    for r in found {
+        match r {
+            Ok(Some(k)) => return Ok(k),
+            Ok(None) => {}
+            Err(e) => first_err = first_err.or(Some(e)),
+        }
+    }
+    Err(match first_err {
+        Some(e) if names.len() == 1 => e,
+        _ => Error::new(ErrorKind::WrongPassword, "wrong password: no key file of this repository opens with it"),
+    })
+}
+
+#[derive(Debug, Clone)]
+pub struct KeyInfo {
+    pub id: KeyId,
+    pub current: bool,
+    pub created: i64,
+    pub hostname: String,
+    pub username: String,
+}
+
+impl Repository {
+    /// Add a key file for another password (the repository's secret is the same).
+    pub fn add_key(&self, new_password: &[u8], kdf: KdfParams) -> Result<KeyId> {
+        let kdf = self.keys.is_encrypted().then_some(kdf);
+        write_key_file(self.storage.as_ref(), &self.config.body.repo_id, &self.master, new_password, kdf)
+    }
+
+    pub fn list_keys(&self) -> Result<Vec<KeyInfo>> {
+        let mut out = Vec::new();
+        for o in self.storage.list(FileKind::Key)? {
+            let id = KeyId::from_hex(&o.name)?;
+            let body = keyfile::decode(&self.storage.read(FileKind::Key, &o.name)?)
+                .map_err(|e| e.within(format!("key file {}", id.short())))?;
+            out.push(KeyInfo {
+                id,
+                current: id == self.key_id,
+                created: body.created,
+                hostname: body.hostname,
+                username: body.username,
+            });
+        }
+        out.sort_by_key(|k| (k.created, k.id));
+        Ok(out)
+    }
+
+    /// Remove a key file. Refuses the key in use and the last key.
+    pub fn remove_key(&self, id: &KeyId) -> Result<()> {
+        if *id == self.key_id {
+            return Err(Error::invalid("refusing to remove the key file this session was opened with"));
+        }
+        let keys = self.storage.list(FileKind::Key)?;
+        if !keys.iter().any(|o| o.name == id.to_hex()) {
+            return Err(Error::new(ErrorKind::NotFound, format!("no key file {id}")));
+        }
+        self.storage.remove(FileKind::Key, &id.to_hex())
+    }
+}

@@ -1,0 +1,182 @@
+//! An open repository: storage, keys and config. Loading the index is a separate step
+//! ([`index::MasterIndex::load`]) because some operations (listing snapshots) never need it.
+
+pub mod index;
+pub mod keys;
+pub mod lock;
+pub mod packer;
+
+use std::sync::Arc;
+
+use crate::crypto::{KdfParams, Keys, MasterSecret};
+use crate::error::{Error, ErrorKind, Result};
+use crate::format::config::{self, ChunkerParams, Config, ConfigBody, Encryption};
+use crate::format::object::{open_object, seal_object, ObjectKind};
+use crate::format::pack::PackEntry;
+use crate::format::snapshot::Snapshot;
+use crate::format::tree::Tree;
+use crate::format::{blob, BlobType};
+use crate::id::{BlobId, KeyId, RepoId, SnapshotId};
+use crate::storage::{FileKind, Storage};
+
+pub struct InitOptions {
+    pub encryption: Encryption,
+    pub kdf: KdfParams,
+    pub chunker: ChunkerParams,
+    pub data_pack_size: u32,
+    pub tree_pack_size: u32,
+}
+
+impl Default for InitOptions {
+    fn default() -> Self {
+        InitOptions {
+            encryption: Encryption::Aes256Gcm,
+            kdf: KdfParams::DEFAULT,
+            chunker: ChunkerParams::DEFAULT,
+            data_pack_size: 32 << 20,
+            tree_pack_size: 8 << 20,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Repository {
+    storage: Arc<dyn Storage>,
+    keys: Keys,
+    config: Config,
+    key_id: KeyId,
+    master: MasterSecret,
+}
+
+impl Repository {
+    /// Create a new repository and its first key file.
+    pub fn init(storage: Arc<dyn Storage>, password: &[u8], opts: &InitOptions) -> Result<Repository> {
+        if !storage.list(FileKind::Config)?.is_empty() {
+            return Err(Error::new(
+                ErrorKind::RepositoryExists,
+                format!("a repository already exists at {}", storage.location()),
+            ));
+        }
+        storage.create()?;
+        let master = MasterSecret::random();
+        let encrypted = opts.encryption == Encryption::Aes256Gcm;
+        let keys = Keys::derive(&master, encrypted);
+        let body = ConfigBody {
+            repo_id: RepoId::random(),
+            encryption: opts.encryption,
+            chunker: opts.chunker,
+            data_pack_size: opts.data_pack_size,
+            tree_pack_size: opts.tree_pack_size,
+            created: now_secs(),
+        };
+        let kdf = encrypted.then_some(opts.kdf);
+        let key_id = keys::write_key_file(storage.as_ref(), &body.repo_id, &master, password, kdf)?;
+        // The config is written last: until it exists, there is no repository.
+        let bytes = config::encode(&body, |b| keys.config_mac(b));
+        storage.write(FileKind::Config, "config", &bytes)?;
+        let config = config::decode(&bytes)?;
+        Ok(Repository { storage, keys, config, key_id, master })
+    }
+
+    /// Open an existing repository with a password (tried against every key file).
+    pub fn open(storage: Arc<dyn Storage>, password: &[u8]) -> Result<Repository> {
+        let bytes = match storage.read(FileKind::Config, "config") {
+            Ok(b) => b,
+            Err(e) if matches!(e.kind(), ErrorKind::MissingObject | ErrorKind::NotFound) => {
+                return Err(Error::new(
+                    ErrorKind::RepositoryNotFound,
+                    format!("no repository at {} (no config file; run `rime init` first)", storage.location()),
+                ))
+            }
+            Err(e) => return Err(e),
+        };
+        let config = config::decode(&bytes).map_err(|e| e.within(format!("{}", storage.location())))?;
+        let encrypted = config.body.encryption == Encryption::Aes256Gcm;
+        let (key_id, master) = keys::unlock(storage.as_ref(), &config.body.repo_id, password)?;
+        let keys = Keys::derive(&master, encrypted);
+        if keys.config_mac(&config.body_bytes) != config.mac {
+            return Err(Error::corrupt(format!(
+                "{}: config does not match its MAC (tampered or from another repository)",
+                storage.location()
+            )));
+        }
+        Ok(Repository { storage, keys, config, key_id, master })
+    }
+
+    pub fn storage(&self) -> &Arc<dyn Storage> {
+        &self.storage
+    }
+
+    pub fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
+    pub fn config(&self) -> &ConfigBody {
+        &self.config.body
+    }
+
+    /// The key file this session was opened with.
+    pub fn key_id(&self) -> KeyId {
+        self.key_id
+    }
+
+    pub fn chunker(&self) -> crate::chunker::Chunker {
+        crate::chunker::Chunker::new(self.config.body.chunker, self.keys.chunker_seed)
+    }
+
+    pub fn save_snapshot(&self, snap: &Snapshot) -> Result<SnapshotId> {
+        let (id, bytes) = seal_object(&self.keys, ObjectKind::Snapshot, &snap.encode());
+        let id = SnapshotId(id);
+        self.storage.write(FileKind::Snapshot, &id.to_hex(), &bytes)?;
+        Ok(id)
+    }
+
+    pub fn load_snapshot(&self, id: &SnapshotId) -> Result<Snapshot> {
+        let bytes = self.storage.read(FileKind::Snapshot, &id.to_hex())?;
+        let plain = open_object(&self.keys, ObjectKind::Snapshot, &id.0, &bytes)?;
+        Snapshot::decode(&plain).map_err(|e| e.within(format!("snapshot {}", id.short())))
+    }
+
+    /// All snapshots, oldest first. A snapshot that cannot be read is returned as an error
+    /// entry, so listing still shows the rest.
+    pub fn list_snapshots(&self) -> Result<Vec<(SnapshotId, Result<Snapshot>)>> {
+        let names = self.storage.list(FileKind::Snapshot)?;
+        let mut out: Vec<(SnapshotId, Result<Snapshot>)> = {
+            use rayon::prelude::*;
+            names
+                .par_iter()
+                .filter_map(|o| SnapshotId::from_hex(&o.name).ok())
+                .map(|id| (id, self.load_snapshot(&id)))
+                .collect()
+        };
+        out.sort_by_key(|(id, s)| (s.as_ref().map(|s| s.time).unwrap_or_default(), *id));
+        Ok(out)
+    }
+
+    /// Read one blob given its index entry, verifying it.
+    pub fn read_blob(&self, pack: &crate::id::PackId, e: &PackEntry) -> Result<Vec<u8>> {
+        let stored = self
+            .storage
+            .read_range(FileKind::Pack, &pack.to_hex(), u64::from(e.offset), u64::from(e.stored_len))?;
+        blob::open_blob(&self.keys, e.ty, e.flags, e.raw_len, &e.id, &stored)
+            .map_err(|err| err.within(format!("pack {}", pack.to_hex())))
+    }
+
+    pub fn load_tree(&self, index: &index::MasterIndex, id: &BlobId) -> Result<Tree> {
+        let (pack, e) = index.lookup(id).ok_or_else(|| {
+            Error::new(ErrorKind::MissingObject, format!("tree {id} is not in the index"))
+        })?;
+        if e.ty != BlobType::Tree {
+            return Err(Error::corrupt(format!("blob {id} is indexed as data, expected a tree")));
+        }
+        let plain = self.read_blob(&pack, &e)?;
+        Tree::decode(&plain).map_err(|err| err.within(format!("tree {}", id.short())))
+    }
+}
+
+pub(crate) fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}

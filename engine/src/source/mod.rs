@@ -1,0 +1,4 @@
+//! Reading sources: file metadata into tree nodes, excludes.
+
+pub mod exclude;
+pub mod meta;

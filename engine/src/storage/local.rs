@@ -1,0 +1,164 @@
+//! A repository in a local directory.
+//!
+//! Writes go to a temporary file in the target directory, are fsynced, renamed over the final
+//! name and the directory is fsynced, so a crash leaves either no object or the whole object
+//! (plus, at worst, a `.tmp-*` file that `list` ignores and a later run may remove).
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, ErrorKind, IoContext, Result};
+use crate::storage::{check_name, missing, FileKind, ObjectInfo, Storage};
+
+pub struct LocalStorage {
+    root: PathBuf,
+}
+
+impl LocalStorage {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        LocalStorage { root: root.into() }
+    }
+
+    fn path(&self, kind: FileKind, name: &str) -> Result<PathBuf> {
+        check_name(kind, name)?;
+        Ok(self.root.join(kind.path(name)))
+    }
+
+    fn map_open_err(&self, kind: FileKind, name: &str, e: std::io::Error) -> Error {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            missing(kind, name, &self.location())
+        } else {
+            Error::io(format!("{}: {}", self.location(), kind.path(name)), e)
+        }
+    }
+}
+
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+impl Storage for LocalStorage {
+    fn location(&self) -> String {
+        self.root.display().to_string()
+    }
+
+    fn create(&self) -> Result<()> {
+        for kind in FileKind::ALL {
+            if kind != FileKind::Config {
+                let d = self.root.join(kind.dir());
+                fs::create_dir_all(&d).io_context(|| format!("cannot create {}", d.display()))?;
+            }
+        }
+        for b in 0..=255u8 {
+            let d = self.root.join("data").join(format!("{b:02x}"));
+            fs::create_dir_all(&d).io_context(|| format!("cannot create {}", d.display()))?;
+        }
+        sync_dir(&self.root).io_context(|| format!("cannot sync {}", self.root.display()))
+    }
+
+    fn list(&self, kind: FileKind) -> Result<Vec<ObjectInfo>> {
+        let mut out = Vec::new();
+        let dirs: Vec<PathBuf> = match kind {
+            FileKind::Config => {
+                return match fs::metadata(self.root.join("config")) {
+                    Ok(m) => Ok(vec![ObjectInfo { name: "config".into(), size: m.len() }]),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(vec![]),
+                    Err(e) => Err(Error::io(format!("{}: config", self.location()), e)),
+                };
+            }
+            FileKind::Pack => (0..=255u8).map(|b| self.root.join("data").join(format!("{b:02x}"))).collect(),
+            _ => vec![self.root.join(kind.dir())],
+        };
+        for d in dirs {
+            let rd = match fs::read_dir(&d) {
+                Ok(rd) => rd,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(Error::io(format!("cannot list {}", d.display()), e)),
+            };
+            for ent in rd {
+                let ent = ent.io_context(|| format!("cannot list {}", d.display()))?;
+                let name = ent.file_name().to_string_lossy().into_owned();
+                if check_name(kind, &name).is_err() {
+                    continue; // temporary files and strangers
+                }
+                let size = match ent.metadata() {
+                    Ok(m) => m.len(),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(Error::io(format!("cannot stat {}", ent.path().display()), e)),
+                };
+                out.push(ObjectInfo { name, size });
+            }
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    fn read(&self, kind: FileKind, name: &str) -> Result<Vec<u8>> {
+        let p = self.path(kind, name)?;
+        fs::read(&p).map_err(|e| self.map_open_err(kind, name, e))
+    }
+
+    fn read_range(&self, kind: FileKind, name: &str, offset: u64, len: u64) -> Result<Vec<u8>> {
+        let p = self.path(kind, name)?;
+        let f = File::open(&p).map_err(|e| self.map_open_err(kind, name, e))?;
+        let mut buf = vec![0u8; usize::try_from(len).map_err(|_| Error::invalid("range too large"))?];
+        let mut done = 0;
+        while done < buf.len() {
+            match std::os::unix::fs::FileExt::read_at(&f, &mut buf[done..], offset + done as u64) {
+                Ok(0) => {
+                    return Err(Error::corrupt(format!(
+                        "{}: {} is truncated: wanted bytes {offset}..{} but it ends at {}",
+                        self.location(),
+                        kind.path(name),
+                        offset + len,
+                        offset + done as u64
+                    )))
+                }
+                Ok(n) => done += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Error::io(format!("{}: {}", self.location(), kind.path(name)), e)),
+            }
+        }
+        Ok(buf)
+    }
+
+    fn write(&self, kind: FileKind, name: &str, data: &[u8]) -> Result<()> {
+        let p = self.path(kind, name)?;
+        let dir = p.parent().expect("object paths have a parent").to_path_buf();
+        let tmp = dir.join(format!(".tmp-{name}-{}", rand::random::<u64>()));
+        let ctx = || format!("cannot write {} in {}", kind.path(name), self.location());
+        let result = (|| -> std::io::Result<()> {
+            let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+            f.write_all(data)?;
+            f.sync_all()?;
+            drop(f);
+            fs::rename(&tmp, &p)?;
+            sync_dir(&dir)
+        })();
+        if let Err(e) = result {
+            let _ = fs::remove_file(&tmp);
+            if e.kind() == std::io::ErrorKind::NotFound && !self.root.join(kind.dir()).exists() {
+                return Err(Error::new(
+                    ErrorKind::RepositoryNotFound,
+                    format!("no repository at {} (run `rime init`)", self.location()),
+                ));
+            }
+            return Err(Error::io(ctx(), e));
+        }
+        Ok(())
+    }
+
+    fn remove(&self, kind: FileKind, name: &str) -> Result<()> {
+        let p = self.path(kind, name)?;
+        fs::remove_file(&p).map_err(|e| self.map_open_err(kind, name, e))
+    }
+
+    fn size(&self, kind: FileKind, name: &str) -> Result<u64> {
+        let p = self.path(kind, name)?;
+        let mut f = File::open(&p).map_err(|e| self.map_open_err(kind, name, e))?;
+        let mut probe = [0u8; 0];
+        let _ = f.read(&mut probe);
+        f.seek(SeekFrom::End(0)).io_context(|| format!("cannot stat {}", p.display()))
+    }
+}

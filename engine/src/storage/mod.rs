@@ -1,0 +1,119 @@
+//! Where repository files live.
+//!
+//! Semantics every storage must provide (checked by the conformance tests):
+//! - **Atomic visibility**: a written object is either absent or complete; a reader never sees a
+//!   partial object, even if the writer is killed.
+//! - **Immutable, content-addressed objects**: apart from locks, a name always denotes the same
+//!   bytes, so writing an existing object again is an idempotent success (retries are safe).
+//! - `list` may miss objects written concurrently but never lists partial ones.
+//! - `remove` of a missing object is an error of kind `MissingObject` (callers may ignore it).
+
+mod local;
+mod memory;
+
+pub use local::LocalStorage;
+pub use memory::MemoryStorage;
+
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+
+/// The kinds of files in a repository, each in its own directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FileKind {
+    Config,
+    Key,
+    Pack,
+    Index,
+    Snapshot,
+    Lock,
+}
+
+impl FileKind {
+    pub const ALL: [FileKind; 6] =
+        [FileKind::Config, FileKind::Key, FileKind::Pack, FileKind::Index, FileKind::Snapshot, FileKind::Lock];
+
+    /// Directory name in the repository layout ("" for the config file at the top).
+    pub fn dir(self) -> &'static str {
+        match self {
+            FileKind::Config => "",
+            FileKind::Key => "keys",
+            FileKind::Pack => "data",
+            FileKind::Index => "index",
+            FileKind::Snapshot => "snapshots",
+            FileKind::Lock => "locks",
+        }
+    }
+
+    /// Relative path of an object: packs are spread over 256 sub-directories by their first byte.
+    pub fn path(self, name: &str) -> String {
+        match self {
+            FileKind::Config => "config".to_string(),
+            FileKind::Pack => format!("data/{}/{name}", &name[..2.min(name.len())]),
+            _ => format!("{}/{name}", self.dir()),
+        }
+    }
+}
+
+/// Object names are lower-case hex (or "config"); anything else is refused so that a name can
+/// never escape its directory.
+pub fn check_name(kind: FileKind, name: &str) -> Result<()> {
+    let ok = match kind {
+        FileKind::Config => name == "config",
+        _ => name.len() >= 2 && name.len() <= 128 && name.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(format!("invalid object name {name:?} for {kind:?}")))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectInfo {
+    pub name: String,
+    pub size: u64,
+}
+
+/// A place to keep repository files. Implementations are blocking and thread-safe; callers
+/// parallelise with threads.
+pub trait Storage: Send + Sync {
+    /// Human-readable location, used in messages.
+    fn location(&self) -> String;
+    /// Create the directory layout of a new repository (succeeds if it already exists).
+    fn create(&self) -> Result<()>;
+    fn list(&self, kind: FileKind) -> Result<Vec<ObjectInfo>>;
+    fn read(&self, kind: FileKind, name: &str) -> Result<Vec<u8>>;
+    /// Read `len` bytes at `offset`; a short object is an error of kind `Corrupt`.
+    fn read_range(&self, kind: FileKind, name: &str, offset: u64, len: u64) -> Result<Vec<u8>>;
+    fn write(&self, kind: FileKind, name: &str, data: &[u8]) -> Result<()>;
+    fn remove(&self, kind: FileKind, name: &str) -> Result<()>;
+    /// Size of an object, or `MissingObject`.
+    fn size(&self, kind: FileKind, name: &str) -> Result<u64>;
+}
+
+/// Open a storage from a repository URL: a plain path or `local:/path`.
+pub fn open_url(url: &str) -> Result<Arc<dyn Storage>> {
+    if let Some(path) = url.strip_prefix("local:") {
+        return Ok(Arc::new(LocalStorage::new(path)));
+    }
+    if let Some((scheme, _)) = url.split_once("://") {
+        return Err(Error::invalid(format!(
+            "repository URL scheme '{scheme}://' is not supported yet (use a path or local:/path)"
+        )));
+    }
+    if url.is_empty() {
+        return Err(Error::invalid("empty repository URL: give --repo or set RIME_REPO"));
+    }
+    Ok(Arc::new(LocalStorage::new(url)))
+}
+
+pub(crate) fn missing(kind: FileKind, name: &str, location: &str) -> Error {
+    Error::new(
+        crate::ErrorKind::MissingObject,
+        format!("{} is missing from {location}", kind.path(name)),
+    )
+}
+
+#[cfg(test)]
+pub(crate) mod conformance;

@@ -1,0 +1,106 @@
+//! The few libc calls std does not wrap: user/group names, device nodes, FIFOs, holes.
+#![allow(unsafe_code)]
+
+use std::ffi::{CStr, CString};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::io::AsRawFd;
+use std::path::Path;
+
+pub fn geteuid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+pub fn user_name(uid: u32) -> Option<String> {
+    let mut buf = vec![0 as libc::c_char; 4096];
+    // SAFETY: zeroed passwd is a valid out-parameter; buf outlives the call and its length is passed.
+    unsafe {
+        let mut pw: libc::passwd = std::mem::zeroed();
+        let mut out: *mut libc::passwd = std::ptr::null_mut();
+        let r = libc::getpwuid_r(uid, &mut pw, buf.as_mut_ptr(), buf.len(), &mut out);
+        if r != 0 || out.is_null() || pw.pw_name.is_null() {
+            return None;
+        }
+        Some(CStr::from_ptr(pw.pw_name).to_string_lossy().into_owned())
+    }
+}
+
+pub fn group_name(gid: u32) -> Option<String> {
+    let mut buf = vec![0 as libc::c_char; 4096];
+    // SAFETY: as in user_name.
+    unsafe {
+        let mut gr: libc::group = std::mem::zeroed();
+        let mut out: *mut libc::group = std::ptr::null_mut();
+        let r = libc::getgrgid_r(gid, &mut gr, buf.as_mut_ptr(), buf.len(), &mut out);
+        if r != 0 || out.is_null() || gr.gr_name.is_null() {
+            return None;
+        }
+        Some(CStr::from_ptr(gr.gr_name).to_string_lossy().into_owned())
+    }
+}
+
+pub fn uid_by_name(name: &str) -> Option<u32> {
+    let c = CString::new(name).ok()?;
+    let mut buf = vec![0 as libc::c_char; 4096];
+    // SAFETY: as in user_name; c is a valid NUL-terminated string.
+    unsafe {
+        let mut pw: libc::passwd = std::mem::zeroed();
+        let mut out: *mut libc::passwd = std::ptr::null_mut();
+        let r = libc::getpwnam_r(c.as_ptr(), &mut pw, buf.as_mut_ptr(), buf.len(), &mut out);
+        (r == 0 && !out.is_null()).then_some(pw.pw_uid)
+    }
+}
+
+pub fn gid_by_name(name: &str) -> Option<u32> {
+    let c = CString::new(name).ok()?;
+    let mut buf = vec![0 as libc::c_char; 4096];
+    // SAFETY: as in uid_by_name.
+    unsafe {
+        let mut gr: libc::group = std::mem::zeroed();
+        let mut out: *mut libc::group = std::ptr::null_mut();
+        let r = libc::getgrnam_r(c.as_ptr(), &mut gr, buf.as_mut_ptr(), buf.len(), &mut out);
+        (r == 0 && !out.is_null()).then_some(gr.gr_gid)
+    }
+}
+
+/// Create a device node or FIFO (`mode` includes the file type bits).
+pub fn mknod(path: &Path, mode: u32, rdev: u64) -> std::io::Result<()> {
+    let c = CString::new(path.as_os_str().as_bytes())?;
+    // SAFETY: c is a valid NUL-terminated path.
+    let r = unsafe { libc::mknod(c.as_ptr(), mode as libc::mode_t, rdev as libc::dev_t) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// Data extents of a file, via SEEK_DATA/SEEK_HOLE: (start, end) pairs.
+pub fn data_extents(f: &std::fs::File, size: u64) -> std::io::Result<Vec<(u64, u64)>> {
+    let fd = f.as_raw_fd();
+    let mut out = Vec::new();
+    let mut pos: i64 = 0;
+    let size = size as i64;
+    while pos < size {
+        // SAFETY: lseek on a valid fd has no memory-safety preconditions.
+        let start = unsafe { libc::lseek(fd, pos, libc::SEEK_DATA) };
+        if start < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.raw_os_error() == Some(libc::ENXIO) {
+                break; // no more data
+            }
+            return Err(e);
+        }
+        // SAFETY: as above.
+        let end = unsafe { libc::lseek(fd, start, libc::SEEK_HOLE) };
+        if end < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let end = end.min(size);
+        if end > start {
+            out.push((start as u64, end as u64));
+        }
+        pos = end.max(start + 1);
+    }
+    Ok(out)
+}
