@@ -1,1 +1,103 @@
-fn main() {}
+//! The `rime` command line: clap structs turned into engine options. No backup logic here.
+
+mod commands;
+mod output;
+mod password;
+mod progress;
+
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use rime_engine::ErrorKind;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0   success
+  1   error (including `check` finding problems)
+  2   invalid command line
+  3   backup written, but some source paths could not be read (see --ignore-unreadable)
+  10  no repository at the given location
+  11  repository format too new for this rime
+  12  wrong password";
+
+#[derive(Parser)]
+#[command(name = "rime", version, about = "Deduplicating, encrypted backup and restore", after_help = EXIT_CODES)]
+struct Cli {
+    #[command(flatten)]
+    global: GlobalOpts,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options accepted by every command, before or after its name.
+#[derive(Args, Clone, Debug)]
+pub struct GlobalOpts {
+    /// Repository location: a path or local:/path
+    #[arg(short = 'r', long, env = "RIME_REPO", global = true, value_name = "URL")]
+    pub repo: Option<String>,
+    /// Read the repository password from this file (first line)
+    #[arg(short = 'p', long, env = "RIME_PASSWORD_FILE", global = true, value_name = "FILE")]
+    pub password_file: Option<std::path::PathBuf>,
+    /// Print results as JSON
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Print nothing but errors
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a new repository
+    Init(commands::init::InitArgs),
+    /// Back up files and directories
+    Backup(commands::backup::BackupArgs),
+    /// List snapshots
+    Snapshots(commands::snapshots::SnapshotsArgs),
+    /// Restore a snapshot into a directory
+    Restore(commands::restore::RestoreArgs),
+    /// List the files in a snapshot
+    Ls(commands::ls::LsArgs),
+    /// Write one file of a snapshot to standard output
+    Dump(commands::dump::DumpArgs),
+    /// Show repository statistics
+    Stats,
+    /// Verify the repository's structure, and with --read-data all its data
+    Check(commands::check::CheckArgs),
+    /// Manage the repository's key files (passwords)
+    #[command(subcommand)]
+    Key(commands::key::KeyCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let g = &cli.global;
+    let result = match cli.command {
+        Command::Init(a) => commands::init::run(g, a),
+        Command::Backup(a) => commands::backup::run(g, a),
+        Command::Snapshots(a) => commands::snapshots::run(g, a),
+        Command::Restore(a) => commands::restore::run(g, a),
+        Command::Ls(a) => commands::ls::run(g, a),
+        Command::Dump(a) => commands::dump::run(g, a),
+        Command::Stats => commands::stats::run(g),
+        Command::Check(a) => commands::check::run(g, a),
+        Command::Key(k) => commands::key::run(g, k),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("rime: error: {e}");
+            ExitCode::from(exit_code(e.kind()))
+        }
+    }
+}
+
+fn exit_code(kind: ErrorKind) -> u8 {
+    match kind {
+        ErrorKind::RepositoryNotFound => 10,
+        ErrorKind::UnsupportedVersion => 11,
+        ErrorKind::WrongPassword => 12,
+        ErrorKind::PartialBackup => 3,
+        _ => 1,
+    }
+}

@@ -1,0 +1,35 @@
+//! One module per command.
+
+pub mod backup;
+pub mod check;
+pub mod dump;
+pub mod init;
+pub mod key;
+pub mod ls;
+pub mod restore;
+pub mod snapshots;
+pub mod stats;
+
+use std::sync::Arc;
+
+use rime_engine::repo::Repository;
+use rime_engine::storage::{self, Storage};
+use rime_engine::{Error, Result};
+
+use crate::GlobalOpts;
+
+pub fn storage(g: &GlobalOpts) -> Result<Arc<dyn Storage>> {
+    let url = g.repo.as_deref().ok_or_else(|| Error::invalid("no repository given: use --repo or set RIME_REPO"))?;
+    storage::open_url(url)
+}
+
+pub fn open(g: &GlobalOpts) -> Result<Repository> {
+    let s = storage(g)?;
+    let pw = crate::password::get(g)?;
+    Repository::open(s, &pw)
+}
+
+/// Print JSON to stdout.
+pub fn print_json(v: &serde_json::Value) {
+    println!("{}", serde_json::to_string_pretty(v).expect("JSON values serialize"));
+}

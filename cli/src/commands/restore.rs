@@ -1,0 +1,80 @@
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+use rime_engine::ops::restore::{restore, RestoreOptions};
+use rime_engine::ops::select::{resolve, Filter};
+use rime_engine::Result;
+
+use crate::output::bytes;
+use crate::GlobalOpts;
+
+#[derive(Args)]
+pub struct RestoreArgs {
+    /// Snapshot: "latest" or an id prefix
+    #[arg(default_value = "latest")]
+    snapshot: String,
+    /// Directory to restore into (created if missing; must be empty unless --overwrite)
+    #[arg(long, short = 't')]
+    target: PathBuf,
+    /// Restore only this path of the snapshot and what lies below it (repeatable)
+    #[arg(long = "include", short = 'i', value_name = "PATH")]
+    include: Vec<String>,
+    /// Restore into a non-empty target, replacing files that exist
+    #[arg(long)]
+    overwrite: bool,
+    /// The newest snapshot at or before this local time (YYYY-MM-DDThh:mm:ss)
+    #[arg(long, value_name = "DATE")]
+    from_date: Option<String>,
+    /// With --from-date or latest: only snapshots of this host
+    #[arg(long)]
+    host: Option<String>,
+    /// With --from-date or latest: only snapshots with this backup name
+    #[arg(long, short = 'N')]
+    name: Option<String>,
+    /// Do not restore file ownership even when running as root
+    #[arg(long)]
+    no_ownership: bool,
+}
+
+pub fn run(g: &GlobalOpts, a: RestoreArgs) -> Result<ExitCode> {
+    let repo = super::open(g)?;
+    let before = a.from_date.as_deref().map(crate::output::parse_date).transpose()?;
+    let filter = Filter { hostname: a.host.clone(), name: a.name.clone(), before };
+    let spec = if before.is_some() { "latest" } else { a.snapshot.as_str() };
+    let (id, snap) = resolve(&repo, spec, &filter)?;
+    let opts = RestoreOptions {
+        target: a.target.clone(),
+        include: a.include.clone(),
+        overwrite: a.overwrite,
+        ownership: if a.no_ownership { Some(false) } else { None },
+    };
+    let progress = crate::progress::TermProgress::new(g.quiet || g.json, "restoring");
+    let started = std::time::Instant::now();
+    let r = restore(&repo, &id, &opts, &progress);
+    progress.finish();
+    let st = r?;
+    for w in &st.warnings {
+        eprintln!("warning: {w}");
+    }
+    if g.json {
+        super::print_json(&serde_json::json!({
+            "snapshot": id.to_hex(), "target": a.target, "files": st.files, "dirs": st.dirs,
+            "others": st.others, "bytes": st.bytes, "blobs_verified": st.blobs, "warnings": st.warnings,
+        }));
+    } else if !g.quiet {
+        println!(
+            "restored snapshot {} of {} ({}) to {}: {} files, {} dirs, {} written, {} chunks verified, {:.2} s",
+            id.short(),
+            crate::output::time(snap.time),
+            snap.paths.join(" "),
+            a.target.display(),
+            st.files,
+            st.dirs,
+            bytes(st.bytes),
+            st.blobs,
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(if st.warnings.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}

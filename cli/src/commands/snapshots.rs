@@ -1,0 +1,70 @@
+use std::process::ExitCode;
+
+use clap::Args;
+use rime_engine::Result;
+
+use crate::output::{bytes, time, time_rfc3339};
+use crate::GlobalOpts;
+
+#[derive(Args)]
+pub struct SnapshotsArgs {
+    /// Only snapshots of this host
+    #[arg(long)]
+    host: Option<String>,
+    /// Only snapshots with this backup name
+    #[arg(long, short = 'N')]
+    name: Option<String>,
+}
+
+pub fn run(g: &GlobalOpts, a: SnapshotsArgs) -> Result<ExitCode> {
+    let repo = super::open(g)?;
+    let all = repo.list_snapshots()?;
+    let mut rows = Vec::new();
+    let mut unreadable = 0;
+    for (id, s) in &all {
+        match s {
+            Ok(s) => {
+                if a.host.as_ref().is_some_and(|h| *h != s.hostname) || a.name.as_ref().is_some_and(|n| *n != s.name) {
+                    continue;
+                }
+                rows.push((id, s));
+            }
+            Err(e) => {
+                unreadable += 1;
+                eprintln!("rime: warning: snapshot {}: {e}", id.short());
+            }
+        }
+    }
+    if g.json {
+        let v: Vec<_> = rows
+            .iter()
+            .map(|(id, s)| {
+                serde_json::json!({
+                    "id": id.to_hex(), "short_id": id.short(), "time": time_rfc3339(s.time),
+                    "hostname": s.hostname, "name": s.name, "username": s.username, "tags": s.tags,
+                    "paths": s.paths, "parent": s.parent.map(|p| p.to_hex()), "program": s.program,
+                    "stats": {"files": s.stats.files, "dirs": s.stats.dirs, "bytes_total": s.stats.bytes_total,
+                              "bytes_added": s.stats.bytes_added, "duration_ms": s.stats.duration_ms,
+                              "unreadable": s.stats.unreadable},
+                })
+            })
+            .collect();
+        super::print_json(&serde_json::Value::Array(v));
+    } else if !g.quiet {
+        println!("{:<8}  {:<19}  {:<16}  {:<16}  {:>10}  {:<12}  paths", "id", "time", "host", "name", "size", "tags");
+        for (id, s) in &rows {
+            println!(
+                "{:<8}  {:<19}  {:<16}  {:<16}  {:>10}  {:<12}  {}",
+                id.short(),
+                time(s.time),
+                s.hostname,
+                s.name,
+                bytes(s.stats.bytes_total),
+                s.tags.join(","),
+                s.paths.join(" ")
+            );
+        }
+        println!("{} snapshot(s)", rows.len());
+    }
+    Ok(if unreadable > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}

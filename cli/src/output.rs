@@ -1,0 +1,66 @@
+//! Formatting helpers for human output.
+
+use chrono::{Local, TimeZone};
+use rime_engine::format::tree::Timestamp;
+
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.2} {}", UNITS[u])
+    }
+}
+
+/// Local time, as "2026-11-21 07:01:40".
+pub fn time(t: Timestamp) -> String {
+    match Local.timestamp_opt(t.secs, t.nanos).single() {
+        Some(d) => d.format("%Y-%m-%d %H:%M:%S").to_string(),
+        None => format!("@{}", t.secs),
+    }
+}
+
+/// RFC 3339 with offset, for JSON.
+pub fn time_rfc3339(t: Timestamp) -> String {
+    match Local.timestamp_opt(t.secs, t.nanos).single() {
+        Some(d) => d.to_rfc3339(),
+        None => t.secs.to_string(),
+    }
+}
+
+/// Parse "YYYY-MM-DDThh:mm:ss" (local time, as Freezer's --restore-from-date) or with a space.
+pub fn parse_date(s: &str) -> rime_engine::Result<i64> {
+    let norm = s.replace(' ', "T");
+    let naive = chrono::NaiveDateTime::parse_from_str(&norm, "%Y-%m-%dT%H:%M:%S")
+        .or_else(|_| chrono::NaiveDate::parse_from_str(&norm, "%Y-%m-%d").map(|d| d.and_hms_opt(23, 59, 59).unwrap()))
+        .map_err(|_| rime_engine::Error::invalid(format!("bad date '{s}': use YYYY-MM-DDThh:mm:ss")))?;
+    Local
+        .from_local_datetime(&naive)
+        .earliest()
+        .map(|d| d.timestamp())
+        .ok_or_else(|| rime_engine::Error::invalid(format!("date '{s}' does not exist in the local time zone")))
+}
+
+pub fn mode_string(kind: rime_engine::format::tree::NodeKind, mode: u32) -> String {
+    use rime_engine::format::tree::NodeKind::*;
+    let t = match kind {
+        Dir => 'd',
+        Symlink => 'l',
+        Fifo => 'p',
+        CharDevice => 'c',
+        BlockDevice => 'b',
+        Socket => 's',
+        File => '-',
+    };
+    let mut s = String::from(t);
+    for (i, c) in "rwxrwxrwx".chars().enumerate() {
+        s.push(if mode & (1 << (8 - i)) != 0 { c } else { '-' });
+    }
+    s
+}
