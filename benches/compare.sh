@@ -95,6 +95,10 @@ loud() {
 
 [[ $EUID -eq 0 ]] || die "run as root (mounts a tmpfs, may apt-get install)"
 [[ $REPS =~ ^[1-9][0-9]*$ ]] || die "REPS must be a positive integer"
+[[ $WORK == /?* && $WORK != *[[:space:]]* ]] || die "WORK must be an absolute path other than / (no spaces)"
+[[ $DISK_DIR == /?* ]] || die "DISK_DIR must be an absolute path other than /"
+WORK=${WORK%/} DISK_DIR=${DISK_DIR%/}
+[[ $DISK_DIR/ != "$WORK"/* ]] || die "DISK_DIR must be on the real disk, not inside WORK"
 for t in $TOOLS; do
     case $t in rime|restic|borg) ;; *) die "unknown tool '$t' in TOOLS" ;; esac
 done
@@ -278,7 +282,7 @@ tool_version() {
     case $1 in
         rime) { "$RIME" --version 2>/dev/null || echo "rime (version unknown)"; } | head -n1
               local rev
-              rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null) && echo "  (git $rev)" || true ;;
+              rev=$(git -C "$ROOT" describe --always --dirty 2>/dev/null) && echo "(git $rev)" || true ;;
         restic) restic version | head -n1 ;;
         borg) borg --version | head -n1 ;;
     esac
@@ -408,7 +412,7 @@ verify_restore() { # TOOL PHASE DIR
 should_verify() { [[ $VERIFY == all || " $VERIFY " == *" $1 "* ]]; }
 
 run_phase() { # REP TOOL PHASE
-    local rep=$1 tool=$2 phase=$3 target="" root
+    local rep=$1 tool=$2 phase=$3 target=""
     local key="$tool|$phase"
     if [[ -n ${BROKEN[$tool]:-} ]]; then
         log "  $tool $phase: skipped ($tool failed earlier in this repetition)"
@@ -482,7 +486,7 @@ run_phase() { # REP TOOL PHASE
 log "dataset: $DATASET -> $PRISTINE"
 prepare_edited
 prepare_manifests
-SRC_BYTES=$(du -sb "$PRISTINE" | cut -f1)
+SRC_BYTES=$(find "$PRISTINE" -type f -printf '%s\n' | awk '{ s += $1 } END { printf "%.0f", s }')
 EDITED_FILES=$(find "$EDITED" -type f | wc -l)
 
 VERSIONS=()
@@ -496,7 +500,7 @@ RESTIC_REPO_VERSION=""
 for ((rep = 1; rep <= REPS; rep++)); do
     log "=== repetition $rep/$REPS"
     # Fresh state: source = pristine tree, empty repositories and caches.
-    rm -rf -- "$SRC" "$WORK"/repo/* "$WORK"/home/* "$WORK"/restore/*
+    rm -rf -- "$SRC" "${WORK:?}"/repo/* "${WORK:?}"/home/* "${WORK:?}"/restore/*
     cp -a "$PRISTINE" "$SRC"
     BROKEN=()
     BORG_SEQ=0 BORG_LAST=""
@@ -544,7 +548,7 @@ ratio() { # A B -> A/B
     echo "# rime vs restic vs borg — $(date '+%Y-%m-%d %H:%M')"
     echo
     echo "- dataset: $DATASET"
-    echo "  - $N_FILES files, $(mib "$SRC_BYTES") MiB; after the edits $EDITED_FILES files"
+    echo "  - $N_FILES files, $(mib "$SRC_BYTES") MiB of file data; after the edits $EDITED_FILES files"
     echo "  - day of edits: $N_MOD files appended to, $N_DEL deleted, $N_ADD added (seed $SEED)"
     echo "- machine: $(nproc) cores ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)), $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo), kernel $(uname -r)"
     echo "- work area: tmpfs ($TMPFS_SIZE) at $WORK; disk restores to $DISK_DIR ($(df -T "$DISK_DIR" | awk 'NR == 2 { print $2 }'))"

@@ -38,6 +38,9 @@ pub struct GlobalOpts {
     /// Read the repository password from this file (first line)
     #[arg(short = 'p', long, env = "RIME_PASSWORD_FILE", global = true, value_name = "FILE")]
     pub password_file: Option<std::path::PathBuf>,
+    /// Open an unencrypted repository (created with `init --encryption none`) without a password
+    #[arg(long, env = "RIME_NO_PASSWORD", global = true)]
+    pub no_password: bool,
     /// Print results as JSON
     #[arg(long, global = true)]
     pub json: bool,

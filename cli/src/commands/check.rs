@@ -19,9 +19,12 @@ pub fn run(g: &GlobalOpts, a: CheckArgs) -> Result<ExitCode> {
     if g.json {
         super::print_json(&serde_json::json!({
             "ok": r.ok(), "snapshots": r.snapshots, "trees": r.trees, "packs": r.packs,
-            "blobs_checked": r.blobs_checked, "bytes_read": r.bytes_read, "errors": r.errors,
+            "blobs_checked": r.blobs_checked, "bytes_read": r.bytes_read, "errors": r.errors, "warnings": r.warnings,
         }));
     } else {
+        for w in &r.warnings {
+            eprintln!("warning: {w}");
+        }
         for e in &r.errors {
             eprintln!("error: {e}");
         }

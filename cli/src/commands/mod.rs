@@ -25,8 +25,11 @@ pub fn storage(g: &GlobalOpts) -> Result<Arc<dyn Storage>> {
 
 pub fn open(g: &GlobalOpts) -> Result<Repository> {
     let s = storage(g)?;
+    if g.no_password {
+        return Repository::open(s, None);
+    }
     let pw = crate::password::get(g)?;
-    Repository::open(s, &pw)
+    Repository::open(s, Some(&pw))
 }
 
 /// Print JSON to stdout.

@@ -70,7 +70,7 @@ pub fn seal_blob(
     plaintext: &[u8],
     compress: impl FnOnce(&[u8]) -> Option<Vec<u8>>,
 ) -> SealedBlob {
-    let raw_len = u32::try_from(plaintext.len()).expect("blobs are at most 16 MiB");
+    let raw_len = u32::try_from(plaintext.len()).expect("blobs are below 4 GiB: chunks are at most 16 MiB, trees are bounded by the walker");
     let compressed = compress(plaintext).filter(|c| c.len() < plaintext.len() - plaintext.len() / 32);
     let (flags, payload): (BlobFlags, std::borrow::Cow<[u8]>) = match compressed {
         Some(c) => (BlobFlags(BlobFlags::COMPRESSED), c.into()),

@@ -40,6 +40,9 @@ pub fn decode(buf: &[u8]) -> Result<KeyFileBody> {
     if buf.len() < 5 || &buf[..4] != KEYFILE_MAGIC {
         return Err(Error::corrupt("key file: bad magic"));
     }
+    if buf[4] == 0 {
+        return Err(Error::corrupt("key file: version 0 is invalid"));
+    }
     if buf[4] != KEYFILE_VERSION {
         return Err(Error::new(
             crate::ErrorKind::UnsupportedVersion,

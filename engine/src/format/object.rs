@@ -16,6 +16,8 @@ pub const OBJECT_MAGIC: &[u8; 4] = b"RMOB";
 pub const OBJECT_VERSION: u8 = 1;
 pub const HEADER_LEN: usize = 8;
 const FLAG_COMPRESSED: u8 = 1;
+/// Largest plaintext of one index file or snapshot (a bound against decompression bombs).
+pub const MAX_OBJECT_PLAINTEXT: u64 = 1 << 30;
 
 /// Kinds of framed objects. Stored as one byte: do not renumber.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +70,9 @@ pub fn open_object(keys: &Keys, kind: ObjectKind, id: &[u8; 32], file: &[u8]) ->
     if file[4] != kind as u8 {
         return Err(Error::corrupt(format!("{what}: holds object kind {} instead", file[4])));
     }
+    if file[5] == 0 {
+        return Err(Error::corrupt(format!("{what}: object version 0 is invalid")));
+    }
     if file[5] != OBJECT_VERSION {
         return Err(Error::new(
             crate::ErrorKind::UnsupportedVersion,
@@ -85,7 +90,14 @@ pub fn open_object(keys: &Keys, kind: ObjectKind, id: &[u8; 32], file: &[u8]) ->
         .open(&aad, &file[HEADER_LEN..])
         .ok_or_else(|| Error::corrupt(format!("{what}: authentication failed (corrupted or tampered)")))?;
     let plain = if flags & FLAG_COMPRESSED != 0 {
-        zstd::stream::decode_all(&payload[..]).map_err(|e| Error::corrupt(format!("{what}: zstd: {e}")))?
+        let mut out = Vec::new();
+        let dec = zstd::stream::read::Decoder::new(&payload[..]).map_err(|e| Error::corrupt(format!("{what}: zstd: {e}")))?;
+        std::io::Read::read_to_end(&mut std::io::Read::take(dec, MAX_OBJECT_PLAINTEXT + 1), &mut out)
+            .map_err(|e| Error::corrupt(format!("{what}: zstd: {e}")))?;
+        if out.len() as u64 > MAX_OBJECT_PLAINTEXT {
+            return Err(Error::corrupt(format!("{what}: decompresses to more than {MAX_OBJECT_PLAINTEXT} bytes")));
+        }
+        out
     } else {
         payload
     };

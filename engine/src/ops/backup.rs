@@ -374,7 +374,7 @@ impl Walker<'_> {
                 return Ok(true);
             }
         }
-        let parts = match self.read_file(path, node.size) {
+        let parts = match self.read_file(path) {
             Ok(Ok((parts, size))) => {
                 node.size = size;
                 parts
@@ -396,7 +396,7 @@ impl Walker<'_> {
 
     /// Read and store a file's content. Outer error: repository failure (fatal); inner error:
     /// the source could not be read.
-    fn read_file(&self, path: &Path, size: u64) -> Result<std::io::Result<(Vec<Part>, u64)>> {
+    fn read_file(&self, path: &Path) -> Result<std::io::Result<(Vec<Part>, u64)>> {
         let mut f = match File::open(path) {
             Ok(f) => f,
             Err(e) => return Ok(Err(e)),
@@ -405,7 +405,7 @@ impl Walker<'_> {
             Ok(m) => m,
             Err(e) => return Ok(Err(e)),
         };
-        let size = m.len().max(size.min(m.len()));
+        let size = m.len(); // authoritative: the file may have changed since the walk
         // Sparse files: only read the data extents.
         let sparse = m.blocks() * 512 < size && size > 64 * 1024;
         if size as usize >= PARALLEL_THRESHOLD || sparse {

@@ -30,6 +30,8 @@ pub struct CheckReport {
     pub blobs_checked: u64,
     pub bytes_read: u64,
     pub errors: Vec<String>,
+    /// Findings that do not endanger any snapshot.
+    pub warnings: Vec<String>,
 }
 
 impl CheckReport {
@@ -66,7 +68,8 @@ pub fn check(repo: &Repository, opts: &CheckOptions) -> Result<CheckReport> {
     }
     for name in stored.keys() {
         if PackId::from_hex(name).map_or(true, |id| !pack_end.contains_key(&id)) {
-            rep.errors.push(format!("pack {name} is not in any index (run `rime repair` when available)"));
+            // Normal after an interrupted backup: the data is safe, only unreferenced.
+            rep.warnings.push(format!("pack {name} is not in any index (left by an interrupted backup?)"));
         }
     }
     rep.packs = stored.len() as u64;

@@ -44,8 +44,12 @@ pub(crate) fn write_key_file(
     Ok(id)
 }
 
-fn try_unwrap(repo: &RepoId, body: &KeyFileBody, password: &[u8]) -> Result<Option<MasterSecret>> {
+fn try_unwrap(repo: &RepoId, encrypted: bool, body: &KeyFileBody, password: &[u8]) -> Result<Option<MasterSecret>> {
     match body.kdf {
+        // A key file without a password in an encrypted repository is never accepted: it would
+        // let anyone with write access to the storage substitute their own master secret.
+        None if encrypted => Err(Error::corrupt("key file without a password in an encrypted repository (refused)")),
+        Some(_) if !encrypted => Err(Error::corrupt("password-protected key file in an unencrypted repository (refused)")),
         None => {
             let b: [u8; 32] = body.wrapped.as_slice().try_into().map_err(|_| Error::corrupt("key file: bad length"))?;
             Ok(Some(MasterSecret(b)))
@@ -61,7 +65,12 @@ fn try_unwrap(repo: &RepoId, body: &KeyFileBody, password: &[u8]) -> Result<Opti
 }
 
 /// Find the key file the password opens.
-pub(crate) fn unlock(storage: &dyn Storage, repo: &RepoId, password: &[u8]) -> Result<(KeyId, MasterSecret)> {
+pub(crate) fn unlock(
+    storage: &dyn Storage,
+    repo: &RepoId,
+    encrypted: bool,
+    password: &[u8],
+) -> Result<(KeyId, MasterSecret)> {
     let names = storage.list(FileKind::Key)?;
     if names.is_empty() {
         return Err(Error::corrupt(format!("{}: repository has no key files", storage.location())));
@@ -72,7 +81,7 @@ pub(crate) fn unlock(storage: &dyn Storage, repo: &RepoId, password: &[u8]) -> R
             let id = KeyId::from_hex(&o.name)?;
             let body = keyfile::decode(&storage.read(FileKind::Key, &o.name)?)
                 .map_err(|e| e.within(format!("key file {}", id.short())))?;
-            Ok(try_unwrap(repo, &body, password)?.map(|m| (id, m)))
+            Ok(try_unwrap(repo, encrypted, &body, password)?.map(|m| (id, m)))
         })
         .collect();
     let mut first_err = None;
@@ -133,5 +142,57 @@ impl Repository {
             return Err(Error::new(ErrorKind::NotFound, format!("no key file {id}")));
         }
         self.storage.remove(FileKind::Key, &id.to_hex())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::format::config::Encryption;
+    use crate::repo::InitOptions;
+    use crate::storage::MemoryStorage;
+
+    fn init(encryption: Encryption) -> (Arc<MemoryStorage>, Repository) {
+        let s = Arc::new(MemoryStorage::new());
+        let opts = InitOptions { encryption, kdf: KdfParams::TESTING, ..InitOptions::default() };
+        let r = Repository::init(s.clone(), b"pw", &opts).unwrap();
+        (s, r)
+    }
+
+    #[test]
+    fn passwords_and_key_files() {
+        let (s, repo) = init(Encryption::Aes256Gcm);
+        assert!(Repository::open(s.clone(), Some(b"pw")).is_ok());
+        let e = Repository::open(s.clone(), Some(b"nope")).err().unwrap();
+        assert_eq!(e.kind(), ErrorKind::WrongPassword);
+        assert_eq!(Repository::open(s.clone(), None).err().unwrap().kind(), ErrorKind::InvalidInput);
+        let k2 = repo.add_key(b"second", KdfParams::TESTING).unwrap();
+        let r2 = Repository::open(s.clone(), Some(b"second")).unwrap();
+        assert_eq!(r2.key_id(), k2);
+        assert_eq!(r2.list_keys().unwrap().len(), 2);
+        assert!(r2.remove_key(&k2).is_err(), "the key in use cannot be removed");
+        repo.remove_key(&k2).unwrap();
+        assert_eq!(Repository::open(s.clone(), Some(b"second")).err().unwrap().kind(), ErrorKind::WrongPassword);
+    }
+
+    #[test]
+    fn password_less_key_file_is_refused_in_encrypted_repository() {
+        let (s, repo) = init(Encryption::Aes256Gcm);
+        // An attacker adds a key file without KDF holding a secret of their choice.
+        let evil = MasterSecret([9; 32]);
+        write_key_file(s.as_ref(), &repo.config().repo_id, &evil, b"", None).unwrap();
+        let e = Repository::open(s.clone(), Some(b"anything")).err().unwrap();
+        assert_eq!(e.kind(), ErrorKind::WrongPassword, "{e}");
+        assert_eq!(Repository::open(s, Some(b"pw")).unwrap().keys().chunker_seed, repo.keys().chunker_seed);
+    }
+
+    #[test]
+    fn unencrypted_repository_needs_explicit_consent() {
+        let (s, _) = init(Encryption::None);
+        let e = Repository::open(s.clone(), Some(b"pw")).err().unwrap();
+        assert!(e.to_string().contains("NOT encrypted"), "{e}");
+        assert!(!Repository::open(s, None).unwrap().keys().is_encrypted());
     }
 }

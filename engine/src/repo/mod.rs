@@ -79,7 +79,11 @@ impl Repository {
     }
 
     /// Open an existing repository with a password (tried against every key file).
-    pub fn open(storage: Arc<dyn Storage>, password: &[u8]) -> Result<Repository> {
+    ///
+    /// `None` means the caller expects an unencrypted repository. The expectation is checked
+    /// against the config, so an attacker who can write the storage cannot silently turn an
+    /// encrypted repository into an unencrypted one (or substitute a password-less key).
+    pub fn open(storage: Arc<dyn Storage>, password: Option<&[u8]>) -> Result<Repository> {
         let bytes = match storage.read(FileKind::Config, "config") {
             Ok(b) => b,
             Err(e) if matches!(e.kind(), ErrorKind::MissingObject | ErrorKind::NotFound) => {
@@ -92,7 +96,24 @@ impl Repository {
         };
         let config = config::decode(&bytes).map_err(|e| e.within(format!("{}", storage.location())))?;
         let encrypted = config.body.encryption == Encryption::Aes256Gcm;
-        let (key_id, master) = keys::unlock(storage.as_ref(), &config.body.repo_id, password)?;
+        let password = match (encrypted, password) {
+            (true, Some(p)) => p,
+            (false, None) => &[][..],
+            (true, None) => {
+                return Err(Error::invalid(format!("repository at {} is encrypted: a password is needed", storage.location())))
+            }
+            (false, Some(_)) => {
+                return Err(Error::new(
+                    ErrorKind::WrongPassword,
+                    format!(
+                        "repository at {} is NOT encrypted although a password was given: refusing it (if it was \
+                         created with --encryption none, open it with --no-password; otherwise its config was replaced)",
+                        storage.location()
+                    ),
+                ))
+            }
+        };
+        let (key_id, master) = keys::unlock(storage.as_ref(), &config.body.repo_id, encrypted, password)?;
         let keys = Keys::derive(&master, encrypted);
         if keys.config_mac(&config.body_bytes) != config.mac {
             return Err(Error::corrupt(format!(

@@ -129,7 +129,14 @@ impl Storage for LocalStorage {
         let tmp = dir.join(format!(".tmp-{name}-{}", rand::random::<u64>()));
         let ctx = || format!("cannot write {} in {}", kind.path(name), self.location());
         let result = (|| -> std::io::Result<()> {
-            let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+            let mut f = match OpenOptions::new().write(true).create_new(true).open(&tmp) {
+                // A pack shard directory lost by a copy that skips empty directories.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && kind == FileKind::Pack && self.root.join("data").is_dir() => {
+                    fs::create_dir_all(&dir)?;
+                    OpenOptions::new().write(true).create_new(true).open(&tmp)?
+                }
+                r => r?,
+            };
             f.write_all(data)?;
             f.sync_all()?;
             drop(f);
