@@ -1,0 +1,216 @@
+//! Backup then restore, and the restored tree equals the source in content and metadata.
+
+use std::fs;
+use std::io::{Seek, SeekFrom, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use crate::util::*;
+
+const GIB: u64 = 1 << 30;
+/// (offset, length, seed) of the data islands in the sparse file.
+const ISLANDS: [(u64, usize, u64); 4] =
+    [(0, 70_000, 11), (3 * GIB + 123, 100_000, 12), (7 * GIB + 4096 * 3, 4096, 13), (10 * GIB - 5000, 5000, 14)];
+
+fn make_sparse(path: &Path) {
+    let mut f = fs::File::create(path).unwrap();
+    f.set_len(10 * GIB).unwrap();
+    for (off, len, seed) in ISLANDS {
+        f.seek(SeekFrom::Start(off)).unwrap();
+        f.write_all(&random_bytes(seed, len)).unwrap();
+    }
+}
+
+/// Every kind of entry rime stores, with odd names, modes, owners, xattrs and ns mtimes.
+fn build_full_tree(src: &Path) {
+    mkdir(src);
+    write(&src.join("empty"), b"");
+    write(&src.join("small.txt"), b"hello, rime\n");
+    write_random_file(&src.join("big.bin"), 1, 22 << 20);
+    write(&src.join("a/b/c/deep.txt"), b"deep down");
+    mkdir(&src.join("a/empty-dir"));
+    symlink("small.txt", &src.join("rel-link"));
+    symlink("/etc/hostname", &src.join("abs-link"));
+    symlink("does/not/exist", &src.join("dangling-link"));
+    symlink("a/b", &src.join("dir-link"));
+    // Three names for one inode, across directories.
+    write(&src.join("hl/one"), random_bytes(2, 5000));
+    mkdir(&src.join("other"));
+    fs::hard_link(src.join("hl/one"), src.join("hl/two")).unwrap();
+    fs::hard_link(src.join("hl/one"), src.join("other/three")).unwrap();
+    // A second, separate group.
+    write(&src.join("hl/x"), b"another group");
+    fs::hard_link(src.join("hl/x"), src.join("hl/y")).unwrap();
+    mkfifo(&src.join("fifo"));
+    if is_root() {
+        assert!(mknod_char(&src.join("null-dev"), 1, 3), "mknod failed as root");
+    } else {
+        eprintln!("roundtrip: not root, skipping the character device node");
+    }
+    make_sparse(&src.join("sparse.img"));
+    // Unusual names.
+    write(&src.join("with space"), b"space");
+    write(&src.join("new\nline"), b"newline");
+    write(&bytes_path(src, b"bad-\xff\xfe-utf8"), b"not utf-8");
+    write(&src.join("-leading-dash"), b"dash");
+    write(&src.join("ünïcödé ✓"), b"unicode");
+    mkdir(&bytes_path(src, b"dir\xe9\nodd"));
+    write(&bytes_path(src, b"dir\xe9\nodd/inner"), b"inner");
+    // Permissions.
+    write(&src.join("readonly"), b"r--r--r--");
+    write(&src.join("exec.sh"), b"#!/bin/sh\necho hi\n");
+    write(&src.join("setgid-dir/f"), b"in setgid dir");
+    write(&src.join("private/secret"), b"secret");
+    // Ownership first (chown clears set-id bits), then modes, xattrs and times.
+    if is_root() {
+        chown_tree(src, 1234, 5678);
+        chown(&src.join("small.txt"), 4321, 8765);
+        chown(&src.join("rel-link"), 4321, 5678);
+    } else {
+        eprintln!("roundtrip: not root, ownership is not exercised");
+    }
+    chmod(&src.join("readonly"), 0o444);
+    chmod(&src.join("exec.sh"), 0o755);
+    chmod(&src.join("setgid-dir"), 0o2775);
+    chmod(&src.join("private"), 0o700);
+    chmod(&src.join("small.txt"), 0o640);
+    xattr::set(src.join("small.txt"), "user.comment", b"hello xattr").unwrap();
+    xattr::set(src.join("small.txt"), "user.binary", &[0u8, 1, 2, 255]).unwrap();
+    xattr::set(src.join("a"), "user.on-dir", b"dir attr").unwrap();
+    xattr::set(src.join("empty"), "user.empty-value", b"").unwrap();
+    // Explicit nanosecond mtimes on everything, children before parents.
+    let mut paths = walk(src);
+    paths.reverse();
+    for (i, rel) in paths.iter().enumerate() {
+        let secs = 1_500_000_000 + (i as i64) * 86_400 * 7 + 17;
+        let nanos = 123_456_789u32.wrapping_add(i as u32 * 1_000_003) % 1_000_000_000;
+        set_mtime(&src.join(rel), secs, nanos);
+    }
+}
+
+#[test]
+fn full_tree_round_trips() {
+    let repo = Repo::with_init_args(&["--insecure-fast-kdf", "--pack-size", "4"]);
+    let src = repo.tmp.path().join("src");
+    build_full_tree(&src);
+    let b = repo.backup(&[&src], &[]);
+    let s = &b["stats"];
+    assert_eq!(s["unreadable"], 0, "{b}");
+    assert!(s["chunks_new"].as_u64().unwrap() >= 5, "22 MB of random data is several chunks: {b}");
+    let data_packs = repo.packs().len();
+    assert!(data_packs >= 4, "22 MB in 4 MiB packs needs several packs, found {data_packs}");
+
+    let target = repo.fresh("restored");
+    let out = repo.restore("latest", &target, &[]);
+    assert!(out.stderr.is_empty(), "restore warned: {}", out.stderr);
+    compare_trees(&src, &target);
+
+    // The sparse file keeps its holes and its islands.
+    let sp = target.join("sparse.img");
+    let m = fs::metadata(&sp).unwrap();
+    assert_eq!(m.len(), 10 * GIB);
+    assert!(m.blocks() * 512 < 8 << 20, "restored sparse file uses {} bytes on disk", m.blocks() * 512);
+    let mut f = fs::File::open(&sp).unwrap();
+    for (off, len, seed) in ISLANDS {
+        let mut buf = vec![0u8; len];
+        f.seek(SeekFrom::Start(off)).unwrap();
+        std::io::Read::read_exact(&mut f, &mut buf).unwrap();
+        assert!(buf == random_bytes(seed, len), "island at {off} differs");
+    }
+    // A spot between islands reads as zeros.
+    let mut buf = vec![1u8; 4096];
+    f.seek(SeekFrom::Start(5 * GIB)).unwrap();
+    std::io::Read::read_exact(&mut f, &mut buf).unwrap();
+    assert!(buf.iter().all(|&b| b == 0));
+
+    // Hard links: one inode with three names in the restore.
+    let i1 = fs::metadata(target.join("hl/one")).unwrap();
+    let i3 = fs::metadata(target.join("other/three")).unwrap();
+    assert_eq!(i1.ino(), i3.ino());
+    assert_eq!(i1.nlink(), 3);
+    if is_root() {
+        let d = fs::symlink_metadata(target.join("null-dev")).unwrap();
+        assert_eq!(d.rdev(), fs::symlink_metadata(src.join("null-dev")).unwrap().rdev());
+        assert_eq!((d.uid(), d.gid()), (1234, 5678));
+    }
+}
+
+fn small_dir(dir: &Path, seed: u64) {
+    write(&dir.join("f1"), random_bytes(seed, 3000));
+    write(&dir.join("sub/f2"), random_bytes(seed + 1, 100));
+    symlink("f1", &dir.join("l"));
+    set_mtime(&dir.join("f1"), 1_600_000_000, 1);
+    set_mtime(&dir.join("sub/f2"), 1_600_000_001, 999_999_999);
+    set_mtime(&dir.join("sub"), 1_600_000_002, 5);
+    set_mtime(&dir.join("l"), 1_600_000_003, 7);
+    set_mtime(dir, 1_600_000_004, 500);
+}
+
+#[test]
+fn several_paths_restore_each_under_its_last_component() {
+    let repo = Repo::new();
+    let x = repo.dir("one/x");
+    let y = repo.dir("two/deeper/y");
+    small_dir(&x, 1);
+    small_dir(&y, 2);
+    let z = repo.dir("three").join("z.txt");
+    write(&z, b"a single file");
+    chmod(&z, 0o604);
+    set_mtime(&z, 1_234_567_890, 42);
+    let b = repo.backup(&[&x, &y, &z], &[]);
+    assert_eq!(b["stats"]["files"], 5, "{b}");
+
+    let target = repo.fresh("restored");
+    repo.restore("latest", &target, &[]);
+    let names: Vec<_> = fs::read_dir(&target).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names.len(), 3, "target holds one entry per source path: {names:?}");
+    compare_trees(&x, &target.join("x"));
+    compare_trees(&y, &target.join("y"));
+    let m = fs::metadata(target.join("z.txt")).unwrap();
+    assert_eq!(fs::read(target.join("z.txt")).unwrap(), b"a single file");
+    assert_eq!(m.mode() & 0o7777, 0o604);
+    assert_eq!((m.mtime(), m.mtime_nsec()), (1_234_567_890, 42));
+}
+
+#[test]
+fn one_directory_restores_its_contents_into_the_target() {
+    let repo = Repo::new();
+    let src = repo.dir("src-dir");
+    small_dir(&src, 3);
+    chmod(&src, 0o750);
+    set_mtime(&src, 1_600_000_004, 500);
+    repo.backup(&[&src], &[]);
+    let target = repo.fresh("restored");
+    repo.restore("latest", &target, &[]);
+    assert!(!target.join("src-dir").exists(), "the directory itself must not be nested in the target");
+    assert!(target.join("f1").is_file());
+    // The target takes the source directory's own metadata (mode, mtime) too.
+    compare_trees(&src, &target);
+}
+
+#[test]
+fn single_file_as_the_source() {
+    let repo = Repo::new();
+    let d = repo.dir("only");
+    let f = d.join("lonely.bin");
+    write(&f, random_bytes(9, 70_000));
+    chmod(&f, 0o600);
+    xattr::set(&f, "user.k", b"v").unwrap();
+    set_mtime(&f, 1_111_111_111, 111_111_111);
+    if is_root() {
+        chown(&f, 1234, 5678);
+    }
+    repo.backup(&[&f], &[]);
+    let target = repo.fresh("restored");
+    repo.restore("latest", &target, &[]);
+    assert!(target.join("lonely.bin").is_file());
+    compare_trees_with(&d, &target, CompareOpts { root_meta: false, owner: true });
+    if is_root() {
+        // --no-ownership leaves the restoring user as the owner.
+        let t2 = repo.fresh("no-owner");
+        repo.restore("latest", &t2, &["--no-ownership"]);
+        let m = fs::metadata(t2.join("lonely.bin")).unwrap();
+        assert_eq!((m.uid(), m.gid()), (0, 0));
+        assert_eq!(fs::read(t2.join("lonely.bin")).unwrap(), fs::read(&f).unwrap());
+    }
+}
