@@ -355,7 +355,6 @@ fn unreadable_paths_give_exit_3_and_a_restorable_snapshot() {
 }
 
 #[test]
-#[ignore = "bug: each unreadable-path warning is printed twice on stderr (progress warning + summary loop in cli/src/commands/backup.rs)"]
 fn unreadable_paths_are_warned_once() {
     let Some((repo, src, run)) = unreadable_setup() else { return };
     let out = run(&repo, &[os("backup"), os("--ignore-unreadable"), os(&src)]);
@@ -548,7 +547,6 @@ fn killed_backups_leave_a_usable_repository() {
 }
 
 #[test]
-#[ignore = "bug: `restore latest` silently restores an older snapshot when the newest snapshot file is unreadable (no warning, exit 0)"]
 fn restore_latest_does_not_silently_skip_an_unreadable_newest_snapshot() {
     let repo = Repo::new();
     let src = repo.dir("src");
@@ -573,7 +571,6 @@ fn restore_latest_does_not_silently_skip_an_unreadable_newest_snapshot() {
 }
 
 #[test]
-#[ignore = "bug: `restore --overwrite` follows a symlink in the target that stands where the snapshot has a directory, writing (and chmod-ing) outside the target"]
 fn overwrite_never_writes_through_symlinks_in_the_target() {
     let repo = Repo::new();
     let src = repo.dir("src");

@@ -121,11 +121,6 @@ pub fn run(g: &GlobalOpts, a: BackupArgs) -> Result<ExitCode> {
         );
     }
     if !r.warnings.is_empty() {
-        if !g.quiet && !g.json {
-            for w in &r.warnings {
-                eprintln!("warning: {w}");
-            }
-        }
         eprintln!(
             "rime: {} path(s) could not be read and are missing from snapshot {}",
             r.warnings.len(),

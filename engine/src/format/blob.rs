@@ -81,6 +81,25 @@ pub fn seal_blob(
     SealedBlob { id, ty, flags, raw_len, bytes }
 }
 
+thread_local! {
+    static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Decompress into a buffer of exactly `raw_len` bytes, reusing one zstd context per thread
+/// (creating a context costs more than decompressing a small chunk).
+fn decompress(payload: &[u8], raw_len: usize) -> std::io::Result<Vec<u8>> {
+    DECOMPRESSOR.with(|d| {
+        let mut d = d.borrow_mut();
+        if d.is_none() {
+            *d = Some(zstd::bulk::Decompressor::new()?);
+        }
+        let mut out = Vec::with_capacity(raw_len);
+        d.as_mut().expect("set above").decompress_to_buffer(payload, &mut out)?;
+        Ok(out)
+    })
+}
+
 /// Decrypt, decompress and verify a stored blob against its id. Every failure names the blob.
 pub fn open_blob(
     keys: &Keys,
@@ -95,13 +114,8 @@ pub fn open_blob(
         .open(&aad, stored)
         .ok_or_else(|| Error::corrupt(format!("blob {id}: authentication failed (corrupted or tampered)")))?;
     let plain = if flags.compressed() {
-        let mut out = Vec::with_capacity(raw_len as usize);
-        let mut dec = zstd::stream::read::Decoder::new(&payload[..])
-            .map_err(|e| Error::corrupt(format!("blob {id}: zstd: {e}")))?;
-        // Read at most raw_len + 1 bytes so a lying frame cannot exhaust memory.
-        std::io::Read::read_to_end(&mut std::io::Read::take(&mut dec, u64::from(raw_len) + 1), &mut out)
-            .map_err(|e| Error::corrupt(format!("blob {id}: zstd: {e}")))?;
-        out
+        // The output buffer is exactly raw_len bytes: a lying frame cannot exhaust memory.
+        decompress(&payload, raw_len as usize).map_err(|e| Error::corrupt(format!("blob {id}: zstd: {e}")))?
     } else {
         payload
     };

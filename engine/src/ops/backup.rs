@@ -218,14 +218,14 @@ fn find_parent(
     index: &MasterIndex,
     opts: &BackupOptions,
 ) -> Result<(Option<SnapshotId>, Option<Tree>)> {
-    if opts.force {
-        return Ok((None, None));
-    }
     let id = match opts.parent {
         Some(id) => Some(id),
         None => crate::ops::select::latest(repo, Some(&opts.hostname), Some(&opts.name))?.map(|(id, _)| id),
     };
     let Some(id) = id else { return Ok((None, None)) };
+    if opts.force {
+        return Ok((Some(id), None)); // recorded, but every file is read
+    }
     let snap = repo.load_snapshot(&id)?;
     // A parent whose trees are unreadable only costs speed: back up without it.
     match repo.load_tree(index, &snap.root) {

@@ -23,7 +23,7 @@ use crate::ops::browse;
 use crate::ops::Progress;
 use crate::repo::index::MasterIndex;
 use crate::repo::Repository;
-use crate::source::meta::{apply_metadata, Ownership};
+use crate::source::meta::{apply_metadata, OwnerMap, Ownership};
 use crate::storage::FileKind;
 
 /// Largest single read from a pack.
@@ -100,12 +100,21 @@ pub fn restore(
     };
     let mut stats = RestoreStats::default();
     let warnings = Mutex::new(Vec::new());
+    let owners = OwnerMap::default();
+    let fin = Finisher { own, owners: &owners, warnings: &warnings };
 
     // 1. Directories (parents first: the plan is in pre-order).
     for (p, _) in &plan.dirs {
         if let Err(e) = fs::create_dir(p) {
-            if !(opts.overwrite && e.kind() == std::io::ErrorKind::AlreadyExists && p.is_dir()) {
+            let existing = fs::symlink_metadata(p);
+            if !(opts.overwrite && e.kind() == std::io::ErrorKind::AlreadyExists) {
                 return Err(Error::io(format!("cannot create directory {}", p.display()), e));
+            }
+            // --overwrite: an existing real directory is reused; anything else (a file, or a
+            // symlink that could lead outside the target) is replaced, never followed.
+            if !existing.as_ref().is_ok_and(|m| m.is_dir()) {
+                fs::remove_file(p).io_context(|| format!("cannot replace {}", p.display()))?;
+                fs::create_dir(p).io_context(|| format!("cannot create directory {}", p.display()))?;
             }
         }
     }
@@ -124,7 +133,7 @@ pub fn restore(
         };
         let mut w = Vec::new();
         match r {
-            Ok(()) if n.kind != NodeKind::Socket => apply_metadata(p, n, own, &mut w),
+            Ok(()) if n.kind != NodeKind::Socket => apply_metadata(p, None, n, own, &owners, &mut w),
             Ok(()) => {}
             Err(e) => w.push(format!("{}: cannot create {:?}: {e}", p.display(), n.kind)),
         }
@@ -139,7 +148,7 @@ pub fn restore(
         }
         if f.remaining.load(Ordering::Relaxed) == 0 {
             let file = open_for_write(&f.path)?;
-            finish_file(&file, f, own, &warnings);
+            fin.finish(&file, f);
         }
         Ok(())
     })?;
@@ -168,7 +177,7 @@ pub fn restore(
     let blobs = AtomicU64::new(0);
     let errors: Mutex<Vec<Error>> = Mutex::new(Vec::new());
     work.par_iter().for_each(|(pack, range)| {
-        if let Err(e) = restore_range(repo, pack, range, &plan.files, own, &warnings, &bytes, &blobs, progress) {
+        if let Err(e) = restore_range(repo, pack, range, &plan.files, &fin, &bytes, &blobs, progress) {
             errors.lock().push(e);
         }
     });
@@ -192,11 +201,11 @@ pub fn restore(
     // 6. Directory metadata last, deepest first, so writing entries does not disturb mtimes.
     let mut w = Vec::new();
     for (p, n) in plan.dirs.iter().rev() {
-        apply_metadata(p, n, own, &mut w);
+        apply_metadata(p, None, n, own, &owners, &mut w);
     }
     if let (Some(top), true) = (&top, created_target) {
         if includes.is_empty() {
-            apply_metadata(target, top, own, &mut w);
+            apply_metadata(target, None, top, own, &owners, &mut w);
         }
     }
     warnings.lock().extend(w);
@@ -328,18 +337,30 @@ fn open_for_write(path: &Path) -> Result<File> {
         .write(true)
         .create(true)
         .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
         .open(path)
         .io_context(|| format!("cannot create {}", path.display()))
 }
 
-fn finish_file(file: &File, f: &PlannedFile, own: Ownership, warnings: &Mutex<Vec<String>>) {
-    let mut w = Vec::new();
-    if let Err(e) = file.set_len(f.node.size) {
-        w.push(format!("{}: cannot set size: {e}", f.path.display()));
-    }
-    apply_metadata(&f.path, &f.node, own, &mut w);
-    if !w.is_empty() {
-        warnings.lock().extend(w);
+/// Completes a file once all its data is written: size (trailing holes), then metadata.
+struct Finisher<'a> {
+    own: Ownership,
+    owners: &'a OwnerMap,
+    warnings: &'a Mutex<Vec<String>>,
+}
+
+impl Finisher<'_> {
+    fn finish(&self, file: &File, f: &PlannedFile) {
+        let mut w = Vec::new();
+        if file.metadata().map_or(true, |m| m.len() != f.node.size) {
+            if let Err(e) = file.set_len(f.node.size) {
+                w.push(format!("{}: cannot set size: {e}", f.path.display()));
+            }
+        }
+        apply_metadata(&f.path, Some(file), &f.node, self.own, self.owners, &mut w);
+        if !w.is_empty() {
+            self.warnings.lock().extend(w);
+        }
     }
 }
 
@@ -349,8 +370,7 @@ fn restore_range(
     pack: &PackId,
     range: &[(crate::format::pack::PackEntry, Vec<Target>)],
     files: &[PlannedFile],
-    own: Ownership,
-    warnings: &Mutex<Vec<String>>,
+    fin: &Finisher<'_>,
     bytes: &AtomicU64,
     blobs: &AtomicU64,
     progress: &dyn Progress,
@@ -376,7 +396,7 @@ fn restore_range(
             file.write_all_at(&plain, t.offset).io_context(|| format!("cannot write {}", f.path.display()))?;
             bytes.fetch_add(plain.len() as u64, Ordering::Relaxed);
             if f.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
-                finish_file(&file, f, own, warnings);
+                fin.finish(&file, f);
                 progress.item_done(f.node.size);
             }
         }

@@ -41,6 +41,16 @@ pub fn filtered(repo: &Repository, f: &Filter) -> Result<Vec<(SnapshotId, Snapsh
 /// Resolve `latest` or a hex id prefix (at least 4 digits), within the filter.
 pub fn resolve(repo: &Repository, spec: &str, f: &Filter) -> Result<(SnapshotId, Snapshot)> {
     if spec == "latest" {
+        // An unreadable snapshot might be the newest: never fall back to an older one silently.
+        if let Some((id, Err(e))) = repo.list_snapshots()?.into_iter().find(|(_, s)| s.is_err()) {
+            return Err(Error::new(
+                e.kind(),
+                format!(
+                    "snapshot {} cannot be read ({e}), so 'latest' is ambiguous: name a snapshot id explicitly",
+                    id.short()
+                ),
+            ));
+        }
         return filtered(repo, f)?.pop().ok_or_else(|| {
             Error::new(ErrorKind::NotFound, match f.before {
                 Some(_) => "no snapshot at or before the given date matches".to_string(),

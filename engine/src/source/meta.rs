@@ -100,25 +100,61 @@ pub enum Ownership {
     Skip,
 }
 
-pub fn resolve_owner(node: &Node) -> (u32, u32) {
-    let uid = (!node.user.is_empty()).then(|| sys::uid_by_name(&node.user)).flatten().unwrap_or(node.uid);
-    let gid = (!node.group.is_empty()).then(|| sys::gid_by_name(&node.group)).flatten().unwrap_or(node.gid);
-    (uid, gid)
+/// Maps recorded user and group names to this system's ids, caching lookups (each uncached
+/// lookup reads /etc/passwd or /etc/group).
+#[derive(Default)]
+pub struct OwnerMap {
+    users: Mutex<HashMap<String, Option<u32>>>,
+    groups: Mutex<HashMap<String, Option<u32>>>,
 }
 
-/// Apply owner, xattrs, mode and mtime to a restored path (not following symlinks).
-/// Order matters: chown clears setuid bits, so mode comes after it; times come last.
-pub fn apply_metadata(path: &Path, node: &Node, own: Ownership, errors: &mut Vec<String>) {
+impl OwnerMap {
+    /// By name when the name exists here, else by the recorded number.
+    pub fn resolve(&self, node: &Node) -> (u32, u32) {
+        let uid = if node.user.is_empty() {
+            None
+        } else {
+            *self.users.lock().entry(node.user.clone()).or_insert_with(|| sys::uid_by_name(&node.user))
+        };
+        let gid = if node.group.is_empty() {
+            None
+        } else {
+            *self.groups.lock().entry(node.group.clone()).or_insert_with(|| sys::gid_by_name(&node.group))
+        };
+        (uid.unwrap_or(node.uid), gid.unwrap_or(node.gid))
+    }
+}
+
+/// Apply owner, xattrs, mode and mtime to a restored path (not following symlinks), through
+/// `file` when it is open (saves path lookups). Order matters: chown clears setuid bits, so
+/// mode comes after it; times come last.
+pub fn apply_metadata(
+    path: &Path,
+    file: Option<&std::fs::File>,
+    node: &Node,
+    own: Ownership,
+    owners: &OwnerMap,
+    errors: &mut Vec<String>,
+) {
+    use std::os::unix::ffi::OsStrExt;
     let is_link = node.kind == NodeKind::Symlink;
     if own == Ownership::Restore {
-        let (uid, gid) = resolve_owner(node);
-        if let Err(e) = std::os::unix::fs::lchown(path, Some(uid), Some(gid)) {
+        let (uid, gid) = owners.resolve(node);
+        let r = match file {
+            Some(f) => std::os::unix::fs::fchown(f, Some(uid), Some(gid)),
+            None => std::os::unix::fs::lchown(path, Some(uid), Some(gid)),
+        };
+        if let Err(e) = r {
             errors.push(format!("{}: cannot set owner: {e}", path.display()));
         }
     }
     for x in &node.xattrs {
-        use std::os::unix::ffi::OsStrExt;
-        if let Err(e) = xattr::set(path, std::ffi::OsStr::from_bytes(&x.name), &x.value) {
+        let name = std::ffi::OsStr::from_bytes(&x.name);
+        let r = match file {
+            Some(f) => xattr::FileExt::set_xattr(f, name, &x.value),
+            None => xattr::set(path, name, &x.value),
+        };
+        if let Err(e) = r {
             // Unprivileged users cannot set trusted.* / security.*: only report other failures.
             if own == Ownership::Restore || x.name.starts_with(b"user.") {
                 errors.push(format!("{}: cannot set xattr {}: {e}", path.display(), String::from_utf8_lossy(&x.name)));
@@ -126,12 +162,21 @@ pub fn apply_metadata(path: &Path, node: &Node, own: Ownership, errors: &mut Vec
         }
     }
     if !is_link {
-        if let Err(e) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(node.mode)) {
+        let perm = std::fs::Permissions::from_mode(node.mode);
+        let r = match file {
+            Some(f) => f.set_permissions(perm),
+            None => std::fs::set_permissions(path, perm),
+        };
+        if let Err(e) = r {
             errors.push(format!("{}: cannot set mode: {e}", path.display()));
         }
     }
     let mtime = filetime::FileTime::from_unix_time(node.mtime.secs, node.mtime.nanos);
-    if let Err(e) = filetime::set_symlink_file_times(path, mtime, mtime) {
+    let r = match file {
+        Some(f) => filetime::set_file_handle_times(f, Some(mtime), Some(mtime)),
+        None => filetime::set_symlink_file_times(path, mtime, mtime),
+    };
+    if let Err(e) = r {
         errors.push(format!("{}: cannot set times: {e}", path.display()));
     }
 }
