@@ -312,7 +312,8 @@ impl Walker<'_> {
                 if self.excludes.is_excluded(&child) {
                     return Ok(Entry::Skipped);
                 }
-                let m = match stat(&child, self.opts.dereference) {
+                // DirEntry::metadata is an lstat relative to the open directory (no path walk).
+                let m = match if self.opts.dereference { fs::metadata(&child) } else { ent.metadata() } {
                     Ok(m) => m,
                     Err(e) => {
                         let what = if e.kind() == std::io::ErrorKind::NotFound { "vanished during backup".to_string() } else { format!("cannot stat: {e}") };
