@@ -2,8 +2,6 @@ use std::process::ExitCode;
 
 use clap::Args;
 use rime_engine::ops::browse;
-use rime_engine::ops::select::resolve;
-use rime_engine::repo::index::MasterIndex;
 use rime_engine::Result;
 
 use crate::GlobalOpts;
@@ -17,10 +15,7 @@ pub struct DumpArgs {
 }
 
 pub fn run(g: &GlobalOpts, a: DumpArgs) -> Result<ExitCode> {
-    let repo = super::open(g)?;
-    let (_, snap) = resolve(&repo, &a.snapshot, &Default::default())?;
-    let index = MasterIndex::load(&repo)?;
-    let (view, _) = browse::view(&repo, &index, &snap)?;
+    let (repo, index, view) = super::snapshot_view(g, &a.snapshot)?;
     let node = browse::find(&repo, &index, &view, &a.path)?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());

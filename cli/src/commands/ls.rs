@@ -3,8 +3,6 @@ use std::process::ExitCode;
 use clap::Args;
 use rime_engine::format::tree::{Node, NodeKind};
 use rime_engine::ops::browse;
-use rime_engine::ops::select::resolve;
-use rime_engine::repo::index::MasterIndex;
 use rime_engine::Result;
 
 use crate::GlobalOpts;
@@ -21,10 +19,7 @@ pub struct LsArgs {
 }
 
 pub fn run(g: &GlobalOpts, a: LsArgs) -> Result<ExitCode> {
-    let repo = super::open(g)?;
-    let (_, snap) = resolve(&repo, &a.snapshot, &Default::default())?;
-    let index = MasterIndex::load(&repo)?;
-    let (view, _) = browse::view(&repo, &index, &snap)?;
+    let (repo, index, view) = super::snapshot_view(g, &a.snapshot)?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut print = |path: &str, n: &Node| -> Result<()> {
         use std::io::Write;

@@ -32,6 +32,18 @@ pub fn open(g: &GlobalOpts) -> Result<Repository> {
     Repository::open(s, Some(&pw))
 }
 
+/// Open the repository and the view of one snapshot (what restore would write), for ls and dump.
+pub fn snapshot_view(
+    g: &GlobalOpts,
+    spec: &str,
+) -> Result<(Repository, rime_engine::repo::index::MasterIndex, rime_engine::format::tree::Tree)> {
+    let repo = open(g)?;
+    let (_, snap) = rime_engine::ops::select::resolve(&repo, spec, &Default::default())?;
+    let index = rime_engine::repo::index::MasterIndex::load(&repo)?;
+    let (view, _) = rime_engine::ops::browse::view(&repo, &index, &snap)?;
+    Ok((repo, index, view))
+}
+
 /// Print JSON to stdout.
 pub fn print_json(v: &serde_json::Value) {
     println!("{}", serde_json::to_string_pretty(v).expect("JSON values serialize"));

@@ -78,6 +78,13 @@ pub struct BackupResult {
     pub warnings: Vec<String>,
 }
 
+/// Read buffers up to this size are kept per thread for the next file.
+const KEEP_READ_BUF: usize = 8 << 20;
+
+thread_local! {
+    static READ_BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 struct Walker<'a> {
     repo: &'a Repository,
     index: &'a MasterIndex,
@@ -439,12 +446,31 @@ impl Walker<'_> {
             }
             return Ok(Ok((merge_holes(parts), size)));
         }
-        let mut buf = Vec::with_capacity(size as usize + 1);
+        // Reuse this thread's buffer (taken out, not borrowed: rayon may run another file's
+        // read on this thread while store_chunks waits).
+        let mut buf = READ_BUF.with(|b| std::mem::take(&mut *b.borrow_mut()));
+        buf.clear();
+        buf.reserve(size as usize + 1);
         if let Err(e) = f.read_to_end(&mut buf) {
             return Ok(Err(e));
         }
         let n = buf.len() as u64;
-        Ok(Ok((merge_holes(self.store_chunks(&buf)?), n)))
+        let parts = self.store_chunks(&buf)?;
+        self.warn_if_changed(path, &f, &m);
+        if buf.capacity() <= KEEP_READ_BUF {
+            READ_BUF.with(|b| *b.borrow_mut() = buf);
+        }
+        Ok(Ok((merge_holes(parts), n)))
+    }
+
+    /// A file written to while it was read is stored as read, with a warning (the next backup
+    /// picks up the final content, as its ctime changed).
+    fn warn_if_changed(&self, path: &Path, f: &File, before: &Metadata) {
+        if let Ok(after) = f.metadata() {
+            if after.len() != before.len() || after.mtime() != before.mtime() || after.mtime_nsec() != before.mtime_nsec() {
+                self.progress.warning(&format!("{}: changed while being read; stored as read", path.display()));
+            }
+        }
     }
 
     fn store_chunks(&self, data: &[u8]) -> Result<Vec<Part>> {
