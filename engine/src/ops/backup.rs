@@ -137,7 +137,7 @@ pub fn backup(repo: &Repository, opts: &BackupOptions, progress: &dyn Progress) 
     let walker = Walker {
         repo,
         index: &index,
-        saver: BlobSaver::new(repo, &index, opts.compression_level, 2),
+        saver: BlobSaver::new(repo, &index, opts.compression_level, 1),
         chunker: repo.chunker(),
         excludes: Excludes::new(&opts.excludes)?,
         opts,

@@ -70,8 +70,9 @@ impl Packer {
             error: Mutex::new(None),
             bytes_written: AtomicU64::new(0),
         });
-        // At most two finished packs wait for a writer: bounds memory at ~4 packs.
-        let (tx, rx) = bounded::<Builder>(2);
+        // One finished pack may wait while each writer writes one: with the pack being filled,
+        // memory holds at most (2 + writers) packs per blob type.
+        let (tx, rx) = bounded::<Builder>(1);
         let writers = (0..writer_threads.max(1))
             .map(|_| {
                 let rx = rx.clone();
