@@ -23,6 +23,23 @@ impl BlobType {
     }
 }
 
+/// Largest plaintext of one data blob: the chunkers never cut more than 16 MiB.
+pub const MAX_DATA_BLOB: u32 = 16 << 20;
+/// Largest plaintext of one tree blob (a directory of several million entries).
+pub const MAX_TREE_BLOB: u32 = 1 << 30;
+
+/// Refuse lengths no writer produces, before anything is allocated for them.
+pub fn check_raw_len(ty: BlobType, raw_len: u32) -> Result<()> {
+    let max = match ty {
+        BlobType::Data => MAX_DATA_BLOB,
+        BlobType::Tree => MAX_TREE_BLOB,
+    };
+    if raw_len > max {
+        return Err(Error::corrupt(format!("{ty:?} blob claims {raw_len} bytes, more than the maximum {max}")));
+    }
+    Ok(())
+}
+
 /// Flags of a stored blob. Bit 0: payload is zstd-compressed. Other bits must be zero.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct BlobFlags(pub u8);
@@ -89,6 +106,13 @@ thread_local! {
 /// Decompress into a buffer of exactly `raw_len` bytes, reusing one zstd context per thread
 /// (creating a context costs more than decompressing a small chunk).
 fn decompress(payload: &[u8], raw_len: usize) -> std::io::Result<Vec<u8>> {
+    if raw_len > MAX_DATA_BLOB as usize {
+        // Large trees: let the buffer grow with what zstd really produces.
+        let mut out = Vec::new();
+        let dec = zstd::stream::read::Decoder::new(payload)?;
+        std::io::Read::read_to_end(&mut std::io::Read::take(dec, raw_len as u64 + 1), &mut out)?;
+        return Ok(out);
+    }
     DECOMPRESSOR.with(|d| {
         let mut d = d.borrow_mut();
         if d.is_none() {
@@ -109,6 +133,7 @@ pub fn open_blob(
     id: &BlobId,
     stored: &[u8],
 ) -> Result<Vec<u8>> {
+    check_raw_len(ty, raw_len)?;
     let aad = blob_aad(ty, flags, raw_len, id);
     let payload = keys
         .open(&aad, stored)

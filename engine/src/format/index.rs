@@ -84,6 +84,7 @@ impl IndexFile {
                 let offset = r.u32()?;
                 let stored_len = r.u32()?;
                 let raw_len = r.u32()?;
+                crate::format::blob::check_raw_len(ty, raw_len)?;
                 let bid = BlobId(r.id()?);
                 if offset.checked_add(stored_len).is_none() {
                     return Err(Error::corrupt(format!("index: blob {bid} extends past 4 GiB")));

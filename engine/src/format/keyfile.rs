@@ -16,6 +16,8 @@ use crate::format::{from_postcard, to_postcard};
 pub const KEYFILE_MAGIC: &[u8; 4] = b"RMKY";
 pub const KEYFILE_VERSION: u8 = 1;
 pub const WRAP_AAD_PREFIX: &[u8] = b"rime key file v1";
+/// Largest Argon2id memory a key file may ask for (1 GiB); more is refused as hostile.
+pub const MAX_KDF_MEMORY_KIB: u32 = 1 << 20;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyFileBody {
@@ -52,7 +54,7 @@ pub fn decode(buf: &[u8]) -> Result<KeyFileBody> {
     let body: KeyFileBody = from_postcard("key file", &buf[5..])?;
     if let Some(k) = body.kdf {
         // Refuse absurd costs from a hostile key file instead of allocating terabytes.
-        if k.memory_kib > 4 << 20 || k.iterations > 64 || k.parallelism == 0 || k.parallelism > 64 {
+        if k.memory_kib > MAX_KDF_MEMORY_KIB || k.iterations > 16 || k.parallelism == 0 || k.parallelism > 64 {
             return Err(Error::corrupt(format!("key file: unreasonable KDF parameters {k:?}")));
         }
     }

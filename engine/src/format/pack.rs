@@ -65,6 +65,7 @@ pub fn decode_header_plain(buf: &[u8]) -> Result<Vec<PackEntry>> {
         let flags = BlobFlags::from_u8(r.u8()?)?;
         let stored_len = r.u32()?;
         let raw_len = r.u32()?;
+        crate::format::blob::check_raw_len(ty, raw_len)?;
         let id = BlobId(r.id()?);
         let off = u32::try_from(offset).map_err(|_| Error::corrupt("pack header: blobs exceed 4 GiB"))?;
         entries.push(PackEntry { ty, flags, offset: off, stored_len, raw_len, id });
@@ -144,5 +145,20 @@ mod tests {
         for n in 0..enc.len() {
             assert!(decode_header_plain(&enc[..n]).is_err());
         }
+    }
+
+    /// Found by fuzzing: a forged header claiming a 4 GiB blob made restore allocate 4 GiB.
+    #[test]
+    fn absurd_raw_len_is_refused_before_allocating() {
+        let e = PackEntry {
+            ty: BlobType::Data,
+            flags: BlobFlags(1),
+            offset: 0,
+            stored_len: 45,
+            raw_len: 0xffff_ff00,
+            id: BlobId([3; 32]),
+        };
+        let err = decode_header_plain(&encode_header_plain(&[e])).unwrap_err();
+        assert!(err.to_string().contains("more than the maximum"), "{err}");
     }
 }

@@ -1,7 +1,5 @@
 //! Key files: add, list, remove, unlock.
 
-use rayon::prelude::*;
-
 use crate::crypto::{derive_wrapping_key, Aead, KdfParams, MasterSecret};
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::keyfile::{self, KeyFileBody, WRAP_AAD_PREFIX};
@@ -75,18 +73,17 @@ pub(crate) fn unlock(
     if names.is_empty() {
         return Err(Error::corrupt(format!("{}: repository has no key files", storage.location())));
     }
-    let found: Vec<Result<Option<(KeyId, MasterSecret)>>> = names
-        .par_iter()
-        .map(|o| {
+    // One key file at a time (each may cost up to MAX_KDF_MEMORY_KIB), stopping at the first
+    // that opens.
+    let mut first_err = None;
+    for o in &names {
+        let attempt = (|| -> Result<Option<(KeyId, MasterSecret)>> {
             let id = KeyId::from_hex(&o.name)?;
             let body = keyfile::decode(&storage.read(FileKind::Key, &o.name)?)
                 .map_err(|e| e.within(format!("key file {}", id.short())))?;
             Ok(try_unwrap(repo, encrypted, &body, password)?.map(|m| (id, m)))
-        })
-        .collect();
-    let mut first_err = None;
-    for r in found {
-        match r {
+        })();
+        match attempt {
             Ok(Some(k)) => return Ok(k),
             Ok(None) => {}
             Err(e) => first_err = first_err.or(Some(e)),
