@@ -273,7 +273,7 @@ impl Walker<'_> {
             }
             NodeKind::File => {
                 self.files.fetch_add(1, Ordering::Relaxed);
-                match self.file(path, &mut node, parent)? {
+                match self.file(path, &m, &mut node, parent)? {
                     true => {}
                     false => return Ok(Entry::Skipped),
                 }
@@ -367,7 +367,7 @@ impl Walker<'_> {
     }
 
     /// Fill in a file's content; `false` if it could not be read.
-    fn file(&self, path: &Path, node: &mut Node, parent: Option<&Node>) -> Result<bool> {
+    fn file(&self, path: &Path, m: &Metadata, node: &mut Node, parent: Option<&Node>) -> Result<bool> {
         self.bytes_total.fetch_add(node.size, Ordering::Relaxed);
         if let Some(p) = parent {
             if self.unchanged(node, p) {
@@ -382,7 +382,7 @@ impl Walker<'_> {
                 return Ok(true);
             }
         }
-        let parts = match self.read_file(path) {
+        let parts = match self.read_file(path, m) {
             Ok(Ok((parts, size))) => {
                 node.size = size;
                 parts
@@ -404,16 +404,13 @@ impl Walker<'_> {
 
     /// Read and store a file's content. Outer error: repository failure (fatal); inner error:
     /// the source could not be read.
-    fn read_file(&self, path: &Path) -> Result<std::io::Result<(Vec<Part>, u64)>> {
-        let mut f = match File::open(path) {
+    fn read_file(&self, path: &Path, m: &Metadata) -> Result<std::io::Result<(Vec<Part>, u64)>> {
+        let f = match File::open(path) {
             Ok(f) => f,
             Err(e) => return Ok(Err(e)),
         };
-        let m = match f.metadata() {
-            Ok(m) => m,
-            Err(e) => return Ok(Err(e)),
-        };
-        let size = m.len(); // authoritative: the file may have changed since the walk
+        // The walk's metadata decides how to read; what is stored is what the reads return.
+        let size = m.len();
         // Sparse files: only read the data extents.
         let sparse = m.blocks() * 512 < size && size > 64 * 1024;
         if size as usize >= PARALLEL_THRESHOLD || sparse {
@@ -450,13 +447,15 @@ impl Walker<'_> {
         // read on this thread while store_chunks waits).
         let mut buf = READ_BUF.with(|b| std::mem::take(&mut *b.borrow_mut()));
         buf.clear();
-        buf.reserve(size as usize + 1);
-        if let Err(e) = f.read_to_end(&mut buf) {
+        buf.reserve(size as usize + 64);
+        // Through `Take`: File's own read_to_end spends an fstat and an lseek per file on a
+        // size hint we already have.
+        if let Err(e) = (&f).take(u64::MAX).read_to_end(&mut buf) {
             return Ok(Err(e));
         }
         let n = buf.len() as u64;
         let parts = self.store_chunks(&buf)?;
-        self.warn_if_changed(path, &f, &m);
+        self.warn_if_changed(path, &f, m);
         if buf.capacity() <= KEEP_READ_BUF {
             READ_BUF.with(|b| *b.borrow_mut() = buf);
         }
