@@ -33,10 +33,22 @@ struct Cli {
 #[derive(Args, Clone, Debug)]
 pub struct GlobalOpts {
     /// Repository location: a path or local:/path
-    #[arg(short = 'r', long, env = "RIME_REPO", global = true, value_name = "URL")]
+    #[arg(
+        short = 'r',
+        long,
+        env = "RIME_REPO",
+        global = true,
+        value_name = "URL"
+    )]
     pub repo: Option<String>,
     /// Read the repository password from this file (first line)
-    #[arg(short = 'p', long, env = "RIME_PASSWORD_FILE", global = true, value_name = "FILE")]
+    #[arg(
+        short = 'p',
+        long,
+        env = "RIME_PASSWORD_FILE",
+        global = true,
+        value_name = "FILE"
+    )]
     pub password_file: Option<std::path::PathBuf>,
     /// Open an unencrypted repository (created with `init --encryption none`) without a password
     #[arg(long, env = "RIME_NO_PASSWORD", global = true)]

@@ -38,13 +38,20 @@ pub fn time_rfc3339(t: Timestamp) -> String {
 pub fn parse_date(s: &str) -> rime_engine::Result<i64> {
     let norm = s.replace(' ', "T");
     let naive = chrono::NaiveDateTime::parse_from_str(&norm, "%Y-%m-%dT%H:%M:%S")
-        .or_else(|_| chrono::NaiveDate::parse_from_str(&norm, "%Y-%m-%d").map(|d| d.and_hms_opt(23, 59, 59).unwrap()))
-        .map_err(|_| rime_engine::Error::invalid(format!("bad date '{s}': use YYYY-MM-DDThh:mm:ss")))?;
+        .or_else(|_| {
+            chrono::NaiveDate::parse_from_str(&norm, "%Y-%m-%d")
+                .map(|d| d.and_hms_opt(23, 59, 59).unwrap())
+        })
+        .map_err(|_| {
+            rime_engine::Error::invalid(format!("bad date '{s}': use YYYY-MM-DDThh:mm:ss"))
+        })?;
     Local
         .from_local_datetime(&naive)
         .earliest()
         .map(|d| d.timestamp())
-        .ok_or_else(|| rime_engine::Error::invalid(format!("date '{s}' does not exist in the local time zone")))
+        .ok_or_else(|| {
+            rime_engine::Error::invalid(format!("date '{s}' does not exist in the local time zone"))
+        })
 }
 
 pub fn mode_string(kind: rime_engine::format::tree::NodeKind, mode: u32) -> String {

@@ -8,11 +8,15 @@ use rime_engine::{Error, Result};
 use crate::GlobalOpts;
 
 pub fn read_password_file(path: &std::path::Path) -> Result<Vec<u8>> {
-    let s = std::fs::read(path).map_err(|e| Error::io(format!("cannot read password file {}", path.display()), e))?;
+    let s = std::fs::read(path)
+        .map_err(|e| Error::io(format!("cannot read password file {}", path.display()), e))?;
     let first = s.split(|&b| b == b'\n').next().unwrap_or(&[]);
     let first = first.strip_suffix(b"\r").unwrap_or(first);
     if first.is_empty() {
-        return Err(Error::invalid(format!("password file {} is empty", path.display())));
+        return Err(Error::invalid(format!(
+            "password file {} is empty",
+            path.display()
+        )));
     }
     Ok(first.to_vec())
 }
@@ -44,8 +48,10 @@ pub fn get_new(g: &GlobalOpts, file: Option<&std::path::Path>) -> Result<Vec<u8>
         return get(g);
     }
     if std::io::stdin().is_terminal() {
-        let a = rpassword::prompt_password("new password: ").map_err(|e| Error::io("cannot read password", e))?;
-        let b = rpassword::prompt_password("repeat password: ").map_err(|e| Error::io("cannot read password", e))?;
+        let a = rpassword::prompt_password("new password: ")
+            .map_err(|e| Error::io("cannot read password", e))?;
+        let b = rpassword::prompt_password("repeat password: ")
+            .map_err(|e| Error::io("cannot read password", e))?;
         if a != b {
             return Err(Error::invalid("the passwords do not match"));
         }
@@ -54,5 +60,7 @@ pub fn get_new(g: &GlobalOpts, file: Option<&std::path::Path>) -> Result<Vec<u8>
         }
         return Ok(a.into_bytes());
     }
-    Err(Error::invalid("no password given: use --password-file, RIME_PASSWORD_FILE or RIME_PASSWORD"))
+    Err(Error::invalid(
+        "no password given: use --password-file, RIME_PASSWORD_FILE or RIME_PASSWORD",
+    ))
 }

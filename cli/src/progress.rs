@@ -18,13 +18,19 @@ impl TermProgress {
         let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
             let b = ProgressBar::new_spinner();
             b.set_style(
-                ProgressStyle::with_template(&format!("{{spinner}} {verb} {{pos}} items, {{msg}} [{{elapsed}}]"))
-                    .expect("valid template"),
+                ProgressStyle::with_template(&format!(
+                    "{{spinner}} {verb} {{pos}} items, {{msg}} [{{elapsed}}]"
+                ))
+                .expect("valid template"),
             );
             b.enable_steady_tick(Duration::from_millis(120));
             b
         });
-        TermProgress { bar, quiet, bytes: AtomicU64::new(0) }
+        TermProgress {
+            bar,
+            quiet,
+            bytes: AtomicU64::new(0),
+        }
     }
 
     pub fn finish(&self) {

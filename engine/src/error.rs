@@ -56,7 +56,11 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub fn new(kind: ErrorKind, context: impl Into<String>) -> Self {
-        Error { kind, context: context.into(), source: None }
+        Error {
+            kind,
+            context: context.into(),
+            source: None,
+        }
     }
 
     pub fn with_source(
@@ -64,7 +68,11 @@ impl Error {
         context: impl Into<String>,
         source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
     ) -> Self {
-        Error { kind, context: context.into(), source: Some(source.into()) }
+        Error {
+            kind,
+            context: context.into(),
+            source: Some(source.into()),
+        }
     }
 
     /// An I/O error, classified by its OS error code (ENOSPC, EACCES, ENOENT get their own kinds).
@@ -72,7 +80,9 @@ impl Error {
         let kind = match err.kind() {
             std::io::ErrorKind::NotFound => ErrorKind::NotFound,
             std::io::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
-            _ if err.raw_os_error() == Some(libc::ENOSPC) || err.raw_os_error() == Some(libc::EDQUOT) => {
+            _ if err.raw_os_error() == Some(libc::ENOSPC)
+                || err.raw_os_error() == Some(libc::EDQUOT) =>
+            {
                 ErrorKind::NoSpace
             }
             _ => ErrorKind::Io,
@@ -116,7 +126,9 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source.as_deref().map(|e| e as &(dyn std::error::Error + 'static))
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
     }
 }
 

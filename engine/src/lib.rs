@@ -34,7 +34,9 @@ pub use error::{Error, ErrorKind, Result};
 
 /// This machine's host name (empty if unknown).
 pub fn hostname() -> String {
-    hostname::get().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default()
+    hostname::get()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 /// The current user's name, or the numeric uid.

@@ -22,8 +22,8 @@ use std::sync::Arc;
 
 use rime_engine::chunker::Chunker;
 use rime_engine::crypto::{
-    derive_wrapping_key, Aead, KdfParams, Keys, MasterSecret, CTX_BLOB_ID, CTX_CHUNKER_SEED, CTX_CONFIG_MAC,
-    CTX_DATA_KEY, CTX_OBJECT_ID, NONCE_LEN, TAG_LEN,
+    derive_wrapping_key, Aead, KdfParams, Keys, MasterSecret, CTX_BLOB_ID, CTX_CHUNKER_SEED,
+    CTX_CONFIG_MAC, CTX_DATA_KEY, CTX_OBJECT_ID, NONCE_LEN, TAG_LEN,
 };
 use rime_engine::format::blob::{blob_aad, open_blob, seal_blob};
 use rime_engine::format::config::{self, ChunkerParams, ConfigBody, Encryption};
@@ -31,8 +31,8 @@ use rime_engine::format::index::{IndexFile, IndexPack};
 use rime_engine::format::keyfile::{self, KeyFileBody, WRAP_AAD_PREFIX};
 use rime_engine::format::object::{open_object, seal_object, ObjectKind, HEADER_LEN, OBJECT_MAGIC};
 use rime_engine::format::pack::{
-    decode_header_plain, decode_pack, decode_trailer, encode_header_plain, PackEntry, PACK_HEADER_AAD, PACK_MAGIC,
-    TRAILER_LEN,
+    decode_header_plain, decode_pack, decode_trailer, encode_header_plain, PackEntry,
+    PACK_HEADER_AAD, PACK_MAGIC, TRAILER_LEN,
 };
 use rime_engine::format::snapshot::{Snapshot, SnapshotStats, SourceKind};
 use rime_engine::format::tree::{Node, NodeKind, Part, Timestamp, Tree, Xattr};
@@ -95,7 +95,11 @@ fn zstd3(data: &[u8]) -> Option<Vec<u8>> {
 
 fn assert_bytes(name: &str, got: &[u8], want: &[u8]) {
     if got != want {
-        let at = got.iter().zip(want).position(|(a, b)| a != b).unwrap_or(got.len().min(want.len()));
+        let at = got
+            .iter()
+            .zip(want)
+            .position(|(a, b)| a != b)
+            .unwrap_or(got.len().min(want.len()));
         panic!(
             "{name}: re-encoded bytes differ from the vector at byte {at} (re-encoded {} bytes, vector {} bytes)\n\
              re-encoded: {}\nvector:     {}",
@@ -111,8 +115,14 @@ fn assert_bytes(name: &str, got: &[u8], want: &[u8]) {
 /// deterministic given the nonce, so this re-encodes the stored bytes exactly.
 fn reseal_check(name: &str, aad: &[u8], sealed: &[u8]) -> Vec<u8> {
     let a = aead();
-    let payload = a.open(aad, sealed).unwrap_or_else(|| panic!("{name}: authentication failed"));
-    assert_eq!(sealed.len(), NONCE_LEN + payload.len() + TAG_LEN, "{name}: framing overhead");
+    let payload = a
+        .open(aad, sealed)
+        .unwrap_or_else(|| panic!("{name}: authentication failed"));
+    assert_eq!(
+        sealed.len(),
+        NONCE_LEN + payload.len() + TAG_LEN,
+        "{name}: framing overhead"
+    );
     let nonce: [u8; NONCE_LEN] = sealed[..NONCE_LEN].try_into().unwrap();
     assert_bytes(name, &a.seal_with_nonce(&nonce, aad, &payload), sealed);
     payload
@@ -172,13 +182,22 @@ fn tree_small() -> Tree {
             gid: 1000,
             user: "al".into(),
             group: "al".into(),
-            mtime: Timestamp { secs: CREATED, nanos: 0 },
-            ctime: Timestamp { secs: CREATED, nanos: 1 },
+            mtime: Timestamp {
+                secs: CREATED,
+                nanos: 0,
+            },
+            ctime: Timestamp {
+                secs: CREATED,
+                nanos: 1,
+            },
             inode: 2,
             device: 3,
             links: 1,
             size: 5,
-            content: vec![Part::Data { id: BlobId([0xaa; 32]), len: 5 }],
+            content: vec![Part::Data {
+                id: BlobId([0xaa; 32]),
+                len: 5,
+            }],
             subtree: None,
             link_target: vec![],
             rdev: 0,
@@ -196,8 +215,14 @@ fn node(name: &str, kind: NodeKind) -> Node {
         gid: 100,
         user: "vector".into(),
         group: "users".into(),
-        mtime: Timestamp { secs: CREATED, nanos: 500_000_000 },
-        ctime: Timestamp { secs: CREATED + 1, nanos: 0 },
+        mtime: Timestamp {
+            secs: CREATED,
+            nanos: 500_000_000,
+        },
+        ctime: Timestamp {
+            secs: CREATED + 1,
+            nanos: 0,
+        },
         inode: 0,
         device: 0x803,
         links: 1,
@@ -229,10 +254,22 @@ fn tree_full() -> Tree {
     file.inode = 12;
     file.links = 2;
     file.size = 1_048_576 + 300;
-    file.content = vec![Part::Data { id: BlobId([0x77; 32]), len: 300 }, Part::Hole { len: 1_048_576 }];
+    file.content = vec![
+        Part::Data {
+            id: BlobId([0x77; 32]),
+            len: 300,
+        },
+        Part::Hole { len: 1_048_576 },
+    ];
     file.xattrs = vec![
-        Xattr { name: b"user.a".to_vec(), value: b"1".to_vec() },
-        Xattr { name: b"user.comment".to_vec(), value: b"hi\x00there".to_vec() },
+        Xattr {
+            name: b"user.a".to_vec(),
+            value: b"1".to_vec(),
+        },
+        Xattr {
+            name: b"user.comment".to_vec(),
+            value: b"hi\x00there".to_vec(),
+        },
     ];
     let mut link = node("link", NodeKind::Symlink);
     link.mode = 0o777;
@@ -240,8 +277,13 @@ fn tree_full() -> Tree {
     link.link_target = b"hello.txt".to_vec();
     let mut old = node("old", NodeKind::Fifo);
     old.inode = 14;
-    old.mtime = Timestamp { secs: -86_400, nanos: 999_999_999 };
-    Tree { nodes: vec![dir, dev, file, link, old] }
+    old.mtime = Timestamp {
+        secs: -86_400,
+        nanos: 999_999_999,
+    };
+    Tree {
+        nodes: vec![dir, dev, file, link, old],
+    }
 }
 
 /// A compressible data blob (stored zstd-compressed).
@@ -256,7 +298,10 @@ fn raw_blob() -> Vec<u8> {
 
 /// The blobs of `pack.bin`, in order. Like every pack the packer writes, it holds one blob type.
 fn pack_blobs() -> Vec<(BlobType, Vec<u8>, [u8; 12])> {
-    vec![(BlobType::Data, data_blob(), NONCE_BLOB_DATA), (BlobType::Data, raw_blob(), NONCE_BLOB_RAW)]
+    vec![
+        (BlobType::Data, data_blob(), NONCE_BLOB_DATA),
+        (BlobType::Data, raw_blob(), NONCE_BLOB_RAW),
+    ]
 }
 
 /// Build `pack.bin` the way the packer does, with fixed nonces; returns (pack, entries).
@@ -269,10 +314,11 @@ fn build_pack() -> (Vec<u8>, Vec<PackEntry>) {
         let id = keys.blob_id(&plain);
         let raw_len = plain.len() as u32;
         // The compression rule of seal_blob: keep zstd only if it saves more than len/32.
-        let (flags, payload) = match zstd3(&plain).filter(|c| c.len() < plain.len() - plain.len() / 32) {
-            Some(c) => (BlobFlags(BlobFlags::COMPRESSED), c),
-            None => (BlobFlags(0), plain.clone()),
-        };
+        let (flags, payload) =
+            match zstd3(&plain).filter(|c| c.len() < plain.len() - plain.len() / 32) {
+                Some(c) => (BlobFlags(BlobFlags::COMPRESSED), c),
+                None => (BlobFlags(0), plain.clone()),
+            };
         let sealed = a.seal_with_nonce(&nonce, &blob_aad(ty, flags, raw_len, &id), &payload);
         entries.push(PackEntry {
             ty,
@@ -284,7 +330,11 @@ fn build_pack() -> (Vec<u8>, Vec<PackEntry>) {
         });
         pack.extend_from_slice(&sealed);
     }
-    let header = a.seal_with_nonce(&NONCE_PACK_HEADER, PACK_HEADER_AAD, &encode_header_plain(&entries));
+    let header = a.seal_with_nonce(
+        &NONCE_PACK_HEADER,
+        PACK_HEADER_AAD,
+        &encode_header_plain(&entries),
+    );
     pack.extend_from_slice(&header);
     pack.extend_from_slice(&(header.len() as u32).to_le_bytes());
     pack.extend_from_slice(PACK_MAGIC);
@@ -295,13 +345,19 @@ fn index_file() -> IndexFile {
     let (pack, entries) = build_pack();
     IndexFile {
         supersedes: vec![IndexId([0x5a; 32])],
-        packs: vec![IndexPack { id: PackId(*blake3::hash(&pack).as_bytes()), blobs: entries }],
+        packs: vec![IndexPack {
+            id: PackId(*blake3::hash(&pack).as_bytes()),
+            blobs: entries,
+        }],
     }
 }
 
 fn snapshot() -> Snapshot {
     Snapshot {
-        time: Timestamp { secs: CREATED, nanos: 123_456_789 },
+        time: Timestamp {
+            secs: CREATED,
+            nanos: 123_456_789,
+        },
         hostname: "vector-host".into(),
         name: "daily".into(),
         username: "vector-user".into(),
@@ -329,7 +385,12 @@ fn snapshot() -> Snapshot {
 }
 
 fn lock_body() -> LockBody {
-    LockBody { exclusive: false, hostname: "vector-host".into(), pid: 4242, time: CREATED }
+    LockBody {
+        exclusive: false,
+        hostname: "vector-host".into(),
+        pid: 4242,
+        time: CREATED,
+    }
 }
 
 /// Frame an object like `seal_object`, with a fixed nonce; returns (id, file).
@@ -363,21 +424,39 @@ fn xorshift_bytes(n: usize, seed: u64) -> Vec<u8> {
         .collect()
 }
 
-const SMALL_CHUNKER: ChunkerParams = ChunkerParams { min_size: 256, avg_size: 1024, max_size: 4096, normalization: 1 };
+const SMALL_CHUNKER: ChunkerParams = ChunkerParams {
+    min_size: 256,
+    avg_size: 1024,
+    max_size: 4096,
+    normalization: 1,
+};
 
 fn chunker_text() -> String {
     let seed = keys().chunker_seed;
     let mut s = String::new();
     s.push_str("# rime format v1 chunker vectors; see README.md\n");
     s.push_str(&format!("seed = {seed:#018x}\n"));
-    for (label, params, len) in [("small", SMALL_CHUNKER, 64 << 10), ("default", ChunkerParams::DEFAULT, 8 << 20)] {
+    for (label, params, len) in [
+        ("small", SMALL_CHUNKER, 64 << 10),
+        ("default", ChunkerParams::DEFAULT, 8 << 20),
+    ] {
         let data = xorshift_bytes(len, 0x0123_4567_89ab_cdef);
         let cuts = Chunker::new(params, seed).cut_points(&data);
         s.push_str(&format!(
             "[{label}] min={} avg={} max={} normalization={} input=xorshift64({:#x}) len={len}\n",
-            params.min_size, params.avg_size, params.max_size, params.normalization, 0x0123_4567_89ab_cdefu64
+            params.min_size,
+            params.avg_size,
+            params.max_size,
+            params.normalization,
+            0x0123_4567_89ab_cdefu64
         ));
-        s.push_str(&format!("cuts = {}\n", cuts.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")));
+        s.push_str(&format!(
+            "cuts = {}\n",
+            cuts.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        ));
     }
     s
 }
@@ -390,20 +469,52 @@ fn keys_text() -> String {
     let mut line = |name: &str, v: String| s.push_str(&format!("{name} = {v}\n"));
     line("master_secret", hex::encode(m));
     line("data_key", hex::encode(blake3::derive_key(CTX_DATA_KEY, m)));
-    line("blob_id_key", hex::encode(blake3::derive_key(CTX_BLOB_ID, m)));
-    line("object_id_key", hex::encode(blake3::derive_key(CTX_OBJECT_ID, m)));
-    line("config_mac_key", hex::encode(blake3::derive_key(CTX_CONFIG_MAC, m)));
-    line("chunker_seed_bytes", hex::encode(blake3::derive_key(CTX_CHUNKER_SEED, m)));
+    line(
+        "blob_id_key",
+        hex::encode(blake3::derive_key(CTX_BLOB_ID, m)),
+    );
+    line(
+        "object_id_key",
+        hex::encode(blake3::derive_key(CTX_OBJECT_ID, m)),
+    );
+    line(
+        "config_mac_key",
+        hex::encode(blake3::derive_key(CTX_CONFIG_MAC, m)),
+    );
+    line(
+        "chunker_seed_bytes",
+        hex::encode(blake3::derive_key(CTX_CHUNKER_SEED, m)),
+    );
     line("chunker_seed", format!("{:#018x}", k.chunker_seed));
-    line("wrapping_key(vector, 22*16, TESTING)", hex::encode(derive_wrapping_key(PASSWORD, &SALT, KdfParams::TESTING).unwrap()));
+    line(
+        "wrapping_key(vector, 22*16, TESTING)",
+        hex::encode(derive_wrapping_key(PASSWORD, &SALT, KdfParams::TESTING).unwrap()),
+    );
     line("blob_id(\"\")", k.blob_id(b"").to_hex());
     line("blob_id(data_blob)", k.blob_id(&data_blob()).to_hex());
     line("blob_id(raw_blob)", k.blob_id(&raw_blob()).to_hex());
-    line("blob_id(tree-small.bin)", k.blob_id(&tree_small().encode()).to_hex());
-    line("object_id(index-payload.bin)", hex::encode(k.object_id(&index_file().encode())));
-    line("object_id(snapshot.bin)", hex::encode(k.object_id(&snapshot().encode())));
-    line("config_mac(config body)", hex::encode(k.config_mac(&postcard::to_stdvec(&config_body(Encryption::Aes256Gcm)).unwrap())));
-    line("pack_id(pack.bin)", hex::encode(blake3::hash(&pack).as_bytes()));
+    line(
+        "blob_id(tree-small.bin)",
+        k.blob_id(&tree_small().encode()).to_hex(),
+    );
+    line(
+        "object_id(index-payload.bin)",
+        hex::encode(k.object_id(&index_file().encode())),
+    );
+    line(
+        "object_id(snapshot.bin)",
+        hex::encode(k.object_id(&snapshot().encode())),
+    );
+    line(
+        "config_mac(config body)",
+        hex::encode(
+            k.config_mac(&postcard::to_stdvec(&config_body(Encryption::Aes256Gcm)).unwrap()),
+        ),
+    );
+    line(
+        "pack_id(pack.bin)",
+        hex::encode(blake3::hash(&pack).as_bytes()),
+    );
     s
 }
 
@@ -418,8 +529,14 @@ fn all_vectors() -> Vec<(&'static str, Vec<u8>)> {
     vec![
         ("keys.txt", keys_text().into_bytes()),
         ("chunker.txt", chunker_text().into_bytes()),
-        ("config.bin", config::encode(&config_body(Encryption::Aes256Gcm), |b| keys.config_mac(b))),
-        ("config-none.bin", config::encode(&config_body(Encryption::None), |b| keys_none.config_mac(b))),
+        (
+            "config.bin",
+            config::encode(&config_body(Encryption::Aes256Gcm), |b| keys.config_mac(b)),
+        ),
+        (
+            "config-none.bin",
+            config::encode(&config_body(Encryption::None), |b| keys_none.config_mac(b)),
+        ),
         ("keyfile.bin", keyfile::encode(&keyfile_body())),
         ("keyfile-none.bin", keyfile::encode(&keyfile_none_body())),
         ("tree-small.bin", tree_small().encode()),
@@ -427,11 +544,20 @@ fn all_vectors() -> Vec<(&'static str, Vec<u8>)> {
         ("pack-header-plain.bin", encode_header_plain(&entries)),
         ("pack.bin", pack),
         ("index-payload.bin", index_plain.clone()),
-        ("index-object.bin", frame_object(ObjectKind::Index, &index_plain, &NONCE_INDEX).1),
+        (
+            "index-object.bin",
+            frame_object(ObjectKind::Index, &index_plain, &NONCE_INDEX).1,
+        ),
         ("snapshot.bin", snap_plain.clone()),
-        ("snapshot-object.bin", frame_object(ObjectKind::Snapshot, &snap_plain, &NONCE_SNAPSHOT).1),
+        (
+            "snapshot-object.bin",
+            frame_object(ObjectKind::Snapshot, &snap_plain, &NONCE_SNAPSHOT).1,
+        ),
         ("lock.bin", lock_plain.clone()),
-        ("lock-sealed.bin", aead().seal_with_nonce(&NONCE_LOCK, LOCK_AAD, &lock_plain)),
+        (
+            "lock-sealed.bin",
+            aead().seal_with_nonce(&NONCE_LOCK, LOCK_AAD, &lock_plain),
+        ),
     ]
 }
 
@@ -457,7 +583,10 @@ fn fixture_files() -> Vec<(&'static str, Vec<u8>)> {
     vec![
         ("hello.txt", b"hello, rime format v1\n".to_vec()),
         ("empty", Vec::new()),
-        ("docs/a.txt", b"a file with a hard link next to it\n".repeat(3)),
+        (
+            "docs/a.txt",
+            b"a file with a hard link next to it\n".repeat(3),
+        ),
         ("docs/deep/notes.md", b"# notes\n\nline\n".repeat(200)),
     ]
 }
@@ -487,17 +616,31 @@ fn make_repo_fixture(dest: &Path) {
     let sparse = fixture_sparse();
     let mut f = fs::File::create(src.join("sparse.bin")).unwrap();
     f.write_all(&sparse[..4096]).unwrap();
-    f.seek(SeekFrom::Start((4096 + (192 << 10)) as u64)).unwrap();
+    f.seek(SeekFrom::Start((4096 + (192 << 10)) as u64))
+        .unwrap();
     f.write_all(&sparse[4096 + (192 << 10)..]).unwrap();
     drop(f);
     let t = filetime::FileTime::from_unix_time(CREATED, 0);
-    for p in ["hello.txt", "empty", "docs/a.txt", "docs/deep/notes.md", "sparse.bin", "link", "docs/deep", "docs", ""] {
+    for p in [
+        "hello.txt",
+        "empty",
+        "docs/a.txt",
+        "docs/deep/notes.md",
+        "sparse.bin",
+        "link",
+        "docs/deep",
+        "docs",
+        "",
+    ] {
         filetime::set_symlink_file_times(src.join(p), t, t).unwrap();
     }
 
     let repo_dir = tmp.path().join("repo");
     let storage: Arc<dyn Storage> = Arc::new(LocalStorage::new(&repo_dir));
-    let opts = InitOptions { kdf: KdfParams::TESTING, ..InitOptions::default() };
+    let opts = InitOptions {
+        kdf: KdfParams::TESTING,
+        ..InitOptions::default()
+    };
     let repo = Repository::init(storage, PASSWORD, &opts).unwrap();
     let mut bo = rime_engine::ops::backup::BackupOptions::new(vec![src.clone()]);
     bo.hostname = "vector-host".into();
@@ -535,20 +678,40 @@ fn every_vector_file_matches_the_encoders() {
 #[test]
 fn keys_and_ids() {
     let text = String::from_utf8(read_vector("keys.txt")).unwrap();
-    assert_eq!(text, keys_text(), "derived keys or ids changed: stored ids would no longer match");
+    assert_eq!(
+        text,
+        keys_text(),
+        "derived keys or ids changed: stored ids would no longer match"
+    );
     // The Keys methods are keyed BLAKE3 with the derived keys listed in the file.
     let k = keys();
     let blob_key = blake3::derive_key(CTX_BLOB_ID, &MASTER);
-    assert_eq!(k.blob_id(b"abc").0, *blake3::keyed_hash(&blob_key, b"abc").as_bytes());
+    assert_eq!(
+        k.blob_id(b"abc").0,
+        *blake3::keyed_hash(&blob_key, b"abc").as_bytes()
+    );
     let obj_key = blake3::derive_key(CTX_OBJECT_ID, &MASTER);
-    assert_eq!(k.object_id(b"abc"), *blake3::keyed_hash(&obj_key, b"abc").as_bytes());
+    assert_eq!(
+        k.object_id(b"abc"),
+        *blake3::keyed_hash(&obj_key, b"abc").as_bytes()
+    );
     let mac_key = blake3::derive_key(CTX_CONFIG_MAC, &MASTER);
-    assert_eq!(k.config_mac(b"abc"), *blake3::keyed_hash(&mac_key, b"abc").as_bytes());
+    assert_eq!(
+        k.config_mac(b"abc"),
+        *blake3::keyed_hash(&mac_key, b"abc").as_bytes()
+    );
     let seed = blake3::derive_key(CTX_CHUNKER_SEED, &MASTER);
-    assert_eq!(k.chunker_seed, u64::from_le_bytes(seed[..8].try_into().unwrap()).max(1));
+    assert_eq!(
+        k.chunker_seed,
+        u64::from_le_bytes(seed[..8].try_into().unwrap()).max(1)
+    );
     // The data key is the AES-256-GCM key.
     let data_key = blake3::derive_key(CTX_DATA_KEY, &MASTER);
-    let sealed = k.aead.as_ref().unwrap().seal_with_nonce(&[1; 12], b"aad", b"x");
+    let sealed = k
+        .aead
+        .as_ref()
+        .unwrap()
+        .seal_with_nonce(&[1; 12], b"aad", b"x");
     assert_eq!(Aead::new(&data_key).open(b"aad", &sealed).unwrap(), b"x");
     assert!(text.contains(&format!("chunker_seed = {:#018x}\n", k.chunker_seed)));
 }
@@ -556,7 +719,11 @@ fn keys_and_ids() {
 #[test]
 fn chunker_cut_points() {
     let text = String::from_utf8(read_vector("chunker.txt")).unwrap();
-    assert_eq!(text, chunker_text(), "chunk cut points changed: new backups would not deduplicate against old ones");
+    assert_eq!(
+        text,
+        chunker_text(),
+        "chunk cut points changed: new backups would not deduplicate against old ones"
+    );
 }
 
 #[test]
@@ -568,14 +735,21 @@ fn config_file() {
     let c = config::decode(&file).unwrap();
     assert_eq!(c.version, FORMAT_VERSION);
     assert_eq!(c.body, config_body(Encryption::Aes256Gcm));
-    assert_eq!(u32::from_le_bytes(file[6..10].try_into().unwrap()) as usize, c.body_bytes.len());
+    assert_eq!(
+        u32::from_le_bytes(file[6..10].try_into().unwrap()) as usize,
+        c.body_bytes.len()
+    );
     assert_eq!(&file[10..10 + c.body_bytes.len()], &c.body_bytes[..]);
     assert_eq!(c.mac, keys.config_mac(&c.body_bytes));
     assert_eq!(&file[file.len() - 32..], &c.mac);
     // The body is plain postcard: repo id (32 raw bytes) first, then the encryption variant.
     assert_eq!(&c.body_bytes[..32], &REPO_ID);
     assert_eq!(c.body_bytes[32], 1, "Encryption::Aes256Gcm is variant 1");
-    assert_bytes("config.bin", &config::encode(&c.body, |b| keys.config_mac(b)), &file);
+    assert_bytes(
+        "config.bin",
+        &config::encode(&c.body, |b| keys.config_mac(b)),
+        &file,
+    );
 
     let file = read_vector("config-none.bin");
     let c = config::decode(&file).unwrap();
@@ -583,7 +757,11 @@ fn config_file() {
     assert_eq!(c.body_bytes[32], 0, "Encryption::None is variant 0");
     let keys_none = Keys::derive(&MasterSecret(MASTER), false);
     assert_eq!(c.mac, keys_none.config_mac(&c.body_bytes));
-    assert_bytes("config-none.bin", &config::encode(&c.body, |b| keys_none.config_mac(b)), &file);
+    assert_bytes(
+        "config-none.bin",
+        &config::encode(&c.body, |b| keys_none.config_mac(b)),
+        &file,
+    );
 }
 
 #[test]
@@ -600,20 +778,32 @@ fn key_files() {
     // Unwrap with the password, then wrap again with the stored nonce.
     let k = derive_wrapping_key(PASSWORD, &body.salt, body.kdf.unwrap()).unwrap();
     let a = Aead::new(&k);
-    let master = a.open(&wrap_aad(), &body.wrapped).expect("password 'vector' opens keyfile.bin");
+    let master = a
+        .open(&wrap_aad(), &body.wrapped)
+        .expect("password 'vector' opens keyfile.bin");
     assert_eq!(master, MASTER);
-    assert!(a.open(b"rime key file v1", &body.wrapped).is_none(), "the repository id is bound into the AAD");
+    assert!(
+        a.open(b"rime key file v1", &body.wrapped).is_none(),
+        "the repository id is bound into the AAD"
+    );
     let wrong = derive_wrapping_key(b"wrong", &body.salt, body.kdf.unwrap()).unwrap();
     assert!(Aead::new(&wrong).open(&wrap_aad(), &body.wrapped).is_none());
     let nonce: [u8; 12] = body.wrapped[..12].try_into().unwrap();
-    assert_bytes("keyfile.bin wrapped", &a.seal_with_nonce(&nonce, &wrap_aad(), &master), &body.wrapped);
+    assert_bytes(
+        "keyfile.bin wrapped",
+        &a.seal_with_nonce(&nonce, &wrap_aad(), &master),
+        &body.wrapped,
+    );
     assert_eq!(body, keyfile_body());
     assert_bytes("keyfile.bin", &keyfile::encode(&body), &file);
 
     let file = read_vector("keyfile-none.bin");
     let body = keyfile::decode(&file).unwrap();
     assert_eq!(body.kdf, None);
-    assert_eq!(body.wrapped, MASTER, "unencrypted repositories store the bare master secret");
+    assert_eq!(
+        body.wrapped, MASTER,
+        "unencrypted repositories store the bare master secret"
+    );
     assert_eq!(body, keyfile_none_body());
     assert_bytes("keyfile-none.bin", &keyfile::encode(&body), &file);
 }
@@ -624,21 +814,45 @@ fn trees() {
     let t = Tree::decode(&file).unwrap();
     assert_eq!(t, tree_small());
     assert_eq!(t.nodes[0].name, b"a");
-    assert_eq!(t.nodes[0].content, vec![Part::Data { id: BlobId([0xaa; 32]), len: 5 }]);
+    assert_eq!(
+        t.nodes[0].content,
+        vec![Part::Data {
+            id: BlobId([0xaa; 32]),
+            len: 5
+        }]
+    );
     assert_bytes("tree-small.bin", &t.encode(), &file);
 
     let file = read_vector("tree.bin");
     let t = Tree::decode(&file).unwrap();
     let names: Vec<&[u8]> = t.nodes.iter().map(|n| n.name.as_slice()).collect();
-    assert_eq!(names, [&b"bin"[..], b"console", b"hello.txt", b"link", b"old"]);
+    assert_eq!(
+        names,
+        [&b"bin"[..], b"console", b"hello.txt", b"link", b"old"]
+    );
     let kinds: Vec<NodeKind> = t.nodes.iter().map(|n| n.kind).collect();
-    assert_eq!(kinds, [NodeKind::Dir, NodeKind::CharDevice, NodeKind::File, NodeKind::Symlink, NodeKind::Fifo]);
+    assert_eq!(
+        kinds,
+        [
+            NodeKind::Dir,
+            NodeKind::CharDevice,
+            NodeKind::File,
+            NodeKind::Symlink,
+            NodeKind::Fifo
+        ]
+    );
     assert_eq!(t.nodes[0].subtree, Some(BlobId([0x66; 32])));
     assert_eq!(t.nodes[1].rdev, 0x501);
     assert_eq!(t.nodes[2].content[1], Part::Hole { len: 1 << 20 });
     assert_eq!(t.nodes[2].xattrs[1].value, b"hi\x00there");
     assert_eq!(t.nodes[3].link_target, b"hello.txt");
-    assert_eq!(t.nodes[4].mtime, Timestamp { secs: -86_400, nanos: 999_999_999 });
+    assert_eq!(
+        t.nodes[4].mtime,
+        Timestamp {
+            secs: -86_400,
+            nanos: 999_999_999
+        }
+    );
     assert_eq!(t, tree_full());
     assert_bytes("tree.bin", &t.encode(), &file);
 }
@@ -658,12 +872,27 @@ fn pack_header_and_pack() {
         assert_eq!(e.raw_len as usize, p.len());
         assert_eq!(e.id, keys.blob_id(p));
     }
-    assert_eq!(entries[0].flags, BlobFlags(BlobFlags::COMPRESSED), "the data blob is stored compressed");
-    assert_eq!(entries[1].flags, BlobFlags(0), "the random data blob is stored raw");
+    assert_eq!(
+        entries[0].flags,
+        BlobFlags(BlobFlags::COMPRESSED),
+        "the data blob is stored compressed"
+    );
+    assert_eq!(
+        entries[1].flags,
+        BlobFlags(0),
+        "the random data blob is stored raw"
+    );
     assert_eq!(entries[0].offset, 0);
     assert_eq!(entries[1].offset, entries[0].stored_len);
-    assert_eq!(entries[1].stored_len as usize, blobs[1].1.len() + NONCE_LEN + TAG_LEN);
-    assert_bytes("pack-header-plain.bin", &encode_header_plain(&entries), &plain);
+    assert_eq!(
+        entries[1].stored_len as usize,
+        blobs[1].1.len() + NONCE_LEN + TAG_LEN
+    );
+    assert_bytes(
+        "pack-header-plain.bin",
+        &encode_header_plain(&entries),
+        &plain,
+    );
 
     let pack = read_vector("pack.bin");
     assert_eq!(decode_pack(&keys, &pack).unwrap(), entries);
@@ -671,12 +900,19 @@ fn pack_header_and_pack() {
     assert_eq!(&pack[pack.len() - 4..], b"RPK1");
     let hstart = pack.len() - TRAILER_LEN - hlen;
     assert_eq!(hstart as u32, entries[1].offset + entries[1].stored_len);
-    let header_plain = reseal_check("pack.bin header", PACK_HEADER_AAD, &pack[hstart..pack.len() - TRAILER_LEN]);
+    let header_plain = reseal_check(
+        "pack.bin header",
+        PACK_HEADER_AAD,
+        &pack[hstart..pack.len() - TRAILER_LEN],
+    );
     assert_bytes("pack.bin header plaintext", &header_plain, &plain);
     let mut rebuilt = Vec::new();
     for (e, (_, p, _)) in entries.iter().zip(&blobs) {
         let stored = &pack[e.offset as usize..(e.offset + e.stored_len) as usize];
-        assert_eq!(open_blob(&keys, e.ty, e.flags, e.raw_len, &e.id, stored).unwrap(), *p);
+        assert_eq!(
+            open_blob(&keys, e.ty, e.flags, e.raw_len, &e.id, stored).unwrap(),
+            *p
+        );
         let aad = blob_aad(e.ty, e.flags, e.raw_len, &e.id);
         assert_eq!(aad.len(), 38);
         let payload = reseal_check("pack.bin blob", &aad, stored);
@@ -692,7 +928,18 @@ fn pack_header_and_pack() {
         let sealed = seal_blob(&keys, e.ty, e.id, p, zstd3);
         assert_eq!(sealed.flags, e.flags);
         assert_eq!(sealed.raw_len, e.raw_len);
-        assert_eq!(open_blob(&keys, e.ty, sealed.flags, sealed.raw_len, &e.id, &sealed.bytes).unwrap(), *p);
+        assert_eq!(
+            open_blob(
+                &keys,
+                e.ty,
+                sealed.flags,
+                sealed.raw_len,
+                &e.id,
+                &sealed.bytes
+            )
+            .unwrap(),
+            *p
+        );
         rebuilt.extend_from_slice(stored);
     }
     rebuilt.extend_from_slice(&pack[hstart..pack.len() - TRAILER_LEN]);
@@ -722,7 +969,11 @@ fn index_payload_and_object() {
     assert_eq!(f.supersedes, vec![IndexId([0x5a; 32])]);
     assert_eq!(f.packs.len(), 1);
     let pack = read_vector("pack.bin");
-    assert_eq!(f.packs[0].id, PackId(*blake3::hash(&pack).as_bytes()), "pack id = unkeyed BLAKE3 of the pack file");
+    assert_eq!(
+        f.packs[0].id,
+        PackId(*blake3::hash(&pack).as_bytes()),
+        "pack id = unkeyed BLAKE3 of the pack file"
+    );
     assert_eq!(f.packs[0].blobs, decode_pack(&keys, &pack).unwrap());
     assert_eq!(plain.len(), 1 + 4 + 32 + 4 + 32 + 4 + 2 * 46);
     assert_eq!(f, index_file());
@@ -775,11 +1026,18 @@ fn check_object(name: &str, kind: ObjectKind, file: &[u8], plain: &[u8]) {
     assert_eq!(open_object(&keys, kind, &id, &other).unwrap(), plain);
     // Renamed (other id), re-kinded or bit-flipped objects are refused.
     assert!(open_object(&keys, kind, &[0; 32], file).is_err());
-    let other_kind = if kind == ObjectKind::Index { ObjectKind::Snapshot } else { ObjectKind::Index };
+    let other_kind = if kind == ObjectKind::Index {
+        ObjectKind::Snapshot
+    } else {
+        ObjectKind::Index
+    };
     assert!(open_object(&keys, other_kind, &id, file).is_err());
     let mut bad = file.to_vec();
     bad[4] = other_kind as u8;
-    assert!(open_object(&keys, other_kind, &id, &bad).is_err(), "the kind byte is authenticated");
+    assert!(
+        open_object(&keys, other_kind, &id, &bad).is_err(),
+        "the kind byte is authenticated"
+    );
     let mut bad = file.to_vec();
     *bad.last_mut().unwrap() ^= 1;
     assert!(open_object(&keys, kind, &id, &bad).is_err());
@@ -803,15 +1061,26 @@ fn lock_body_and_sealed_lock() {
 fn newer_versions_are_refused() {
     let mut c = read_vector("config.bin");
     c[4] = 2;
-    assert_eq!(config::decode(&c).unwrap_err().kind(), ErrorKind::UnsupportedVersion);
+    assert_eq!(
+        config::decode(&c).unwrap_err().kind(),
+        ErrorKind::UnsupportedVersion
+    );
     let mut k = read_vector("keyfile.bin");
     k[4] = 2;
-    assert_eq!(keyfile::decode(&k).unwrap_err().kind(), ErrorKind::UnsupportedVersion);
+    assert_eq!(
+        keyfile::decode(&k).unwrap_err().kind(),
+        ErrorKind::UnsupportedVersion
+    );
     let plain = read_vector("snapshot.bin");
     let mut o = read_vector("snapshot-object.bin");
     o[5] = 2;
     let id = keys().object_id(&plain);
-    assert_eq!(open_object(&keys(), ObjectKind::Snapshot, &id, &o).unwrap_err().kind(), ErrorKind::UnsupportedVersion);
+    assert_eq!(
+        open_object(&keys(), ObjectKind::Snapshot, &id, &o)
+            .unwrap_err()
+            .kind(),
+        ErrorKind::UnsupportedVersion
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -820,7 +1089,11 @@ fn newer_versions_are_refused() {
 #[test]
 fn repo_v1_fixture_opens_checks_and_restores() {
     let fixture = vectors_dir().join("repo-v1");
-    assert!(fixture.join("config").is_file(), "missing fixture {}", fixture.display());
+    assert!(
+        fixture.join("config").is_file(),
+        "missing fixture {}",
+        fixture.display()
+    );
     let tmp = tempfile::tempdir().unwrap();
     let repo_dir = tmp.path().join("repo");
     copy_tree(&fixture, &repo_dir);
@@ -828,13 +1101,20 @@ fn repo_v1_fixture_opens_checks_and_restores() {
     // git keeps no empty directories: recreate data/00..ff, locks/ and the rest.
     storage.create().unwrap();
 
-    let err = Repository::open(storage.clone(), Some(b"not the password")).err().expect("wrong password refused");
+    let err = Repository::open(storage.clone(), Some(b"not the password"))
+        .err()
+        .expect("wrong password refused");
     assert_eq!(err.kind(), ErrorKind::WrongPassword);
     let repo = Repository::open(storage.clone(), Some(PASSWORD)).unwrap();
     let c = repo.config();
     assert_eq!(c.encryption, Encryption::Aes256Gcm);
     assert_eq!(c.chunker, ChunkerParams::DEFAULT);
-    assert_eq!(config::decode(&storage.read(FileKind::Config, "config").unwrap()).unwrap().version, 1);
+    assert_eq!(
+        config::decode(&storage.read(FileKind::Config, "config").unwrap())
+            .unwrap()
+            .version,
+        1
+    );
 
     let report = check(&repo, &CheckOptions { read_data: true }).unwrap();
     assert!(report.ok(), "check found errors: {:?}", report.errors);
@@ -855,22 +1135,49 @@ fn repo_v1_fixture_opens_checks_and_restores() {
     assert_eq!(snap.tags, ["fixture"]);
     assert_eq!(snap.parent, None);
     assert_eq!(snap.paths.len(), 1);
-    assert!(snap.paths[0].ends_with("/rime-v1-fixture"), "{:?}", snap.paths);
+    assert!(
+        snap.paths[0].ends_with("/rime-v1-fixture"),
+        "{:?}",
+        snap.paths
+    );
     assert_eq!(snap.stats.files, 6);
     assert_eq!(snap.stats.dirs, 3);
     assert_eq!(snap.stats.others, 1);
 
     let target = tmp.path().join("restored");
-    let opts = RestoreOptions { target: target.clone(), include: vec![], overwrite: false, ownership: Some(false) };
+    let opts = RestoreOptions {
+        target: target.clone(),
+        include: vec![],
+        overwrite: false,
+        ownership: Some(false),
+    };
     restore(&repo, id, &opts, &NoProgress).unwrap();
     for (p, content) in fixture_files() {
         assert_eq!(fs::read(target.join(p)).unwrap(), content, "{p}");
     }
-    assert_eq!(fs::read(target.join("docs/a-link.txt")).unwrap(), fixture_files()[2].1);
-    assert_eq!(fs::read(target.join("sparse.bin")).unwrap(), fixture_sparse());
-    assert_eq!(fs::read_link(target.join("link")).unwrap(), Path::new("hello.txt"));
-    let (a, b) = (fs::metadata(target.join("docs/a.txt")).unwrap(), fs::metadata(target.join("docs/a-link.txt")).unwrap());
+    assert_eq!(
+        fs::read(target.join("docs/a-link.txt")).unwrap(),
+        fixture_files()[2].1
+    );
+    assert_eq!(
+        fs::read(target.join("sparse.bin")).unwrap(),
+        fixture_sparse()
+    );
+    assert_eq!(
+        fs::read_link(target.join("link")).unwrap(),
+        Path::new("hello.txt")
+    );
+    let (a, b) = (
+        fs::metadata(target.join("docs/a.txt")).unwrap(),
+        fs::metadata(target.join("docs/a-link.txt")).unwrap(),
+    );
     assert_eq!(a.ino(), b.ino(), "hard links are restored as links");
-    assert_eq!(fs::metadata(target.join("hello.txt")).unwrap().mtime(), CREATED);
-    assert!(!target.join("rime-v1-fixture").exists(), "a single directory's contents go straight into the target");
+    assert_eq!(
+        fs::metadata(target.join("hello.txt")).unwrap().mtime(),
+        CREATED
+    );
+    assert!(
+        !target.join("rime-v1-fixture").exists(),
+        "a single directory's contents go straight into the target"
+    );
 }

@@ -11,23 +11,56 @@ fn global_options_before_or_after_the_command() {
     write(&src.join("f"), b"x");
     repo.backup(&[&src], &[]);
     let before = rime_raw(
-        [os("--repo"), os(&repo.path), os("--password-file"), os(&repo.pw_file), os("--json"), os("snapshots")],
+        [
+            os("--repo"),
+            os(&repo.path),
+            os("--password-file"),
+            os(&repo.pw_file),
+            os("--json"),
+            os("snapshots"),
+        ],
         &[],
     );
     before.ok();
     let after = rime_raw(
-        [os("snapshots"), os("--repo"), os(&repo.path), os("--json"), os("--password-file"), os(&repo.pw_file)],
+        [
+            os("snapshots"),
+            os("--repo"),
+            os(&repo.path),
+            os("--json"),
+            os("--password-file"),
+            os(&repo.pw_file),
+        ],
         &[],
     );
     after.ok();
     assert_eq!(before.json(), after.json());
     assert_eq!(before.json().as_array().unwrap().len(), 1);
-    let short = rime_raw([os("-r"), os(&repo.path), os("snapshots"), os("-p"), os(&repo.pw_file)], &[]);
+    let short = rime_raw(
+        [
+            os("-r"),
+            os(&repo.path),
+            os("snapshots"),
+            os("-p"),
+            os(&repo.pw_file),
+        ],
+        &[],
+    );
     short.ok();
     assert!(short.stdout.contains("1 snapshot(s)"), "{}", short.stdout);
     // local:/path is a repository URL too.
     let url = format!("local:{}", repo.path.display());
-    rime_raw([os("--repo"), os(&url), os("--password-file"), os(&repo.pw_file), os("snapshots")], &[]).ok();
+    rime_raw(
+        [
+            os("--repo"),
+            os(&url),
+            os("--password-file"),
+            os(&repo.pw_file),
+            os("snapshots"),
+        ],
+        &[],
+    )
+    .ok();
 }
 
 #[test]
@@ -40,32 +73,77 @@ fn repository_and_password_from_the_environment() {
     let pf = repo.pw_file.as_os_str();
     let pw = std::ffi::OsStr::new(PASSWORD);
 
-    rime_raw(["snapshots"], &[("RIME_REPO", r), ("RIME_PASSWORD_FILE", pf)]).ok();
+    rime_raw(
+        ["snapshots"],
+        &[("RIME_REPO", r), ("RIME_PASSWORD_FILE", pf)],
+    )
+    .ok();
     rime_raw(["snapshots"], &[("RIME_REPO", r), ("RIME_PASSWORD", pw)]).ok();
     // --repo wins over RIME_REPO.
     let elsewhere = repo.tmp.path().join("not-a-repo");
-    rime_raw([os("--repo"), os(r), os("snapshots")], &[("RIME_REPO", elsewhere.as_os_str()), ("RIME_PASSWORD", pw)])
-        .ok();
+    rime_raw(
+        [os("--repo"), os(r), os("snapshots")],
+        &[("RIME_REPO", elsewhere.as_os_str()), ("RIME_PASSWORD", pw)],
+    )
+    .ok();
     // A wrong password from the environment.
     let wrong = std::ffi::OsStr::new("wrong");
-    rime_raw(["snapshots"], &[("RIME_REPO", r), ("RIME_PASSWORD", wrong)]).code(12).error_names(&["wrong password"]);
+    rime_raw(["snapshots"], &[("RIME_REPO", r), ("RIME_PASSWORD", wrong)])
+        .code(12)
+        .error_names(&["wrong password"]);
     // No password at all, stdin not a terminal: a clear error, no prompt.
-    rime_raw(["snapshots"], &[("RIME_REPO", r)]).code(1).error_names(&["no password", "RIME_PASSWORD"]);
+    rime_raw(["snapshots"], &[("RIME_REPO", r)])
+        .code(1)
+        .error_names(&["no password", "RIME_PASSWORD"]);
     // No repository at all.
-    rime_raw(["snapshots"], &[("RIME_PASSWORD", pw)]).failed().error_names(&["no repository", "RIME_REPO"]);
+    rime_raw(["snapshots"], &[("RIME_PASSWORD", pw)])
+        .failed()
+        .error_names(&["no repository", "RIME_REPO"]);
     // An empty password file.
     let empty = repo.tmp.path().join("empty-pw");
     fs::write(&empty, "\n").unwrap();
-    rime_raw([os("--repo"), os(r), os("--password-file"), os(&empty), os("snapshots")], &[])
-        .error_names(&["empty-pw", "empty"]);
+    rime_raw(
+        [
+            os("--repo"),
+            os(r),
+            os("--password-file"),
+            os(&empty),
+            os("snapshots"),
+        ],
+        &[],
+    )
+    .error_names(&["empty-pw", "empty"]);
     // A missing password file.
     let missing = repo.tmp.path().join("missing-pw");
-    rime_raw([os("--repo"), os(r), os("--password-file"), os(&missing), os("snapshots")], &[])
-        .error_names(&["missing-pw"]);
+    rime_raw(
+        [
+            os("--repo"),
+            os(r),
+            os("--password-file"),
+            os(&missing),
+            os("snapshots"),
+        ],
+        &[],
+    )
+    .error_names(&["missing-pw"]);
     // init from the environment.
     let r2 = repo.tmp.path().join("repo2");
-    rime_raw(["init", "--insecure-fast-kdf"], &[("RIME_REPO", r2.as_os_str()), ("RIME_PASSWORD", pw)]).ok();
-    rime_raw([os("--repo"), os(&r2), os("--password-file"), os(pf), os("snapshots")], &[]).ok();
+    rime_raw(
+        ["init", "--insecure-fast-kdf"],
+        &[("RIME_REPO", r2.as_os_str()), ("RIME_PASSWORD", pw)],
+    )
+    .ok();
+    rime_raw(
+        [
+            os("--repo"),
+            os(&r2),
+            os("--password-file"),
+            os(pf),
+            os("snapshots"),
+        ],
+        &[],
+    )
+    .ok();
 }
 
 #[test]
@@ -75,13 +153,28 @@ fn json_outputs_have_the_documented_fields() {
     let pw = tmp.path().join("pw");
     fs::write(&pw, PASSWORD).unwrap();
     let out = rime_raw(
-        [os("--repo"), os(&path), os("--password-file"), os(&pw), os("init"), os("--insecure-fast-kdf"), os("--json")],
+        [
+            os("--repo"),
+            os(&path),
+            os("--password-file"),
+            os(&pw),
+            os("init"),
+            os("--insecure-fast-kdf"),
+            os("--json"),
+        ],
         &[],
     );
     out.ok();
     let v = out.json();
-    assert!(v["id"].is_string() && v["repository"].is_string() && v["encryption"].is_string(), "{v}");
-    let repo = Repo { tmp, path, pw_file: pw };
+    assert!(
+        v["id"].is_string() && v["repository"].is_string() && v["encryption"].is_string(),
+        "{v}"
+    );
+    let repo = Repo {
+        tmp,
+        path,
+        pw_file: pw,
+    };
 
     let src = repo.dir("src");
     write(&src.join("f"), random_bytes(1, 1000));
@@ -90,7 +183,10 @@ fn json_outputs_have_the_documented_fields() {
         assert!(!b[k].is_null(), "backup --json lacks {k}: {b}");
     }
     assert_eq!(b["id"].as_str().unwrap().len(), 64);
-    assert!(b["id"].as_str().unwrap().starts_with(b["short_id"].as_str().unwrap()));
+    assert!(b["id"]
+        .as_str()
+        .unwrap()
+        .starts_with(b["short_id"].as_str().unwrap()));
     for k in [
         "files",
         "dirs",
@@ -113,14 +209,23 @@ fn json_outputs_have_the_documented_fields() {
 
     let snaps = repo.snapshots();
     let s = &snaps[0];
-    for k in ["id", "short_id", "time", "hostname", "name", "username", "tags", "paths", "parent", "program", "stats"] {
+    for k in [
+        "id", "short_id", "time", "hostname", "name", "username", "tags", "paths", "parent",
+        "program", "stats",
+    ] {
         assert!(s.get(k).is_some(), "snapshots --json lacks {k}: {s}");
     }
     assert_eq!(s["id"], b["id"]);
     assert!(s["program"].as_str().unwrap().starts_with("rime "));
 
     let t = repo.fresh("t");
-    let out = repo.run(&[os("restore"), os("latest"), os("--target"), os(&t), os("--json")]);
+    let out = repo.run(&[
+        os("restore"),
+        os("latest"),
+        os("--target"),
+        os(&t),
+        os("--json"),
+    ]);
     out.ok();
     let r = out.json();
     assert_eq!(r["snapshot"], b["id"]);
@@ -177,13 +282,18 @@ fn help_mentions_exit_codes_and_bad_usage_exits_2() {
     assert!(out.stdout.contains("Exit codes"), "{}", out.stdout);
     for code in ["0", "1", "2", "3", "10", "11", "12"] {
         assert!(
-            out.stdout.lines().any(|l| l.trim_start().starts_with(&format!("{code} "))),
+            out.stdout
+                .lines()
+                .any(|l| l.trim_start().starts_with(&format!("{code} "))),
             "exit code {code} not documented"
         );
     }
     assert!(!out.stdout.contains("insecure-fast-kdf"));
     let out = rime_raw(["init", "--help"], &[]);
-    assert!(!out.stdout.contains("insecure"), "the test-only KDF flag is hidden");
+    assert!(
+        !out.stdout.contains("insecure"),
+        "the test-only KDF flag is hidden"
+    );
     rime_raw(["no-such-command"], &[]).code(2);
     rime_raw(["backup"], &[]).code(2);
     rime_raw(["restore", "--bogus"], &[]).code(2);

@@ -10,7 +10,10 @@ use crate::util::*;
 fn listed(repo: &Repo) -> BTreeSet<String> {
     let out = repo.run(&["ls", "latest"]);
     out.ok();
-    out.stdout.lines().map(|l| l.trim_start_matches('/').to_string()).collect()
+    out.stdout
+        .lines()
+        .map(|l| l.trim_start_matches('/').to_string())
+        .collect()
 }
 
 fn set(items: &[&str]) -> BTreeSet<String> {
@@ -56,7 +59,11 @@ fn exclude_by_name_glob() {
     // The restore agrees with the listing.
     let t = repo.fresh("t");
     repo.restore("latest", &t, &[]);
-    assert!(!t.join("main.o").exists() && !t.join("lib/cache").exists() && t.join("lib/util.c").exists());
+    assert!(
+        !t.join("main.o").exists()
+            && !t.join("lib/cache").exists()
+            && t.join("lib/util.c").exists()
+    );
 }
 
 #[test]
@@ -66,9 +73,20 @@ fn exclude_by_absolute_path_glob_and_exclude_file() {
     build(&src);
     let s = src.to_str().unwrap();
     let list = repo.tmp.path().join("excludes.txt");
-    fs::write(&list, format!("# editor junk\n*.tmp\n\n   # indented comment\n{s}/build/\n  {s}/lib/cache  \n"))
-        .unwrap();
-    repo.backup(&[&src], &["--exclude", &format!("{s}/logs/*.log"), "--exclude-file", list.to_str().unwrap()]);
+    fs::write(
+        &list,
+        format!("# editor junk\n*.tmp\n\n   # indented comment\n{s}/build/\n  {s}/lib/cache  \n"),
+    )
+    .unwrap();
+    repo.backup(
+        &[&src],
+        &[
+            "--exclude",
+            &format!("{s}/logs/*.log"),
+            "--exclude-file",
+            list.to_str().unwrap(),
+        ],
+    );
     let got = listed(&repo);
     let want = set(&[
         "cache",
@@ -88,9 +106,11 @@ fn exclude_by_absolute_path_glob_and_exclude_file() {
     // A missing exclude file is an error naming it, and no snapshot is written.
     let before = repo.snapshots().len();
     let missing = repo.tmp.path().join("no-such-excludes");
-    repo.run(&[os("backup"), os("--exclude-file"), os(&missing), os(&src)]).error_names(&["no-such-excludes"]);
+    repo.run(&[os("backup"), os("--exclude-file"), os(&missing), os(&src)])
+        .error_names(&["no-such-excludes"]);
     // A bad pattern too.
-    repo.run(&[os("backup"), os("--exclude"), os("[unclosed"), os(&src)]).error_names(&["[unclosed"]);
+    repo.run(&[os("backup"), os("--exclude"), os("[unclosed"), os(&src)])
+        .error_names(&["[unclosed"]);
     assert_eq!(repo.snapshots().len(), before);
 }
 
@@ -101,18 +121,29 @@ fn one_file_system_skips_a_mount_inside_the_source() {
     write(&src.join("here.txt"), b"here");
     let mnt = src.join("mnt");
     mkdir(&mnt);
-    let Some(_m) = mount_tmpfs(&mnt, "4m") else { return };
+    let Some(_m) = mount_tmpfs(&mnt, "4m") else {
+        return;
+    };
     write(&mnt.join("elsewhere.txt"), b"on another file system");
     write(&src.join("sub/deep.txt"), b"deep");
 
     repo.backup(&[&src], &[]);
     let all = listed(&repo);
-    assert!(all.contains("mnt/elsewhere.txt"), "without -x the mount is included: {all:?}");
+    assert!(
+        all.contains("mnt/elsewhere.txt"),
+        "without -x the mount is included: {all:?}"
+    );
 
     repo.backup(&[&src], &["--one-file-system"]);
     let got = listed(&repo);
-    assert!(!got.iter().any(|p| p.starts_with("mnt/")), "-x must not descend into the mount: {got:?}");
-    assert!(got.contains("here.txt") && got.contains("sub/deep.txt"), "{got:?}");
+    assert!(
+        !got.iter().any(|p| p.starts_with("mnt/")),
+        "-x must not descend into the mount: {got:?}"
+    );
+    assert!(
+        got.contains("here.txt") && got.contains("sub/deep.txt"),
+        "{got:?}"
+    );
     repo.backup(&[&src], &["-x"]);
     assert_eq!(listed(&repo), got);
 }
@@ -137,7 +168,10 @@ fn dereference_backs_up_what_links_point_to() {
         let m = fs::symlink_metadata(t.join(name)).unwrap();
         assert!(m.file_type().is_file(), "{name} restored as a regular file");
         assert_eq!(fs::read(t.join(name)).unwrap(), b"the real content");
-        assert_eq!(std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o777, 0o604);
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o777,
+            0o604
+        );
     }
     assert!(fs::symlink_metadata(t.join("dir-link")).unwrap().is_dir());
     assert_eq!(fs::read(t.join("dir-link/inner")).unwrap(), b"inner");

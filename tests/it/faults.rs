@@ -20,7 +20,10 @@ fn flip_byte(path: &Path, at: usize) {
 
 /// The largest pack (the one holding the random data).
 fn largest_pack(repo: &Repo) -> (String, PathBuf) {
-    repo.packs().into_iter().max_by_key(|(_, p)| fs::metadata(p).unwrap().len()).expect("a pack")
+    repo.packs()
+        .into_iter()
+        .max_by_key(|(_, p)| fs::metadata(p).unwrap().len())
+        .expect("a pack")
 }
 
 /// A repository with one snapshot of a small file and a 3 MB random file.
@@ -37,7 +40,11 @@ fn repo_with_data() -> (Repo, PathBuf) {
 
 /// Lines of `check` stderr starting with "error:".
 fn check_errors(out: &Out) -> Vec<String> {
-    out.stderr.lines().filter(|l| l.starts_with("error:")).map(String::from).collect()
+    out.stderr
+        .lines()
+        .filter(|l| l.starts_with("error:"))
+        .map(String::from)
+        .collect()
 }
 
 #[test]
@@ -47,12 +54,24 @@ fn wrong_password_exits_12() {
     write(&src.join("f"), b"x");
     let bad = repo.tmp.path().join("bad-pw");
     fs::write(&bad, "not the password\n").unwrap();
-    for args in [vec![os("snapshots")], vec![os("backup"), os(&src)], vec![os("key"), os("list")]] {
-        let mut a = vec![os("--repo"), os(&repo.path), os("--password-file"), os(&bad)];
+    for args in [
+        vec![os("snapshots")],
+        vec![os("backup"), os(&src)],
+        vec![os("key"), os("list")],
+    ] {
+        let mut a = vec![
+            os("--repo"),
+            os(&repo.path),
+            os("--password-file"),
+            os(&bad),
+        ];
         a.extend(args);
         rime_raw(a, &[]).code(12).error_names(&["wrong password"]);
     }
-    assert!(repo.snapshots().is_empty(), "a backup with a wrong password wrote a snapshot");
+    assert!(
+        repo.snapshots().is_empty(),
+        "a backup with a wrong password wrote a snapshot"
+    );
 }
 
 #[test]
@@ -65,14 +84,23 @@ fn no_repository_exits_10() {
     let empty = tmp.path().join("empty-dir");
     fs::create_dir(&empty).unwrap();
     for r in [&missing, &empty] {
-        for args in [vec![os("snapshots")], vec![os("restore"), os("--target"), os(&t)], vec![os("check")]] {
+        for args in [
+            vec![os("snapshots")],
+            vec![os("restore"), os("--target"), os(&t)],
+            vec![os("check")],
+        ] {
             let mut a = vec![os("--repo"), os(r), os("--password-file"), os(&pw)];
             a.extend(args);
-            rime_raw(a, &[]).code(10).error_names(&[r.file_name().unwrap().to_str().unwrap()]);
+            rime_raw(a, &[])
+                .code(10)
+                .error_names(&[r.file_name().unwrap().to_str().unwrap()]);
         }
     }
     assert!(!t.exists(), "restore from no repository created its target");
-    assert!(!missing.exists(), "reading commands must not create a repository");
+    assert!(
+        !missing.exists(),
+        "reading commands must not create a repository"
+    );
 }
 
 #[test]
@@ -84,13 +112,34 @@ fn init_twice_is_refused_and_keeps_the_repository() {
     let other = repo.tmp.path().join("other-pw");
     fs::write(&other, "another password").unwrap();
     let out = rime_raw(
-        [os("--repo"), os(&repo.path), os("--password-file"), os(&other), os("init"), os("--insecure-fast-kdf")],
+        [
+            os("--repo"),
+            os(&repo.path),
+            os("--password-file"),
+            os(&other),
+            os("init"),
+            os("--insecure-fast-kdf"),
+        ],
         &[],
     );
     out.error_names(&["already exists", repo.path.to_str().unwrap()]);
     assert_eq!(repo.snapshots().len(), 1);
-    assert_eq!(repo.objects("keys").len(), 1, "the second init added a key file");
-    rime_raw([os("--repo"), os(&repo.path), os("--password-file"), os(&other), os("snapshots")], &[]).code(12);
+    assert_eq!(
+        repo.objects("keys").len(),
+        1,
+        "the second init added a key file"
+    );
+    rime_raw(
+        [
+            os("--repo"),
+            os(&repo.path),
+            os("--password-file"),
+            os(&other),
+            os("snapshots"),
+        ],
+        &[],
+    )
+    .code(12);
 }
 
 #[test]
@@ -99,10 +148,16 @@ fn newer_format_version_exits_11() {
     let cfg = repo.path.join("config");
     let mut b = fs::read(&cfg).unwrap();
     assert_eq!(&b[..4], b"RIME");
-    assert_eq!(u16::from_le_bytes([b[4], b[5]]), 1, "this test expects format version 1");
+    assert_eq!(
+        u16::from_le_bytes([b[4], b[5]]),
+        1,
+        "this test expects format version 1"
+    );
     b[4..6].copy_from_slice(&2u16.to_le_bytes());
     fs::write(&cfg, &b).unwrap();
-    repo.run(&["snapshots"]).code(11).error_names(&["newer", "version 2"]);
+    repo.run(&["snapshots"])
+        .code(11)
+        .error_names(&["newer", "version 2"]);
     let src = repo.dir("src");
     repo.run(&[os("backup"), os(&src)]).code(11);
     // A corrupted (not newer) config is an error of its own, not exit 11.
@@ -119,16 +174,27 @@ fn missing_pack_is_named_by_restore_and_check() {
     let (pack, path) = largest_pack(&repo);
     fs::remove_file(&path).unwrap();
     let t = repo.tmp.path().join("t");
-    repo.run(&[os("restore"), os("latest"), os("--target"), os(&t)]).error_names(&[&pack]);
+    repo.run(&[os("restore"), os("latest"), os("--target"), os(&t)])
+        .error_names(&[&pack]);
     let out = repo.run(&["check"]);
     out.code(1);
     let errs = check_errors(&out);
-    assert!(errs.iter().any(|l| l.contains(&pack) && l.contains("missing")), "check output:\n{}", out.stderr);
+    assert!(
+        errs.iter()
+            .any(|l| l.contains(&pack) && l.contains("missing")),
+        "check output:\n{}",
+        out.stderr
+    );
     let out = repo.run(&["check", "--json"]);
     out.code(1);
-    assert!(out.json()["errors"].as_array().unwrap().iter().any(|e| e.as_str().unwrap().contains(&pack)));
+    assert!(out.json()["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e.as_str().unwrap().contains(&pack)));
     // dump of the affected file names the pack too.
-    repo.run(&["dump", "latest", "victim.bin"]).error_names(&[&pack]);
+    repo.run(&["dump", "latest", "victim.bin"])
+        .error_names(&[&pack]);
 }
 
 #[test]
@@ -136,15 +202,31 @@ fn truncated_pack_is_named_by_restore_and_check() {
     let (repo, _src) = repo_with_data();
     let (pack, path) = largest_pack(&repo);
     let len = fs::metadata(&path).unwrap().len();
-    fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(len / 2).unwrap();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
     let t = repo.tmp.path().join("t");
-    repo.run(&[os("restore"), os("latest"), os("--target"), os(&t)]).error_names(&[&pack]);
+    repo.run(&[os("restore"), os("latest"), os("--target"), os(&t)])
+        .error_names(&[&pack]);
     let out = repo.run(&["check"]);
     out.code(1);
-    assert!(check_errors(&out).iter().any(|l| l.contains(&pack) && l.contains("truncated")), "{}", out.stderr);
+    assert!(
+        check_errors(&out)
+            .iter()
+            .any(|l| l.contains(&pack) && l.contains("truncated")),
+        "{}",
+        out.stderr
+    );
     let out = repo.run(&["check", "--read-data"]);
     out.code(1);
-    assert!(check_errors(&out).iter().any(|l| l.contains(&pack)), "{}", out.stderr);
+    assert!(
+        check_errors(&out).iter().any(|l| l.contains(&pack)),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
@@ -161,9 +243,19 @@ fn corrupted_pack_fails_restore_naming_pack_and_file() {
     if t.exists() {
         for rel in walk(&t) {
             let (a, b) = (src.join(&rel), t.join(&rel));
-            let (ma, mb) = (fs::symlink_metadata(&a).unwrap(), fs::symlink_metadata(&b).unwrap());
-            if mb.is_file() && ma.len() == mb.len() && (ma.mtime(), ma.mtime_nsec()) == (mb.mtime(), mb.mtime_nsec()) {
-                assert_eq!(first_difference(&a, &b), None, "{rel:?} looks restored but its content is wrong");
+            let (ma, mb) = (
+                fs::symlink_metadata(&a).unwrap(),
+                fs::symlink_metadata(&b).unwrap(),
+            );
+            if mb.is_file()
+                && ma.len() == mb.len()
+                && (ma.mtime(), ma.mtime_nsec()) == (mb.mtime(), mb.mtime_nsec())
+            {
+                assert_eq!(
+                    first_difference(&a, &b),
+                    None,
+                    "{rel:?} looks restored but its content is wrong"
+                );
             }
         }
     }
@@ -172,10 +264,18 @@ fn corrupted_pack_fails_restore_naming_pack_and_file() {
 
     // Plain check only looks at structure; --read-data reads the blobs and finds it.
     let plain = repo.run(&["check"]);
-    eprintln!("plain check after a flipped byte: exit {}, {}", plain.code, plain.stdout.trim());
+    eprintln!(
+        "plain check after a flipped byte: exit {}, {}",
+        plain.code,
+        plain.stdout.trim()
+    );
     let out = repo.run(&["check", "--read-data"]);
     out.code(1);
-    assert!(check_errors(&out).iter().any(|l| l.contains(&pack)), "{}", out.stderr);
+    assert!(
+        check_errors(&out).iter().any(|l| l.contains(&pack)),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
@@ -186,14 +286,26 @@ fn corrupted_snapshot_file_is_named() {
     let len = fs::metadata(&p).unwrap().len() as usize;
     flip_byte(&p, len / 2);
     let t = repo.tmp.path().join("t");
-    repo.run(&[os("restore"), os(&id[..8]), os("--target"), os(&t)]).error_names(&[&id[..8], "snapshot"]);
-    assert!(!t.exists(), "restore of an unreadable snapshot created its target");
+    repo.run(&[os("restore"), os(&id[..8]), os("--target"), os(&t)])
+        .error_names(&[&id[..8], "snapshot"]);
+    assert!(
+        !t.exists(),
+        "restore of an unreadable snapshot created its target"
+    );
     let out = repo.run(&["snapshots"]);
     out.code(1);
-    assert!(out.stderr.contains(&id[..8]), "snapshots warns about the unreadable one: {}", out.stderr);
+    assert!(
+        out.stderr.contains(&id[..8]),
+        "snapshots warns about the unreadable one: {}",
+        out.stderr
+    );
     let out = repo.run(&["check"]);
     out.code(1);
-    assert!(check_errors(&out).iter().any(|l| l.contains(&id[..8])), "{}", out.stderr);
+    assert!(
+        check_errors(&out).iter().any(|l| l.contains(&id[..8])),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
@@ -205,13 +317,19 @@ fn corrupted_index_file_is_named() {
     let len = fs::metadata(p).unwrap().len() as usize;
     flip_byte(p, len / 2);
     let t = repo.tmp.path().join("t");
-    repo.run(&[os("restore"), os("latest"), os("--target"), os(&t)]).error_names(&[&name[..16], "index"]);
+    repo.run(&[os("restore"), os("latest"), os("--target"), os(&t)])
+        .error_names(&[&name[..16], "index"]);
     let out = repo.run(&["check"]);
     out.code(1);
-    assert!(check_errors(&out).iter().any(|l| l.contains(&name[..16])), "{}", out.stderr);
+    assert!(
+        check_errors(&out).iter().any(|l| l.contains(&name[..16])),
+        "{}",
+        out.stderr
+    );
     let src = repo.dir("src2");
     write(&src.join("f"), b"f");
-    repo.run(&[os("backup"), os(&src)]).error_names(&[&name[..16]]);
+    repo.run(&[os("backup"), os(&src)])
+        .error_names(&[&name[..16]]);
 }
 
 #[test]
@@ -227,15 +345,15 @@ fn restore_into_a_non_empty_target_is_refused_unless_overwrite() {
     set_mtime(&t.join("a.txt"), 1_000_000_000, 5);
     let before = fs::symlink_metadata(t.join("a.txt")).unwrap();
 
-    repo.run(&[os("restore"), os("latest"), os("--target"), os(&t)]).error_names(&[
-        "target",
-        "not empty",
-        "--overwrite",
-    ]);
+    repo.run(&[os("restore"), os("latest"), os("--target"), os(&t)])
+        .error_names(&["target", "not empty", "--overwrite"]);
     assert_eq!(fs::read(t.join("a.txt")).unwrap(), b"local edit");
     assert_eq!(fs::read(t.join("unrelated")).unwrap(), b"keep me");
     let after = fs::symlink_metadata(t.join("a.txt")).unwrap();
-    assert_eq!((before.mtime(), before.mtime_nsec(), before.ino()), (after.mtime(), after.mtime_nsec(), after.ino()));
+    assert_eq!(
+        (before.mtime(), before.mtime_nsec(), before.ino()),
+        (after.mtime(), after.mtime_nsec(), after.ino())
+    );
     assert_eq!(walk(&t).len(), 3, "nothing was added to the target");
 
     repo.restore("latest", &t, &["--overwrite"]);
@@ -246,7 +364,8 @@ fn restore_into_a_non_empty_target_is_refused_unless_overwrite() {
     // A target that is a file.
     let f = repo.tmp.path().join("a-file");
     fs::write(&f, b"x").unwrap();
-    repo.run(&[os("restore"), os("latest"), os("--target"), os(&f)]).error_names(&["a-file", "not a directory"]);
+    repo.run(&[os("restore"), os("latest"), os("--target"), os(&f)])
+        .error_names(&["a-file", "not a directory"]);
     assert_eq!(fs::read(&f).unwrap(), b"x");
 }
 
@@ -256,13 +375,19 @@ fn missing_source_path_is_named_and_writes_no_snapshot() {
     let present = repo.dir("present");
     write(&present.join("f"), b"x");
     let gone = repo.tmp.path().join("gone-away");
-    repo.run(&[os("backup"), os(&gone)]).error_names(&["gone-away"]);
-    repo.run(&[os("backup"), os(&present), os(&gone)]).error_names(&["gone-away"]);
-    assert!(repo.objects("snapshots").is_empty(), "a snapshot was written");
+    repo.run(&[os("backup"), os(&gone)])
+        .error_names(&["gone-away"]);
+    repo.run(&[os("backup"), os(&present), os(&gone)])
+        .error_names(&["gone-away"]);
+    assert!(
+        repo.objects("snapshots").is_empty(),
+        "a snapshot was written"
+    );
     assert!(repo.packs().is_empty(), "packs were written");
     // Two sources with the same last component are refused too.
     let other = repo.dir("elsewhere/present");
-    repo.run(&[os("backup"), os(&present), os(&other)]).error_names(&["present"]);
+    repo.run(&[os("backup"), os(&present), os(&other)])
+        .error_names(&["present"]);
     assert!(repo.objects("snapshots").is_empty());
 }
 
@@ -292,7 +417,12 @@ fn as_nobody(repo: &Repo, args: &[std::ffi::OsString]) -> Out {
 
 /// A source where `secret` (a file) and `locked` (a directory) cannot be read by the runner.
 /// Returns a runner for rime commands that cannot read them.
-fn unreadable_setup() -> Option<(Repo, PathBuf, Box<dyn Fn(&Repo, &[std::ffi::OsString]) -> Out>)> {
+#[allow(clippy::type_complexity)]
+fn unreadable_setup() -> Option<(
+    Repo,
+    PathBuf,
+    Box<dyn Fn(&Repo, &[std::ffi::OsString]) -> Out>,
+)> {
     let repo = Repo::new();
     let src = repo.dir("src");
     write(&src.join("ok.txt"), b"readable");
@@ -302,49 +432,85 @@ fn unreadable_setup() -> Option<(Repo, PathBuf, Box<dyn Fn(&Repo, &[std::ffi::Os
     chmod(&src.join("secret"), 0o000);
     chmod(&src.join("locked"), 0o000);
     if is_root() {
-        if !Command::new("setpriv").arg("--version").output().map(|o| o.status.success()).unwrap_or(false) {
+        if !Command::new("setpriv")
+            .arg("--version")
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+        {
             eprintln!("skipping: setpriv is not available");
             return None;
         }
         // nobody must reach the repository and the password file, and read the rest of the source.
         chmod(repo.tmp.path(), 0o755);
         chmod(&repo.pw_file, 0o644);
-        let st = Command::new("chown").args(["-R", "65534:65534"]).arg(&repo.path).status().unwrap();
+        let st = Command::new("chown")
+            .args(["-R", "65534:65534"])
+            .arg(&repo.path)
+            .status()
+            .unwrap();
         assert!(st.success());
-        Some((repo, src, Box::new(|r: &Repo, a: &[std::ffi::OsString]| as_nobody(r, a))))
+        Some((
+            repo,
+            src,
+            Box::new(|r: &Repo, a: &[std::ffi::OsString]| as_nobody(r, a)),
+        ))
     } else {
-        Some((repo, src, Box::new(|r: &Repo, a: &[std::ffi::OsString]| r.run(a))))
+        Some((
+            repo,
+            src,
+            Box::new(|r: &Repo, a: &[std::ffi::OsString]| r.run(a)),
+        ))
     }
 }
 
 #[test]
 fn unreadable_paths_give_exit_3_and_a_restorable_snapshot() {
-    let Some((repo, src, run)) = unreadable_setup() else { return };
+    let Some((repo, src, run)) = unreadable_setup() else {
+        return;
+    };
     let out = run(&repo, &[os("backup"), os(&src)]);
     out.code(3);
     for name in ["secret", "locked"] {
         let p = src.join(name);
         assert!(
-            out.stderr.lines().any(|l| l.starts_with("warning:") && l.contains(p.to_str().unwrap())),
+            out.stderr
+                .lines()
+                .any(|l| l.starts_with("warning:") && l.contains(p.to_str().unwrap())),
             "no warning naming {}:\n{}",
             p.display(),
             out.stderr
         );
     }
-    assert!(out.stderr.contains("2 path(s) could not be read"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("2 path(s) could not be read"),
+        "{}",
+        out.stderr
+    );
     let snaps = repo.snapshots();
     assert_eq!(snaps.len(), 1, "the snapshot is still written");
     assert_eq!(snaps[0]["stats"]["unreadable"], 2);
 
     let t = repo.fresh("t");
     repo.restore("latest", &t, &[]);
-    let mut got: Vec<String> = walk(&t).iter().map(|p| p.to_string_lossy().into_owned()).collect();
+    let mut got: Vec<String> = walk(&t)
+        .iter()
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
     got.sort();
     assert_eq!(got, ["", "ok.txt", "open", "open/file"]);
     assert_eq!(fs::read(t.join("open/file")).unwrap(), b"fine");
 
     // JSON lists the warnings; --ignore-unreadable exits 0.
-    let out = run(&repo, &[os("backup"), os("--json"), os("--ignore-unreadable"), os(&src)]);
+    let out = run(
+        &repo,
+        &[
+            os("backup"),
+            os("--json"),
+            os("--ignore-unreadable"),
+            os(&src),
+        ],
+    );
     out.ok();
     let w = out.json()["warnings"].as_array().unwrap().clone();
     assert_eq!(w.len(), 2, "{w:?}");
@@ -356,13 +522,25 @@ fn unreadable_paths_give_exit_3_and_a_restorable_snapshot() {
 
 #[test]
 fn unreadable_paths_are_warned_once() {
-    let Some((repo, src, run)) = unreadable_setup() else { return };
+    let Some((repo, src, run)) = unreadable_setup() else {
+        return;
+    };
     let out = run(&repo, &[os("backup"), os("--ignore-unreadable"), os(&src)]);
     out.ok();
     for name in ["secret", "locked"] {
         let p = src.join(name);
-        let n = out.stderr.lines().filter(|l| l.contains(p.to_str().unwrap())).count();
-        assert_eq!(n, 1, "warning for {} printed {n} times:\n{}", p.display(), out.stderr);
+        let n = out
+            .stderr
+            .lines()
+            .filter(|l| l.contains(p.to_str().unwrap()))
+            .count();
+        assert_eq!(
+            n,
+            1,
+            "warning for {} printed {n} times:\n{}",
+            p.display(),
+            out.stderr
+        );
     }
     chmod(&src.join("locked"), 0o755);
 }
@@ -372,8 +550,14 @@ fn disk_full_fails_cleanly_and_the_repository_stays_usable() {
     let outer = tempfile::tempdir().unwrap();
     let mnt = outer.path().join("mnt");
     mkdir(&mnt);
-    let Some(_mount) = mount_tmpfs(&mnt, "3m") else { return };
-    let repo = Repo::at(tempfile::tempdir().unwrap(), mnt.join("repo"), &["--insecure-fast-kdf"]);
+    let Some(_mount) = mount_tmpfs(&mnt, "3m") else {
+        return;
+    };
+    let repo = Repo::at(
+        tempfile::tempdir().unwrap(),
+        mnt.join("repo"),
+        &["--insecure-fast-kdf"],
+    );
     let src = outer.path().join("src");
     mkdir(&src);
     write(&src.join("small.txt"), b"small");
@@ -381,9 +565,19 @@ fn disk_full_fails_cleanly_and_the_repository_stays_usable() {
 
     let out = repo.run(&[os("backup"), os(&src)]);
     out.failed();
-    let err = out.stderr.lines().find(|l| l.starts_with("rime: error:")).unwrap_or_else(|| panic!("{}", out.stderr));
-    assert!(err.to_lowercase().contains("no space"), "error does not say the disk is full: {err}");
-    assert!(err.contains("data/") || err.contains("index/"), "error does not name the object: {err}");
+    let err = out
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("rime: error:"))
+        .unwrap_or_else(|| panic!("{}", out.stderr));
+    assert!(
+        err.to_lowercase().contains("no space"),
+        "error does not say the disk is full: {err}"
+    );
+    assert!(
+        err.contains("data/") || err.contains("index/"),
+        "error does not name the object: {err}"
+    );
     assert!(repo.objects("snapshots").is_empty());
 
     let out = repo.run(&["check"]);
@@ -394,7 +588,11 @@ fn disk_full_fails_cleanly_and_the_repository_stays_usable() {
         out.stderr
     );
     assert!(out.success() || !errs.is_empty());
-    eprintln!("check after ENOSPC: exit {}, {} unindexed pack(s)", out.code, errs.len());
+    eprintln!(
+        "check after ENOSPC: exit {}, {} unindexed pack(s)",
+        out.code,
+        errs.len()
+    );
 
     // With the big file gone, a backup fits and round-trips.
     fs::remove_file(src.join("big.bin")).unwrap();
@@ -404,12 +602,21 @@ fn disk_full_fails_cleanly_and_the_repository_stays_usable() {
     repo.restore("latest", &t, &[]);
     compare_trees(&src, &t);
     let out = repo.run(&["check", "--read-data"]);
-    assert!(check_errors(&out).iter().all(|l| l.contains("not in any index")), "{}", out.stderr);
+    assert!(
+        check_errors(&out)
+            .iter()
+            .all(|l| l.contains("not in any index")),
+        "{}",
+        out.stderr
+    );
 }
 
 /// Sum of the sizes of all pack files.
 fn pack_bytes(repo: &Repo) -> u64 {
-    repo.packs().iter().map(|(_, p)| fs::metadata(p).map(|m| m.len()).unwrap_or(0)).sum()
+    repo.packs()
+        .iter()
+        .map(|(_, p)| fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+        .sum()
 }
 
 #[test]
@@ -422,24 +629,39 @@ fn killed_backups_leave_a_usable_repository() {
     let pre = repo.dir("pre");
     write_random_file(&pre.join("a.bin"), 900, 3 << 20);
     write(&pre.join("sub/b.txt"), b"before the kills");
-    let pre_id = repo.backup(&[&pre], &[])["id"].as_str().unwrap().to_string();
+    let pre_id = repo.backup(&[&pre], &[])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     write(&pre.join("sub/b.txt"), b"before the kills, second version");
-    let pre_id2 = repo.backup(&[&pre], &[])["id"].as_str().unwrap().to_string();
+    let pre_id2 = repo.backup(&[&pre], &[])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let pre_copy = repo.tmp.path().join("pre-copy");
     cp_a(&pre, &pre_copy);
 
     let src = repo.dir("big");
     for i in 0..FILES {
-        write_random_file(&src.join(format!("f{i:02}.bin")), 1000 + i as u64, FILE_SIZE);
+        write_random_file(
+            &src.join(format!("f{i:02}.bin")),
+            1000 + i as u64,
+            FILE_SIZE,
+        );
     }
 
     // Kill moments by progress rather than by a timer (timings vary too much when the tests
     // run in parallel): each run is killed once it has written a random 15-30 % of the data in
     // new packs (plus up to 20 ms), so the three kills land at about 20-80 % of the whole job.
     let total = (FILES * FILE_SIZE) as f64;
-    let mut seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos() as u64;
+    let mut seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as u64;
     let mut rnd = move || {
-        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (seed >> 33) as f64 / (1u64 << 31) as f64
     };
     let mut completed = 0;
@@ -485,7 +707,11 @@ fn killed_backups_leave_a_usable_repository() {
             started.elapsed(),
             (pack_bytes(&repo) - packs_before) >> 20,
             fraction * 100.0,
-            if finished { " -- the backup had already finished" } else { "" }
+            if finished {
+                " -- the backup had already finished"
+            } else {
+                ""
+            }
         );
     }
     let index_files = repo.objects("index").len();
@@ -496,12 +722,19 @@ fn killed_backups_leave_a_usable_repository() {
         .filter(|n| n.starts_with(".tmp"))
         .collect();
     let locks = repo.objects("locks").len();
-    eprintln!("after kills: {index_files} index files, {} .tmp files, {locks} stale lock files", leftovers.len());
+    eprintln!(
+        "after kills: {index_files} index files, {} .tmp files, {locks} stale lock files",
+        leftovers.len()
+    );
 
     // check: every error must be an unindexed pack (packs written after the last index flush).
     let out = repo.run(&["check"]);
     let errs = check_errors(&out);
-    let unindexed = out.stderr.lines().filter(|l| l.contains("not in any index")).count();
+    let unindexed = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains("not in any index"))
+        .count();
     eprintln!(
         "check after kills: exit {}; {} error line(s), {unindexed} unindexed pack(s); {}",
         out.code,
@@ -534,16 +767,28 @@ fn killed_backups_leave_a_usable_repository() {
         b["stats"]["files_read"], b["stats"]["chunks_new"]
     );
     if completed == 0 {
-        assert_eq!(b["stats"]["files_read"], FILES, "no killed run wrote a snapshot, so every file is read: {b}");
+        assert_eq!(
+            b["stats"]["files_read"], FILES,
+            "no killed run wrote a snapshot, so every file is read: {b}"
+        );
     }
     if completed == 0 && index_files > 2 {
-        assert!(reused > 0, "index files from the killed runs were not used: {b}");
+        assert!(
+            reused > 0,
+            "index files from the killed runs were not used: {b}"
+        );
     }
     let t = repo.fresh("final");
     repo.restore("latest", &t, &[]);
     compare_trees(&src, &t);
     let out = repo.run(&["check"]);
-    assert!(check_errors(&out).iter().all(|l| l.contains("is not in any index")), "{}", out.stderr);
+    assert!(
+        check_errors(&out)
+            .iter()
+            .all(|l| l.contains("is not in any index")),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
@@ -553,7 +798,10 @@ fn restore_latest_does_not_silently_skip_an_unreadable_newest_snapshot() {
     write(&src.join("f"), b"old");
     repo.backup(&[&src], &[]);
     write(&src.join("f"), b"new");
-    let newest = repo.backup(&[&src], &[])["id"].as_str().unwrap().to_string();
+    let newest = repo.backup(&[&src], &[])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let p = repo.path.join("snapshots").join(&newest);
     let len = fs::metadata(&p).unwrap().len() as usize;
     flip_byte(&p, len / 2);
@@ -581,8 +829,18 @@ fn overwrite_never_writes_through_symlinks_in_the_target() {
     chmod(&outside, 0o755);
     let t = repo.dir("target");
     symlink("../outside", &t.join("d"));
-    let out = repo.run(&[os("restore"), os("latest"), os("--target"), os(&t), os("--overwrite")]);
-    assert!(!outside.join("b.txt").exists(), "restore wrote {} outside its target", outside.join("b.txt").display());
+    let out = repo.run(&[
+        os("restore"),
+        os("latest"),
+        os("--target"),
+        os(&t),
+        os("--overwrite"),
+    ]);
+    assert!(
+        !outside.join("b.txt").exists(),
+        "restore wrote {} outside its target",
+        outside.join("b.txt").display()
+    );
     assert_eq!(
         fs::metadata(&outside).unwrap().permissions().mode() & 0o777,
         0o755,

@@ -7,7 +7,9 @@ use serde_json::Value;
 use crate::util::*;
 
 fn stat(v: &Value, k: &str) -> u64 {
-    v["stats"][k].as_u64().unwrap_or_else(|| panic!("no stats.{k} in {v}"))
+    v["stats"][k]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no stats.{k} in {v}"))
 }
 
 /// Six files (one multi-chunk), a subdirectory, a symlink.
@@ -36,11 +38,17 @@ fn unchanged_second_backup_reads_nothing_and_has_the_first_as_parent() {
     assert_eq!(stat(&b2, "files_read"), 0, "{b2}");
     assert_eq!(stat(&b2, "bytes_read"), 0, "{b2}");
     assert_eq!(stat(&b2, "chunks_new"), 0, "{b2}");
-    assert!(stat(&b2, "bytes_added") < 4096, "an unchanged tree adds at most a few tree blobs: {b2}");
+    assert!(
+        stat(&b2, "bytes_added") < 4096,
+        "an unchanged tree adds at most a few tree blobs: {b2}"
+    );
     assert_eq!(b2["parent"], b1["id"]);
     let snaps = repo.snapshots();
     assert_eq!(snaps.len(), 2);
-    assert_eq!(snaps[1]["parent"], b1["id"], "snapshots --json records the parent");
+    assert_eq!(
+        snaps[1]["parent"], b1["id"],
+        "snapshots --json records the parent"
+    );
 
     // Changing one file: exactly that file is read.
     write(&src.join("sub/c.txt"), b"gamma, changed");
@@ -77,11 +85,16 @@ fn ignore_inode_after_cp_a_reads_nothing() {
     let b2 = repo.backup(&[&copy], &["--parent", id1]);
     assert_eq!(b2["parent"].as_str(), Some(id1));
     assert_eq!(stat(&b2, "files_read"), 6, "{b2}");
-    assert_eq!(stat(&b2, "chunks_new"), 0, "same data: nothing new is stored: {b2}");
+    assert_eq!(
+        stat(&b2, "chunks_new"),
+        0,
+        "same data: nothing new is stored: {b2}"
+    );
 
     // An unknown --parent is an error naming it, and writes nothing.
     let n = repo.snapshots().len();
-    repo.run(&[os("backup"), os("--parent"), os("abcdef0123"), os(&copy)]).error_names(&["abcdef0123"]);
+    repo.run(&[os("backup"), os("--parent"), os("abcdef0123"), os(&copy)])
+        .error_names(&["abcdef0123"]);
     assert_eq!(repo.snapshots().len(), n);
 
     let b3 = repo.backup(&[&copy], &["--parent", id1, "--ignore-inode"]);
@@ -92,7 +105,11 @@ fn ignore_inode_after_cp_a_reads_nothing() {
     // With --ignore-inode a changed size is still noticed (mtime kept).
     let m = std::fs::metadata(copy.join("a.txt")).unwrap();
     write(&copy.join("a.txt"), b"alpha plus");
-    filetime::set_file_mtime(copy.join("a.txt"), filetime::FileTime::from_last_modification_time(&m)).unwrap();
+    filetime::set_file_mtime(
+        copy.join("a.txt"),
+        filetime::FileTime::from_last_modification_time(&m),
+    )
+    .unwrap();
     let b4 = repo.backup(&[&copy], &["--parent", id1, "--ignore-inode"]);
     assert_eq!(stat(&b4, "files_read"), 1, "{b4}");
     let target = repo.fresh("restored");
@@ -114,7 +131,10 @@ fn the_same_data_under_another_name_adds_almost_nothing() {
     assert_eq!(stat(&b2, "files_read"), 1);
     assert_eq!(stat(&b2, "chunks_new"), 0, "{b2}");
     assert!(stat(&b2, "chunks_reused") >= 2, "{b2}");
-    assert!(stat(&b2, "bytes_added") < 8192, "only tree blobs may be new: {b2}");
+    assert!(
+        stat(&b2, "bytes_added") < 8192,
+        "only tree blobs may be new: {b2}"
+    );
     let target = repo.fresh("restored");
     repo.restore("latest", &target, &[]);
     compare_trees(&b, &target);
@@ -125,19 +145,36 @@ fn names_and_hosts_choose_the_parent_and_are_recorded_with_tags() {
     let repo = Repo::new();
     let src = repo.dir("src");
     write(&src.join("f"), b"x");
-    let a1 = repo.backup(&[&src], &["--name", "alpha", "--host", "h1", "--tag", "daily", "--tag", "first"]);
+    let a1 = repo.backup(
+        &[&src],
+        &[
+            "--name", "alpha", "--host", "h1", "--tag", "daily", "--tag", "first",
+        ],
+    );
     let b1 = repo.backup(&[&src], &["--name", "beta", "--host", "h1"]);
-    assert!(b1["parent"].is_null(), "another name has no parent yet: {b1}");
+    assert!(
+        b1["parent"].is_null(),
+        "another name has no parent yet: {b1}"
+    );
     let a2 = repo.backup(&[&src], &["--name", "alpha", "--host", "h1"]);
     assert_eq!(a2["parent"], a1["id"]);
     let b2 = repo.backup(&[&src], &["-N", "beta", "--host", "h1"]);
     assert_eq!(b2["parent"], b1["id"]);
     let other_host = repo.backup(&[&src], &["--name", "alpha", "--host", "h2"]);
-    assert!(other_host["parent"].is_null(), "another host has no parent yet: {other_host}");
+    assert!(
+        other_host["parent"].is_null(),
+        "another host has no parent yet: {other_host}"
+    );
 
     let snaps = repo.snapshots();
     assert_eq!(snaps.len(), 5);
-    let find = |id: &Value| snaps.iter().find(|s| s["id"] == *id).unwrap_or_else(|| panic!("{id} not listed")).clone();
+    let find = |id: &Value| {
+        snaps
+            .iter()
+            .find(|s| s["id"] == *id)
+            .unwrap_or_else(|| panic!("{id} not listed"))
+            .clone()
+    };
     let s = find(&a1["id"]);
     assert_eq!(s["hostname"], "h1");
     assert_eq!(s["name"], "alpha");
@@ -155,9 +192,16 @@ fn names_and_hosts_choose_the_parent_and_are_recorded_with_tags() {
     // Without --host, the machine's host name is recorded.
     let d = repo.backup(&[&src], &[]);
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-    assert_eq!(find_in(&repo.snapshots(), &d["id"])["hostname"], host.trim());
+    assert_eq!(
+        find_in(&repo.snapshots(), &d["id"])["hostname"],
+        host.trim()
+    );
 }
 
 fn find_in(snaps: &[Value], id: &Value) -> Value {
-    snaps.iter().find(|s| s["id"] == *id).cloned().unwrap_or_else(|| panic!("{id} not listed"))
+    snaps
+        .iter()
+        .find(|s| s["id"] == *id)
+        .cloned()
+        .unwrap_or_else(|| panic!("{id} not listed"))
 }

@@ -8,11 +8,22 @@ use crate::util::*;
 
 fn key_list(repo: &Repo, pw_file: &std::path::Path) -> Vec<Value> {
     let out = rime_raw(
-        [os("--repo"), os(&repo.path), os("--password-file"), os(pw_file), os("key"), os("list"), os("--json")],
+        [
+            os("--repo"),
+            os(&repo.path),
+            os("--password-file"),
+            os(pw_file),
+            os("key"),
+            os("list"),
+            os("--json"),
+        ],
         &[],
     );
     out.ok();
-    out.json().as_array().expect("key list --json is an array").clone()
+    out.json()
+        .as_array()
+        .expect("key list --json is an array")
+        .clone()
 }
 
 #[test]
@@ -24,14 +35,28 @@ fn add_list_remove_keys() {
     let pw2 = repo.tmp.path().join("pw2");
     fs::write(&pw2, "second password\n").unwrap();
 
-    let out =
-        repo.run(&[os("key"), os("add"), os("--new-password-file"), os(&pw2), os("--insecure-fast-kdf"), os("--json")]);
+    let out = repo.run(&[
+        os("key"),
+        os("add"),
+        os("--new-password-file"),
+        os(&pw2),
+        os("--insecure-fast-kdf"),
+        os("--json"),
+    ]);
     out.ok();
-    let new_id = out.json()["id"].as_str().expect("key add --json has the id").to_string();
+    let new_id = out.json()["id"]
+        .as_str()
+        .expect("key add --json has the id")
+        .to_string();
 
     // Both passwords open the repository.
     let with_pw2 = |args: &[&str]| {
-        let mut a = vec![os("--repo"), os(&repo.path), os("--password-file"), os(&pw2)];
+        let mut a = vec![
+            os("--repo"),
+            os(&repo.path),
+            os("--password-file"),
+            os(&pw2),
+        ];
         a.extend(args.iter().map(os));
         rime_raw(a, &[])
     };
@@ -48,23 +73,42 @@ fn add_list_remove_keys() {
     let first_id = current[0]["id"].as_str().unwrap().to_string();
     assert_ne!(first_id, new_id, "the first password's key is current");
     for k in &keys {
-        assert!(k["created"].is_number() && k["hostname"].is_string() && k["username"].is_string(), "{k}");
+        assert!(
+            k["created"].is_number() && k["hostname"].is_string() && k["username"].is_string(),
+            "{k}"
+        );
     }
     let keys2 = key_list(&repo, &pw2);
     let cur2: Vec<&Value> = keys2.iter().filter(|k| k["current"] == true).collect();
     assert_eq!(cur2.len(), 1);
-    assert_eq!(cur2[0]["id"].as_str(), Some(new_id.as_str()), "opened with the second password");
+    assert_eq!(
+        cur2[0]["id"].as_str(),
+        Some(new_id.as_str()),
+        "opened with the second password"
+    );
     // Plain listing marks the current key with '*'.
     let out = repo.run(&["key", "list"]);
     out.ok();
-    assert!(out.stdout.lines().any(|l| l.starts_with('*') && l.contains(&first_id[..8])), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .lines()
+            .any(|l| l.starts_with('*') && l.contains(&first_id[..8])),
+        "{}",
+        out.stdout
+    );
 
     // The key in use cannot be removed.
-    repo.run(&["key", "remove", &first_id[..8]]).error_names(&["refusing"]);
+    repo.run(&["key", "remove", &first_id[..8]])
+        .error_names(&["refusing"]);
     assert_eq!(key_list(&repo, &repo.pw_file).len(), 2);
     // Unknown id.
-    let unknown = if first_id.starts_with("ff") || new_id.starts_with("ff") { "00000000" } else { "ffffffff" };
-    repo.run(&["key", "remove", unknown]).error_names(&[unknown]);
+    let unknown = if first_id.starts_with("ff") || new_id.starts_with("ff") {
+        "00000000"
+    } else {
+        "ffffffff"
+    };
+    repo.run(&["key", "remove", unknown])
+        .error_names(&[unknown]);
 
     // Remove the second key: its password no longer opens the repository.
     let out = repo.run(&["key", "remove", &new_id[..8]]);
@@ -91,5 +135,15 @@ fn default_argon2id_kdf_round_trip() {
     // A wrong password is still told apart with the real KDF.
     let bad = repo.tmp.path().join("bad");
     fs::write(&bad, "nope").unwrap();
-    rime_raw([os("--repo"), os(&repo.path), os("--password-file"), os(&bad), os("snapshots")], &[]).code(12);
+    rime_raw(
+        [
+            os("--repo"),
+            os(&repo.path),
+            os("--password-file"),
+            os(&bad),
+            os("snapshots"),
+        ],
+        &[],
+    )
+    .code(12);
 }

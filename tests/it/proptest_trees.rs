@@ -16,10 +16,19 @@ enum Content {
 
 #[derive(Debug, Clone)]
 enum Node {
-    File { size: usize, content: Content, mode: u32, mtime: (i64, u32) },
+    File {
+        size: usize,
+        content: Content,
+        mode: u32,
+        mtime: (i64, u32),
+    },
     Symlink(Vec<u8>),
     Fifo,
-    Dir { children: Vec<(Vec<u8>, Node)>, mode: u32, mtime: (i64, u32) },
+    Dir {
+        children: Vec<(Vec<u8>, Node)>,
+        mode: u32,
+        mtime: (i64, u32),
+    },
 }
 
 fn name() -> impl Strategy<Value = Vec<u8>> {
@@ -68,7 +77,11 @@ fn tree() -> impl Strategy<Value = Node> {
             mtime,
         })
     });
-    (children(node), mtime()).prop_map(|(children, mtime)| Node::Dir { children, mode: 0o755, mtime })
+    (children(node), mtime()).prop_map(|(children, mtime)| Node::Dir {
+        children,
+        mode: 0o755,
+        mtime,
+    })
 }
 
 fn bytes_of(size: usize, c: &Content) -> Vec<u8> {
@@ -81,7 +94,12 @@ fn bytes_of(size: usize, c: &Content) -> Vec<u8> {
 /// Create the tree at `path`; collects regular files and directories.
 fn materialise(path: &Path, node: &Node, files: &mut Vec<PathBuf>, dirs: &mut Vec<PathBuf>) {
     match node {
-        Node::File { size, content, mode, mtime } => {
+        Node::File {
+            size,
+            content,
+            mode,
+            mtime,
+        } => {
             fs::write(path, bytes_of(*size, content)).unwrap();
             chmod(path, *mode);
             set_mtime(path, mtime.0, mtime.1);
@@ -103,7 +121,12 @@ fn materialise(path: &Path, node: &Node, files: &mut Vec<PathBuf>, dirs: &mut Ve
 
 /// Directory modes and mtimes, after everything inside is written (children first).
 fn finish_dirs(path: &Path, node: &Node) {
-    if let Node::Dir { children, mode, mtime } = node {
+    if let Node::Dir {
+        children,
+        mode,
+        mtime,
+    } = node
+    {
         for (n, c) in children {
             finish_dirs(&bytes_path(path, n), c);
         }
@@ -135,7 +158,11 @@ fn case() -> impl Strategy<Value = Case> {
         prop::collection::vec((any::<usize>(), any::<usize>()), 0..4),
         prop::collection::vec((any::<usize>(), 0usize..100_000, content(), mtime()), 1..4),
     )
-        .prop_map(|(root, links, mutations)| Case { root, links, mutations })
+        .prop_map(|(root, links, mutations)| Case {
+            root,
+            links,
+            mutations,
+        })
 }
 
 fn run_case(c: &Case) {
@@ -174,7 +201,9 @@ fn run_case(c: &Case) {
         fs::set_permissions(file, mode).unwrap();
         set_mtime(file, mtime.0, mtime.1);
     }
-    keep_dir_mtime(&src, || write(&src.join("added-later"), b"new in the second snapshot"));
+    keep_dir_mtime(&src, || {
+        write(&src.join("added-later"), b"new in the second snapshot")
+    });
 
     let second = repo.backup(&[&src], &[]);
     assert_eq!(second["parent"], first["id"]);

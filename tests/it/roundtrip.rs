@@ -9,8 +9,12 @@ use crate::util::*;
 
 const GIB: u64 = 1 << 30;
 /// (offset, length, seed) of the data islands in the sparse file.
-const ISLANDS: [(u64, usize, u64); 4] =
-    [(0, 70_000, 11), (3 * GIB + 123, 100_000, 12), (7 * GIB + 4096 * 3, 4096, 13), (10 * GIB - 5000, 5000, 14)];
+const ISLANDS: [(u64, usize, u64); 4] = [
+    (0, 70_000, 11),
+    (3 * GIB + 123, 100_000, 12),
+    (7 * GIB + 4096 * 3, 4096, 13),
+    (10 * GIB - 5000, 5000, 14),
+];
 
 fn make_sparse(path: &Path) {
     let mut f = fs::File::create(path).unwrap();
@@ -43,7 +47,10 @@ fn build_full_tree(src: &Path) {
     fs::hard_link(src.join("hl/x"), src.join("hl/y")).unwrap();
     mkfifo(&src.join("fifo"));
     if is_root() {
-        assert!(mknod_char(&src.join("null-dev"), 1, 3), "mknod failed as root");
+        assert!(
+            mknod_char(&src.join("null-dev"), 1, 3),
+            "mknod failed as root"
+        );
     } else {
         eprintln!("roundtrip: not root, skipping the character device node");
     }
@@ -96,9 +103,15 @@ fn full_tree_round_trips() {
     let b = repo.backup(&[&src], &[]);
     let s = &b["stats"];
     assert_eq!(s["unreadable"], 0, "{b}");
-    assert!(s["chunks_new"].as_u64().unwrap() >= 5, "22 MB of random data is several chunks: {b}");
+    assert!(
+        s["chunks_new"].as_u64().unwrap() >= 5,
+        "22 MB of random data is several chunks: {b}"
+    );
     let data_packs = repo.packs().len();
-    assert!(data_packs >= 4, "22 MB in 4 MiB packs needs several packs, found {data_packs}");
+    assert!(
+        data_packs >= 4,
+        "22 MB in 4 MiB packs needs several packs, found {data_packs}"
+    );
 
     let target = repo.fresh("restored");
     let out = repo.restore("latest", &target, &[]);
@@ -109,7 +122,11 @@ fn full_tree_round_trips() {
     let sp = target.join("sparse.img");
     let m = fs::metadata(&sp).unwrap();
     assert_eq!(m.len(), 10 * GIB);
-    assert!(m.blocks() * 512 < 8 << 20, "restored sparse file uses {} bytes on disk", m.blocks() * 512);
+    assert!(
+        m.blocks() * 512 < 8 << 20,
+        "restored sparse file uses {} bytes on disk",
+        m.blocks() * 512
+    );
     let mut f = fs::File::open(&sp).unwrap();
     for (off, len, seed) in ISLANDS {
         let mut buf = vec![0u8; len];
@@ -130,7 +147,10 @@ fn full_tree_round_trips() {
     assert_eq!(i1.nlink(), 3);
     if is_root() {
         let d = fs::symlink_metadata(target.join("null-dev")).unwrap();
-        assert_eq!(d.rdev(), fs::symlink_metadata(src.join("null-dev")).unwrap().rdev());
+        assert_eq!(
+            d.rdev(),
+            fs::symlink_metadata(src.join("null-dev")).unwrap().rdev()
+        );
         assert_eq!((d.uid(), d.gid()), (1234, 5678));
     }
 }
@@ -162,8 +182,15 @@ fn several_paths_restore_each_under_its_last_component() {
 
     let target = repo.fresh("restored");
     repo.restore("latest", &target, &[]);
-    let names: Vec<_> = fs::read_dir(&target).unwrap().map(|e| e.unwrap().file_name()).collect();
-    assert_eq!(names.len(), 3, "target holds one entry per source path: {names:?}");
+    let names: Vec<_> = fs::read_dir(&target)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        names.len(),
+        3,
+        "target holds one entry per source path: {names:?}"
+    );
     compare_trees(&x, &target.join("x"));
     compare_trees(&y, &target.join("y"));
     let m = fs::metadata(target.join("z.txt")).unwrap();
@@ -182,7 +209,10 @@ fn one_directory_restores_its_contents_into_the_target() {
     repo.backup(&[&src], &[]);
     let target = repo.fresh("restored");
     repo.restore("latest", &target, &[]);
-    assert!(!target.join("src-dir").exists(), "the directory itself must not be nested in the target");
+    assert!(
+        !target.join("src-dir").exists(),
+        "the directory itself must not be nested in the target"
+    );
     assert!(target.join("f1").is_file());
     // The target takes the source directory's own metadata (mode, mtime) too.
     compare_trees(&src, &target);
@@ -204,13 +234,23 @@ fn single_file_as_the_source() {
     let target = repo.fresh("restored");
     repo.restore("latest", &target, &[]);
     assert!(target.join("lonely.bin").is_file());
-    compare_trees_with(&d, &target, CompareOpts { root_meta: false, owner: true });
+    compare_trees_with(
+        &d,
+        &target,
+        CompareOpts {
+            root_meta: false,
+            owner: true,
+        },
+    );
     if is_root() {
         // --no-ownership leaves the restoring user as the owner.
         let t2 = repo.fresh("no-owner");
         repo.restore("latest", &t2, &["--no-ownership"]);
         let m = fs::metadata(t2.join("lonely.bin")).unwrap();
         assert_eq!((m.uid(), m.gid()), (0, 0));
-        assert_eq!(fs::read(t2.join("lonely.bin")).unwrap(), fs::read(&f).unwrap());
+        assert_eq!(
+            fs::read(t2.join("lonely.bin")).unwrap(),
+            fs::read(&f).unwrap()
+        );
     }
 }

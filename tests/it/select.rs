@@ -13,9 +13,15 @@ fn latest_id_prefix_and_bad_prefixes() {
     let repo = Repo::new();
     let src = repo.dir("src");
     write(&src.join("f"), b"version 1");
-    let id1 = repo.backup(&[&src], &[])["id"].as_str().unwrap().to_string();
+    let id1 = repo.backup(&[&src], &[])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     write(&src.join("f"), b"version 2!");
-    let id2 = repo.backup(&[&src], &[])["id"].as_str().unwrap().to_string();
+    let id2 = repo.backup(&[&src], &[])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
 
     let t = repo.fresh("latest");
     repo.restore("latest", &t, &[]);
@@ -40,18 +46,26 @@ fn latest_id_prefix_and_bad_prefixes() {
         .find(|p| !id1.starts_with(p.as_str()) && !id2.starts_with(p.as_str()))
         .unwrap();
     let t = repo.tmp.path().join("never");
-    repo.run(&[os("restore"), os(&unknown), os("--target"), os(&t)]).error_names(&[&unknown, "no snapshot"]);
+    repo.run(&[os("restore"), os(&unknown), os("--target"), os(&t)])
+        .error_names(&[&unknown, "no snapshot"]);
     assert!(!t.exists(), "a failed selection must not create the target");
     // Too short or not hex.
-    repo.run(&[os("restore"), os(&id1[..3]), os("--target"), os(&t)]).error_names(&[&id1[..3]]);
-    repo.run(&[os("restore"), os("lastest"), os("--target"), os(&t)]).error_names(&["lastest"]);
+    repo.run(&[os("restore"), os(&id1[..3]), os("--target"), os(&t)])
+        .error_names(&[&id1[..3]]);
+    repo.run(&[os("restore"), os("lastest"), os("--target"), os(&t)])
+        .error_names(&["lastest"]);
     repo.run(&["ls", "zzzz"]).error_names(&["zzzz"]);
 
     // Ambiguous: plant a second file name sharing the first 60 digits of id1.
     let snapdir = repo.path.join("snapshots");
-    let twin = format!("{}{}", &id1[..60], if &id1[60..] == "0000" { "ffff" } else { "0000" });
+    let twin = format!(
+        "{}{}",
+        &id1[..60],
+        if &id1[60..] == "0000" { "ffff" } else { "0000" }
+    );
     fs::copy(snapdir.join(&id1), snapdir.join(&twin)).unwrap();
-    repo.run(&[os("restore"), os(&id1[..12]), os("--target"), os(&t)]).error_names(&[&id1[..12], "ambiguous"]);
+    repo.run(&[os("restore"), os(&id1[..12]), os("--target"), os(&t)])
+        .error_names(&[&id1[..12], "ambiguous"]);
     assert!(!t.exists());
 }
 
@@ -75,27 +89,68 @@ fn from_date_picks_the_newest_at_or_before() {
     assert_eq!(snaps.len(), 3);
     for (i, s) in snaps.iter().enumerate() {
         let t = repo.fresh(&format!("t{i}"));
-        let out = repo.run(&[os("restore"), os("--from-date"), os(time_of(s)), os("--target"), os(&t), os("--json")]);
+        let out = repo.run(&[
+            os("restore"),
+            os("--from-date"),
+            os(time_of(s)),
+            os("--target"),
+            os(&t),
+            os("--json"),
+        ]);
         out.ok();
-        assert_eq!(out.json()["snapshot"], s["id"], "date {} picks snapshot {i}", time_of(s));
-        assert_eq!(fs::read_to_string(t.join("f")).unwrap(), format!("version {}", i + 1));
+        assert_eq!(
+            out.json()["snapshot"],
+            s["id"],
+            "date {} picks snapshot {i}",
+            time_of(s)
+        );
+        assert_eq!(
+            fs::read_to_string(t.join("f")).unwrap(),
+            format!("version {}", i + 1)
+        );
     }
     // With a space instead of T, and a date far in the future: the latest.
     let t = repo.fresh("space");
-    repo.run(&[os("restore"), os("--from-date"), os(time_of(&snaps[1]).replace('T', " ")), os("--target"), os(&t)])
-        .ok();
+    repo.run(&[
+        os("restore"),
+        os("--from-date"),
+        os(time_of(&snaps[1]).replace('T', " ")),
+        os("--target"),
+        os(&t),
+    ])
+    .ok();
     assert_eq!(fs::read_to_string(t.join("f")).unwrap(), "version 2");
     let t = repo.fresh("future");
-    repo.run(&[os("restore"), os("--from-date"), os("2999-01-01T00:00:00"), os("--target"), os(&t)]).ok();
+    repo.run(&[
+        os("restore"),
+        os("--from-date"),
+        os("2999-01-01T00:00:00"),
+        os("--target"),
+        os(&t),
+    ])
+    .ok();
     assert_eq!(fs::read_to_string(t.join("f")).unwrap(), "version 3");
 
     // Before the first snapshot: a clear error, nothing restored.
     let t = repo.tmp.path().join("none");
-    repo.run(&[os("restore"), os("--from-date"), os("2001-02-03T04:05:06"), os("--target"), os(&t)])
-        .error_names(&["no snapshot", "date"]);
+    repo.run(&[
+        os("restore"),
+        os("--from-date"),
+        os("2001-02-03T04:05:06"),
+        os("--target"),
+        os(&t),
+    ])
+    .error_names(&["no snapshot", "date"]);
     assert!(!t.exists());
     // A malformed date names itself.
-    repo.run(&[os("restore"), os("--from-date"), os("yesterday"), os("--target"), os(&t)]).error_names(&["yesterday"]);
+    repo.run(&[
+        os("restore"),
+        os("--from-date"),
+        os("yesterday"),
+        os("--target"),
+        os(&t),
+    ])
+    .error_names(&["yesterday"]);
 }
 
 #[test]
@@ -115,7 +170,10 @@ fn include_restores_only_that_subtree_and_its_parents() {
 
     let t = repo.fresh("t");
     repo.restore("latest", &t, &["--include", "a/b"]);
-    let mut got: Vec<String> = walk(&t).iter().map(|p| p.to_string_lossy().into_owned()).collect();
+    let mut got: Vec<String> = walk(&t)
+        .iter()
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
     got.sort();
     assert_eq!(got, ["", "a", "a/b", "a/b/c", "a/b/c/file", "a/b/sibling"]);
     assert!(fs::metadata(t.join("a")).unwrap().is_dir());
@@ -124,15 +182,25 @@ fn include_restores_only_that_subtree_and_its_parents() {
     // A leading slash and several includes.
     let t = repo.fresh("t2");
     repo.restore("latest", &t, &["--include", "/a/b/c/file", "-i", "z"]);
-    let mut got: Vec<String> = walk(&t).iter().map(|p| p.to_string_lossy().into_owned()).collect();
+    let mut got: Vec<String> = walk(&t)
+        .iter()
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
     got.sort();
     assert_eq!(got, ["", "a", "a/b", "a/b/c", "a/b/c/file", "z", "z/zz"]);
     assert_eq!(fs::read(t.join("a/b/c/file")).unwrap(), b"deep");
 
     // A path that is not in the snapshot.
     let t = repo.tmp.path().join("t3");
-    repo.run(&[os("restore"), os("latest"), os("--target"), os(&t), os("--include"), os("nope/x")])
-        .error_names(&["nope/x"]);
+    repo.run(&[
+        os("restore"),
+        os("latest"),
+        os("--target"),
+        os(&t),
+        os("--include"),
+        os("nope/x"),
+    ])
+    .error_names(&["nope/x"]);
 }
 
 #[test]
@@ -149,21 +217,50 @@ fn ls_plain_long_json_and_path() {
     let out = repo.run(&["ls", "latest"]);
     out.ok();
     let lines: Vec<&str> = out.stdout.lines().collect();
-    assert_eq!(lines, ["/dir", "/dir/file.txt", "/dir/sub", "/dir/sub/inner", "/link", "/top"]);
+    assert_eq!(
+        lines,
+        [
+            "/dir",
+            "/dir/file.txt",
+            "/dir/sub",
+            "/dir/sub/inner",
+            "/link",
+            "/top"
+        ]
+    );
 
     let out = repo.run(&["ls", "-l", "latest"]);
     out.ok();
-    let l = out.stdout.lines().find(|l| l.ends_with("/dir/file.txt")).expect("file listed");
+    let l = out
+        .stdout
+        .lines()
+        .find(|l| l.ends_with("/dir/file.txt"))
+        .expect("file listed");
     assert!(l.starts_with("-rw-r-----"), "{l}");
     assert!(l.split_whitespace().any(|w| w == "5"), "size shown: {l}");
-    let l = out.stdout.lines().find(|l| l.contains("/link")).expect("link listed");
-    assert!(l.starts_with('l') && l.ends_with("/link -> dir/file.txt"), "{l}");
-    assert!(out.stdout.lines().find(|l| l.ends_with("/dir")).unwrap().starts_with('d'));
+    let l = out
+        .stdout
+        .lines()
+        .find(|l| l.contains("/link"))
+        .expect("link listed");
+    assert!(
+        l.starts_with('l') && l.ends_with("/link -> dir/file.txt"),
+        "{l}"
+    );
+    assert!(out
+        .stdout
+        .lines()
+        .find(|l| l.ends_with("/dir"))
+        .unwrap()
+        .starts_with('d'));
 
     let out = repo.run(&["ls", "--json", "latest"]);
     out.ok();
-    let nodes: Vec<Value> =
-        out.stdout.lines().map(|l| serde_json::from_str(l).expect("one JSON object per line")).collect();
+    let nodes: Vec<Value> = out
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
     assert_eq!(nodes.len(), 6);
     let f = nodes.iter().find(|n| n["path"] == "/dir/file.txt").unwrap();
     assert_eq!(f["type"], "file");
@@ -176,15 +273,22 @@ fn ls_plain_long_json_and_path() {
     let l = nodes.iter().find(|n| n["path"] == "/link").unwrap();
     assert_eq!(l["type"], "symlink");
     assert_eq!(l["link_target"], "dir/file.txt");
-    assert_eq!(nodes.iter().find(|n| n["path"] == "/dir").unwrap()["type"], "dir");
+    assert_eq!(
+        nodes.iter().find(|n| n["path"] == "/dir").unwrap()["type"],
+        "dir"
+    );
 
     let out = repo.run(&["ls", "latest", "dir/sub"]);
     out.ok();
-    assert_eq!(out.stdout.lines().collect::<Vec<_>>(), ["/dir/sub", "/dir/sub/inner"]);
+    assert_eq!(
+        out.stdout.lines().collect::<Vec<_>>(),
+        ["/dir/sub", "/dir/sub/inner"]
+    );
     let out = repo.run(&["ls", "latest", "/dir/file.txt"]);
     out.ok();
     assert_eq!(out.stdout.lines().collect::<Vec<_>>(), ["/dir/file.txt"]);
-    repo.run(&["ls", "latest", "dir/missing"]).error_names(&["dir/missing"]);
+    repo.run(&["ls", "latest", "dir/missing"])
+        .error_names(&["dir/missing"]);
 }
 
 #[test]
@@ -201,7 +305,12 @@ fn dump_writes_a_file_and_refuses_a_directory() {
 
     let out = repo.run(&["dump", "latest", "d/blob.bin"]);
     out.ok();
-    assert!(out.raw_stdout == data, "dumped bytes differ ({} vs {} bytes)", out.raw_stdout.len(), data.len());
+    assert!(
+        out.raw_stdout == data,
+        "dumped bytes differ ({} vs {} bytes)",
+        out.raw_stdout.len(),
+        data.len()
+    );
     let out = repo.run(&["dump", "latest", "zeros.bin"]);
     out.ok();
     assert!(out.raw_stdout == sparse, "dump of a file with zero runs");
@@ -212,5 +321,6 @@ fn dump_writes_a_file_and_refuses_a_directory() {
     let out = repo.run(&["dump", "latest", "d"]);
     out.error_names(&["d", "not a regular file"]);
     assert!(out.raw_stdout.is_empty());
-    repo.run(&["dump", "latest", "d/nothing"]).error_names(&["d/nothing"]);
+    repo.run(&["dump", "latest", "d/nothing"])
+        .error_names(&["d/nothing"]);
 }

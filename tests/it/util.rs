@@ -38,19 +38,32 @@ impl Out {
 
     #[track_caller]
     pub fn ok(&self) -> &Out {
-        assert_eq!(self.code, 0, "rime failed (exit {}):\nstdout: {}\nstderr: {}", self.code, self.stdout, self.stderr);
+        assert_eq!(
+            self.code, 0,
+            "rime failed (exit {}):\nstdout: {}\nstderr: {}",
+            self.code, self.stdout, self.stderr
+        );
         self
     }
 
     #[track_caller]
     pub fn code(&self, code: i32) -> &Out {
-        assert_eq!(self.code, code, "unexpected exit code:\nstdout: {}\nstderr: {}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, code,
+            "unexpected exit code:\nstdout: {}\nstderr: {}",
+            self.stdout, self.stderr
+        );
         self
     }
 
     #[track_caller]
     pub fn failed(&self) -> &Out {
-        assert!(self.code != 0, "rime unexpectedly succeeded:\nstdout: {}\nstderr: {}", self.stdout, self.stderr);
+        assert!(
+            self.code != 0,
+            "rime unexpectedly succeeded:\nstdout: {}\nstderr: {}",
+            self.stdout,
+            self.stderr
+        );
         self
     }
 
@@ -59,19 +72,36 @@ impl Out {
     #[track_caller]
     pub fn error_names(&self, needles: &[&str]) -> &Out {
         self.failed();
-        let lines: Vec<&str> = self.stderr.lines().filter(|l| l.starts_with("rime: error:")).collect();
-        assert_eq!(lines.len(), 1, "expected exactly one error line, stderr:\n{}", self.stderr);
+        let lines: Vec<&str> = self
+            .stderr
+            .lines()
+            .filter(|l| l.starts_with("rime: error:"))
+            .collect();
+        assert_eq!(
+            lines.len(),
+            1,
+            "expected exactly one error line, stderr:\n{}",
+            self.stderr
+        );
         let l = lines[0].to_lowercase();
         for n in needles {
-            assert!(l.contains(&n.to_lowercase()), "error line does not mention {n:?}:\n{}", self.stderr);
+            assert!(
+                l.contains(&n.to_lowercase()),
+                "error line does not mention {n:?}:\n{}",
+                self.stderr
+            );
         }
         self
     }
 
     #[track_caller]
     pub fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}\nstderr: {}", self.stdout, self.stderr))
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}):\n{}\nstderr: {}",
+                self.stdout, self.stderr
+            )
+        })
     }
 }
 
@@ -152,7 +182,12 @@ impl Repo {
 
     /// `rime --repo R --password-file P ARGS...`
     pub fn run<S: AsRef<OsStr>>(&self, args: &[S]) -> Out {
-        let mut all: Vec<OsString> = vec![os("--repo"), os(&self.path), os("--password-file"), os(&self.pw_file)];
+        let mut all: Vec<OsString> = vec![
+            os("--repo"),
+            os(&self.path),
+            os("--password-file"),
+            os(&self.pw_file),
+        ];
         all.extend(args.iter().map(os));
         rime_raw(all, &[])
     }
@@ -192,7 +227,10 @@ impl Repo {
     pub fn snapshots(&self) -> Vec<Value> {
         let out = self.run(&["snapshots", "--json"]);
         out.ok();
-        out.json().as_array().expect("snapshots --json is an array").clone()
+        out.json()
+            .as_array()
+            .expect("snapshots --json is an array")
+            .clone()
     }
 
     /// Every pack file: (pack id, path).
@@ -230,7 +268,9 @@ impl Repo {
 
 pub fn is_root() -> bool {
     // /proc/self is owned by the effective uid.
-    fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
+    fs::metadata("/proc/self")
+        .map(|m| m.uid() == 0)
+        .unwrap_or(false)
 }
 
 /// Deterministic pseudo-random bytes (SplitMix64), fast enough for hundreds of MB.
@@ -335,12 +375,25 @@ pub fn bytes_path(dir: &Path, name: &[u8]) -> PathBuf {
 
 /// `cp -a` (preserves mode, times, links, xattrs).
 pub fn cp_a(src: &Path, dst: &Path) {
-    let st = Command::new("cp").arg("-a").arg(src).arg(dst).status().expect("cp");
-    assert!(st.success(), "cp -a {} {} failed", src.display(), dst.display());
+    let st = Command::new("cp")
+        .arg("-a")
+        .arg(src)
+        .arg(dst)
+        .status()
+        .expect("cp");
+    assert!(
+        st.success(),
+        "cp -a {} {} failed",
+        src.display(),
+        dst.display()
+    );
 }
 
 pub fn run_cmd(cmd: &str, args: &[&OsStr]) -> std::process::Output {
-    Command::new(cmd).args(args).output().unwrap_or_else(|e| panic!("cannot run {cmd}: {e}"))
+    Command::new(cmd)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd}: {e}"))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -469,7 +522,11 @@ pub fn first_difference(a: &Path, b: &Path) -> Option<u64> {
             fa.read_exact(&mut ba[..n]).unwrap();
             fb.read_exact(&mut bb[..n]).unwrap();
             if ba[..n] != bb[..n] {
-                let i = ba[..n].iter().zip(&bb[..n]).position(|(x, y)| x != y).unwrap();
+                let i = ba[..n]
+                    .iter()
+                    .zip(&bb[..n])
+                    .position(|(x, y)| x != y)
+                    .unwrap();
                 return Some(pos + i as u64);
             }
             pos += n as u64;
@@ -488,7 +545,10 @@ pub struct CompareOpts {
 
 impl Default for CompareOpts {
     fn default() -> Self {
-        CompareOpts { root_meta: true, owner: true }
+        CompareOpts {
+            root_meta: true,
+            owner: true,
+        }
     }
 }
 
@@ -530,7 +590,8 @@ pub fn tree_differences(src: &Path, restored: &Path, o: CompareOpts) -> Vec<Stri
         let pb = restored.join(rel);
         let ma = fs::symlink_metadata(&pa).unwrap();
         let mb = fs::symlink_metadata(&pb).unwrap();
-        let d = |what: &str, x: String, y: String| format!("{rel:?}: {what}: source {x}, restored {y}");
+        let d =
+            |what: &str, x: String, y: String| format!("{rel:?}: {what}: source {x}, restored {y}");
         if kind(&ma) != kind(&mb) {
             diffs.push(d("kind", kind(&ma).into(), kind(&mb).into()));
             continue;
@@ -541,7 +602,11 @@ pub fn tree_differences(src: &Path, restored: &Path, o: CompareOpts) -> Vec<Stri
         }
         let t = ma.file_type();
         if !t.is_symlink() && ma.mode() & 0o7777 != mb.mode() & 0o7777 {
-            diffs.push(d("mode", format!("{:o}", ma.mode() & 0o7777), format!("{:o}", mb.mode() & 0o7777)));
+            diffs.push(d(
+                "mode",
+                format!("{:o}", ma.mode() & 0o7777),
+                format!("{:o}", mb.mode() & 0o7777),
+            ));
         }
         if (ma.mtime(), ma.mtime_nsec()) != (mb.mtime(), mb.mtime_nsec()) {
             diffs.push(d(
@@ -551,7 +616,11 @@ pub fn tree_differences(src: &Path, restored: &Path, o: CompareOpts) -> Vec<Stri
             ));
         }
         if o.owner && (ma.uid(), ma.gid()) != (mb.uid(), mb.gid()) {
-            diffs.push(d("owner", format!("{}:{}", ma.uid(), ma.gid()), format!("{}:{}", mb.uid(), mb.gid())));
+            diffs.push(d(
+                "owner",
+                format!("{}:{}", ma.uid(), ma.gid()),
+                format!("{}:{}", mb.uid(), mb.gid()),
+            ));
         }
         let xa = user_xattrs(&pa);
         let xb = user_xattrs(&pb);
@@ -568,14 +637,28 @@ pub fn tree_differences(src: &Path, restored: &Path, o: CompareOpts) -> Vec<Stri
             if ma.len() != mb.len() {
                 diffs.push(d("size", ma.len().to_string(), mb.len().to_string()));
             } else if let Some(off) = first_difference(&pa, &pb) {
-                diffs.push(d("content", format!("differs at byte {off}"), String::new()));
+                diffs.push(d(
+                    "content",
+                    format!("differs at byte {off}"),
+                    String::new(),
+                ));
             }
             if ma.nlink() > 1 || mb.nlink() > 1 {
-                groups_a.entry((ma.dev(), ma.ino())).or_default().insert(rel.clone());
-                groups_b.entry((mb.dev(), mb.ino())).or_default().insert(rel.clone());
+                groups_a
+                    .entry((ma.dev(), ma.ino()))
+                    .or_default()
+                    .insert(rel.clone());
+                groups_b
+                    .entry((mb.dev(), mb.ino()))
+                    .or_default()
+                    .insert(rel.clone());
             }
         } else if (t.is_char_device() || t.is_block_device()) && ma.rdev() != mb.rdev() {
-            diffs.push(d("device number", ma.rdev().to_string(), mb.rdev().to_string()));
+            diffs.push(d(
+                "device number",
+                ma.rdev().to_string(),
+                mb.rdev().to_string(),
+            ));
         }
     }
     let mut ga: Vec<_> = groups_a.into_values().filter(|g| g.len() > 1).collect();
@@ -583,7 +666,9 @@ pub fn tree_differences(src: &Path, restored: &Path, o: CompareOpts) -> Vec<Stri
     ga.sort();
     gb.sort();
     if ga != gb {
-        diffs.push(format!("hard-link groups differ: source {ga:?}, restored {gb:?}"));
+        diffs.push(format!(
+            "hard-link groups differ: source {ga:?}, restored {gb:?}"
+        ));
     }
     diffs
 }
@@ -616,11 +701,17 @@ pub fn mount_tmpfs(at: &Path, size: &str) -> Option<Mount> {
         eprintln!("skipping: not root, cannot mount a tmpfs");
         return None;
     }
-    let o = Command::new("mount").args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"]).arg(at).output();
+    let o = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+        .arg(at)
+        .output();
     match o {
         Ok(o) if o.status.success() => Some(Mount(at.to_path_buf())),
         Ok(o) => {
-            eprintln!("skipping: mount -t tmpfs failed: {}", String::from_utf8_lossy(&o.stderr).trim());
+            eprintln!(
+                "skipping: mount -t tmpfs failed: {}",
+                String::from_utf8_lossy(&o.stderr).trim()
+            );
             None
         }
         Err(e) => {
@@ -649,10 +740,16 @@ fn compare_trees_notices_every_kind_of_difference() {
         n += 1;
         let v = tmp.path().join(format!("v{n}"));
         cp_a(&base, &v);
-        assert!(tree_differences(&base, &v, CompareOpts::default()).is_empty(), "cp -a copy differs");
+        assert!(
+            tree_differences(&base, &v, CompareOpts::default()).is_empty(),
+            "cp -a copy differs"
+        );
         change(&v);
         let d = tree_differences(&base, &v, CompareOpts::default());
-        assert!(d.iter().any(|l| l.contains(expect)), "{name}: expected a {expect:?} difference, got {d:?}");
+        assert!(
+            d.iter().any(|l| l.contains(expect)),
+            "{name}: expected a {expect:?} difference, got {d:?}"
+        );
     };
     let keep = |p: &Path, f: &dyn Fn()| {
         let m = fs::symlink_metadata(p).unwrap();
@@ -660,14 +757,50 @@ fn compare_trees_notices_every_kind_of_difference() {
         let t = filetime::FileTime::from_last_modification_time(&m);
         filetime::set_symlink_file_times(p, t, t).unwrap();
     };
-    variant("content", &|v| keep(&v.join("f"), &|| fs::write(v.join("f"), b"CONTENT").unwrap()), "content");
-    variant("size", &|v| keep(&v.join("f"), &|| fs::write(v.join("f"), b"longer content").unwrap()), "size");
+    variant(
+        "content",
+        &|v| {
+            keep(&v.join("f"), &|| {
+                fs::write(v.join("f"), b"CONTENT").unwrap()
+            })
+        },
+        "content",
+    );
+    variant(
+        "size",
+        &|v| {
+            keep(&v.join("f"), &|| {
+                fs::write(v.join("f"), b"longer content").unwrap()
+            })
+        },
+        "size",
+    );
     variant("mode", &|v| chmod(&v.join("f"), 0o600), "mode");
-    variant("mtime ns", &|v| set_mtime(&v.join("f"), 1_000_000_000, 2), "mtime");
-    variant("dir mtime", &|v| set_mtime(&v.join("d"), 1_000_000_000, 3), "mtime");
-    variant("xattr", &|v| xattr::set(v.join("f"), "user.a", b"2").unwrap(), "xattrs");
-    variant("missing", &|v| keep(&v.join("d"), &|| fs::remove_file(v.join("d/g")).unwrap()), "missing");
-    variant("extra", &|v| keep(&v.join("d"), &|| fs::write(v.join("d/new"), b"").unwrap()), "extra");
+    variant(
+        "mtime ns",
+        &|v| set_mtime(&v.join("f"), 1_000_000_000, 2),
+        "mtime",
+    );
+    variant(
+        "dir mtime",
+        &|v| set_mtime(&v.join("d"), 1_000_000_000, 3),
+        "mtime",
+    );
+    variant(
+        "xattr",
+        &|v| xattr::set(v.join("f"), "user.a", b"2").unwrap(),
+        "xattrs",
+    );
+    variant(
+        "missing",
+        &|v| keep(&v.join("d"), &|| fs::remove_file(v.join("d/g")).unwrap()),
+        "missing",
+    );
+    variant(
+        "extra",
+        &|v| keep(&v.join("d"), &|| fs::write(v.join("d/new"), b"").unwrap()),
+        "extra",
+    );
     variant(
         "symlink target",
         &|v| {

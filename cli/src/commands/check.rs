@@ -15,7 +15,12 @@ pub struct CheckArgs {
 
 pub fn run(g: &GlobalOpts, a: CheckArgs) -> Result<ExitCode> {
     let repo = super::open(g)?;
-    let r = check(&repo, &CheckOptions { read_data: a.read_data })?;
+    let r = check(
+        &repo,
+        &CheckOptions {
+            read_data: a.read_data,
+        },
+    )?;
     if g.json {
         super::print_json(&serde_json::json!({
             "ok": r.ok(), "snapshots": r.snapshots, "trees": r.trees, "packs": r.packs,
@@ -34,10 +39,22 @@ pub fn run(g: &GlobalOpts, a: CheckArgs) -> Result<ExitCode> {
                 r.snapshots,
                 r.trees,
                 r.packs,
-                if a.read_data { format!(", {} blobs read and verified", r.blobs_checked) } else { String::new() },
-                if r.ok() { "no errors".to_string() } else { format!("{} error(s)", r.errors.len()) }
+                if a.read_data {
+                    format!(", {} blobs read and verified", r.blobs_checked)
+                } else {
+                    String::new()
+                },
+                if r.ok() {
+                    "no errors".to_string()
+                } else {
+                    format!("{} error(s)", r.errors.len())
+                }
             );
         }
     }
-    Ok(if r.ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if r.ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

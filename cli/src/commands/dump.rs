@@ -20,6 +20,7 @@ pub fn run(g: &GlobalOpts, a: DumpArgs) -> Result<ExitCode> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
     browse::dump_file(&repo, &index, &node, &mut out)?;
-    std::io::Write::flush(&mut out).map_err(|e| rime_engine::Error::io("cannot write output", e))?;
+    std::io::Write::flush(&mut out)
+        .map_err(|e| rime_engine::Error::io("cannot write output", e))?;
     Ok(ExitCode::SUCCESS)
 }

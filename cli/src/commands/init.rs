@@ -41,7 +41,11 @@ pub fn run(g: &GlobalOpts, a: InitArgs) -> Result<ExitCode> {
     };
     let opts = InitOptions {
         encryption,
-        kdf: if a.insecure_fast_kdf { KdfParams::TESTING } else { KdfParams::DEFAULT },
+        kdf: if a.insecure_fast_kdf {
+            KdfParams::TESTING
+        } else {
+            KdfParams::DEFAULT
+        },
         data_pack_size: a.pack_size << 20,
         ..InitOptions::default()
     };
@@ -53,7 +57,11 @@ pub fn run(g: &GlobalOpts, a: InitArgs) -> Result<ExitCode> {
             "encryption": format!("{:?}", repo.config().encryption),
         }));
     } else if !g.quiet {
-        println!("created repository {} at {}", repo.config().repo_id.short(), storage.location());
+        println!(
+            "created repository {} at {}",
+            repo.config().repo_id.short(),
+            storage.location()
+        );
         if encryption == Encryption::None {
             println!("warning: the repository is NOT encrypted");
         } else {

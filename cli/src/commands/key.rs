@@ -30,12 +30,25 @@ pub enum KeyCommand {
 pub fn run(g: &GlobalOpts, k: KeyCommand) -> Result<ExitCode> {
     let repo = super::open(g)?;
     match k {
-        KeyCommand::Add { new_password_file, insecure_fast_kdf } => {
+        KeyCommand::Add {
+            new_password_file,
+            insecure_fast_kdf,
+        } => {
             let pw = match new_password_file {
                 Some(f) => crate::password::read_password_file(&f)?,
-                None => crate::password::get_new(&GlobalOpts { password_file: None, ..g.clone() }, None)?,
+                None => crate::password::get_new(
+                    &GlobalOpts {
+                        password_file: None,
+                        ..g.clone()
+                    },
+                    None,
+                )?,
             };
-            let kdf = if insecure_fast_kdf { KdfParams::TESTING } else { KdfParams::DEFAULT };
+            let kdf = if insecure_fast_kdf {
+                KdfParams::TESTING
+            } else {
+                KdfParams::DEFAULT
+            };
             let id = repo.add_key(&pw, kdf)?;
             if g.json {
                 super::print_json(&serde_json::json!({ "id": id.to_hex() }));
@@ -59,7 +72,10 @@ pub fn run(g: &GlobalOpts, k: KeyCommand) -> Result<ExitCode> {
                         "{} {:<8}  {:<19}  {:<16}  {}",
                         if k.current { "*" } else { " " },
                         k.id.short(),
-                        crate::output::time(rime_engine::format::tree::Timestamp { secs: k.created, nanos: 0 }),
+                        crate::output::time(rime_engine::format::tree::Timestamp {
+                            secs: k.created,
+                            nanos: 0
+                        }),
                         k.hostname,
                         k.username
                     );
@@ -68,10 +84,19 @@ pub fn run(g: &GlobalOpts, k: KeyCommand) -> Result<ExitCode> {
         }
         KeyCommand::Remove { id } => {
             let keys = repo.list_keys()?;
-            let hits: Vec<KeyId> = keys.iter().map(|k| k.id).filter(|k| k.to_hex().starts_with(&id.to_lowercase())).collect();
+            let hits: Vec<KeyId> = keys
+                .iter()
+                .map(|k| k.id)
+                .filter(|k| k.to_hex().starts_with(&id.to_lowercase()))
+                .collect();
             let key = match hits.as_slice() {
                 [one] => *one,
-                [] => return Err(Error::new(rime_engine::ErrorKind::NotFound, format!("no key file with id {id}"))),
+                [] => {
+                    return Err(Error::new(
+                        rime_engine::ErrorKind::NotFound,
+                        format!("no key file with id {id}"),
+                    ))
+                }
                 _ => return Err(Error::invalid(format!("key id prefix {id} is ambiguous"))),
             };
             repo.remove_key(&key)?;

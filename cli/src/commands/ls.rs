@@ -37,7 +37,13 @@ pub fn run(g: &GlobalOpts, a: LsArgs) -> Result<ExitCode> {
             } else {
                 String::new()
             };
-            let owner = |name: &str, id: u32| if name.is_empty() { id.to_string() } else { name.to_string() };
+            let owner = |name: &str, id: u32| {
+                if name.is_empty() {
+                    id.to_string()
+                } else {
+                    name.to_string()
+                }
+            };
             writeln!(
                 out,
                 "{} {:>8} {:>8} {:>12} {} /{path}{target}",
@@ -52,11 +58,19 @@ pub fn run(g: &GlobalOpts, a: LsArgs) -> Result<ExitCode> {
         };
         r.map_err(|e| rime_engine::Error::io("cannot write output", e))
     };
-    match a.path.as_deref().filter(|p| !browse::components(p).is_empty()) {
+    match a
+        .path
+        .as_deref()
+        .filter(|p| !browse::components(p).is_empty())
+    {
         None => browse::walk(&repo, &index, &view, "", &mut print)?,
         Some(p) => {
             let node = browse::find(&repo, &index, &view, p)?;
-            let prefix = browse::components(p).iter().map(|c| String::from_utf8_lossy(c)).collect::<Vec<_>>().join("/");
+            let prefix = browse::components(p)
+                .iter()
+                .map(|c| String::from_utf8_lossy(c))
+                .collect::<Vec<_>>()
+                .join("/");
             print(&prefix, &node)?;
             if let Some(sub) = node.subtree {
                 let t = repo.load_tree(&index, &sub)?;

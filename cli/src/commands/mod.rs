@@ -19,7 +19,10 @@ use rime_engine::{Error, Result};
 use crate::GlobalOpts;
 
 pub fn storage(g: &GlobalOpts) -> Result<Arc<dyn Storage>> {
-    let url = g.repo.as_deref().ok_or_else(|| Error::invalid("no repository given: use --repo or set RIME_REPO"))?;
+    let url = g
+        .repo
+        .as_deref()
+        .ok_or_else(|| Error::invalid("no repository given: use --repo or set RIME_REPO"))?;
     storage::open_url(url)
 }
 
@@ -36,7 +39,11 @@ pub fn open(g: &GlobalOpts) -> Result<Repository> {
 pub fn snapshot_view(
     g: &GlobalOpts,
     spec: &str,
-) -> Result<(Repository, rime_engine::repo::index::MasterIndex, rime_engine::format::tree::Tree)> {
+) -> Result<(
+    Repository,
+    rime_engine::repo::index::MasterIndex,
+    rime_engine::format::tree::Tree,
+)> {
     let repo = open(g)?;
     let (_, snap) = rime_engine::ops::select::resolve(&repo, spec, &Default::default())?;
     let index = rime_engine::repo::index::MasterIndex::load(&repo)?;
@@ -46,5 +53,8 @@ pub fn snapshot_view(
 
 /// Print JSON to stdout.
 pub fn print_json(v: &serde_json::Value) {
-    println!("{}", serde_json::to_string_pretty(v).expect("JSON values serialize"));
+    println!(
+        "{}",
+        serde_json::to_string_pretty(v).expect("JSON values serialize")
+    );
 }

@@ -39,9 +39,21 @@ pub struct RestoreArgs {
 
 pub fn run(g: &GlobalOpts, a: RestoreArgs) -> Result<ExitCode> {
     let repo = super::open(g)?;
-    let before = a.from_date.as_deref().map(crate::output::parse_date).transpose()?;
-    let filter = Filter { hostname: a.host.clone(), name: a.name.clone(), before };
-    let spec = if before.is_some() { "latest" } else { a.snapshot.as_str() };
+    let before = a
+        .from_date
+        .as_deref()
+        .map(crate::output::parse_date)
+        .transpose()?;
+    let filter = Filter {
+        hostname: a.host.clone(),
+        name: a.name.clone(),
+        before,
+    };
+    let spec = if before.is_some() {
+        "latest"
+    } else {
+        a.snapshot.as_str()
+    };
     let (id, snap) = resolve(&repo, spec, &filter)?;
     let opts = RestoreOptions {
         target: a.target.clone(),
@@ -76,5 +88,9 @@ pub fn run(g: &GlobalOpts, a: RestoreArgs) -> Result<ExitCode> {
             started.elapsed().as_secs_f64()
         );
     }
-    Ok(if st.warnings.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if st.warnings.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

@@ -24,7 +24,9 @@ pub fn run(g: &GlobalOpts, a: SnapshotsArgs) -> Result<ExitCode> {
     for (id, s) in &all {
         match s {
             Ok(s) => {
-                if a.host.as_ref().is_some_and(|h| *h != s.hostname) || a.name.as_ref().is_some_and(|n| *n != s.name) {
+                if a.host.as_ref().is_some_and(|h| *h != s.hostname)
+                    || a.name.as_ref().is_some_and(|n| *n != s.name)
+                {
                     continue;
                 }
                 rows.push((id, s));
@@ -51,7 +53,10 @@ pub fn run(g: &GlobalOpts, a: SnapshotsArgs) -> Result<ExitCode> {
             .collect();
         super::print_json(&serde_json::Value::Array(v));
     } else if !g.quiet {
-        println!("{:<8}  {:<19}  {:<16}  {:<16}  {:>10}  {:<12}  paths", "id", "time", "host", "name", "size", "tags");
+        println!(
+            "{:<8}  {:<19}  {:<16}  {:<16}  {:>10}  {:<12}  paths",
+            "id", "time", "host", "name", "size", "tags"
+        );
         for (id, s) in &rows {
             println!(
                 "{:<8}  {:<19}  {:<16}  {:<16}  {:>10}  {:<12}  {}",
@@ -66,5 +71,9 @@ pub fn run(g: &GlobalOpts, a: SnapshotsArgs) -> Result<ExitCode> {
         }
         println!("{} snapshot(s)", rows.len());
     }
-    Ok(if unreadable > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if unreadable > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }

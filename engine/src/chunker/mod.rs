@@ -128,12 +128,17 @@ mod tests {
         let c = Chunker::new(ChunkerParams::DEFAULT, 0x0123_4567_89ab_cdef);
         let cuts = c.cut_points(&data);
         let head: Vec<usize> = cuts.iter().take(8).copied().collect();
-        assert_eq!(head, PINNED_HEAD, "cut points of the default chunker changed");
+        assert_eq!(
+            head, PINNED_HEAD,
+            "cut points of the default chunker changed"
+        );
         assert_eq!(cuts.len(), PINNED_COUNT);
         assert_eq!(*cuts.last().unwrap(), data.len());
     }
 
-    const PINNED_HEAD: [usize; 8] = [893742, 1974101, 3274416, 5139024, 7376182, 7791308, 8892947, 11333357];
+    const PINNED_HEAD: [usize; 8] = [
+        893742, 1974101, 3274416, 5139024, 7376182, 7791308, 8892947, 11333357,
+    ];
     const PINNED_COUNT: usize = 19;
 
     #[test]
@@ -152,7 +157,12 @@ mod tests {
     }
 
     fn small_params() -> ChunkerParams {
-        ChunkerParams { min_size: 256, avg_size: 1024, max_size: 4096, normalization: 1 }
+        ChunkerParams {
+            min_size: 256,
+            avg_size: 1024,
+            max_size: 4096,
+            normalization: 1,
+        }
     }
 
     proptest! {

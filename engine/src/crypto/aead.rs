@@ -17,7 +17,9 @@ pub struct Aead {
 
 impl Aead {
     pub fn new(key: &[u8; 32]) -> Aead {
-        Aead { cipher: Aes256Gcm::new(key.into()) }
+        Aead {
+            cipher: Aes256Gcm::new(key.into()),
+        }
     }
 
     pub fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
@@ -27,7 +29,12 @@ impl Aead {
     }
 
     /// Deterministic variant, for test vectors only.
-    pub fn seal_with_nonce(&self, nonce: &[u8; NONCE_LEN], aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+    pub fn seal_with_nonce(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        plaintext: &[u8],
+    ) -> Vec<u8> {
         let mut out = Vec::with_capacity(NONCE_LEN + plaintext.len() + TAG_LEN);
         out.extend_from_slice(nonce);
         out.extend_from_slice(plaintext);
@@ -47,7 +54,12 @@ impl Aead {
         let (ct, tag) = rest.split_at(rest.len() - TAG_LEN);
         let mut buf = ct.to_vec();
         self.cipher
-            .decrypt_in_place_detached(Nonce::from_slice(nonce), aad, &mut buf, Tag::from_slice(tag))
+            .decrypt_in_place_detached(
+                Nonce::from_slice(nonce),
+                aad,
+                &mut buf,
+                Tag::from_slice(tag),
+            )
             .ok()?;
         Some(buf)
     }

@@ -18,15 +18,28 @@ pub struct KdfParams {
 impl KdfParams {
     /// Defaults for new key files: 64 MiB, 2 passes, 1 lane (stronger than OWASP's 2024
     /// minimum of 19 MiB / 2 passes, about 0.1 s on one core here).
-    pub const DEFAULT: KdfParams = KdfParams { memory_kib: 64 * 1024, iterations: 2, parallelism: 1 };
+    pub const DEFAULT: KdfParams = KdfParams {
+        memory_kib: 64 * 1024,
+        iterations: 2,
+        parallelism: 1,
+    };
 
     /// Cheap parameters for tests only (`rime init --insecure-fast-kdf`).
-    pub const TESTING: KdfParams = KdfParams { memory_kib: 64, iterations: 1, parallelism: 1 };
+    pub const TESTING: KdfParams = KdfParams {
+        memory_kib: 64,
+        iterations: 1,
+        parallelism: 1,
+    };
 }
 
 pub fn derive_wrapping_key(password: &[u8], salt: &[u8], params: KdfParams) -> Result<[u8; 32]> {
-    let p = argon2::Params::new(params.memory_kib, params.iterations, params.parallelism, Some(32))
-        .map_err(|e| Error::corrupt(format!("invalid Argon2id parameters {params:?}: {e}")))?;
+    let p = argon2::Params::new(
+        params.memory_kib,
+        params.iterations,
+        params.parallelism,
+        Some(32),
+    )
+    .map_err(|e| Error::corrupt(format!("invalid Argon2id parameters {params:?}: {e}")))?;
     let a = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, p);
     let mut out = [0u8; 32];
     a.hash_password_into(password, salt, &mut out)

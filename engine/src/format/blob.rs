@@ -35,7 +35,9 @@ pub fn check_raw_len(ty: BlobType, raw_len: u32) -> Result<()> {
         BlobType::Tree => MAX_TREE_BLOB,
     };
     if raw_len > max {
-        return Err(Error::corrupt(format!("{ty:?} blob claims {raw_len} bytes, more than the maximum {max}")));
+        return Err(Error::corrupt(format!(
+            "{ty:?} blob claims {raw_len} bytes, more than the maximum {max}"
+        )));
     }
     Ok(())
 }
@@ -87,15 +89,24 @@ pub fn seal_blob(
     plaintext: &[u8],
     compress: impl FnOnce(&[u8]) -> Option<Vec<u8>>,
 ) -> SealedBlob {
-    let raw_len = u32::try_from(plaintext.len()).expect("blobs are below 4 GiB: chunks are at most 16 MiB, trees are bounded by the walker");
-    let compressed = compress(plaintext).filter(|c| c.len() < plaintext.len() - plaintext.len() / 32);
+    let raw_len = u32::try_from(plaintext.len()).expect(
+        "blobs are below 4 GiB: chunks are at most 16 MiB, trees are bounded by the walker",
+    );
+    let compressed =
+        compress(plaintext).filter(|c| c.len() < plaintext.len() - plaintext.len() / 32);
     let (flags, payload): (BlobFlags, std::borrow::Cow<[u8]>) = match compressed {
         Some(c) => (BlobFlags(BlobFlags::COMPRESSED), c.into()),
         None => (BlobFlags(0), plaintext.into()),
     };
     let aad = blob_aad(ty, flags, raw_len, &id);
     let bytes = keys.seal(&aad, &payload);
-    SealedBlob { id, ty, flags, raw_len, bytes }
+    SealedBlob {
+        id,
+        ty,
+        flags,
+        raw_len,
+        bytes,
+    }
 }
 
 thread_local! {
@@ -119,7 +130,9 @@ fn decompress(payload: &[u8], raw_len: usize) -> std::io::Result<Vec<u8>> {
             *d = Some(zstd::bulk::Decompressor::new()?);
         }
         let mut out = Vec::with_capacity(raw_len);
-        d.as_mut().expect("set above").decompress_to_buffer(payload, &mut out)?;
+        d.as_mut()
+            .expect("set above")
+            .decompress_to_buffer(payload, &mut out)?;
         Ok(out)
     })
 }
@@ -135,12 +148,15 @@ pub fn open_blob(
 ) -> Result<Vec<u8>> {
     check_raw_len(ty, raw_len)?;
     let aad = blob_aad(ty, flags, raw_len, id);
-    let payload = keys
-        .open(&aad, stored)
-        .ok_or_else(|| Error::corrupt(format!("blob {id}: authentication failed (corrupted or tampered)")))?;
+    let payload = keys.open(&aad, stored).ok_or_else(|| {
+        Error::corrupt(format!(
+            "blob {id}: authentication failed (corrupted or tampered)"
+        ))
+    })?;
     let plain = if flags.compressed() {
         // The output buffer is exactly raw_len bytes: a lying frame cannot exhaust memory.
-        decompress(&payload, raw_len as usize).map_err(|e| Error::corrupt(format!("blob {id}: zstd: {e}")))?
+        decompress(&payload, raw_len as usize)
+            .map_err(|e| Error::corrupt(format!("blob {id}: zstd: {e}")))?
     } else {
         payload
     };
@@ -151,7 +167,9 @@ pub fn open_blob(
         )));
     }
     if keys.blob_id(&plain) != *id {
-        return Err(Error::corrupt(format!("blob {id}: content does not match its id")));
+        return Err(Error::corrupt(format!(
+            "blob {id}: content does not match its id"
+        )));
     }
     Ok(plain)
 }

@@ -32,8 +32,12 @@ pub struct ChunkerParams {
 }
 
 impl ChunkerParams {
-    pub const DEFAULT: ChunkerParams =
-        ChunkerParams { min_size: 256 * 1024, avg_size: 1024 * 1024, max_size: 8 * 1024 * 1024, normalization: 1 };
+    pub const DEFAULT: ChunkerParams = ChunkerParams {
+        min_size: 256 * 1024,
+        avg_size: 1024 * 1024,
+        max_size: 8 * 1024 * 1024,
+        normalization: 1,
+    };
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -99,10 +103,17 @@ pub fn decode(buf: &[u8]) -> Result<Config> {
         || c.avg_size > c.max_size
         || c.normalization > 3
     {
-        return Err(Error::corrupt(format!("config: invalid chunker parameters {c:?}")));
+        return Err(Error::corrupt(format!(
+            "config: invalid chunker parameters {c:?}"
+        )));
     }
     if body.data_pack_size < 1 << 16 || body.tree_pack_size < 1 << 16 {
         return Err(Error::corrupt("config: pack size below 64 KiB"));
     }
-    Ok(Config { version, body, body_bytes, mac })
+    Ok(Config {
+        version,
+        body,
+        body_bytes,
+        mac,
+    })
 }

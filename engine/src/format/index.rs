@@ -32,7 +32,11 @@ pub struct IndexPack {
 
 impl IndexFile {
     pub fn encode(&self) -> Vec<u8> {
-        let n: usize = self.packs.iter().map(|p| 36 + p.blobs.len() * ENTRY_LEN).sum();
+        let n: usize = self
+            .packs
+            .iter()
+            .map(|p| 36 + p.blobs.len() * ENTRY_LEN)
+            .sum();
         let mut out = Vec::with_capacity(9 + self.supersedes.len() * 32 + n);
         out.push(INDEX_VERSION);
         out.extend_from_slice(&(self.supersedes.len() as u32).to_le_bytes());
@@ -69,7 +73,9 @@ impl IndexFile {
         }
         let ns = r.u32()? as usize;
         r.check_count(ns, 32)?;
-        let supersedes = (0..ns).map(|_| r.id().map(IndexId)).collect::<Result<_>>()?;
+        let supersedes = (0..ns)
+            .map(|_| r.id().map(IndexId))
+            .collect::<Result<_>>()?;
         let np = r.u32()? as usize;
         r.check_count(np, 36)?;
         let mut packs = Vec::with_capacity(np);
@@ -87,9 +93,18 @@ impl IndexFile {
                 crate::format::blob::check_raw_len(ty, raw_len)?;
                 let bid = BlobId(r.id()?);
                 if offset.checked_add(stored_len).is_none() {
-                    return Err(Error::corrupt(format!("index: blob {bid} extends past 4 GiB")));
+                    return Err(Error::corrupt(format!(
+                        "index: blob {bid} extends past 4 GiB"
+                    )));
                 }
-                blobs.push(PackEntry { ty, flags, offset, stored_len, raw_len, id: bid });
+                blobs.push(PackEntry {
+                    ty,
+                    flags,
+                    offset,
+                    stored_len,
+                    raw_len,
+                    id: bid,
+                });
             }
             packs.push(IndexPack { id, blobs });
         }

@@ -48,14 +48,23 @@ pub fn decode(buf: &[u8]) -> Result<KeyFileBody> {
     if buf[4] != KEYFILE_VERSION {
         return Err(Error::new(
             crate::ErrorKind::UnsupportedVersion,
-            format!("key file version {} is newer than this rime understands", buf[4]),
+            format!(
+                "key file version {} is newer than this rime understands",
+                buf[4]
+            ),
         ));
     }
     let body: KeyFileBody = from_postcard("key file", &buf[5..])?;
     if let Some(k) = body.kdf {
         // Refuse absurd costs from a hostile key file instead of allocating terabytes.
-        if k.memory_kib > MAX_KDF_MEMORY_KIB || k.iterations > 16 || k.parallelism == 0 || k.parallelism > 64 {
-            return Err(Error::corrupt(format!("key file: unreasonable KDF parameters {k:?}")));
+        if k.memory_kib > MAX_KDF_MEMORY_KIB
+            || k.iterations > 16
+            || k.parallelism == 0
+            || k.parallelism > 64
+        {
+            return Err(Error::corrupt(format!(
+                "key file: unreasonable KDF parameters {k:?}"
+            )));
         }
     }
     Ok(body)

@@ -34,7 +34,10 @@ pub(crate) fn from_postcard<'a, T: serde::Deserialize<'a>>(
     let (v, rest) = postcard::take_from_bytes(bytes)
         .map_err(|e| crate::Error::corrupt(format!("{what}: cannot decode: {e}")))?;
     if !rest.is_empty() {
-        return Err(crate::Error::corrupt(format!("{what}: {} trailing bytes", rest.len())));
+        return Err(crate::Error::corrupt(format!(
+            "{what}: {} trailing bytes",
+            rest.len()
+        )));
     }
     Ok(v)
 }

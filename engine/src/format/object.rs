@@ -47,7 +47,9 @@ fn header(kind: ObjectKind, flags: u8) -> [u8; HEADER_LEN] {
 /// Frame a plaintext; returns (object id, file bytes).
 pub fn seal_object(keys: &Keys, kind: ObjectKind, plaintext: &[u8]) -> ([u8; 32], Vec<u8>) {
     let id = keys.object_id(plaintext);
-    let compressed = zstd::bulk::compress(plaintext, 3).ok().filter(|c| c.len() < plaintext.len());
+    let compressed = zstd::bulk::compress(plaintext, 3)
+        .ok()
+        .filter(|c| c.len() < plaintext.len());
     let (flags, payload) = match &compressed {
         Some(c) => (FLAG_COMPRESSED, &c[..]),
         None => (0, plaintext),
@@ -65,18 +67,28 @@ pub fn seal_object(keys: &Keys, kind: ObjectKind, plaintext: &[u8]) -> ([u8; 32]
 pub fn open_object(keys: &Keys, kind: ObjectKind, id: &[u8; 32], file: &[u8]) -> Result<Vec<u8>> {
     let what = format!("{} {}", kind.name(), hex::encode(id));
     if file.len() < HEADER_LEN || &file[..4] != OBJECT_MAGIC {
-        return Err(Error::corrupt(format!("{what}: not a rime object (bad magic or truncated)")));
+        return Err(Error::corrupt(format!(
+            "{what}: not a rime object (bad magic or truncated)"
+        )));
     }
     if file[4] != kind as u8 {
-        return Err(Error::corrupt(format!("{what}: holds object kind {} instead", file[4])));
+        return Err(Error::corrupt(format!(
+            "{what}: holds object kind {} instead",
+            file[4]
+        )));
     }
     if file[5] == 0 {
-        return Err(Error::corrupt(format!("{what}: object version 0 is invalid")));
+        return Err(Error::corrupt(format!(
+            "{what}: object version 0 is invalid"
+        )));
     }
     if file[5] != OBJECT_VERSION {
         return Err(Error::new(
             crate::ErrorKind::UnsupportedVersion,
-            format!("{what}: object version {} is newer than this rime understands", file[5]),
+            format!(
+                "{what}: object version {} is newer than this rime understands",
+                file[5]
+            ),
         ));
     }
     let flags = file[6];
@@ -86,23 +98,33 @@ pub fn open_object(keys: &Keys, kind: ObjectKind, id: &[u8; 32], file: &[u8]) ->
     let mut aad = [0u8; HEADER_LEN + 32];
     aad[..HEADER_LEN].copy_from_slice(&file[..HEADER_LEN]);
     aad[HEADER_LEN..].copy_from_slice(id);
-    let payload = keys
-        .open(&aad, &file[HEADER_LEN..])
-        .ok_or_else(|| Error::corrupt(format!("{what}: authentication failed (corrupted or tampered)")))?;
+    let payload = keys.open(&aad, &file[HEADER_LEN..]).ok_or_else(|| {
+        Error::corrupt(format!(
+            "{what}: authentication failed (corrupted or tampered)"
+        ))
+    })?;
     let plain = if flags & FLAG_COMPRESSED != 0 {
         let mut out = Vec::new();
-        let dec = zstd::stream::read::Decoder::new(&payload[..]).map_err(|e| Error::corrupt(format!("{what}: zstd: {e}")))?;
-        std::io::Read::read_to_end(&mut std::io::Read::take(dec, MAX_OBJECT_PLAINTEXT + 1), &mut out)
+        let dec = zstd::stream::read::Decoder::new(&payload[..])
             .map_err(|e| Error::corrupt(format!("{what}: zstd: {e}")))?;
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(dec, MAX_OBJECT_PLAINTEXT + 1),
+            &mut out,
+        )
+        .map_err(|e| Error::corrupt(format!("{what}: zstd: {e}")))?;
         if out.len() as u64 > MAX_OBJECT_PLAINTEXT {
-            return Err(Error::corrupt(format!("{what}: decompresses to more than {MAX_OBJECT_PLAINTEXT} bytes")));
+            return Err(Error::corrupt(format!(
+                "{what}: decompresses to more than {MAX_OBJECT_PLAINTEXT} bytes"
+            )));
         }
         out
     } else {
         payload
     };
     if &keys.object_id(&plain) != id {
-        return Err(Error::corrupt(format!("{what}: content does not match its id")));
+        return Err(Error::corrupt(format!(
+            "{what}: content does not match its id"
+        )));
     }
     Ok(plain)
 }

@@ -33,7 +33,11 @@ pub struct PackEntry {
 pub fn encode_header_plain(entries: &[PackEntry]) -> Vec<u8> {
     let mut out = Vec::with_capacity(5 + entries.len() * HEADER_ENTRY_LEN);
     out.push(PACK_HEADER_VERSION);
-    out.extend_from_slice(&u32::try_from(entries.len()).expect("fewer than 2^32 blobs").to_le_bytes());
+    out.extend_from_slice(
+        &u32::try_from(entries.len())
+            .expect("fewer than 2^32 blobs")
+            .to_le_bytes(),
+    );
     for e in entries {
         out.push(e.ty as u8);
         out.push(e.flags.0);
@@ -67,8 +71,16 @@ pub fn decode_header_plain(buf: &[u8]) -> Result<Vec<PackEntry>> {
         let raw_len = r.u32()?;
         crate::format::blob::check_raw_len(ty, raw_len)?;
         let id = BlobId(r.id()?);
-        let off = u32::try_from(offset).map_err(|_| Error::corrupt("pack header: blobs exceed 4 GiB"))?;
-        entries.push(PackEntry { ty, flags, offset: off, stored_len, raw_len, id });
+        let off =
+            u32::try_from(offset).map_err(|_| Error::corrupt("pack header: blobs exceed 4 GiB"))?;
+        entries.push(PackEntry {
+            ty,
+            flags,
+            offset: off,
+            stored_len,
+            raw_len,
+            id,
+        });
         offset += u64::from(stored_len);
     }
     r.finish()?;
@@ -87,7 +99,9 @@ pub fn encode_header(keys: &Keys, entries: &[PackEntry]) -> Vec<u8> {
 /// Parse the trailer (last 8 bytes of a pack) into the sealed header's length.
 pub fn decode_trailer(trailer: &[u8]) -> Result<u32> {
     if trailer.len() != TRAILER_LEN || &trailer[4..] != PACK_MAGIC {
-        return Err(Error::corrupt("pack trailer: bad magic (not a rime pack, or truncated)"));
+        return Err(Error::corrupt(
+            "pack trailer: bad magic (not a rime pack, or truncated)",
+        ));
     }
     Ok(u32::from_le_bytes(trailer[..4].try_into().unwrap()))
 }

@@ -14,9 +14,16 @@ impl<'a> Reader<'a> {
     }
 
     pub fn take(&mut self, n: usize) -> Result<&'a [u8]> {
-        let end = self.pos.checked_add(n).filter(|&e| e <= self.buf.len()).ok_or_else(|| {
-            Error::corrupt(format!("{}: truncated at byte {} (wanted {n} more)", self.what, self.pos))
-        })?;
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|&e| e <= self.buf.len())
+            .ok_or_else(|| {
+                Error::corrupt(format!(
+                    "{}: truncated at byte {} (wanted {n} more)",
+                    self.what, self.pos
+                ))
+            })?;
         let s = &self.buf[self.pos..end];
         self.pos = end;
         Ok(s)
@@ -55,7 +62,7 @@ impl<'a> Reader<'a> {
 
     /// Check that `count` records of `size` bytes can fit, before allocating for them.
     pub fn check_count(&self, count: usize, size: usize) -> Result<()> {
-        if count.checked_mul(size).map_or(true, |n| n > self.remaining()) {
+        if count.checked_mul(size).is_none_or(|n| n > self.remaining()) {
             return Err(Error::corrupt(format!(
                 "{}: claims {count} records but only {} bytes remain",
                 self.what,

@@ -10,7 +10,9 @@ use crate::format::{from_postcard, to_postcard};
 use crate::id::BlobId;
 
 /// Seconds and nanoseconds since the Unix epoch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
+)]
 pub struct Timestamp {
     pub secs: i64,
     pub nanos: u32,
@@ -104,15 +106,25 @@ impl Tree {
     pub fn decode(bytes: &[u8]) -> Result<Tree> {
         let t: Tree = from_postcard("tree", bytes)?;
         for (i, n) in t.nodes.iter().enumerate() {
-            if n.name.is_empty() || n.name == b"." || n.name == b".." || n.name.contains(&b'/') || n.name.contains(&0)
+            if n.name.is_empty()
+                || n.name == b"."
+                || n.name == b".."
+                || n.name.contains(&b'/')
+                || n.name.contains(&0)
             {
-                return Err(Error::corrupt(format!("tree: invalid name {:?}", String::from_utf8_lossy(&n.name))));
+                return Err(Error::corrupt(format!(
+                    "tree: invalid name {:?}",
+                    String::from_utf8_lossy(&n.name)
+                )));
             }
             if i > 0 && t.nodes[i - 1].name >= n.name {
                 return Err(Error::corrupt("tree: names not strictly sorted"));
             }
             if n.kind == NodeKind::File {
-                let sum = n.content.iter().try_fold(0u64, |a, p| a.checked_add(p.len()));
+                let sum = n
+                    .content
+                    .iter()
+                    .try_fold(0u64, |a, p| a.checked_add(p.len()));
                 if sum != Some(n.size) {
                     return Err(Error::corrupt(format!(
                         "tree: file {:?} content does not add up to its size",
@@ -121,13 +133,18 @@ impl Tree {
                 }
             }
             if (n.kind == NodeKind::Dir) != n.subtree.is_some() {
-                return Err(Error::corrupt("tree: subtree present on a non-directory or missing on a directory"));
+                return Err(Error::corrupt(
+                    "tree: subtree present on a non-directory or missing on a directory",
+                ));
             }
         }
         Ok(t)
     }
 
     pub fn find(&self, name: &[u8]) -> Option<&Node> {
-        self.nodes.binary_search_by(|n| n.name.as_slice().cmp(name)).ok().map(|i| &self.nodes[i])
+        self.nodes
+            .binary_search_by(|n| n.name.as_slice().cmp(name))
+            .ok()
+            .map(|i| &self.nodes[i])
     }
 }

@@ -104,14 +104,15 @@ struct Walker<'a> {
     bytes_total: AtomicU64,
 }
 
-/// A source problem that leaves one path out of the snapshot (fatal repository errors are
-/// `Err` instead).
-enum Entry {
-    Node(Node),
-    Skipped,
-}
+/// A node, or `None` when a source problem leaves the path out of the snapshot (fatal
+/// repository errors are `Err` instead).
+type Entry = Option<Node>;
 
-pub fn backup(repo: &Repository, opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupResult> {
+pub fn backup(
+    repo: &Repository,
+    opts: &BackupOptions,
+    progress: &dyn Progress,
+) -> Result<BackupResult> {
     let start = Instant::now();
     if opts.paths.is_empty() {
         return Err(Error::invalid("nothing to back up: give at least one path"));
@@ -122,7 +123,10 @@ pub fn backup(repo: &Repository, opts: &BackupOptions, progress: &dyn Progress) 
         let meta = stat(&abs, opts.dereference)
             .map_err(|e| Error::io(format!("cannot back up {}", p.display()), e))?;
         let name = root_name(&abs);
-        if sources.iter().any(|(_, n, _): &(PathBuf, Vec<u8>, Metadata)| *n == name) {
+        if sources
+            .iter()
+            .any(|(_, n, _): &(PathBuf, Vec<u8>, Metadata)| *n == name)
+        {
             return Err(Error::invalid(format!(
                 "two source paths have the same last component {:?}: back them up separately",
                 String::from_utf8_lossy(&name)
@@ -159,13 +163,7 @@ pub fn backup(repo: &Repository, opts: &BackupOptions, progress: &dyn Progress) 
             walker.entry(abs, name.clone(), meta.clone(), parent_node, meta.dev())
         })
         .collect::<Result<_>>()?;
-    let nodes: Vec<Node> = entries
-        .into_iter()
-        .filter_map(|e| match e {
-            Entry::Node(n) => Some(n),
-            Entry::Skipped => None,
-        })
-        .collect();
+    let nodes: Vec<Node> = entries.into_iter().flatten().collect();
     let root = walker.save_tree(nodes)?;
     let warnings = walker.warnings.into_inner();
     let stats = SnapshotStats {
@@ -184,23 +182,38 @@ pub fn backup(repo: &Repository, opts: &BackupOptions, progress: &dyn Progress) 
     };
     // Packs and their index entries are durable before the snapshot that needs them.
     let packed = walker.saver.finish()?;
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
     let mut snapshot = Snapshot {
-        time: Timestamp { secs: now.as_secs() as i64, nanos: now.subsec_nanos() },
+        time: Timestamp {
+            secs: now.as_secs() as i64,
+            nanos: now.subsec_nanos(),
+        },
         hostname: opts.hostname.clone(),
         name: opts.name.clone(),
         username: crate::username(),
         tags: opts.tags.clone(),
-        paths: sources.iter().map(|(p, _, _)| p.to_string_lossy().into_owned()).collect(),
+        paths: sources
+            .iter()
+            .map(|(p, _, _)| p.to_string_lossy().into_owned())
+            .collect(),
         parent: parent_id,
         source: SourceKind::Files,
         root,
-        stats: SnapshotStats { bytes_added: packed.bytes_written, ..stats },
+        stats: SnapshotStats {
+            bytes_added: packed.bytes_written,
+            ..stats
+        },
         program: crate::PROGRAM.to_string(),
     };
     snapshot.stats.duration_ms = start.elapsed().as_millis() as u64;
     let id = repo.save_snapshot(&snapshot)?;
-    Ok(BackupResult { id, snapshot, warnings })
+    Ok(BackupResult {
+        id,
+        snapshot,
+        warnings,
+    })
 }
 
 fn stat(p: &Path, follow: bool) -> std::io::Result<Metadata> {
@@ -227,9 +240,12 @@ fn find_parent(
 ) -> Result<(Option<SnapshotId>, Option<Tree>)> {
     let id = match opts.parent {
         Some(id) => Some(id),
-        None => crate::ops::select::latest(repo, Some(&opts.hostname), Some(&opts.name))?.map(|(id, _)| id),
+        None => crate::ops::select::latest(repo, Some(&opts.hostname), Some(&opts.name))?
+            .map(|(id, _)| id),
     };
-    let Some(id) = id else { return Ok((None, None)) };
+    let Some(id) = id else {
+        return Ok((None, None));
+    };
     if opts.force {
         return Ok((Some(id), None)); // recorded, but every file is read
     }
@@ -247,16 +263,26 @@ impl Walker<'_> {
         self.warnings.lock().push(msg);
     }
 
-    fn entry(&self, path: &Path, name: Vec<u8>, m: Metadata, parent: Option<&Node>, root_dev: u64) -> Result<Entry> {
+    fn entry(
+        &self,
+        path: &Path,
+        name: Vec<u8>,
+        m: Metadata,
+        parent: Option<&Node>,
+        root_dev: u64,
+    ) -> Result<Entry> {
         self.saver.check()?;
         let mut node = meta::node_from_metadata(name, &m, &self.names);
         match meta::read_xattrs(path) {
             Ok(x) => node.xattrs = x,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 self.warn(format!("{}: vanished during backup", path.display()));
-                return Ok(Entry::Skipped);
+                return Ok(None);
             }
-            Err(e) => self.warn(format!("{}: cannot read extended attributes: {e}", path.display())),
+            Err(e) => self.warn(format!(
+                "{}: cannot read extended attributes: {e}",
+                path.display()
+            )),
         }
         let parent = parent.filter(|p| p.kind == node.kind);
         match node.kind {
@@ -268,14 +294,14 @@ impl Walker<'_> {
                 };
                 match self.dir(path, parent_tree.as_ref(), root_dev)? {
                     Some(id) => node.subtree = Some(id),
-                    None => return Ok(Entry::Skipped),
+                    None => return Ok(None),
                 }
             }
             NodeKind::File => {
                 self.files.fetch_add(1, Ordering::Relaxed);
                 match self.file(path, &m, &mut node, parent)? {
                     true => {}
-                    false => return Ok(Entry::Skipped),
+                    false => return Ok(None),
                 }
             }
             NodeKind::Symlink => {
@@ -284,7 +310,7 @@ impl Walker<'_> {
                     Ok(t) => node.link_target = t.as_os_str().as_bytes().to_vec(),
                     Err(e) => {
                         self.warn(format!("{}: cannot read symlink: {e}", path.display()));
-                        return Ok(Entry::Skipped);
+                        return Ok(None);
                     }
                 }
             }
@@ -293,7 +319,7 @@ impl Walker<'_> {
             }
         }
         self.progress.item_done(0);
-        Ok(Entry::Node(node))
+        Ok(Some(node))
     }
 
     /// Back up a directory's entries; `None` if the directory itself cannot be read.
@@ -317,32 +343,34 @@ impl Walker<'_> {
             .map(|ent| {
                 let child = ent.path();
                 if self.excludes.is_excluded(&child) {
-                    return Ok(Entry::Skipped);
+                    return Ok(None);
                 }
                 // DirEntry::metadata is an lstat relative to the open directory (no path walk).
-                let m = match if self.opts.dereference { fs::metadata(&child) } else { ent.metadata() } {
+                let m = match if self.opts.dereference {
+                    fs::metadata(&child)
+                } else {
+                    ent.metadata()
+                } {
                     Ok(m) => m,
                     Err(e) => {
-                        let what = if e.kind() == std::io::ErrorKind::NotFound { "vanished during backup".to_string() } else { format!("cannot stat: {e}") };
+                        let what = if e.kind() == std::io::ErrorKind::NotFound {
+                            "vanished during backup".to_string()
+                        } else {
+                            format!("cannot stat: {e}")
+                        };
                         self.warn(format!("{}: {what}", child.display()));
-                        return Ok(Entry::Skipped);
+                        return Ok(None);
                     }
                 };
                 if self.opts.one_file_system && m.is_dir() && m.dev() != root_dev {
-                    return Ok(Entry::Skipped);
+                    return Ok(None);
                 }
                 let name = ent.file_name().as_bytes().to_vec();
                 let p = parent.and_then(|t| t.find(&name));
                 self.entry(&child, name, m, p, root_dev)
             })
             .collect::<Result<_>>()?;
-        let nodes = entries
-            .into_iter()
-            .filter_map(|e| match e {
-                Entry::Node(n) => Some(n),
-                Entry::Skipped => None,
-            })
-            .collect();
+        let nodes = entries.into_iter().flatten().collect();
         self.save_tree(nodes).map(Some)
     }
 
@@ -367,7 +395,13 @@ impl Walker<'_> {
     }
 
     /// Fill in a file's content; `false` if it could not be read.
-    fn file(&self, path: &Path, m: &Metadata, node: &mut Node, parent: Option<&Node>) -> Result<bool> {
+    fn file(
+        &self,
+        path: &Path,
+        m: &Metadata,
+        node: &mut Node,
+        parent: Option<&Node>,
+    ) -> Result<bool> {
         self.bytes_total.fetch_add(node.size, Ordering::Relaxed);
         if let Some(p) = parent {
             if self.unchanged(node, p) {
@@ -388,7 +422,11 @@ impl Walker<'_> {
                 parts
             }
             Ok(Err(e)) => {
-                let what = if e.kind() == std::io::ErrorKind::NotFound { "vanished during backup".to_string() } else { format!("cannot read: {e}") };
+                let what = if e.kind() == std::io::ErrorKind::NotFound {
+                    "vanished during backup".to_string()
+                } else {
+                    format!("cannot read: {e}")
+                };
                 self.warn(format!("{}: {what}", path.display()));
                 return Ok(false);
             }
@@ -466,14 +504,21 @@ impl Walker<'_> {
     /// picks up the final content, as its ctime changed).
     fn warn_if_changed(&self, path: &Path, f: &File, before: &Metadata) {
         if let Ok(after) = f.metadata() {
-            if after.len() != before.len() || after.mtime() != before.mtime() || after.mtime_nsec() != before.mtime_nsec() {
-                self.progress.warning(&format!("{}: changed while being read; stored as read", path.display()));
+            if after.len() != before.len()
+                || after.mtime() != before.mtime()
+                || after.mtime_nsec() != before.mtime_nsec()
+            {
+                self.progress.warning(&format!(
+                    "{}: changed while being read; stored as read",
+                    path.display()
+                ));
             }
         }
     }
 
     fn store_chunks(&self, data: &[u8]) -> Result<Vec<Part>> {
-        self.bytes_read.fetch_add(data.len() as u64, Ordering::Relaxed);
+        self.bytes_read
+            .fetch_add(data.len() as u64, Ordering::Relaxed);
         let cuts = if data.len() >= PARALLEL_THRESHOLD {
             self.chunker.cut_points_parallel(data, 16 << 20)
         } else {
@@ -488,10 +533,15 @@ impl Walker<'_> {
         let store = |&(s, e): &(usize, usize)| -> Result<Part> {
             let chunk = &data[s..e];
             if is_zero(chunk) {
-                return Ok(Part::Hole { len: chunk.len() as u64 });
+                return Ok(Part::Hole {
+                    len: chunk.len() as u64,
+                });
             }
             let id = self.saver.save(BlobType::Data, chunk)?;
-            Ok(Part::Data { id, len: chunk.len() as u32 })
+            Ok(Part::Data {
+                id,
+                len: chunk.len() as u32,
+            })
         };
         let parts = if ranges.len() > 1 {
             ranges.par_iter().map(store).collect::<Result<Vec<_>>>()?
@@ -523,7 +573,10 @@ fn is_zero(b: &[u8]) -> bool {
     }
     let words = b.chunks_exact(8);
     let rest = words.remainder();
-    words.map(|w| u64::from_ne_bytes(w.try_into().expect("8-byte chunk"))).all(|w| w == 0) && rest.iter().all(|&x| x == 0)
+    words
+        .map(|w| u64::from_ne_bytes(w.try_into().expect("8-byte chunk")))
+        .all(|w| w == 0)
+        && rest.iter().all(|&x| x == 0)
 }
 
 fn merge_holes(parts: Vec<Part>) -> Vec<Part> {
@@ -537,4 +590,3 @@ fn merge_holes(parts: Vec<Part>) -> Vec<Part> {
     }
     out
 }
-

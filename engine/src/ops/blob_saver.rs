@@ -66,7 +66,8 @@ impl<'a> BlobSaver<'a> {
     /// Store a blob unless an identical one exists; returns its id.
     pub fn save(&self, ty: BlobType, data: &[u8]) -> Result<BlobId> {
         let id = self.repo.keys().blob_id(data);
-        let fresh = !self.index.contains(&id) && self.added[id.0[0] as usize % SHARDS].lock().insert(id);
+        let fresh =
+            !self.index.contains(&id) && self.added[id.0[0] as usize % SHARDS].lock().insert(id);
         match (fresh, ty) {
             (false, BlobType::Data) => {
                 self.chunks_reused.fetch_add(1, Ordering::Relaxed);
@@ -76,7 +77,11 @@ impl<'a> BlobSaver<'a> {
                 let level = self.level;
                 let sealed = seal_blob(self.repo.keys(), ty, id, data, |d| compress(level, d));
                 self.packer.add(sealed)?;
-                let counter = if ty == BlobType::Data { &self.chunks_new } else { &self.trees_new };
+                let counter = if ty == BlobType::Data {
+                    &self.chunks_new
+                } else {
+                    &self.trees_new
+                };
                 counter.fetch_add(1, Ordering::Relaxed);
             }
         }

@@ -14,7 +14,11 @@ use crate::repo::Repository;
 
 /// The tree restore writes into the target, and the node of the single source directory (whose
 /// metadata applies to the target itself), if the snapshot has exactly one directory.
-pub fn view(repo: &Repository, index: &MasterIndex, snap: &Snapshot) -> Result<(Tree, Option<Node>)> {
+pub fn view(
+    repo: &Repository,
+    index: &MasterIndex,
+    snap: &Snapshot,
+) -> Result<(Tree, Option<Node>)> {
     let root = repo.load_tree(index, &snap.root)?;
     if snap.paths.len() == 1 && root.nodes.len() == 1 && root.nodes[0].kind == NodeKind::Dir {
         let node = root.nodes[0].clone();
@@ -26,7 +30,10 @@ pub fn view(repo: &Repository, index: &MasterIndex, snap: &Snapshot) -> Result<(
 
 /// Split a user path ("/a/b", "a/b/") into components.
 pub fn components(path: &str) -> Vec<&[u8]> {
-    path.split('/').filter(|c| !c.is_empty() && *c != ".").map(str::as_bytes).collect()
+    path.split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .map(str::as_bytes)
+        .collect()
 }
 
 /// Find a node by its path in the view.
@@ -36,14 +43,24 @@ pub fn find(repo: &Repository, index: &MasterIndex, view: &Tree, path: &str) -> 
     for (i, c) in comps.iter().enumerate() {
         let node = tree
             .find(c)
-            .ok_or_else(|| Error::new(ErrorKind::NotFound, format!("{path}: no such path in the snapshot")))?
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::NotFound,
+                    format!("{path}: no such path in the snapshot"),
+                )
+            })?
             .clone();
         if i + 1 == comps.len() {
             return Ok(node);
         }
         match node.subtree {
             Some(id) => tree = repo.load_tree(index, &id)?,
-            None => return Err(Error::new(ErrorKind::NotFound, format!("{path}: not a directory in the snapshot"))),
+            None => {
+                return Err(Error::new(
+                    ErrorKind::NotFound,
+                    format!("{path}: not a directory in the snapshot"),
+                ))
+            }
         }
     }
     Err(Error::invalid("empty path"))
@@ -73,7 +90,12 @@ pub fn walk(
 }
 
 /// Write a file's content to `out`, verifying every chunk.
-pub fn dump_file(repo: &Repository, index: &MasterIndex, node: &Node, out: &mut dyn Write) -> Result<u64> {
+pub fn dump_file(
+    repo: &Repository,
+    index: &MasterIndex,
+    node: &Node,
+    out: &mut dyn Write,
+) -> Result<u64> {
     if node.kind != NodeKind::File {
         return Err(Error::invalid(format!(
             "{} is a {:?}, not a regular file",
@@ -88,7 +110,10 @@ pub fn dump_file(repo: &Repository, index: &MasterIndex, node: &Node, out: &mut 
         match part {
             Part::Data { id, .. } => {
                 let (pack, e) = index.lookup(id).ok_or_else(|| {
-                    Error::new(ErrorKind::MissingObject, format!("data blob {id} is not in the index"))
+                    Error::new(
+                        ErrorKind::MissingObject,
+                        format!("data blob {id} is not in the index"),
+                    )
                 })?;
                 let data = repo.read_blob(&pack, &e)?;
                 out.write_all(&data).map_err(io)?;

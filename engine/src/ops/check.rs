@@ -8,10 +8,10 @@ use parking_lot::Mutex;
 use rayon::prelude::*;
 
 use crate::error::Result;
+use crate::format::blob::open_blob;
 use crate::format::pack::decode_pack;
 use crate::format::tree::{NodeKind, Part};
 use crate::format::BlobType;
-use crate::format::blob::open_blob;
 use crate::id::{BlobId, PackId};
 use crate::repo::index::MasterIndex;
 use crate::repo::Repository;
@@ -50,8 +50,12 @@ pub fn check(repo: &Repository, opts: &CheckOptions) -> Result<CheckReport> {
         }
     };
     // Packs named by the index exist and are long enough.
-    let stored: HashMap<String, u64> =
-        repo.storage().list(FileKind::Pack)?.into_iter().map(|o| (o.name, o.size)).collect();
+    let stored: HashMap<String, u64> = repo
+        .storage()
+        .list(FileKind::Pack)?
+        .into_iter()
+        .map(|o| (o.name, o.size))
+        .collect();
     let mut pack_end: HashMap<PackId, u64> = HashMap::new();
     for (pack, e) in index.iter() {
         let end = pack_end.entry(pack).or_default();
@@ -69,7 +73,9 @@ pub fn check(repo: &Repository, opts: &CheckOptions) -> Result<CheckReport> {
     for name in stored.keys() {
         if PackId::from_hex(name).map_or(true, |id| !pack_end.contains_key(&id)) {
             // Normal after an interrupted backup: the data is safe, only unreferenced.
-            rep.warnings.push(format!("pack {name} is not in any index (left by an interrupted backup?)"));
+            rep.warnings.push(format!(
+                "pack {name} is not in any index (left by an interrupted backup?)"
+            ));
         }
     }
     rep.packs = stored.len() as u64;
@@ -81,7 +87,15 @@ pub fn check(repo: &Repository, opts: &CheckOptions) -> Result<CheckReport> {
     for (id, s) in &snaps {
         match s {
             Err(e) => errors.lock().push(format!("snapshot {}: {e}", id.short())),
-            Ok(s) => check_tree(repo, &index, &s.root, &format!("snapshot {}", id.short()), "", &seen, &errors),
+            Ok(s) => check_tree(
+                repo,
+                &index,
+                &s.root,
+                &format!("snapshot {}", id.short()),
+                "",
+                &seen,
+                &errors,
+            ),
         }
     }
     rep.trees = seen.lock().len() as u64;
@@ -107,20 +121,30 @@ fn check_tree(
     let tree = match repo.load_tree(index, id) {
         Ok(t) => t,
         Err(e) => {
-            errors.lock().push(format!("{snap}: /{path}: tree {}: {e}", id.short()));
+            errors
+                .lock()
+                .push(format!("{snap}: /{path}: tree {}: {e}", id.short()));
             return;
         }
     };
     tree.nodes.par_iter().for_each(|n| {
-        let p = format!("{path}{}{}", if path.is_empty() { "" } else { "/" }, String::from_utf8_lossy(&n.name));
+        let p = format!(
+            "{path}{}{}",
+            if path.is_empty() { "" } else { "/" },
+            String::from_utf8_lossy(&n.name)
+        );
         if n.kind == NodeKind::File {
             for part in &n.content {
                 if let Part::Data { id, len } = part {
                     match index.lookup(id) {
-                        None => errors.lock().push(format!("{snap}: /{p}: data blob {id} is missing from the index")),
-                        Some((pack, e)) if e.ty != BlobType::Data || e.raw_len != *len => errors.lock().push(format!(
-                            "{snap}: /{p}: blob {id} in pack {pack} has the wrong type or length"
+                        None => errors.lock().push(format!(
+                            "{snap}: /{p}: data blob {id} is missing from the index"
                         )),
+                        Some((pack, e)) if e.ty != BlobType::Data || e.raw_len != *len => {
+                            errors.lock().push(format!(
+                            "{snap}: /{p}: blob {id} in pack {pack} has the wrong type or length"
+                        ))
+                        }
                         Some(_) => {}
                     }
                 }
@@ -132,7 +156,12 @@ fn check_tree(
     });
 }
 
-fn read_data(repo: &Repository, index: &MasterIndex, stored: &HashMap<String, u64>, rep: &mut CheckReport) {
+fn read_data(
+    repo: &Repository,
+    index: &MasterIndex,
+    stored: &HashMap<String, u64>,
+    rep: &mut CheckReport,
+) {
     let mut by_pack: HashMap<PackId, Vec<crate::format::pack::PackEntry>> = HashMap::new();
     for (pack, e) in index.iter() {
         by_pack.entry(pack).or_default().push(e);
@@ -148,7 +177,9 @@ fn read_data(repo: &Repository, index: &MasterIndex, stored: &HashMap<String, u6
             };
             let n = data.len() as u64;
             if blake3::hash(&data).to_hex().as_str() != name.as_str() {
-                errs.push(format!("pack {name}: content does not match its name (corrupted)"));
+                errs.push(format!(
+                    "pack {name}: content does not match its name (corrupted)"
+                ));
             }
             let header = match decode_pack(repo.keys(), &data) {
                 Ok(h) => h,
@@ -173,7 +204,10 @@ fn read_data(repo: &Repository, index: &MasterIndex, stored: &HashMap<String, u6
                 have.sort_by_key(|e| e.offset);
                 for w in &want {
                     if !have.contains(w) {
-                        errs.push(format!("pack {name}: index entry for blob {} disagrees with the pack header", w.id));
+                        errs.push(format!(
+                            "pack {name}: index entry for blob {} disagrees with the pack header",
+                            w.id
+                        ));
                     }
                 }
             }

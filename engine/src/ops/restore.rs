@@ -58,6 +58,9 @@ struct PlannedFile {
     remaining: AtomicU32,
 }
 
+/// A blob to read and every place it is written to.
+type BlobUses = (crate::format::pack::PackEntry, Vec<Target>);
+
 /// One use of a blob: file number and offset in it.
 #[derive(Clone, Copy)]
 struct Target {
@@ -72,7 +75,7 @@ struct Plan {
     /// Extra names of hard-linked files: (existing file number, new path).
     links: Vec<(u32, PathBuf)>,
     /// Per pack: blobs needed, with their uses.
-    packs: HashMap<PackId, Vec<(crate::format::pack::PackEntry, Vec<Target>)>>,
+    packs: HashMap<PackId, Vec<BlobUses>>,
 }
 
 pub fn restore(
@@ -88,11 +91,33 @@ pub fn restore(
     let index = MasterIndex::load(repo)?;
     let (view, top) = browse::view(repo, &index, &snap)?;
     let includes: Vec<Vec<&[u8]>> = opts.include.iter().map(|p| browse::components(p)).collect();
-    let mut plan = Plan { dirs: vec![], others: vec![], files: vec![], links: vec![], packs: HashMap::new() };
+    let mut plan = Plan {
+        dirs: vec![],
+        others: vec![],
+        files: vec![],
+        links: vec![],
+        packs: HashMap::new(),
+    };
     let mut links_seen: HashMap<(u64, u64), u32> = HashMap::new();
-    plan_tree(repo, &index, &view, target, &mut Vec::new(), &includes, &mut plan, &mut links_seen)?;
-    if !includes.is_empty() && plan.dirs.is_empty() && plan.files.is_empty() && plan.others.is_empty() {
-        return Err(Error::new(ErrorKind::NotFound, format!("no path of the snapshot matches {:?}", opts.include)));
+    plan_tree(
+        repo,
+        &index,
+        &view,
+        target,
+        &mut Vec::new(),
+        &includes,
+        &mut plan,
+        &mut links_seen,
+    )?;
+    if !includes.is_empty()
+        && plan.dirs.is_empty()
+        && plan.files.is_empty()
+        && plan.others.is_empty()
+    {
+        return Err(Error::new(
+            ErrorKind::NotFound,
+            format!("no path of the snapshot matches {:?}", opts.include),
+        ));
     }
     let own = match opts.ownership.unwrap_or(crate::sys::geteuid() == 0) {
         true => Ownership::Restore,
@@ -101,46 +126,60 @@ pub fn restore(
     let mut stats = RestoreStats::default();
     let warnings = Mutex::new(Vec::new());
     let owners = OwnerMap::default();
-    let fin = Finisher { own, owners: &owners, warnings: &warnings };
+    let fin = Finisher {
+        own,
+        owners: &owners,
+        warnings: &warnings,
+    };
 
     // 1. Directories (parents first: the plan is in pre-order).
     for (p, _) in &plan.dirs {
         if let Err(e) = fs::create_dir(p) {
             let existing = fs::symlink_metadata(p);
             if !(opts.overwrite && e.kind() == std::io::ErrorKind::AlreadyExists) {
-                return Err(Error::io(format!("cannot create directory {}", p.display()), e));
+                return Err(Error::io(
+                    format!("cannot create directory {}", p.display()),
+                    e,
+                ));
             }
             // --overwrite: an existing real directory is reused; anything else (a file, or a
             // symlink that could lead outside the target) is replaced, never followed.
             if !existing.as_ref().is_ok_and(|m| m.is_dir()) {
                 fs::remove_file(p).io_context(|| format!("cannot replace {}", p.display()))?;
-                fs::create_dir(p).io_context(|| format!("cannot create directory {}", p.display()))?;
+                fs::create_dir(p)
+                    .io_context(|| format!("cannot create directory {}", p.display()))?;
             }
         }
     }
     // 2. Symlinks, devices, FIFOs.
-    plan.others.par_iter().try_for_each(|(p, n)| -> Result<()> {
-        if opts.overwrite {
-            let _ = fs::remove_file(p);
-        }
-        let r = match n.kind {
-            NodeKind::Symlink => std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(&n.link_target), p),
-            NodeKind::Fifo => crate::sys::mknod(p, libc::S_IFIFO | n.mode, 0),
-            NodeKind::CharDevice => crate::sys::mknod(p, libc::S_IFCHR | n.mode, n.rdev),
-            NodeKind::BlockDevice => crate::sys::mknod(p, libc::S_IFBLK | n.mode, n.rdev),
-            NodeKind::Socket => Ok(()), // sockets are recreated by their servers, not restored
-            _ => unreachable!("plan puts only special nodes here"),
-        };
-        let mut w = Vec::new();
-        match r {
-            Ok(()) if n.kind != NodeKind::Socket => apply_metadata(p, None, n, own, &owners, &mut w),
-            Ok(()) => {}
-            Err(e) => w.push(format!("{}: cannot create {:?}: {e}", p.display(), n.kind)),
-        }
-        warnings.lock().extend(w);
-        progress.item_done(0);
-        Ok(())
-    })?;
+    plan.others
+        .par_iter()
+        .try_for_each(|(p, n)| -> Result<()> {
+            if opts.overwrite {
+                let _ = fs::remove_file(p);
+            }
+            let r = match n.kind {
+                NodeKind::Symlink => {
+                    std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(&n.link_target), p)
+                }
+                NodeKind::Fifo => crate::sys::mknod(p, libc::S_IFIFO | n.mode, 0),
+                NodeKind::CharDevice => crate::sys::mknod(p, libc::S_IFCHR | n.mode, n.rdev),
+                NodeKind::BlockDevice => crate::sys::mknod(p, libc::S_IFBLK | n.mode, n.rdev),
+                NodeKind::Socket => Ok(()), // sockets are recreated by their servers, not restored
+                _ => unreachable!("plan puts only special nodes here"),
+            };
+            let mut w = Vec::new();
+            match r {
+                Ok(()) if n.kind != NodeKind::Socket => {
+                    apply_metadata(p, None, n, own, &owners, &mut w)
+                }
+                Ok(()) => {}
+                Err(e) => w.push(format!("{}: cannot create {:?}: {e}", p.display(), n.kind)),
+            }
+            warnings.lock().extend(w);
+            progress.item_done(0);
+            Ok(())
+        })?;
     // 3. Files without data (empty or all holes) now; the rest when their last chunk arrives.
     plan.files.par_iter().try_for_each(|f| -> Result<()> {
         if opts.overwrite {
@@ -153,14 +192,15 @@ pub fn restore(
         Ok(())
     })?;
     // 4. Data, by pack, in parallel ranges.
-    let mut work: Vec<(PackId, Vec<(crate::format::pack::PackEntry, Vec<Target>)>)> = Vec::new();
+    let mut work: Vec<(PackId, Vec<BlobUses>)> = Vec::new();
     for (pack, mut blobs) in std::mem::take(&mut plan.packs) {
         blobs.sort_by_key(|(e, _)| e.offset);
-        let mut cur: Vec<(crate::format::pack::PackEntry, Vec<Target>)> = Vec::new();
+        let mut cur: Vec<BlobUses> = Vec::new();
         for b in blobs {
             if let (Some(first), Some(last)) = (cur.first(), cur.last()) {
                 let end = u64::from(b.0.offset) + u64::from(b.0.stored_len);
-                let gap = u64::from(b.0.offset).saturating_sub(u64::from(last.0.offset) + u64::from(last.0.stored_len));
+                let gap = u64::from(b.0.offset)
+                    .saturating_sub(u64::from(last.0.offset) + u64::from(last.0.stored_len));
                 if gap > MAX_GAP || end - u64::from(first.0.offset) > MAX_RANGE {
                     work.push((pack, std::mem::take(&mut cur)));
                 }
@@ -177,7 +217,16 @@ pub fn restore(
     let blobs = AtomicU64::new(0);
     let errors: Mutex<Vec<Error>> = Mutex::new(Vec::new());
     work.par_iter().for_each(|(pack, range)| {
-        if let Err(e) = restore_range(repo, pack, range, &plan.files, &fin, &bytes, &blobs, progress) {
+        if let Err(e) = restore_range(
+            repo,
+            pack,
+            range,
+            &plan.files,
+            &fin,
+            &bytes,
+            &blobs,
+            progress,
+        ) {
             errors.lock().push(e);
         }
     });
@@ -231,14 +280,18 @@ fn prepare_target(target: &Path, overwrite: bool) -> Result<bool> {
             Ok(false)
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            fs::create_dir_all(target).io_context(|| format!("cannot create restore target {}", target.display()))?;
+            fs::create_dir_all(target)
+                .io_context(|| format!("cannot create restore target {}", target.display()))?;
             Ok(true)
         }
         Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => Err(Error::invalid(format!(
             "restore target {} exists and is not a directory",
             target.display()
         ))),
-        Err(e) => Err(Error::io(format!("cannot open restore target {}", target.display()), e)),
+        Err(e) => Err(Error::io(
+            format!("cannot open restore target {}", target.display()),
+            e,
+        )),
     }
 }
 
@@ -251,7 +304,11 @@ fn included(path: &[Vec<u8>], includes: &[Vec<&[u8]>]) -> (bool, bool) {
     let mut descend = false;
     for inc in includes {
         let n = inc.len().min(path.len());
-        if inc[..n].iter().zip(&path[..n]).all(|(a, b)| *a == b.as_slice()) {
+        if inc[..n]
+            .iter()
+            .zip(&path[..n])
+            .all(|(a, b)| *a == b.as_slice())
+        {
             if path.len() >= inc.len() {
                 take = true;
             }
@@ -281,7 +338,9 @@ fn plan_tree(
                 NodeKind::Dir => {
                     plan.dirs.push((p.clone(), node.clone()));
                     let sub = node.subtree.expect("validated");
-                    let t = repo.load_tree(index, &sub).map_err(|e| e.within(p.display()))?;
+                    let t = repo
+                        .load_tree(index, &sub)
+                        .map_err(|e| e.within(p.display()))?;
                     plan_tree(repo, index, &t, &p, path, includes, plan, links_seen)?;
                 }
                 NodeKind::File if take => {
@@ -306,7 +365,13 @@ fn plan_tree(
     Ok(())
 }
 
-fn add_file(index: &MasterIndex, plan: &mut Plan, n: u32, path: PathBuf, node: &Node) -> Result<()> {
+fn add_file(
+    index: &MasterIndex,
+    plan: &mut Plan,
+    n: u32,
+    path: PathBuf,
+    node: &Node,
+) -> Result<()> {
     let mut offset = 0u64;
     let mut count = 0u32;
     for part in &node.content {
@@ -328,7 +393,11 @@ fn add_file(index: &MasterIndex, plan: &mut Plan, n: u32, path: PathBuf, node: &
         }
         offset += part.len();
     }
-    plan.files.push(PlannedFile { path, node: node.clone(), remaining: AtomicU32::new(count) });
+    plan.files.push(PlannedFile {
+        path,
+        node: node.clone(),
+        remaining: AtomicU32::new(count),
+    });
     Ok(())
 }
 
@@ -368,7 +437,7 @@ impl Finisher<'_> {
 fn restore_range(
     repo: &Repository,
     pack: &PackId,
-    range: &[(crate::format::pack::PackEntry, Vec<Target>)],
+    range: &[BlobUses],
     files: &[PlannedFile],
     fin: &Finisher<'_>,
     bytes: &AtomicU64,
@@ -385,15 +454,17 @@ fn restore_range(
     for (e, uses) in range {
         let s = (u64::from(e.offset) - start) as usize;
         let stored = &buf[s..s + e.stored_len as usize];
-        let plain = open_blob(repo.keys(), e.ty, e.flags, e.raw_len, &e.id, stored).map_err(|err| {
-            let f = &files[uses[0].file as usize];
-            err.within(format!("pack {pack}, needed by {}", f.path.display()))
-        })?;
+        let plain =
+            open_blob(repo.keys(), e.ty, e.flags, e.raw_len, &e.id, stored).map_err(|err| {
+                let f = &files[uses[0].file as usize];
+                err.within(format!("pack {pack}, needed by {}", f.path.display()))
+            })?;
         blobs.fetch_add(1, Ordering::Relaxed);
         for t in uses {
             let f = &files[t.file as usize];
             let file = open_for_write(&f.path)?;
-            file.write_all_at(&plain, t.offset).io_context(|| format!("cannot write {}", f.path.display()))?;
+            file.write_all_at(&plain, t.offset)
+                .io_context(|| format!("cannot write {}", f.path.display()))?;
             bytes.fetch_add(plain.len() as u64, Ordering::Relaxed);
             if f.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
                 fin.finish(&file, f);

@@ -23,8 +23,16 @@ impl Filter {
 }
 
 /// The latest readable snapshot matching host and name.
-pub fn latest(repo: &Repository, hostname: Option<&str>, name: Option<&str>) -> Result<Option<(SnapshotId, Snapshot)>> {
-    let f = Filter { hostname: hostname.map(String::from), name: name.map(String::from), before: None };
+pub fn latest(
+    repo: &Repository,
+    hostname: Option<&str>,
+    name: Option<&str>,
+) -> Result<Option<(SnapshotId, Snapshot)>> {
+    let f = Filter {
+        hostname: hostname.map(String::from),
+        name: name.map(String::from),
+        before: None,
+    };
     Ok(filtered(repo, &f)?.pop())
 }
 
@@ -52,24 +60,34 @@ pub fn resolve(repo: &Repository, spec: &str, f: &Filter) -> Result<(SnapshotId,
             ));
         }
         return filtered(repo, f)?.pop().ok_or_else(|| {
-            Error::new(ErrorKind::NotFound, match f.before {
-                Some(_) => "no snapshot at or before the given date matches".to_string(),
-                None => "the repository has no matching snapshot".to_string(),
-            })
+            Error::new(
+                ErrorKind::NotFound,
+                match f.before {
+                    Some(_) => "no snapshot at or before the given date matches".to_string(),
+                    None => "the repository has no matching snapshot".to_string(),
+                },
+            )
         });
     }
     if spec.len() < 4 || !spec.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(Error::invalid(format!("'{spec}' is neither 'latest' nor a snapshot id (at least 4 hex digits)")));
+        return Err(Error::invalid(format!(
+            "'{spec}' is neither 'latest' nor a snapshot id (at least 4 hex digits)"
+        )));
     }
     let spec = spec.to_ascii_lowercase();
     let names = repo.storage().list(crate::storage::FileKind::Snapshot)?;
     let hits: Vec<_> = names.iter().filter(|o| o.name.starts_with(&spec)).collect();
     match hits.len() {
-        0 => Err(Error::new(ErrorKind::NotFound, format!("no snapshot with id {spec}"))),
+        0 => Err(Error::new(
+            ErrorKind::NotFound,
+            format!("no snapshot with id {spec}"),
+        )),
         1 => {
             let id = SnapshotId::from_hex(&hits[0].name)?;
             Ok((id, repo.load_snapshot(&id)?))
         }
-        n => Err(Error::invalid(format!("snapshot id prefix {spec} is ambiguous ({n} snapshots)"))),
+        n => Err(Error::invalid(format!(
+            "snapshot id prefix {spec} is ambiguous ({n} snapshots)"
+        ))),
     }
 }

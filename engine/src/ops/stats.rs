@@ -38,7 +38,11 @@ pub fn stats(repo: &Repository) -> Result<RepoStats> {
         data_blobs: 0,
         tree_blobs: 0,
         stored_raw_bytes: 0,
-        snapshot_bytes: snaps.iter().filter_map(|(_, s)| s.as_ref().ok()).map(|s| s.stats.bytes_total).sum(),
+        snapshot_bytes: snaps
+            .iter()
+            .filter_map(|(_, s)| s.as_ref().ok())
+            .map(|s| s.stats.bytes_total)
+            .sum(),
         ratio: 0.0,
         index_memory_bytes: index.memory_bytes() as u64,
     };

@@ -45,7 +45,11 @@ impl MasterIndex {
                 let id = IndexId::from_hex(&o.name)?;
                 let bytes = repo.storage().read(FileKind::Index, &o.name)?;
                 let plain = open_object(repo.keys(), ObjectKind::Index, &id.0, &bytes)?;
-                Ok((id, IndexFile::decode(&plain).map_err(|e| e.within(format!("index {}", id.short())))?))
+                Ok((
+                    id,
+                    IndexFile::decode(&plain)
+                        .map_err(|e| e.within(format!("index {}", id.short())))?,
+                ))
             })
             .collect::<Result<_>>()?;
         let mut idx = MasterIndex::default();
@@ -74,7 +78,8 @@ impl MasterIndex {
     }
 
     fn finish(&mut self) {
-        self.entries.par_sort_unstable_by(|a, b| a.id.cmp(&b.id).then(a.pack.cmp(&b.pack)));
+        self.entries
+            .par_sort_unstable_by(|a, b| a.id.cmp(&b.id).then(a.pack.cmp(&b.pack)));
         // A blob stored twice (two concurrent backups) keeps one location.
         self.entries.dedup_by(|a, b| a.id == b.id);
         self.entries.shrink_to_fit();
@@ -103,7 +108,10 @@ impl MasterIndex {
             hi = (guess + step).min(n);
         }
         let i = lo + e[lo..hi].partition_point(|x| prefix(&x.id) < key);
-        e[i..].iter().take_while(|x| prefix(&x.id) == key).find(|x| x.id == id.0)
+        e[i..]
+            .iter()
+            .take_while(|x| prefix(&x.id) == key)
+            .find(|x| x.id == id.0)
     }
 
     pub fn contains(&self, id: &BlobId) -> bool {
@@ -141,7 +149,9 @@ impl MasterIndex {
 
     /// All blobs, with their pack.
     pub fn iter(&self) -> impl Iterator<Item = (PackId, PackEntry)> + '_ {
-        self.entries.iter().filter_map(move |e| self.lookup(&BlobId(e.id)))
+        self.entries
+            .iter()
+            .filter_map(move |e| self.lookup(&BlobId(e.id)))
     }
 
     /// Bytes of memory held by the index.
@@ -159,10 +169,14 @@ pub fn write_index_file(repo: &Repository, packs: Vec<IndexPack>) -> Result<Inde
     if packs.is_empty() {
         return Err(Error::invalid("refusing to write an empty index file"));
     }
-    let f = IndexFile { supersedes: vec![], packs };
+    let f = IndexFile {
+        supersedes: vec![],
+        packs,
+    };
     let (id, bytes) = seal_object(repo.keys(), ObjectKind::Index, &f.encode());
     let id = IndexId(id);
-    repo.storage().write(FileKind::Index, &id.to_hex(), &bytes)?;
+    repo.storage()
+        .write(FileKind::Index, &id.to_hex(), &bytes)?;
     Ok(id)
 }
 
@@ -172,7 +186,14 @@ mod tests {
     use crate::format::pack::PackEntry;
 
     fn entry(id: [u8; 32], offset: u32) -> PackEntry {
-        PackEntry { ty: BlobType::Data, flags: BlobFlags(0), offset, stored_len: 10, raw_len: 10, id: BlobId(id) }
+        PackEntry {
+            ty: BlobType::Data,
+            flags: BlobFlags(0),
+            offset,
+            stored_len: 10,
+            raw_len: 10,
+            id: BlobId(id),
+        }
     }
 
     #[test]
@@ -193,7 +214,10 @@ mod tests {
                     entry(id, i * 10)
                 })
                 .collect();
-            idx.add_pack(&IndexPack { id: PackId([p as u8; 32]), blobs });
+            idx.add_pack(&IndexPack {
+                id: PackId([p as u8; 32]),
+                blobs,
+            });
         }
         idx.finish();
         for id in &ids {

@@ -42,22 +42,37 @@ pub(crate) fn write_key_file(
     Ok(id)
 }
 
-fn try_unwrap(repo: &RepoId, encrypted: bool, body: &KeyFileBody, password: &[u8]) -> Result<Option<MasterSecret>> {
+fn try_unwrap(
+    repo: &RepoId,
+    encrypted: bool,
+    body: &KeyFileBody,
+    password: &[u8],
+) -> Result<Option<MasterSecret>> {
     match body.kdf {
         // A key file without a password in an encrypted repository is never accepted: it would
         // let anyone with write access to the storage substitute their own master secret.
-        None if encrypted => Err(Error::corrupt("key file without a password in an encrypted repository (refused)")),
-        Some(_) if !encrypted => Err(Error::corrupt("password-protected key file in an unencrypted repository (refused)")),
+        None if encrypted => Err(Error::corrupt(
+            "key file without a password in an encrypted repository (refused)",
+        )),
+        Some(_) if !encrypted => Err(Error::corrupt(
+            "password-protected key file in an unencrypted repository (refused)",
+        )),
         None => {
-            let b: [u8; 32] = body.wrapped.as_slice().try_into().map_err(|_| Error::corrupt("key file: bad length"))?;
+            let b: [u8; 32] = body
+                .wrapped
+                .as_slice()
+                .try_into()
+                .map_err(|_| Error::corrupt("key file: bad length"))?;
             Ok(Some(MasterSecret(b)))
         }
         Some(params) => {
             let k = derive_wrapping_key(password, &body.salt, params)?;
-            Ok(Aead::new(&k).open(&wrap_aad(repo), &body.wrapped).and_then(|m| {
-                let b: [u8; 32] = m.try_into().ok()?;
-                Some(MasterSecret(b))
-            }))
+            Ok(Aead::new(&k)
+                .open(&wrap_aad(repo), &body.wrapped)
+                .and_then(|m| {
+                    let b: [u8; 32] = m.try_into().ok()?;
+                    Some(MasterSecret(b))
+                }))
         }
     }
 }
@@ -71,7 +86,10 @@ pub(crate) fn unlock(
 ) -> Result<(KeyId, MasterSecret)> {
     let names = storage.list(FileKind::Key)?;
     if names.is_empty() {
-        return Err(Error::corrupt(format!("{}: repository has no key files", storage.location())));
+        return Err(Error::corrupt(format!(
+            "{}: repository has no key files",
+            storage.location()
+        )));
     }
     // One key file at a time (each may cost up to MAX_KDF_MEMORY_KIB), stopping at the first
     // that opens.
@@ -91,7 +109,10 @@ pub(crate) fn unlock(
     }
     Err(match first_err {
         Some(e) if names.len() == 1 => e,
-        _ => Error::new(ErrorKind::WrongPassword, "wrong password: no key file of this repository opens with it"),
+        _ => Error::new(
+            ErrorKind::WrongPassword,
+            "wrong password: no key file of this repository opens with it",
+        ),
     })
 }
 
@@ -108,7 +129,13 @@ impl Repository {
     /// Add a key file for another password (the repository's secret is the same).
     pub fn add_key(&self, new_password: &[u8], kdf: KdfParams) -> Result<KeyId> {
         let kdf = self.keys.is_encrypted().then_some(kdf);
-        write_key_file(self.storage.as_ref(), &self.config.body.repo_id, &self.master, new_password, kdf)
+        write_key_file(
+            self.storage.as_ref(),
+            &self.config.body.repo_id,
+            &self.master,
+            new_password,
+            kdf,
+        )
     }
 
     pub fn list_keys(&self) -> Result<Vec<KeyInfo>> {
@@ -132,7 +159,9 @@ impl Repository {
     /// Remove a key file. Refuses the key in use and the last key.
     pub fn remove_key(&self, id: &KeyId) -> Result<()> {
         if *id == self.key_id {
-            return Err(Error::invalid("refusing to remove the key file this session was opened with"));
+            return Err(Error::invalid(
+                "refusing to remove the key file this session was opened with",
+            ));
         }
         let keys = self.storage.list(FileKind::Key)?;
         if !keys.iter().any(|o| o.name == id.to_hex()) {
@@ -153,7 +182,11 @@ mod tests {
 
     fn init(encryption: Encryption) -> (Arc<MemoryStorage>, Repository) {
         let s = Arc::new(MemoryStorage::new());
-        let opts = InitOptions { encryption, kdf: KdfParams::TESTING, ..InitOptions::default() };
+        let opts = InitOptions {
+            encryption,
+            kdf: KdfParams::TESTING,
+            ..InitOptions::default()
+        };
         let r = Repository::init(s.clone(), b"pw", &opts).unwrap();
         (s, r)
     }
@@ -164,14 +197,26 @@ mod tests {
         assert!(Repository::open(s.clone(), Some(b"pw")).is_ok());
         let e = Repository::open(s.clone(), Some(b"nope")).err().unwrap();
         assert_eq!(e.kind(), ErrorKind::WrongPassword);
-        assert_eq!(Repository::open(s.clone(), None).err().unwrap().kind(), ErrorKind::InvalidInput);
+        assert_eq!(
+            Repository::open(s.clone(), None).err().unwrap().kind(),
+            ErrorKind::InvalidInput
+        );
         let k2 = repo.add_key(b"second", KdfParams::TESTING).unwrap();
         let r2 = Repository::open(s.clone(), Some(b"second")).unwrap();
         assert_eq!(r2.key_id(), k2);
         assert_eq!(r2.list_keys().unwrap().len(), 2);
-        assert!(r2.remove_key(&k2).is_err(), "the key in use cannot be removed");
+        assert!(
+            r2.remove_key(&k2).is_err(),
+            "the key in use cannot be removed"
+        );
         repo.remove_key(&k2).unwrap();
-        assert_eq!(Repository::open(s.clone(), Some(b"second")).err().unwrap().kind(), ErrorKind::WrongPassword);
+        assert_eq!(
+            Repository::open(s.clone(), Some(b"second"))
+                .err()
+                .unwrap()
+                .kind(),
+            ErrorKind::WrongPassword
+        );
     }
 
     #[test]
@@ -180,9 +225,17 @@ mod tests {
         // An attacker adds a key file without KDF holding a secret of their choice.
         let evil = MasterSecret([9; 32]);
         write_key_file(s.as_ref(), &repo.config().repo_id, &evil, b"", None).unwrap();
-        let e = Repository::open(s.clone(), Some(b"anything")).err().unwrap();
+        let e = Repository::open(s.clone(), Some(b"anything"))
+            .err()
+            .unwrap();
         assert_eq!(e.kind(), ErrorKind::WrongPassword, "{e}");
-        assert_eq!(Repository::open(s, Some(b"pw")).unwrap().keys().chunker_seed, repo.keys().chunker_seed);
+        assert_eq!(
+            Repository::open(s, Some(b"pw"))
+                .unwrap()
+                .keys()
+                .chunker_seed,
+            repo.keys().chunker_seed
+        );
     }
 
     #[test]

@@ -38,7 +38,10 @@ impl LockBody {
             return Err(crate::Error::corrupt("lock: bad magic"));
         }
         if buf[4] != LOCK_VERSION {
-            return Err(crate::Error::corrupt(format!("lock: unknown version {}", buf[4])));
+            return Err(crate::Error::corrupt(format!(
+                "lock: unknown version {}",
+                buf[4]
+            )));
         }
         crate::format::from_postcard("lock", &buf[5..])
     }
@@ -51,17 +54,29 @@ pub struct LockGuard {
 
 impl LockGuard {
     pub fn shared(repo: &Repository) -> Result<LockGuard> {
-        let body = LockBody { exclusive: false, hostname: crate::hostname(), pid: std::process::id(), time: now_secs() };
+        let body = LockBody {
+            exclusive: false,
+            hostname: crate::hostname(),
+            pid: std::process::id(),
+            time: now_secs(),
+        };
         let id = LockId::random();
         let plain = body.encode();
         let sealed = repo.keys().seal(b"rime lock v1", &plain);
-        repo.storage().write(FileKind::Lock, &id.to_hex(), &sealed)?;
-        Ok(LockGuard { repo: repo.clone(), id })
+        repo.storage()
+            .write(FileKind::Lock, &id.to_hex(), &sealed)?;
+        Ok(LockGuard {
+            repo: repo.clone(),
+            id,
+        })
     }
 }
 
 impl Drop for LockGuard {
     fn drop(&mut self) {
-        let _ = self.repo.storage().remove(FileKind::Lock, &self.id.to_hex());
+        let _ = self
+            .repo
+            .storage()
+            .remove(FileKind::Lock, &self.id.to_hex());
     }
 }

@@ -50,7 +50,11 @@ pub struct Repository {
 
 impl Repository {
     /// Create a new repository and its first key file.
-    pub fn init(storage: Arc<dyn Storage>, password: &[u8], opts: &InitOptions) -> Result<Repository> {
+    pub fn init(
+        storage: Arc<dyn Storage>,
+        password: &[u8],
+        opts: &InitOptions,
+    ) -> Result<Repository> {
         if !storage.list(FileKind::Config)?.is_empty() {
             return Err(Error::new(
                 ErrorKind::RepositoryExists,
@@ -75,7 +79,13 @@ impl Repository {
         let bytes = config::encode(&body, |b| keys.config_mac(b));
         storage.write(FileKind::Config, "config", &bytes)?;
         let config = config::decode(&bytes)?;
-        Ok(Repository { storage, keys, config, key_id, master })
+        Ok(Repository {
+            storage,
+            keys,
+            config,
+            key_id,
+            master,
+        })
     }
 
     /// Open an existing repository with a password (tried against every key file).
@@ -89,12 +99,15 @@ impl Repository {
             Err(e) if matches!(e.kind(), ErrorKind::MissingObject | ErrorKind::NotFound) => {
                 return Err(Error::new(
                     ErrorKind::RepositoryNotFound,
-                    format!("no repository at {} (no config file; run `rime init` first)", storage.location()),
+                    format!(
+                        "no repository at {} (no config file; run `rime init` first)",
+                        storage.location()
+                    ),
                 ))
             }
             Err(e) => return Err(e),
         };
-        let config = config::decode(&bytes).map_err(|e| e.within(format!("{}", storage.location())))?;
+        let config = config::decode(&bytes).map_err(|e| e.within(storage.location()))?;
         let encrypted = config.body.encryption == Encryption::Aes256Gcm;
         let password = match (encrypted, password) {
             (true, Some(p)) => p,
@@ -113,7 +126,8 @@ impl Repository {
                 ))
             }
         };
-        let (key_id, master) = keys::unlock(storage.as_ref(), &config.body.repo_id, encrypted, password)?;
+        let (key_id, master) =
+            keys::unlock(storage.as_ref(), &config.body.repo_id, encrypted, password)?;
         let keys = Keys::derive(&master, encrypted);
         if keys.config_mac(&config.body_bytes) != config.mac {
             return Err(Error::corrupt(format!(
@@ -121,7 +135,13 @@ impl Repository {
                 storage.location()
             )));
         }
-        Ok(Repository { storage, keys, config, key_id, master })
+        Ok(Repository {
+            storage,
+            keys,
+            config,
+            key_id,
+            master,
+        })
     }
 
     pub fn storage(&self) -> &Arc<dyn Storage> {
@@ -148,7 +168,8 @@ impl Repository {
     pub fn save_snapshot(&self, snap: &Snapshot) -> Result<SnapshotId> {
         let (id, bytes) = seal_object(&self.keys, ObjectKind::Snapshot, &snap.encode());
         let id = SnapshotId(id);
-        self.storage.write(FileKind::Snapshot, &id.to_hex(), &bytes)?;
+        self.storage
+            .write(FileKind::Snapshot, &id.to_hex(), &bytes)?;
         Ok(id)
     }
 
@@ -176,19 +197,27 @@ impl Repository {
 
     /// Read one blob given its index entry, verifying it.
     pub fn read_blob(&self, pack: &crate::id::PackId, e: &PackEntry) -> Result<Vec<u8>> {
-        let stored = self
-            .storage
-            .read_range(FileKind::Pack, &pack.to_hex(), u64::from(e.offset), u64::from(e.stored_len))?;
+        let stored = self.storage.read_range(
+            FileKind::Pack,
+            &pack.to_hex(),
+            u64::from(e.offset),
+            u64::from(e.stored_len),
+        )?;
         blob::open_blob(&self.keys, e.ty, e.flags, e.raw_len, &e.id, &stored)
             .map_err(|err| err.within(format!("pack {}", pack.to_hex())))
     }
 
     pub fn load_tree(&self, index: &index::MasterIndex, id: &BlobId) -> Result<Tree> {
         let (pack, e) = index.lookup(id).ok_or_else(|| {
-            Error::new(ErrorKind::MissingObject, format!("tree {id} is not in the index"))
+            Error::new(
+                ErrorKind::MissingObject,
+                format!("tree {id} is not in the index"),
+            )
         })?;
         if e.ty != BlobType::Tree {
-            return Err(Error::corrupt(format!("blob {id} is indexed as data, expected a tree")));
+            return Err(Error::corrupt(format!(
+                "blob {id} is indexed as data, expected a tree"
+            )));
         }
         let plain = self.read_blob(&pack, &e)?;
         Tree::decode(&plain).map_err(|err| err.within(format!("tree {}", id.short())))

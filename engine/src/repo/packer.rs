@@ -139,9 +139,16 @@ impl Packer {
     }
 
     fn send(&self, b: Builder) -> Result<()> {
-        self.tx.as_ref().expect("packer used after finish").send(b).map_err(|_| {
-            Error::new(crate::ErrorKind::Io, "pack writer threads stopped unexpectedly")
-        })
+        self.tx
+            .as_ref()
+            .expect("packer used after finish")
+            .send(b)
+            .map_err(|_| {
+                Error::new(
+                    crate::ErrorKind::Io,
+                    "pack writer threads stopped unexpectedly",
+                )
+            })
     }
 
     /// Flush partial packs, wait for all writes, write the remaining index entries.
@@ -154,7 +161,8 @@ impl Packer {
         }
         drop(self.tx.take());
         for w in self.writers.drain(..) {
-            w.join().map_err(|_| Error::new(crate::ErrorKind::Io, "pack writer thread panicked"))?;
+            w.join()
+                .map_err(|_| Error::new(crate::ErrorKind::Io, "pack writer thread panicked"))?;
         }
         self.check()?;
         flush_index(&self.shared, true)?;
@@ -175,11 +183,19 @@ fn write_pack(shared: &Shared, mut b: Builder) -> Result<()> {
     let header = encode_header(shared.repo.keys(), &b.entries);
     b.buf.extend_from_slice(&header);
     let id = PackId(*blake3::hash(&b.buf).as_bytes());
-    shared.repo.storage().write(FileKind::Pack, &id.to_hex(), &b.buf)?;
-    shared.bytes_written.fetch_add(b.buf.len() as u64, Ordering::Relaxed);
+    shared
+        .repo
+        .storage()
+        .write(FileKind::Pack, &id.to_hex(), &b.buf)?;
+    shared
+        .bytes_written
+        .fetch_add(b.buf.len() as u64, Ordering::Relaxed);
     {
         let mut w = shared.written.lock();
-        w.pending.push(IndexPack { id, blobs: b.entries });
+        w.pending.push(IndexPack {
+            id,
+            blobs: b.entries,
+        });
         w.packs += 1;
     }
     flush_index(shared, false)

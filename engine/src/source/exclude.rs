@@ -45,7 +45,11 @@ impl Excludes {
     pub fn read_file(path: &Path) -> Result<Vec<String>> {
         let s = std::fs::read_to_string(path)
             .map_err(|e| Error::io(format!("cannot read exclude file {}", path.display()), e))?;
-        Ok(s.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(String::from).collect())
+        Ok(s.lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(String::from)
+            .collect())
     }
 
     pub fn is_excluded(&self, path: &Path) -> bool {
@@ -67,7 +71,13 @@ mod tests {
 
     #[test]
     fn patterns() {
-        let e = Excludes::new(&["*.o".into(), "/src/build".into(), "/home/*/.cache".into(), "".into()]).unwrap();
+        let e = Excludes::new(&[
+            "*.o".into(),
+            "/src/build".into(),
+            "/home/*/.cache".into(),
+            "".into(),
+        ])
+        .unwrap();
         assert!(e.is_excluded(Path::new("/src/a/b.o")));
         assert!(!e.is_excluded(Path::new("/src/a/b.c")));
         assert!(e.is_excluded(Path::new("/src/build")));

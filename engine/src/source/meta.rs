@@ -19,11 +19,19 @@ pub struct NameCache {
 
 impl NameCache {
     pub fn user(&self, uid: u32) -> String {
-        self.users.lock().entry(uid).or_insert_with(|| sys::user_name(uid).unwrap_or_default()).clone()
+        self.users
+            .lock()
+            .entry(uid)
+            .or_insert_with(|| sys::user_name(uid).unwrap_or_default())
+            .clone()
     }
 
     pub fn group(&self, gid: u32) -> String {
-        self.groups.lock().entry(gid).or_insert_with(|| sys::group_name(gid).unwrap_or_default()).clone()
+        self.groups
+            .lock()
+            .entry(gid)
+            .or_insert_with(|| sys::group_name(gid).unwrap_or_default())
+            .clone()
     }
 }
 
@@ -58,8 +66,14 @@ pub fn node_from_metadata(name: Vec<u8>, m: &Metadata, names: &NameCache) -> Nod
         gid: m.gid(),
         user: names.user(m.uid()),
         group: names.group(m.gid()),
-        mtime: Timestamp { secs: m.mtime(), nanos: m.mtime_nsec() as u32 },
-        ctime: Timestamp { secs: m.ctime(), nanos: m.ctime_nsec() as u32 },
+        mtime: Timestamp {
+            secs: m.mtime(),
+            nanos: m.mtime_nsec() as u32,
+        },
+        ctime: Timestamp {
+            secs: m.ctime(),
+            nanos: m.ctime_nsec() as u32,
+        },
         inode: m.ino(),
         device: m.dev(),
         links: m.nlink(),
@@ -67,7 +81,11 @@ pub fn node_from_metadata(name: Vec<u8>, m: &Metadata, names: &NameCache) -> Nod
         content: Vec::new(),
         subtree: None,
         link_target: Vec::new(),
-        rdev: if matches!(kind, NodeKind::CharDevice | NodeKind::BlockDevice) { m.rdev() } else { 0 },
+        rdev: if matches!(kind, NodeKind::CharDevice | NodeKind::BlockDevice) {
+            m.rdev()
+        } else {
+            0
+        },
         xattrs: Vec::new(),
     }
 }
@@ -84,7 +102,10 @@ pub fn read_xattrs(path: &Path) -> std::io::Result<Vec<Xattr>> {
     for n in names {
         use std::os::unix::ffi::OsStrExt;
         if let Some(v) = xattr::get(path, &n)? {
-            out.push(Xattr { name: n.as_bytes().to_vec(), value: v });
+            out.push(Xattr {
+                name: n.as_bytes().to_vec(),
+                value: v,
+            });
         }
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
@@ -114,12 +135,20 @@ impl OwnerMap {
         let uid = if node.user.is_empty() {
             None
         } else {
-            *self.users.lock().entry(node.user.clone()).or_insert_with(|| sys::uid_by_name(&node.user))
+            *self
+                .users
+                .lock()
+                .entry(node.user.clone())
+                .or_insert_with(|| sys::uid_by_name(&node.user))
         };
         let gid = if node.group.is_empty() {
             None
         } else {
-            *self.groups.lock().entry(node.group.clone()).or_insert_with(|| sys::gid_by_name(&node.group))
+            *self
+                .groups
+                .lock()
+                .entry(node.group.clone())
+                .or_insert_with(|| sys::gid_by_name(&node.group))
         };
         (uid.unwrap_or(node.uid), gid.unwrap_or(node.gid))
     }
@@ -157,7 +186,11 @@ pub fn apply_metadata(
         if let Err(e) = r {
             // Unprivileged users cannot set trusted.* / security.*: only report other failures.
             if own == Ownership::Restore || x.name.starts_with(b"user.") {
-                errors.push(format!("{}: cannot set xattr {}: {e}", path.display(), String::from_utf8_lossy(&x.name)));
+                errors.push(format!(
+                    "{}: cannot set xattr {}: {e}",
+                    path.display(),
+                    String::from_utf8_lossy(&x.name)
+                ));
             }
         }
     }

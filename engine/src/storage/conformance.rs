@@ -18,21 +18,36 @@ pub fn run_all(s: &dyn Storage) {
     s.write(FileKind::Pack, &name(1), &data).unwrap();
     assert_eq!(s.read(FileKind::Pack, &name(1)).unwrap(), data);
     assert_eq!(s.size(FileKind::Pack, &name(1)).unwrap(), data.len() as u64);
-    assert_eq!(s.read_range(FileKind::Pack, &name(1), 500, 1000).unwrap(), &data[500..1500]);
+    assert_eq!(
+        s.read_range(FileKind::Pack, &name(1), 500, 1000).unwrap(),
+        &data[500..1500]
+    );
     // range past the end is an error, never a short read
-    let e = s.read_range(FileKind::Pack, &name(1), 99_990, 20).unwrap_err();
+    let e = s
+        .read_range(FileKind::Pack, &name(1), 99_990, 20)
+        .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
     // idempotent rewrite
     s.write(FileKind::Pack, &name(1), &data).unwrap();
     assert_eq!(s.read(FileKind::Pack, &name(1)).unwrap(), data);
     // missing object
-    assert_eq!(s.read(FileKind::Index, &name(2)).unwrap_err().kind(), ErrorKind::MissingObject);
-    assert_eq!(s.remove(FileKind::Index, &name(2)).unwrap_err().kind(), ErrorKind::MissingObject);
+    assert_eq!(
+        s.read(FileKind::Index, &name(2)).unwrap_err().kind(),
+        ErrorKind::MissingObject
+    );
+    assert_eq!(
+        s.remove(FileKind::Index, &name(2)).unwrap_err().kind(),
+        ErrorKind::MissingObject
+    );
     // kinds are separate namespaces
-    assert_eq!(s.read(FileKind::Index, &name(1)).unwrap_err().kind(), ErrorKind::MissingObject);
+    assert_eq!(
+        s.read(FileKind::Index, &name(1)).unwrap_err().kind(),
+        ErrorKind::MissingObject
+    );
     // listing many objects
     for i in 10..310 {
-        s.write(FileKind::Index, &name(i), &i.to_le_bytes()).unwrap();
+        s.write(FileKind::Index, &name(i), &i.to_le_bytes())
+            .unwrap();
     }
     let l = s.list(FileKind::Index).unwrap();
     assert_eq!(l.len(), 300);
@@ -83,7 +98,10 @@ fn local_conforms() {
     let d2 = tempfile::tempdir().unwrap();
     run_concurrent(Arc::new(LocalStorage::new(d2.path().join("repo"))));
     // no temporary files left behind
-    let leftovers: Vec<_> = walk(d2.path()).into_iter().filter(|p| p.contains(".tmp-")).collect();
+    let leftovers: Vec<_> = walk(d2.path())
+        .into_iter()
+        .filter(|p| p.contains(".tmp-"))
+        .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 

@@ -62,12 +62,17 @@ impl Storage for LocalStorage {
         let dirs: Vec<PathBuf> = match kind {
             FileKind::Config => {
                 return match fs::metadata(self.root.join("config")) {
-                    Ok(m) => Ok(vec![ObjectInfo { name: "config".into(), size: m.len() }]),
+                    Ok(m) => Ok(vec![ObjectInfo {
+                        name: "config".into(),
+                        size: m.len(),
+                    }]),
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(vec![]),
                     Err(e) => Err(Error::io(format!("{}: config", self.location()), e)),
                 };
             }
-            FileKind::Pack => (0..=255u8).map(|b| self.root.join("data").join(format!("{b:02x}"))).collect(),
+            FileKind::Pack => (0..=255u8)
+                .map(|b| self.root.join("data").join(format!("{b:02x}")))
+                .collect(),
             _ => vec![self.root.join(kind.dir())],
         };
         for d in dirs {
@@ -85,7 +90,12 @@ impl Storage for LocalStorage {
                 let size = match ent.metadata() {
                     Ok(m) => m.len(),
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                    Err(e) => return Err(Error::io(format!("cannot stat {}", ent.path().display()), e)),
+                    Err(e) => {
+                        return Err(Error::io(
+                            format!("cannot stat {}", ent.path().display()),
+                            e,
+                        ))
+                    }
                 };
                 out.push(ObjectInfo { name, size });
             }
@@ -102,7 +112,8 @@ impl Storage for LocalStorage {
     fn read_range(&self, kind: FileKind, name: &str, offset: u64, len: u64) -> Result<Vec<u8>> {
         let p = self.path(kind, name)?;
         let f = File::open(&p).map_err(|e| self.map_open_err(kind, name, e))?;
-        let mut buf = vec![0u8; usize::try_from(len).map_err(|_| Error::invalid("range too large"))?];
+        let mut buf =
+            vec![0u8; usize::try_from(len).map_err(|_| Error::invalid("range too large"))?];
         let mut done = 0;
         while done < buf.len() {
             match std::os::unix::fs::FileExt::read_at(&f, &mut buf[done..], offset + done as u64) {
@@ -117,7 +128,12 @@ impl Storage for LocalStorage {
                 }
                 Ok(n) => done += n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(Error::io(format!("{}: {}", self.location(), kind.path(name)), e)),
+                Err(e) => {
+                    return Err(Error::io(
+                        format!("{}: {}", self.location(), kind.path(name)),
+                        e,
+                    ))
+                }
             }
         }
         Ok(buf)
@@ -125,13 +141,20 @@ impl Storage for LocalStorage {
 
     fn write(&self, kind: FileKind, name: &str, data: &[u8]) -> Result<()> {
         let p = self.path(kind, name)?;
-        let dir = p.parent().expect("object paths have a parent").to_path_buf();
+        let dir = p
+            .parent()
+            .expect("object paths have a parent")
+            .to_path_buf();
         let tmp = dir.join(format!(".tmp-{name}-{}", rand::random::<u64>()));
         let ctx = || format!("cannot write {} in {}", kind.path(name), self.location());
         let result = (|| -> std::io::Result<()> {
             let mut f = match OpenOptions::new().write(true).create_new(true).open(&tmp) {
                 // A pack shard directory lost by a copy that skips empty directories.
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound && kind == FileKind::Pack && self.root.join("data").is_dir() => {
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::NotFound
+                        && kind == FileKind::Pack
+                        && self.root.join("data").is_dir() =>
+                {
                     fs::create_dir_all(&dir)?;
                     OpenOptions::new().write(true).create_new(true).open(&tmp)?
                 }
@@ -166,6 +189,7 @@ impl Storage for LocalStorage {
         let mut f = File::open(&p).map_err(|e| self.map_open_err(kind, name, e))?;
         let mut probe = [0u8; 0];
         let _ = f.read(&mut probe);
-        f.seek(SeekFrom::End(0)).io_context(|| format!("cannot stat {}", p.display()))
+        f.seek(SeekFrom::End(0))
+            .io_context(|| format!("cannot stat {}", p.display()))
     }
 }

@@ -37,20 +37,34 @@ impl Storage for MemoryStorage {
             .lock()
             .iter()
             .filter(|((k, _), _)| *k == kind as u8)
-            .map(|((_, n), v)| ObjectInfo { name: n.clone(), size: v.len() as u64 })
+            .map(|((_, n), v)| ObjectInfo {
+                name: n.clone(),
+                size: v.len() as u64,
+            })
             .collect())
     }
 
     fn read(&self, kind: FileKind, name: &str) -> Result<Vec<u8>> {
         check_name(kind, name)?;
-        self.objects.lock().get(&key(kind, name)).cloned().ok_or_else(|| missing(kind, name, "memory"))
+        self.objects
+            .lock()
+            .get(&key(kind, name))
+            .cloned()
+            .ok_or_else(|| missing(kind, name, "memory"))
     }
 
     fn read_range(&self, kind: FileKind, name: &str, offset: u64, len: u64) -> Result<Vec<u8>> {
         let data = self.read(kind, name)?;
-        let end = offset.checked_add(len).filter(|&e| e <= data.len() as u64).ok_or_else(|| {
-            Error::corrupt(format!("memory: {} is truncated: wanted up to byte {}", kind.path(name), offset + len))
-        })?;
+        let end = offset
+            .checked_add(len)
+            .filter(|&e| e <= data.len() as u64)
+            .ok_or_else(|| {
+                Error::corrupt(format!(
+                    "memory: {} is truncated: wanted up to byte {}",
+                    kind.path(name),
+                    offset + len
+                ))
+            })?;
         Ok(data[offset as usize..end as usize].to_vec())
     }
 
@@ -62,7 +76,11 @@ impl Storage for MemoryStorage {
 
     fn remove(&self, kind: FileKind, name: &str) -> Result<()> {
         check_name(kind, name)?;
-        self.objects.lock().remove(&key(kind, name)).map(|_| ()).ok_or_else(|| missing(kind, name, "memory"))
+        self.objects
+            .lock()
+            .remove(&key(kind, name))
+            .map(|_| ())
+            .ok_or_else(|| missing(kind, name, "memory"))
     }
 
     fn size(&self, kind: FileKind, name: &str) -> Result<u64> {

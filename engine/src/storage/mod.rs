@@ -30,8 +30,14 @@ pub enum FileKind {
 }
 
 impl FileKind {
-    pub const ALL: [FileKind; 6] =
-        [FileKind::Config, FileKind::Key, FileKind::Pack, FileKind::Index, FileKind::Snapshot, FileKind::Lock];
+    pub const ALL: [FileKind; 6] = [
+        FileKind::Config,
+        FileKind::Key,
+        FileKind::Pack,
+        FileKind::Index,
+        FileKind::Snapshot,
+        FileKind::Lock,
+    ];
 
     /// Directory name in the repository layout ("" for the config file at the top).
     pub fn dir(self) -> &'static str {
@@ -60,12 +66,20 @@ impl FileKind {
 pub fn check_name(kind: FileKind, name: &str) -> Result<()> {
     let ok = match kind {
         FileKind::Config => name == "config",
-        _ => name.len() >= 2 && name.len() <= 128 && name.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+        _ => {
+            name.len() >= 2
+                && name.len() <= 128
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        }
     };
     if ok {
         Ok(())
     } else {
-        Err(Error::invalid(format!("invalid object name {name:?} for {kind:?}")))
+        Err(Error::invalid(format!(
+            "invalid object name {name:?} for {kind:?}"
+        )))
     }
 }
 
@@ -103,7 +117,9 @@ pub fn open_url(url: &str) -> Result<Arc<dyn Storage>> {
         )));
     }
     if url.is_empty() {
-        return Err(Error::invalid("empty repository URL: give --repo or set RIME_REPO"));
+        return Err(Error::invalid(
+            "empty repository URL: give --repo or set RIME_REPO",
+        ));
     }
     Ok(Arc::new(LocalStorage::new(url)))
 }
