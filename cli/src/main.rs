@@ -73,7 +73,7 @@ enum Command {
     Restore(commands::restore::RestoreArgs),
     /// List the files in a snapshot
     Ls(commands::ls::LsArgs),
-    /// Write one file of a snapshot to standard output
+    /// Write a file of a snapshot to standard output, or a directory as a tar stream
     Dump(commands::dump::DumpArgs),
     /// Show repository statistics
     Stats,

@@ -292,7 +292,7 @@ fn ls_plain_long_json_and_path() {
 }
 
 #[test]
-fn dump_writes_a_file_and_refuses_a_directory() {
+fn dump_writes_a_file() {
     let repo = Repo::new();
     let src = repo.dir("src");
     let data = random_bytes(5, 300_000);
@@ -318,9 +318,64 @@ fn dump_writes_a_file_and_refuses_a_directory() {
     out.ok();
     assert!(out.raw_stdout.is_empty());
 
-    let out = repo.run(&["dump", "latest", "d"]);
-    out.error_names(&["d", "not a regular file"]);
-    assert!(out.raw_stdout.is_empty());
     repo.run(&["dump", "latest", "d/nothing"])
         .error_names(&["d/nothing"]);
+}
+
+/// A directory (or "/") dumps as a tar stream that real GNU tar extracts to the same tree:
+/// contents, modes, nanosecond mtimes, symlinks, hard links, FIFOs, xattrs and (as root) owners.
+#[test]
+fn dump_of_a_directory_is_a_tar_stream_gnu_tar_extracts() {
+    let repo = Repo::new();
+    let src = repo.dir("src");
+    mkdir(&src.join("d"));
+    write_random_file(&src.join("d/big.bin"), 9, 3_000_000);
+    write(&src.join("d/small.txt"), b"hello\n");
+    std::fs::hard_link(src.join("d/small.txt"), src.join("d/hard.txt")).unwrap();
+    symlink("small.txt", &src.join("d/link"));
+    mkfifo(&src.join("d/fifo"));
+    write(&src.join("d/sub/deep.txt"), b"deep");
+    let long = "n".repeat(120);
+    write(&src.join("d").join(&long).join(&long), b"long names");
+    xattr::set(src.join("d/small.txt"), "user.colour", b"blue").unwrap();
+    chmod(&src.join("d/small.txt"), 0o640);
+    set_mtime(&src.join("d/small.txt"), 1_700_000_000, 123_456_789);
+    if is_root() {
+        chown_tree(&src.join("d"), 1234, 5678);
+    }
+    repo.backup(&[&src], &[]);
+
+    for (path, extract_dir) in [("/", "all"), ("d", "sub")] {
+        let out = repo.run(&["dump", "latest", path]);
+        out.ok();
+        assert!(
+            out.raw_stdout.len() > 3_000_000,
+            "dump of {path} is a whole archive"
+        );
+        let tarball = repo.dir("tarballs").join(format!("{extract_dir}.tar"));
+        write(&tarball, &out.raw_stdout);
+        let dest = repo.dir(extract_dir);
+        let st = std::process::Command::new("tar")
+            .args([
+                "-x",
+                "--xattrs",
+                "--xattrs-include=*",
+                "--same-permissions",
+                "-f",
+            ])
+            .arg(&tarball)
+            .arg("-C")
+            .arg(&dest)
+            .status()
+            .expect("GNU tar runs");
+        assert!(st.success(), "tar -x of the dump of {path}");
+        compare_trees_with(
+            &src.join("d"),
+            &dest.join("d"),
+            CompareOpts {
+                root_meta: false,
+                owner: is_root(),
+            },
+        );
+    }
 }
