@@ -1,5 +1,6 @@
 //! Incremental backups: the parent snapshot, unchanged-file detection, dedup, names, hosts, tags.
 
+use std::fs;
 use std::path::Path;
 
 use serde_json::Value;
@@ -204,4 +205,50 @@ fn find_in(snaps: &[Value], id: &Value) -> Value {
         .find(|s| s["id"] == *id)
         .cloned()
         .unwrap_or_else(|| panic!("{id} not listed"))
+}
+
+/// Unchanged files take their xattrs from the parent (ctime and inode prove them unchanged):
+/// the reused xattrs must reach the new snapshot, and an xattr change alone (which moves ctime
+/// but not mtime or size) must still be seen.
+#[test]
+fn xattrs_are_reused_for_unchanged_files_and_changes_are_seen() {
+    let repo = Repo::new();
+    let src = repo.dir("src");
+    write(&src.join("a.txt"), b"same content");
+    write(&src.join("b.txt"), b"other content");
+    xattr::set(src.join("a.txt"), "user.first", b"1").unwrap();
+    let first = repo.backup(&[&src], &[]);
+    assert_eq!(first["stats"]["files_read"], 2);
+
+    // Nothing changed: nothing read, xattrs carried over.
+    let second = repo.backup(&[&src], &[]);
+    assert_eq!(second["stats"]["files_read"], 0);
+    let out = repo.fresh("second");
+    repo.restore(second["id"].as_str().unwrap(), &out, &[]).ok();
+    assert_eq!(
+        xattr::get(out.join("a.txt"), "user.first")
+            .unwrap()
+            .as_deref(),
+        Some(&b"1"[..])
+    );
+
+    // Only an xattr changes (mtime and size stay): the new value must be in the next snapshot.
+    let mtime = fs::metadata(src.join("b.txt")).unwrap().modified().unwrap();
+    xattr::set(src.join("b.txt"), "user.added", b"2").unwrap();
+    xattr::remove(src.join("a.txt"), "user.first").unwrap();
+    assert_eq!(
+        fs::metadata(src.join("b.txt")).unwrap().modified().unwrap(),
+        mtime
+    );
+    let third = repo.backup(&[&src], &[]);
+    let out = repo.fresh("third");
+    repo.restore(third["id"].as_str().unwrap(), &out, &[]).ok();
+    assert_eq!(
+        xattr::get(out.join("b.txt"), "user.added")
+            .unwrap()
+            .as_deref(),
+        Some(&b"2"[..])
+    );
+    assert_eq!(xattr::get(out.join("a.txt"), "user.first").unwrap(), None);
+    compare_trees(&src, &out);
 }

@@ -273,18 +273,30 @@ impl Walker<'_> {
     ) -> Result<Entry> {
         self.saver.check()?;
         let mut node = meta::node_from_metadata(name, &m, &self.names);
-        match meta::read_xattrs(path) {
-            Ok(x) => node.xattrs = x,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                self.warn(format!("{}: vanished during backup", path.display()));
-                return Ok(None);
-            }
-            Err(e) => self.warn(format!(
-                "{}: cannot read extended attributes: {e}",
-                path.display()
-            )),
-        }
         let parent = parent.filter(|p| p.kind == node.kind);
+        // Setting or removing an xattr changes the inode's ctime: with ctime and inode equal to
+        // the parent's, its xattrs are the parent's, and listing them again (a path walk and a
+        // syscall per file, 15% of an unchanged backup) can be skipped.
+        let same_inode = |p: &&Node| {
+            !self.opts.ignore_inode
+                && !self.opts.force
+                && p.inode == node.inode
+                && p.ctime == node.ctime
+        };
+        match parent.filter(same_inode) {
+            Some(p) => node.xattrs = p.xattrs.clone(),
+            None => match meta::read_xattrs(path) {
+                Ok(x) => node.xattrs = x,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    self.warn(format!("{}: vanished during backup", path.display()));
+                    return Ok(None);
+                }
+                Err(e) => self.warn(format!(
+                    "{}: cannot read extended attributes: {e}",
+                    path.display()
+                )),
+            },
+        }
         match node.kind {
             NodeKind::Dir => {
                 self.dirs.fetch_add(1, Ordering::Relaxed);
