@@ -715,10 +715,11 @@ fn killed_backups_leave_a_usable_repository() {
         );
     }
     let index_files = repo.objects("index").len();
-    let leftovers: Vec<String> = fs::read_dir(repo.path.join("data"))
-        .unwrap()
-        .flat_map(|d| fs::read_dir(d.unwrap().path()).unwrap())
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+    // Temporary files of killed runs: packs being written sit in data/, other writes in the
+    // shard directories.
+    let leftovers: Vec<String> = walk(&repo.path.join("data"))
+        .into_iter()
+        .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
         .filter(|n| n.starts_with(".tmp"))
         .collect();
     let locks = repo.objects("locks").len();

@@ -238,6 +238,9 @@ impl Repo {
         let mut out = Vec::new();
         for d in fs::read_dir(self.path.join("data")).unwrap() {
             let d = d.unwrap();
+            if !d.file_type().unwrap().is_dir() {
+                continue; // a pack being written (or left by a killed run): .tmp-pending-*
+            }
             for f in fs::read_dir(d.path()).unwrap() {
                 let f = f.unwrap();
                 let name = f.file_name().to_string_lossy().into_owned();

@@ -19,14 +19,23 @@ use crate::format::BlobType;
 use crate::id::PackId;
 use crate::repo::index::write_index_file;
 use crate::repo::Repository;
-use crate::storage::FileKind;
+use crate::storage::{FileKind, PendingObject};
 
 /// Packs between index flushes.
 const INDEX_EVERY_PACKS: usize = 8;
 
+/// A pack being filled. Blobs go to storage as they come (for local storage: straight into a
+/// temporary file), so packs are not held in memory; the writer thread only adds the header,
+/// syncs and names the pack.
 #[derive(Default)]
 struct Builder {
-    buf: Vec<u8>,
+    /// The pack's bytes so far, streamed to storage (a temporary file for local storage).
+    object: Option<Box<dyn PendingObject>>,
+    /// Blobs not yet handed to the object: hashing and writing a MiB at a time is several
+    /// times cheaper than per blob (BLAKE3 hashes many 1 KiB chunks at once only in one call).
+    staged: Vec<u8>,
+    hasher: blake3::Hasher,
+    len: usize,
     entries: Vec<PackEntry>,
 }
 
@@ -47,7 +56,9 @@ struct Shared {
 
 pub struct Packer {
     shared: Arc<Shared>,
-    data: Mutex<Builder>,
+    /// One data pack per worker thread, so streaming blobs to storage never waits on a lock
+    /// another thread holds.
+    data: Vec<Mutex<Builder>>,
     tree: Mutex<Builder>,
     data_target: usize,
     tree_target: usize,
@@ -70,7 +81,7 @@ impl Packer {
             error: Mutex::new(None),
             bytes_written: AtomicU64::new(0),
         });
-        // One finished pack may wait while each writer writes one: with the pack being filled,
+        // One full pack may wait while each writer writes one: with the pack being filled,
         // memory holds at most (2 + writers) packs per blob type.
         let (tx, rx) = bounded::<Builder>(1);
         let writers = (0..writer_threads.max(1))
@@ -92,7 +103,9 @@ impl Packer {
         let cfg = repo.config();
         Packer {
             shared,
-            data: Mutex::new(Builder::default()),
+            data: (0..rayon::current_num_threads().max(1))
+                .map(|_| Mutex::new(Builder::default()))
+                .collect(),
             tree: Mutex::new(Builder::default()),
             data_target: cfg.data_pack_size as usize,
             tree_target: cfg.tree_pack_size as usize,
@@ -112,12 +125,15 @@ impl Packer {
     pub fn add(&self, blob: SealedBlob) -> Result<()> {
         self.check()?;
         let (slot, target) = match blob.ty {
-            BlobType::Data => (&self.data, self.data_target),
+            BlobType::Data => {
+                let i = rayon::current_thread_index().unwrap_or(0) % self.data.len();
+                (&self.data[i], self.data_target)
+            }
             BlobType::Tree => (&self.tree, self.tree_target),
         };
         let full = {
             let mut b = slot.lock();
-            let offset = u32::try_from(b.buf.len()).expect("packs stay below 4 GiB");
+            let offset = u32::try_from(b.len).expect("packs stay below 4 GiB");
             b.entries.push(PackEntry {
                 ty: blob.ty,
                 flags: blob.flags,
@@ -126,11 +142,15 @@ impl Packer {
                 raw_len: blob.raw_len,
                 id: blob.id,
             });
-            if b.buf.capacity() == 0 {
-                b.buf.reserve(target + target / 8);
+            if b.object.is_none() {
+                b.object = Some(self.shared.repo.storage().begin_write(FileKind::Pack)?);
             }
-            b.buf.extend_from_slice(&blob.bytes);
-            (b.buf.len() >= target).then(|| std::mem::take(&mut *b))
+            b.staged.extend_from_slice(&blob.bytes);
+            if b.staged.len() >= STAGE {
+                b.flush_staged()?;
+            }
+            b.len += blob.bytes.len();
+            (b.len >= target).then(|| std::mem::take(&mut *b))
         };
         if let Some(b) = full {
             self.send(b)?;
@@ -153,7 +173,7 @@ impl Packer {
 
     /// Flush partial packs, wait for all writes, write the remaining index entries.
     pub fn finish(mut self) -> Result<PackerStats> {
-        for slot in [&self.data, &self.tree] {
+        for slot in self.data.iter().chain([&self.tree]) {
             let b = std::mem::take(&mut *slot.lock());
             if !b.entries.is_empty() {
                 self.send(b)?;
@@ -179,17 +199,30 @@ impl Packer {
     }
 }
 
+impl Builder {
+    fn flush_staged(&mut self) -> Result<()> {
+        self.hasher.update(&self.staged);
+        self.object
+            .as_mut()
+            .expect("created with the first blob")
+            .append(&self.staged)?;
+        self.staged.clear();
+        Ok(())
+    }
+}
+
+/// Bytes staged per pack before they are hashed and written.
+const STAGE: usize = 1 << 20;
+
 fn write_pack(shared: &Shared, mut b: Builder) -> Result<()> {
     let header = encode_header(shared.repo.keys(), &b.entries);
-    b.buf.extend_from_slice(&header);
-    let id = PackId(*blake3::hash(&b.buf).as_bytes());
-    shared
-        .repo
-        .storage()
-        .write(FileKind::Pack, &id.to_hex(), &b.buf)?;
-    shared
-        .bytes_written
-        .fetch_add(b.buf.len() as u64, Ordering::Relaxed);
+    b.staged.extend_from_slice(&header);
+    b.flush_staged()?;
+    let object = b.object.take().expect("a pack with blobs has an object");
+    let id = PackId(*b.hasher.finalize().as_bytes());
+    object.commit(shared.repo.storage().as_ref(), &id.to_hex())?;
+    let total = (b.len + header.len()) as u64;
+    shared.bytes_written.fetch_add(total, Ordering::Relaxed);
     {
         let mut w = shared.written.lock();
         w.pending.push(IndexPack {

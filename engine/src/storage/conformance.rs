@@ -62,6 +62,22 @@ pub fn run_all(s: &dyn Storage) {
     // empty object
     s.write(FileKind::Lock, &name(5), b"").unwrap();
     assert_eq!(s.read(FileKind::Lock, &name(5)).unwrap(), b"");
+    // streamed objects: invisible until committed, complete after, gone if dropped
+    let mut p = s.begin_write(FileKind::Pack).unwrap();
+    p.append(b"first part, ").unwrap();
+    p.append(&data).unwrap();
+    assert!(s.list(FileKind::Pack).unwrap().is_empty(), "a pending object is not listed");
+    p.commit(s, &name(7)).unwrap();
+    let mut want = b"first part, ".to_vec();
+    want.extend_from_slice(&data);
+    assert_eq!(s.read(FileKind::Pack, &name(7)).unwrap(), want);
+    let mut dropped = s.begin_write(FileKind::Pack).unwrap();
+    dropped.append(b"never committed").unwrap();
+    drop(dropped);
+    assert_eq!(s.list(FileKind::Pack).unwrap().len(), 1);
+    // a commit under an invalid name is refused
+    let bad = s.begin_write(FileKind::Pack).unwrap();
+    assert!(bad.commit(s, "../escape").is_err());
 }
 
 pub fn run_concurrent(s: Arc<dyn Storage>) {
@@ -97,6 +113,10 @@ fn local_conforms() {
     run_all(&LocalStorage::new(d.path().join("repo")));
     let d2 = tempfile::tempdir().unwrap();
     run_concurrent(Arc::new(LocalStorage::new(d2.path().join("repo"))));
+    let d3 = tempfile::tempdir().unwrap();
+    run_all(&LocalStorage::new(d3.path().join("repo")));
+    let leftovers3: Vec<_> = walk(d3.path()).into_iter().filter(|p| p.contains(".tmp-")).collect();
+    assert!(leftovers3.is_empty(), "dropped or refused pending objects leave no files: {leftovers3:?}");
     // no temporary files left behind
     let leftovers: Vec<_> = walk(d2.path())
         .into_iter()

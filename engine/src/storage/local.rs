@@ -9,7 +9,7 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, ErrorKind, IoContext, Result};
-use crate::storage::{check_name, missing, FileKind, ObjectInfo, Storage};
+use crate::storage::{check_name, missing, FileKind, ObjectInfo, PendingObject, Storage};
 
 pub struct LocalStorage {
     root: PathBuf,
@@ -179,6 +179,42 @@ impl Storage for LocalStorage {
         Ok(())
     }
 
+    fn begin_write(&self, kind: FileKind) -> Result<Box<dyn PendingObject>> {
+        // The temporary file lives where the object will (packs: the shard directory, known
+        // only at commit, so packs start in data/ and are renamed across directories of the
+        // same file system).
+        let dir = self.root.join(kind.dir());
+        let tmp = dir.join(format!(".tmp-pending-{:016x}", rand::random::<u64>()));
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .map_err(|e| {
+                if e.kind() == std::io::ErrorKind::NotFound {
+                    Error::new(
+                        ErrorKind::RepositoryNotFound,
+                        format!("no repository at {} (run `rime init`)", self.location()),
+                    )
+                } else {
+                    Error::io(
+                        format!(
+                            "cannot create a temporary {} file in {}",
+                            kind.dir(),
+                            self.location()
+                        ),
+                        e,
+                    )
+                }
+            })?;
+        Ok(Box::new(LocalPending {
+            root: self.root.clone(),
+            kind,
+            tmp,
+            out: Some(file),
+            committed: false,
+        }))
+    }
+
     fn remove(&self, kind: FileKind, name: &str) -> Result<()> {
         let p = self.path(kind, name)?;
         fs::remove_file(&p).map_err(|e| self.map_open_err(kind, name, e))
@@ -191,5 +227,63 @@ impl Storage for LocalStorage {
         let _ = f.read(&mut probe);
         f.seek(SeekFrom::End(0))
             .io_context(|| format!("cannot stat {}", p.display()))
+    }
+}
+
+/// A local object being written: a temporary file, renamed into place at commit.
+struct LocalPending {
+    root: PathBuf,
+    kind: FileKind,
+    tmp: PathBuf,
+    out: Option<File>,
+    committed: bool,
+}
+
+impl PendingObject for LocalPending {
+    fn append(&mut self, data: &[u8]) -> Result<()> {
+        let out = self.out.as_mut().expect("not committed");
+        out.write_all(data)
+            .io_context(|| format!("cannot write {}", self.tmp.display()))
+    }
+
+    fn commit(mut self: Box<Self>, _storage: &dyn Storage, name: &str) -> Result<()> {
+        check_name(self.kind, name)?;
+        let target = self.root.join(self.kind.path(name));
+        let out = self.out.take().expect("committed once");
+        let ctx = || {
+            format!(
+                "cannot write {} in {}",
+                self.kind.path(name),
+                self.root.display()
+            )
+        };
+        let file = out;
+        file.sync_all().io_context(ctx)?;
+        drop(file);
+        let dir = target.parent().expect("object paths have a parent");
+        if let Err(e) = fs::rename(&self.tmp, &target) {
+            // A pack shard directory lost by a copy that skips empty directories.
+            if e.kind() != std::io::ErrorKind::NotFound {
+                return Err(Error::io(ctx(), e));
+            }
+            fs::create_dir_all(dir).io_context(ctx)?;
+            fs::rename(&self.tmp, &target).io_context(ctx)?;
+        }
+        self.committed = true;
+        sync_dir(dir).io_context(ctx)?;
+        if let Some(tmp_dir) = self.tmp.parent() {
+            if tmp_dir != dir {
+                sync_dir(tmp_dir).io_context(ctx)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for LocalPending {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = fs::remove_file(&self.tmp);
+        }
     }
 }

@@ -101,9 +101,43 @@ pub trait Storage: Send + Sync {
     /// Read `len` bytes at `offset`; a short object is an error of kind `Corrupt`.
     fn read_range(&self, kind: FileKind, name: &str, offset: u64, len: u64) -> Result<Vec<u8>>;
     fn write(&self, kind: FileKind, name: &str, data: &[u8]) -> Result<()>;
+    /// Start an object whose name is known only once it is complete (a pack is named by the
+    /// hash of its bytes). Storages that can stream (local files) override this so a pack is
+    /// never held in memory; the default collects the bytes and calls [`Storage::write`].
+    fn begin_write(&self, kind: FileKind) -> Result<Box<dyn PendingObject>> {
+        Ok(Box::new(BufferedObject {
+            kind,
+            data: Vec::new(),
+        }))
+    }
     fn remove(&self, kind: FileKind, name: &str) -> Result<()>;
     /// Size of an object, or `MissingObject`.
     fn size(&self, kind: FileKind, name: &str) -> Result<u64>;
+}
+
+/// An object being written by [`Storage::begin_write`]. Invisible until committed; dropping it
+/// uncommitted discards it.
+pub trait PendingObject: Send {
+    fn append(&mut self, data: &[u8]) -> Result<()>;
+    /// Make the object visible under `name`, atomically, with [`Storage::write`]'s guarantees.
+    fn commit(self: Box<Self>, storage: &dyn Storage, name: &str) -> Result<()>;
+}
+
+/// The default pending object: bytes in memory, written in one piece at commit.
+struct BufferedObject {
+    kind: FileKind,
+    data: Vec<u8>,
+}
+
+impl PendingObject for BufferedObject {
+    fn append(&mut self, data: &[u8]) -> Result<()> {
+        self.data.extend_from_slice(data);
+        Ok(())
+    }
+
+    fn commit(self: Box<Self>, storage: &dyn Storage, name: &str) -> Result<()> {
+        storage.write(self.kind, name, &self.data)
+    }
 }
 
 /// Open a storage from a repository URL: a plain path or `local:/path`.
