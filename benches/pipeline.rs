@@ -23,7 +23,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use criterion::{black_box, criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
+use criterion::{
+    black_box, criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput,
+};
 use rime_engine::chunker::Chunker;
 use rime_engine::crypto::{Aead, KdfParams, Keys, MasterSecret};
 use rime_engine::format::blob::{open_blob, seal_blob, SealedBlob};
@@ -169,7 +171,11 @@ fn mixed_bytes(n: usize, seed: u64) -> Vec<u8> {
     let mut out = Vec::with_capacity(n + BLOCK);
     let mut i = 0u64;
     while out.len() < n {
-        let block = if rng.next() & 1 == 0 { random_bytes(BLOCK, seed + i) } else { text_bytes(BLOCK, seed + i) };
+        let block = if rng.next() & 1 == 0 {
+            random_bytes(BLOCK, seed + i)
+        } else {
+            text_bytes(BLOCK, seed + i)
+        };
         out.extend_from_slice(&block);
         i += 1;
     }
@@ -193,7 +199,9 @@ fn chunking(c: &mut Criterion) {
     let chunker = Chunker::new(ChunkerParams::DEFAULT, keys(true).chunker_seed);
     let mut g = c.benchmark_group("chunking");
     g.throughput(Throughput::Bytes(data.len() as u64));
-    g.bench_function("cut_points", |b| b.iter(|| chunker.cut_points(black_box(&data))));
+    g.bench_function("cut_points", |b| {
+        b.iter(|| chunker.cut_points(black_box(&data)))
+    });
     g.bench_function("cut_points_parallel_16MiB", |b| {
         b.iter(|| chunker.cut_points_parallel(black_box(&data), 16 << 20))
     });
@@ -205,20 +213,30 @@ fn hashing(c: &mut Criterion) {
     let k = keys(true);
     let mut g = c.benchmark_group("hashing_1MiB");
     g.throughput(Throughput::Bytes(chunk.len() as u64));
-    g.bench_function("blob_id_keyed_blake3", |b| b.iter(|| k.blob_id(black_box(&chunk))));
-    g.bench_function("blake3_hash_unkeyed", |b| b.iter(|| blake3::hash(black_box(&chunk))));
+    g.bench_function("blob_id_keyed_blake3", |b| {
+        b.iter(|| k.blob_id(black_box(&chunk)))
+    });
+    g.bench_function("blake3_hash_unkeyed", |b| {
+        b.iter(|| blake3::hash(black_box(&chunk)))
+    });
     g.finish();
 }
 
 fn compression(c: &mut Criterion) {
-    let inputs = [("text", text_bytes(MIB, 3)), ("mixed", mixed_bytes(MIB, 3)), ("random", random_bytes(MIB, 3))];
+    let inputs = [
+        ("text", text_bytes(MIB, 3)),
+        ("mixed", mixed_bytes(MIB, 3)),
+        ("random", random_bytes(MIB, 3)),
+    ];
     let mut g = c.benchmark_group("zstd_compress_1MiB");
     g.throughput(Throughput::Bytes(MIB as u64));
     for (name, data) in &inputs {
         for level in [1, 3, 6] {
-            g.bench_with_input(BenchmarkId::new(*name, format!("level{level}")), data, |b, d| {
-                b.iter(|| zstd::bulk::compress(black_box(d), level).unwrap())
-            });
+            g.bench_with_input(
+                BenchmarkId::new(*name, format!("level{level}")),
+                data,
+                |b, d| b.iter(|| zstd::bulk::compress(black_box(d), level).unwrap()),
+            );
         }
     }
     g.finish();
@@ -240,31 +258,52 @@ fn encryption(c: &mut Criterion) {
     let sealed = aead.seal(&aad, &chunk);
     let mut g = c.benchmark_group("aes256gcm_1MiB");
     g.throughput(Throughput::Bytes(chunk.len() as u64));
-    g.bench_function("seal", |b| b.iter(|| aead.seal(black_box(&aad), black_box(&chunk))));
-    g.bench_function("open", |b| b.iter(|| aead.open(black_box(&aad), black_box(&sealed)).unwrap()));
+    g.bench_function("seal", |b| {
+        b.iter(|| aead.seal(black_box(&aad), black_box(&chunk)))
+    });
+    g.bench_function("open", |b| {
+        b.iter(|| aead.open(black_box(&aad), black_box(&sealed)).unwrap())
+    });
     g.finish();
 }
 
 /// Hash + compress (zstd 3) + encrypt, and the inverse with verification, per 1 MiB chunk.
 fn blobs(c: &mut Criterion) {
-    let inputs = [("mixed", mixed_bytes(MIB, 5)), ("random", random_bytes(MIB, 5))];
+    let inputs = [
+        ("mixed", mixed_bytes(MIB, 5)),
+        ("random", random_bytes(MIB, 5)),
+    ];
     let mut g = c.benchmark_group("blob_1MiB");
     g.throughput(Throughput::Bytes(MIB as u64));
     for encrypted in [true, false] {
         let k = keys(encrypted);
-        let mode = if encrypted { "encrypted" } else { "unencrypted" };
+        let mode = if encrypted {
+            "encrypted"
+        } else {
+            "unencrypted"
+        };
         for (name, data) in &inputs {
-            g.bench_with_input(BenchmarkId::new(format!("seal_{mode}"), name), data, |b, d| {
-                b.iter(|| {
-                    let id = k.blob_id(d);
-                    seal_blob(&k, BlobType::Data, id, black_box(d), zstd3)
-                })
-            });
+            g.bench_with_input(
+                BenchmarkId::new(format!("seal_{mode}"), name),
+                data,
+                |b, d| {
+                    b.iter(|| {
+                        let id = k.blob_id(d);
+                        seal_blob(&k, BlobType::Data, id, black_box(d), zstd3)
+                    })
+                },
+            );
             let id = k.blob_id(data);
             let s = seal_blob(&k, BlobType::Data, id, data, zstd3);
-            g.bench_with_input(BenchmarkId::new(format!("open_{mode}"), name), &s, |b, s| {
-                b.iter(|| open_blob(&k, s.ty, s.flags, s.raw_len, &s.id, black_box(&s.bytes)).unwrap())
-            });
+            g.bench_with_input(
+                BenchmarkId::new(format!("open_{mode}"), name),
+                &s,
+                |b, s| {
+                    b.iter(|| {
+                        open_blob(&k, s.ty, s.flags, s.raw_len, &s.id, black_box(&s.bytes)).unwrap()
+                    })
+                },
+            );
         }
     }
     g.finish();
@@ -349,12 +388,18 @@ fn packing(c: &mut Criterion) {
     });
     // Only the header is read here: count blobs, not bytes.
     g.throughput(Throughput::Elements(n as u64));
-    g.bench_function("decode_header", |b| b.iter(|| decode_pack(&k, black_box(&pack)).unwrap()));
+    g.bench_function("decode_header", |b| {
+        b.iter(|| decode_pack(&k, black_box(&pack)).unwrap())
+    });
     g.finish();
 }
 
 fn test_repo(encryption: rime_engine::format::config::Encryption) -> Repository {
-    let opts = InitOptions { encryption, kdf: KdfParams::TESTING, ..Default::default() };
+    let opts = InitOptions {
+        encryption,
+        kdf: KdfParams::TESTING,
+        ..Default::default()
+    };
     Repository::init(Arc::new(MemoryStorage::new()), b"pw", &opts).unwrap()
 }
 
@@ -397,22 +442,41 @@ fn index(c: &mut Criterion) {
                 IndexPack { id: pid, blobs }
             })
             .collect();
-        plain_bytes +=
-            rime_engine::format::index::IndexFile { supersedes: vec![], packs: packs.clone() }.encode().len();
+        plain_bytes += rime_engine::format::index::IndexFile {
+            supersedes: vec![],
+            packs: packs.clone(),
+        }
+        .encode()
+        .len();
         write_index_file(&repo, packs).unwrap();
     }
     let blobs = known.len();
     let mut g = c.benchmark_group(format!("index_{blobs}_blobs"));
     g.throughput(Throughput::Bytes(plain_bytes as u64));
-    g.bench_function("load", |b| b.iter(|| MasterIndex::load(black_box(&repo)).unwrap()));
+    g.bench_function("load", |b| {
+        b.iter(|| MasterIndex::load(black_box(&repo)).unwrap())
+    });
     let idx = MasterIndex::load(&repo).unwrap();
     assert_eq!(idx.blob_count(), blobs);
-    let hits: Vec<BlobId> = known.iter().step_by((blobs / 1000).max(1)).copied().take(1000).collect();
+    let hits: Vec<BlobId> = known
+        .iter()
+        .step_by((blobs / 1000).max(1))
+        .copied()
+        .take(1000)
+        .collect();
     let misses: Vec<BlobId> = (0..1000).map(|_| BlobId(id())).collect();
     g.throughput(Throughput::Elements(hits.len() as u64));
-    g.bench_function("lookup_hit", |b| b.iter(|| hits.iter().filter(|h| idx.lookup(black_box(h)).is_some()).count()));
+    g.bench_function("lookup_hit", |b| {
+        b.iter(|| {
+            hits.iter()
+                .filter(|h| idx.lookup(black_box(h)).is_some())
+                .count()
+        })
+    });
     g.throughput(Throughput::Elements(misses.len() as u64));
-    g.bench_function("contains_miss", |b| b.iter(|| misses.iter().filter(|h| idx.contains(black_box(h))).count()));
+    g.bench_function("contains_miss", |b| {
+        b.iter(|| misses.iter().filter(|h| idx.contains(black_box(h))).count())
+    });
     g.finish();
 }
 
@@ -425,11 +489,17 @@ fn write_tree(dir: &Path, total: usize) -> u64 {
     let data = mixed_bytes(total, 7);
     let mut rng = XorShift::new(8);
     // Skewed sizes: most files are small, a few are large, as in real trees.
-    let weights: Vec<u64> = (0..200).map(|_| 1 + (rng.next() % 1000).pow(3) / 1000).collect();
+    let weights: Vec<u64> = (0..200)
+        .map(|_| 1 + (rng.next() % 1000).pow(3) / 1000)
+        .collect();
     let sum: u64 = weights.iter().sum();
     let mut start = 0usize;
     for (i, w) in weights.iter().enumerate() {
-        let len = if i + 1 == weights.len() { total - start } else { (total as u64 * w / sum) as usize };
+        let len = if i + 1 == weights.len() {
+            total - start
+        } else {
+            (total as u64 * w / sum) as usize
+        };
         let sub = dir.join(format!("d{}", i % 7));
         std::fs::create_dir_all(&sub).unwrap();
         std::fs::write(sub.join(format!("f{i:03}.dat")), &data[start..start + len]).unwrap();
@@ -449,7 +519,10 @@ fn backup_restore(c: &mut Criterion) {
     let mut g = c.benchmark_group(format!("backup_{}MiB_200_files", bytes >> 20));
     g.throughput(Throughput::Bytes(bytes));
     g.sample_size(10);
-    for (mode, enc) in [("encrypted", Encryption::Aes256Gcm), ("unencrypted", Encryption::None)] {
+    for (mode, enc) in [
+        ("encrypted", Encryption::Aes256Gcm),
+        ("unencrypted", Encryption::None),
+    ] {
         g.bench_function(format!("first_{mode}"), |b| {
             b.iter_batched(
                 || test_repo(enc),
@@ -466,7 +539,9 @@ fn backup_restore(c: &mut Criterion) {
     let first = backup(&repo, &opts, &NoProgress).unwrap();
     let mut unchanged = opts.clone();
     unchanged.parent = Some(first.id);
-    g.bench_function("unchanged_encrypted", |b| b.iter(|| backup(&repo, &unchanged, &NoProgress).unwrap()));
+    g.bench_function("unchanged_encrypted", |b| {
+        b.iter(|| backup(&repo, &unchanged, &NoProgress).unwrap())
+    });
     g.finish();
 
     let mut g = c.benchmark_group(format!("restore_{}MiB_200_files", bytes >> 20));
@@ -480,7 +555,12 @@ fn backup_restore(c: &mut Criterion) {
     };
     g.bench_function("encrypted", |b| {
         b.iter_batched(
-            || RestoreOptions { target: next_target(), include: vec![], overwrite: false, ownership: Some(false) },
+            || RestoreOptions {
+                target: next_target(),
+                include: vec![],
+                overwrite: false,
+                ownership: Some(false),
+            },
             |ro| {
                 restore(&repo, &first.id, &ro, &NoProgress).unwrap();
                 ro.target
@@ -494,7 +574,12 @@ fn backup_restore(c: &mut Criterion) {
     });
     g.finish();
     // Sanity: one restore reproduces the source.
-    let check = RestoreOptions { target: next_target(), include: vec![], overwrite: false, ownership: Some(false) };
+    let check = RestoreOptions {
+        target: next_target(),
+        include: vec![],
+        overwrite: false,
+        ownership: Some(false),
+    };
     restore(&repo, &first.id, &check, &NoProgress).unwrap();
     let a = std::fs::read(src.join("d3/f010.dat")).unwrap();
     let b = std::fs::read(check.target.join("d3/f010.dat")).unwrap();

@@ -144,6 +144,10 @@ fn one_file_system_skips_a_mount_inside_the_source() {
         got.contains("here.txt") && got.contains("sub/deep.txt"),
         "{got:?}"
     );
+    assert!(
+        got.contains("mnt"),
+        "the mount point itself stays, as an empty directory: {got:?}"
+    );
     repo.backup(&[&src], &["-x"]);
     assert_eq!(listed(&repo), got);
 }

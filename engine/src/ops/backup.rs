@@ -374,10 +374,15 @@ impl Walker<'_> {
                         return Ok(None);
                     }
                 };
-                if self.opts.one_file_system && m.is_dir() && m.dev() != root_dev {
-                    return Ok(None);
-                }
                 let name = ent.file_name().as_bytes().to_vec();
+                if self.opts.one_file_system && m.is_dir() && m.dev() != root_dev {
+                    // A mount point is kept as an empty directory (as tar and restic do), so a
+                    // restore recreates the place to mount it; its contents are not read.
+                    let mut node = meta::node_from_metadata(name, &m, &self.names);
+                    node.subtree = Some(self.save_tree(Vec::new())?);
+                    self.dirs.fetch_add(1, Ordering::Relaxed);
+                    return Ok(Some(node));
+                }
                 let p = parent.and_then(|t| t.find(&name));
                 self.entry(&child, name, m, p, root_dev)
             })

@@ -66,7 +66,10 @@ pub fn run_all(s: &dyn Storage) {
     let mut p = s.begin_write(FileKind::Pack).unwrap();
     p.append(b"first part, ").unwrap();
     p.append(&data).unwrap();
-    assert!(s.list(FileKind::Pack).unwrap().is_empty(), "a pending object is not listed");
+    assert!(
+        s.list(FileKind::Pack).unwrap().is_empty(),
+        "a pending object is not listed"
+    );
     p.commit(s, &name(7)).unwrap();
     let mut want = b"first part, ".to_vec();
     want.extend_from_slice(&data);
@@ -115,8 +118,14 @@ fn local_conforms() {
     run_concurrent(Arc::new(LocalStorage::new(d2.path().join("repo"))));
     let d3 = tempfile::tempdir().unwrap();
     run_all(&LocalStorage::new(d3.path().join("repo")));
-    let leftovers3: Vec<_> = walk(d3.path()).into_iter().filter(|p| p.contains(".tmp-")).collect();
-    assert!(leftovers3.is_empty(), "dropped or refused pending objects leave no files: {leftovers3:?}");
+    let leftovers3: Vec<_> = walk(d3.path())
+        .into_iter()
+        .filter(|p| p.contains(".tmp-"))
+        .collect();
+    assert!(
+        leftovers3.is_empty(),
+        "dropped or refused pending objects leave no files: {leftovers3:?}"
+    );
     // no temporary files left behind
     let leftovers: Vec<_> = walk(d2.path())
         .into_iter()
