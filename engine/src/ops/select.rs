@@ -38,19 +38,22 @@ pub fn latest(
 
 /// Readable snapshots matching the filter, oldest first.
 pub fn filtered(repo: &Repository, f: &Filter) -> Result<Vec<(SnapshotId, Snapshot)>> {
-    Ok(repo
-        .list_snapshots()?
-        .into_iter()
+    Ok(matching(repo.list_snapshots()?, f))
+}
+
+fn matching(all: Vec<(SnapshotId, Result<Snapshot>)>, f: &Filter) -> Vec<(SnapshotId, Snapshot)> {
+    all.into_iter()
         .filter_map(|(id, s)| s.ok().map(|s| (id, s)))
         .filter(|(_, s)| f.matches(s))
-        .collect())
+        .collect()
 }
 
 /// Resolve `latest` or a hex id prefix (at least 4 digits), within the filter.
 pub fn resolve(repo: &Repository, spec: &str, f: &Filter) -> Result<(SnapshotId, Snapshot)> {
     if spec == "latest" {
+        let all = repo.list_snapshots()?;
         // An unreadable snapshot might be the newest: never fall back to an older one silently.
-        if let Some((id, Err(e))) = repo.list_snapshots()?.into_iter().find(|(_, s)| s.is_err()) {
+        if let Some((id, Err(e))) = all.iter().find(|(_, s)| s.is_err()) {
             return Err(Error::new(
                 e.kind(),
                 format!(
@@ -59,7 +62,7 @@ pub fn resolve(repo: &Repository, spec: &str, f: &Filter) -> Result<(SnapshotId,
                 ),
             ));
         }
-        return filtered(repo, f)?.pop().ok_or_else(|| {
+        return matching(all, f).pop().ok_or_else(|| {
             Error::new(
                 ErrorKind::NotFound,
                 match f.before {

@@ -5,7 +5,7 @@
 //! (plus, at worst, a `.tmp-*` file that `list` ignores and a later run may remove).
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, ErrorKind, IoContext, Result};
@@ -222,11 +222,9 @@ impl Storage for LocalStorage {
 
     fn size(&self, kind: FileKind, name: &str) -> Result<u64> {
         let p = self.path(kind, name)?;
-        let mut f = File::open(&p).map_err(|e| self.map_open_err(kind, name, e))?;
-        let mut probe = [0u8; 0];
-        let _ = f.read(&mut probe);
-        f.seek(SeekFrom::End(0))
-            .io_context(|| format!("cannot stat {}", p.display()))
+        fs::metadata(&p)
+            .map(|m| m.len())
+            .map_err(|e| self.map_open_err(kind, name, e))
     }
 }
 
