@@ -220,13 +220,7 @@ fn truncated_pack_is_named_by_restore_and_check() {
         "{}",
         out.stderr
     );
-    let out = repo.run(&["check", "--read-data"]);
-    out.code(1);
-    assert!(
-        check_errors(&out).iter().any(|l| l.contains(&pack)),
-        "{}",
-        out.stderr
-    );
+    read_data_check_names(&repo, &pack);
 }
 
 #[test]
@@ -269,13 +263,7 @@ fn corrupted_pack_fails_restore_naming_pack_and_file() {
         plain.code,
         plain.stdout.trim()
     );
-    let out = repo.run(&["check", "--read-data"]);
-    out.code(1);
-    assert!(
-        check_errors(&out).iter().any(|l| l.contains(&pack)),
-        "{}",
-        out.stderr
-    );
+    read_data_check_names(&repo, &pack);
 }
 
 #[test]
@@ -854,4 +842,16 @@ fn overwrite_never_writes_through_symlinks_in_the_target() {
         );
         assert_eq!(fs::read(t.join("d/b.txt")).unwrap(), b"from the snapshot");
     }
+}
+
+/// `check --read-data` fails and one of its error lines names `pack`.
+#[track_caller]
+fn read_data_check_names(repo: &Repo, pack: &str) {
+    let out = repo.run(&["check", "--read-data"]);
+    out.code(1);
+    assert!(
+        check_errors(&out).iter().any(|l| l.contains(pack)),
+        "{}",
+        out.stderr
+    );
 }
