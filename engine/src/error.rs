@@ -35,12 +35,18 @@ pub enum ErrorKind {
     PartialBackup,
     /// The repository is locked by another process.
     Locked,
+    /// A storage could not be reached or answered with a transient failure (connection refused
+    /// or reset, timeout, HTTP 5xx, 408, 429). Repeating the operation later may succeed.
+    Unavailable,
+    /// A storage rejected the credentials or the host's identity (HTTP 401/403 after a token
+    /// renewal, unknown or changed SSH host key). Retrying without a change cannot help.
+    Unauthorized,
 }
 
 impl ErrorKind {
     /// Whether repeating the same operation may succeed (transient network or storage trouble).
     pub fn is_retryable(self) -> bool {
-        matches!(self, ErrorKind::Io)
+        matches!(self, ErrorKind::Io | ErrorKind::Unavailable)
     }
 }
 
