@@ -4,6 +4,7 @@ mod commands;
 mod output;
 mod password;
 mod progress;
+mod units;
 
 use std::process::ExitCode;
 
@@ -51,7 +52,7 @@ pub struct GlobalOpts {
     )]
     pub password_file: Option<std::path::PathBuf>,
     /// Open an unencrypted repository (created with `init --encryption none`) without a password
-    #[arg(long, env = "RIME_NO_PASSWORD", global = true)]
+    #[arg(long, env = "RIME_NO_PASSWORD", global = true, value_parser = clap::builder::FalseyValueParser::new())]
     pub no_password: bool,
     /// Print results as JSON
     #[arg(long, global = true)]
@@ -65,16 +66,18 @@ pub struct GlobalOpts {
 enum Command {
     /// Create a new repository
     Init(commands::init::InitArgs),
-    /// Back up files and directories
+    /// Back up files and directories, a volume (block device or image), or a stream
     Backup(commands::backup::BackupArgs),
     /// List snapshots
     Snapshots(commands::snapshots::SnapshotsArgs),
-    /// Restore a snapshot into a directory
+    /// Restore a snapshot into a directory, or a volume onto an image file or device
     Restore(commands::restore::RestoreArgs),
     /// List the files in a snapshot
     Ls(commands::ls::LsArgs),
     /// Write a file of a snapshot to standard output, or a directory as a tar stream
     Dump(commands::dump::DumpArgs),
+    /// Show the byte ranges that differ between two volume or stream snapshots
+    Diff(commands::diff::DiffArgs),
     /// Show repository statistics
     Stats,
     /// Verify the repository's structure, and with --read-data all its data
@@ -94,6 +97,7 @@ fn main() -> ExitCode {
         Command::Restore(a) => commands::restore::run(g, a),
         Command::Ls(a) => commands::ls::run(g, a),
         Command::Dump(a) => commands::dump::run(g, a),
+        Command::Diff(a) => commands::diff::run(g, a),
         Command::Stats => commands::stats::run(g),
         Command::Check(a) => commands::check::run(g, a),
         Command::Key(k) => commands::key::run(g, k),

@@ -13,8 +13,10 @@ use crate::GlobalOpts;
 #[derive(Args)]
 pub struct BackupArgs {
     /// Files and directories to back up
-    #[arg(required = true, value_name = "PATH")]
+    #[arg(value_name = "PATH", required_unless_present_any = ["volume", "stdin", "stdin_from_command", "mysql_conf"])]
     paths: Vec<PathBuf>,
+    #[command(flatten)]
+    pub source: super::backup_source::SourceArgs,
     /// Host name recorded in the snapshot (default: this machine's)
     #[arg(long)]
     host: Option<String>,
@@ -55,7 +57,36 @@ pub struct BackupArgs {
     compression: i32,
 }
 
+impl BackupArgs {
+    /// What volume and stream backups share with file backups.
+    pub fn snapshot_meta(
+        &self,
+        repo: &rime_engine::repo::Repository,
+    ) -> Result<rime_engine::ops::volume::SnapshotMeta> {
+        let parent = match &self.parent {
+            Some(p) => Some(rime_engine::ops::select::resolve(repo, p, &Default::default())?.0),
+            None => None,
+        };
+        Ok(rime_engine::ops::volume::SnapshotMeta {
+            hostname: self.host.clone().unwrap_or_else(rime_engine::hostname),
+            name: self.name.clone(),
+            tags: self.tags.clone(),
+            parent,
+            force: self.force,
+            compression_level: self.compression,
+        })
+    }
+}
+
 pub fn run(g: &GlobalOpts, a: BackupArgs) -> Result<ExitCode> {
+    if a.source.is_special() {
+        if !a.paths.is_empty() && !a.source.takes_paths() {
+            return Err(Error::invalid(
+                "paths cannot be combined with --volume, --stdin or --stdin-from-command",
+            ));
+        }
+        return super::backup_source::run(g, &a);
+    }
     for p in &a.paths {
         if std::fs::symlink_metadata(p).is_err() && !(a.dereference && p.exists()) {
             return Err(Error::new(
@@ -89,7 +120,15 @@ pub fn run(g: &GlobalOpts, a: BackupArgs) -> Result<ExitCode> {
     let progress = crate::progress::TermProgress::new(g.quiet || g.json, "backing up");
     let r = backup(&repo, &opts, &progress);
     progress.finish();
-    let r = r?;
+    report(g, &r?, a.ignore_unreadable)
+}
+
+/// Print a backup's result; exit 3 when paths could not be read (unless told to ignore that).
+pub fn report(
+    g: &GlobalOpts,
+    r: &rime_engine::ops::backup::BackupResult,
+    ignore_unreadable: bool,
+) -> Result<ExitCode> {
     let s = &r.snapshot.stats;
     if g.json {
         super::print_json(&serde_json::json!({
@@ -104,7 +143,21 @@ pub fn run(g: &GlobalOpts, a: BackupArgs) -> Result<ExitCode> {
                 "trees_new": s.trees_new, "unreadable": s.unreadable, "duration_ms": s.duration_ms,
             },
             "warnings": r.warnings,
+            "source": r.snapshot.source.label(),
         }));
+    } else if !g.quiet && r.snapshot.source.has_chunk_map() {
+        println!(
+            "snapshot {} saved: {} {} of {}; read {}, added {} to the repository; {} new / {} reused chunks; {:.2} s",
+            r.id.short(),
+            r.snapshot.source.label(),
+            r.snapshot.paths.join(" "),
+            bytes(s.bytes_total),
+            bytes(s.bytes_read),
+            bytes(s.bytes_added),
+            s.chunks_new,
+            s.chunks_reused,
+            s.duration_ms as f64 / 1000.0
+        );
     } else if !g.quiet {
         println!(
             "snapshot {} saved: {} files, {} dirs, {} total; read {} files ({}), added {} to the repository; {} new / {} reused chunks; {:.2} s",
@@ -126,7 +179,7 @@ pub fn run(g: &GlobalOpts, a: BackupArgs) -> Result<ExitCode> {
             r.warnings.len(),
             r.id.short()
         );
-        if !a.ignore_unreadable {
+        if !ignore_unreadable {
             return Ok(ExitCode::from(3));
         }
     }

@@ -584,7 +584,7 @@ fn memmap_file(f: &File) -> std::io::Result<Option<memmap2::Mmap>> {
 }
 
 /// Whether a chunk is all zero bytes (stored as a hole). Most chunks fail on the first byte.
-fn is_zero(b: &[u8]) -> bool {
+pub(crate) fn is_zero(b: &[u8]) -> bool {
     if b.first().is_some_and(|&x| x != 0) {
         return false;
     }

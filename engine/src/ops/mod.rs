@@ -7,6 +7,7 @@ pub mod dump;
 pub mod restore;
 pub mod select;
 pub mod stats;
+pub mod volume;
 
 mod blob_saver;
 

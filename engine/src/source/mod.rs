@@ -2,3 +2,4 @@
 
 pub mod exclude;
 pub mod meta;
+pub mod mysql;
