@@ -4,6 +4,7 @@
 //! mounts, running as another user) print why they skip when not root.
 
 mod util;
+mod devices;
 
 mod cli;
 mod excludes;
@@ -13,3 +14,4 @@ mod keys;
 mod proptest_trees;
 mod roundtrip;
 mod select;
+mod volume;

@@ -66,6 +66,15 @@ pub struct OpenVolume {
 
 /// Open a block device or a regular file for reading; anything else is refused.
 pub fn open_volume(path: &Path) -> Result<OpenVolume> {
+    // Classify before opening: opening a FIFO would block until someone writes to it.
+    let pre = std::fs::metadata(path)
+        .map_err(|e| Error::io(format!("cannot stat {}", path.display()), e))?;
+    if !pre.file_type().is_block_device() && !pre.is_file() {
+        return Err(Error::invalid(format!(
+            "{} is not a block device or a regular file",
+            path.display()
+        )));
+    }
     let mut file =
         File::open(path).map_err(|e| Error::io(format!("cannot open {}", path.display()), e))?;
     let meta = file
