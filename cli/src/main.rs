@@ -19,7 +19,8 @@ Exit codes:
   3   backup written, but some source paths could not be read (see --ignore-unreadable)
   10  no repository at the given location
   11  repository format too new for this rime
-  12  wrong password";
+  12  wrong password
+  130 interrupted by SIGINT or SIGTERM (snapshots and mounts were cleaned up)";
 
 #[derive(Parser)]
 #[command(name = "rime", version, about = "Deduplicating, encrypted backup and restore", after_help = EXIT_CODES)]
@@ -89,6 +90,9 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if matches!(cli.command, Command::Backup(_)) {
+        progress::install_cancel_handler();
+    }
     let g = &cli.global;
     let result = match cli.command {
         Command::Init(a) => commands::init::run(g, a),
@@ -117,6 +121,7 @@ fn exit_code(kind: ErrorKind) -> u8 {
         ErrorKind::UnsupportedVersion => 11,
         ErrorKind::WrongPassword => 12,
         ErrorKind::PartialBackup => 3,
+        ErrorKind::Interrupted => 130,
         _ => 1,
     }
 }

@@ -17,6 +17,8 @@ pub struct BackupArgs {
     paths: Vec<PathBuf>,
     #[command(flatten)]
     pub source: super::backup_source::SourceArgs,
+    #[command(flatten)]
+    pub snap: super::backup_snapshot::SnapshotArgs,
     /// Host name recorded in the snapshot (default: this machine's)
     #[arg(long)]
     host: Option<String>,
@@ -79,7 +81,8 @@ impl BackupArgs {
 }
 
 pub fn run(g: &GlobalOpts, a: BackupArgs) -> Result<ExitCode> {
-    if a.source.is_special() {
+    let mysql_snapshot = a.source.mysql_conf.is_some() && a.snap.wanted() && a.source.volume.is_none();
+    if a.source.is_special() && !mysql_snapshot {
         if !a.paths.is_empty() && !a.source.takes_paths() {
             return Err(Error::invalid(
                 "paths cannot be combined with --volume, --stdin or --stdin-from-command",
@@ -104,11 +107,39 @@ pub fn run(g: &GlobalOpts, a: BackupArgs) -> Result<ExitCode> {
         Some(p) => Some(rime_engine::ops::select::resolve(&repo, p, &Default::default())?.0),
         None => None::<SnapshotId>,
     };
+    let mut paths = a.paths.clone();
+    let mut record_as = vec![];
+    let mut tags = a.tags.clone();
+    let mut commit_check = None;
+    let mut live = None;
+    if a.snap.wanted() {
+        let t = super::backup_snapshot::take(
+            &a.snap,
+            a.paths.first().map(|p| p.as_path()),
+            false,
+            a.source.mysql_conf.as_deref(),
+            g.quiet,
+        )?;
+        record_as = paths
+            .iter()
+            .map(|p| std::path::absolute(p).map_err(|e| Error::io(p.display().to_string(), e)))
+            .collect::<Result<Vec<_>>>()?;
+        paths = record_as
+            .iter()
+            .map(|p| t.snap.translate(p))
+            .collect::<Result<Vec<_>>>()?;
+        tags.extend(t.binlog_tags.clone());
+        let snap = std::sync::Arc::new(t.snap);
+        let v = snap.clone();
+        commit_check = Some(rime_engine::ops::CommitCheck(std::sync::Arc::new(move || v.validate())));
+        excludes.push(format!("{}*", rime_engine::source::snapshot::btrfs::SNAPSHOT_PREFIX));
+        live = Some(snap);
+    }
     let opts = BackupOptions {
-        paths: a.paths.clone(),
+        paths,
         hostname: a.host.clone().unwrap_or_else(rime_engine::hostname),
         name: a.name.clone(),
-        tags: a.tags.clone(),
+        tags,
         excludes,
         one_file_system: a.one_file_system,
         dereference: a.dereference,
@@ -116,11 +147,22 @@ pub fn run(g: &GlobalOpts, a: BackupArgs) -> Result<ExitCode> {
         parent,
         force: a.force,
         compression_level: a.compression,
+        record_as,
+        commit_check,
     };
     let progress = crate::progress::TermProgress::new(g.quiet || g.json, "backing up");
     let r = backup(&repo, &opts, &progress);
     progress.finish();
-    report(g, &r?, a.ignore_unreadable)
+    drop(opts);
+    // The last reference (the commit check held one, dropped with the options): remove the
+    // snapshot now, and report a failure to remove it after the backup's own error, if any.
+    let released = match live.map(std::sync::Arc::try_unwrap) {
+        Some(Ok(snap)) => snap.release(),
+        _ => Ok(()),
+    };
+    let r = r?;
+    released?;
+    report(g, &r, a.ignore_unreadable)
 }
 
 /// Print a backup's result; exit 3 when paths could not be read (unless told to ignore that).

@@ -96,15 +96,47 @@ pub fn run(g: &GlobalOpts, a: &BackupArgs) -> Result<ExitCode> {
     let meta = a.snapshot_meta(&repo)?;
     let progress = crate::progress::TermProgress::new(g.quiet || g.json, "backing up");
     let r = if let Some(v) = &s.volume {
-        let opts = VolumeBackupOptions {
+        let mut opts = VolumeBackupOptions {
             source: v.clone(),
             meta,
             chunker: kind,
             chunk_size: size,
             annotations: vec![],
             record_path: None,
+            commit_check: None,
         };
-        backup_volume(&repo, &opts, &progress)
+        // An LVM snapshot of the volume, read as a device (the origin is recorded).
+        let mut live = None;
+        if a.snap.wanted() {
+            let mut sa = a.snap.clone();
+            if sa.lvm_srcvol.is_none() && sa.lvm_auto_snap.is_none() {
+                sa.lvm_srcvol = Some(v.to_string_lossy().into_owned());
+            }
+            let t = super::backup_snapshot::take(&sa, None, true, None, g.quiet)?;
+            let snap = std::sync::Arc::new(t.snap);
+            opts.source = snap.device.clone().expect("LVM snapshots have a device");
+            opts.record_path = Some(v.to_string_lossy().into_owned());
+            if opts.meta.name.is_empty() {
+                opts.meta.name = v.to_string_lossy().into_owned();
+            }
+            opts.annotations = snap.annotations.clone();
+            let c = snap.clone();
+            opts.commit_check = Some(rime_engine::ops::CommitCheck(std::sync::Arc::new(
+                move || c.validate(),
+            )));
+            live = Some(snap);
+        }
+        let r = backup_volume(&repo, &opts, &progress);
+        drop(opts);
+        let released = match live.map(std::sync::Arc::try_unwrap) {
+            Some(Ok(snap)) => snap.release(),
+            _ => Ok(()),
+        };
+        match (r, released) {
+            (Err(e), _) => Err(e),
+            (Ok(_), Err(e)) => Err(e),
+            (Ok(r), Ok(())) => Ok(r),
+        }
     } else if let Some(conf) = &s.mysql_conf {
         super::backup_mysql::run(&repo, conf, meta, &progress)
     } else {

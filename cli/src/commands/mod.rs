@@ -2,6 +2,7 @@
 
 pub mod backup;
 pub mod backup_mysql;
+pub mod backup_snapshot;
 pub mod backup_source;
 pub mod check;
 pub mod diff;

@@ -3,3 +3,4 @@
 pub mod exclude;
 pub mod meta;
 pub mod mysql;
+pub mod snapshot;

@@ -40,6 +40,8 @@ pub struct VolumeBackupOptions {
     pub annotations: Vec<(String, String)>,
     /// Path to record instead of `source` (e.g. the origin volume when reading its snapshot).
     pub record_path: Option<String>,
+    /// Run before the snapshot is written.
+    pub commit_check: Option<crate::ops::CommitCheck>,
 }
 
 impl VolumeBackupOptions {
@@ -52,6 +54,7 @@ impl VolumeBackupOptions {
             chunk_size: DEFAULT_CHUNK_SIZE,
             annotations: vec![],
             record_path: None,
+            commit_check: None,
         }
     }
 }
@@ -215,6 +218,7 @@ pub fn backup_volume(
     }
     let (root, size) = writer.finish(&saver)?;
     debug_assert_eq!(size, vol.size);
+    crate::ops::CommitCheck::run(&opts.commit_check)?;
     let stats = SnapshotStats {
         bytes_read: bytes_read.into_inner(),
         bytes_total: vol.size,
@@ -304,6 +308,9 @@ fn read_fixed(
         let parts = (first..last)
             .into_par_iter()
             .map(|i| -> Result<Part> {
+                if progress.cancelled() {
+                    return Err(crate::ops::interrupted());
+                }
                 let off = i * cs;
                 let len = cs.min(size - off);
                 if !has_data(off, len) {

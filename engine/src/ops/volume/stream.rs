@@ -159,6 +159,9 @@ pub(crate) fn chunk_reader(
     let mut filled = 0usize;
     let mut total = 0u64;
     loop {
+        if progress.cancelled() {
+            return Err(crate::ops::interrupted());
+        }
         let mut eof = false;
         while filled < buf.len() {
             match reader.read(&mut buf[filled..]) {
