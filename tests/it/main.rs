@@ -14,4 +14,5 @@ mod keys;
 mod proptest_trees;
 mod roundtrip;
 mod select;
+mod snapshots_live;
 mod volume;

@@ -3,10 +3,10 @@
 use std::path::Path;
 
 use rime_engine::ops::backup::BackupResult;
-use rime_engine::ops::volume::stream::{backup_process, StreamBackupOptions};
+use rime_engine::ops::volume::stream::{backup_process_with, StreamBackupOptions};
 use rime_engine::ops::volume::SnapshotMeta;
 use rime_engine::repo::Repository;
-use rime_engine::source::mysql::{binlog_position, dump_command, MysqlConf};
+use rime_engine::source::mysql::{binlog_from_dump, binlog_position, dump_command, MysqlConf};
 use rime_engine::Result;
 
 pub fn run(
@@ -22,17 +22,23 @@ pub fn run(
     }
     let binlog = binlog_position(&defaults)?;
     let cmd = dump_command(&conf, &defaults, binlog.is_some())?;
-    let label = format!("{:?}", cmd).replace('"', "");
-    let mut annotations = vec![("mysql.dump".to_string(), "logical".to_string())];
-    if let Some(b) = &binlog {
-        // --master-data=2 writes the exact position into the dump; this one is from just
-        // before it started, for listing.
-        annotations.push(("mysql.binlog_file_at_start".into(), b.file.clone()));
-    }
+    // The recorded command leaves out the private options file.
+    let label = std::iter::once(cmd.get_program())
+        .chain(cmd.get_args().filter(|a| !a.to_string_lossy().starts_with("--defaults-extra-file")))
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let annotations = vec![("mysql.dump".to_string(), "logical".to_string())];
     let opts = StreamBackupOptions {
         meta,
         command: label.clone(),
         annotations,
     };
-    backup_process(repo, cmd, &label, &opts, progress)
+    // The exact position the dump is consistent with, from its --master-data comment.
+    let learn = |head: &[u8]| {
+        binlog_from_dump(head)
+            .map(|b| b.annotations())
+            .unwrap_or_default()
+    };
+    backup_process_with(repo, cmd, &label, &opts, progress, &learn)
 }

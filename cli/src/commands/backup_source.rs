@@ -150,7 +150,7 @@ pub fn run(g: &GlobalOpts, a: &BackupArgs) -> Result<ExitCode> {
             None => {
                 let stdin = std::io::stdin();
                 let mut lock = stdin.lock();
-                backup_stream(&repo, &mut lock, &opts, &progress, &mut || Ok(()))
+                backup_stream(&repo, &mut lock, &opts, &progress, &mut || Ok(vec![]))
             }
         }
     };

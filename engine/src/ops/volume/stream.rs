@@ -34,13 +34,14 @@ pub struct StreamBackupOptions {
 
 /// Back up everything `reader` yields. `source_ok` runs after the last byte and before the
 /// snapshot is written: a producer that failed (a dump command exiting non-zero) turns the run
-/// into an error and no snapshot claims to hold its output.
+/// into an error and no snapshot claims to hold its output. It may return more annotations
+/// (facts learnt from the stream, such as a dump's binlog position).
 pub fn backup_stream(
     repo: &Repository,
     reader: &mut dyn Read,
     opts: &StreamBackupOptions,
     progress: &dyn Progress,
-    source_ok: &mut dyn FnMut() -> Result<()>,
+    source_ok: &mut dyn FnMut() -> Result<Vec<(String, String)>>,
 ) -> Result<BackupResult> {
     let started = Instant::now();
     if opts.meta.name.is_empty() {
@@ -54,7 +55,7 @@ pub fn backup_stream(
     let saver = BlobSaver::new(repo, &index, opts.meta.compression_level, 1);
     let mut writer = MapWriter::default();
     let size = chunk_reader(reader, &repo.chunker(), &saver, &mut writer, progress)?;
-    source_ok()?;
+    let learnt = source_ok()?;
     let (root, _) = writer.finish(&saver)?;
     let stats = SnapshotStats {
         bytes_read: size,
@@ -68,6 +69,7 @@ pub fn backup_stream(
     };
     let packed = saver.finish()?;
     let mut annotations = opts.annotations.clone();
+    annotations.extend(learnt);
     annotations.sort();
     let source = SourceKind::Stream(StreamSource {
         size,
@@ -108,13 +110,28 @@ pub fn backup_command(
     backup_process(repo, cmd, command, opts, progress)
 }
 
-/// Back up the standard output of a prepared command (used for database dumps).
+/// Back up the standard output of a prepared command.
 pub fn backup_process(
+    repo: &Repository,
+    cmd: Command,
+    label: &str,
+    opts: &StreamBackupOptions,
+    progress: &dyn Progress,
+) -> Result<BackupResult> {
+    backup_process_with(repo, cmd, label, opts, progress, &|_| vec![])
+}
+
+/// Bytes of the stream's start handed to `learn` once the command succeeded.
+const HEAD: usize = 64 << 10;
+
+/// As [`backup_process`]; `learn` reads facts (annotations) from the stream's first 64 KiB.
+pub fn backup_process_with(
     repo: &Repository,
     mut cmd: Command,
     label: &str,
     opts: &StreamBackupOptions,
     progress: &dyn Progress,
+    learn: &dyn Fn(&[u8]) -> Vec<(String, String)>,
 ) -> Result<BackupResult> {
     let mut child = cmd
         .stdin(Stdio::null())
@@ -122,14 +139,15 @@ pub fn backup_process(
         .spawn()
         .map_err(|e| Error::io(format!("cannot run {label:?}"), e))?;
     let mut out = child.stdout.take().expect("stdout is piped");
+    let head = std::cell::RefCell::new(Vec::new());
     let mut status = None;
-    let mut check = || -> Result<()> {
+    let mut check = || -> Result<Vec<(String, String)>> {
         let st = child
             .wait()
             .map_err(|e| Error::io(format!("waiting for {label:?}"), e))?;
         status = Some(st);
         if st.success() {
-            Ok(())
+            Ok(learn(&head.borrow()))
         } else {
             Err(Error::new(
                 ErrorKind::InvalidInput,
@@ -137,7 +155,13 @@ pub fn backup_process(
             ))
         }
     };
-    let r = backup_stream(repo, &mut out, opts, progress, &mut check);
+    let r = {
+        let mut tee = TeeHead {
+            r: &mut out,
+            head: &head,
+        };
+        backup_stream(repo, &mut tee, opts, progress, &mut check)
+    };
     drop(out);
     if status.is_none() {
         // The backup failed before the command finished: do not leave it running.
@@ -145,6 +169,24 @@ pub fn backup_process(
         let _ = child.wait();
     }
     r
+}
+
+/// Keeps a copy of the first [`HEAD`] bytes read through it.
+struct TeeHead<'a, R> {
+    r: &'a mut R,
+    head: &'a std::cell::RefCell<Vec<u8>>,
+}
+
+impl<R: Read> Read for TeeHead<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.r.read(buf)?;
+        let mut h = self.head.borrow_mut();
+        if h.len() < HEAD {
+            let take = n.min(HEAD - h.len());
+            h.extend_from_slice(&buf[..take]);
+        }
+        Ok(n)
+    }
 }
 
 /// Chunk everything `reader` yields into `writer`, window by window; returns the byte count.
