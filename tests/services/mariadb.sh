@@ -22,7 +22,7 @@ socket = $state/run/mysqld.sock
 pid-file = $state/run/mysqld.pid
 bind-address = 127.0.0.1
 port = $port
-log-bin = $state/run/binlog
+log-bin = binlog
 server-id = 1
 skip-name-resolve
 innodb_buffer_pool_size = 32M
@@ -34,10 +34,17 @@ CNF
   mariadb-install-db --defaults-file="$state/my.cnf" --skip-test-db --auth-root-authentication-method=socket >"$state/install.log" 2>&1
   /usr/sbin/mariadbd --defaults-file="$state/my.cnf" >>"$state/error.log" 2>&1 &
   echo $! >"$state/pid"
-  for _ in $(seq 1 100); do
-    mariadb --defaults-file="$state/my.cnf" -uroot -e 'SELECT 1' >/dev/null 2>&1 && break
+  up=0
+  for _ in $(seq 1 300); do
+    if mariadb --defaults-file="$state/my.cnf" -uroot -e 'SELECT 1' >/dev/null 2>&1; then up=1; break; fi
+    kill -0 "$(cat "$state/pid")" 2>/dev/null || break
     sleep 0.1
   done
+  if [ "$up" != 1 ]; then
+    echo "mariadb.sh: the server did not start; its log:" >&2
+    tail -n 30 "$state/error.log" >&2
+    exit 1
+  fi
   mariadb --defaults-file="$state/my.cnf" -uroot -e "
     CREATE USER IF NOT EXISTS 'backup'@'127.0.0.1' IDENTIFIED BY 'bk-secret';
     GRANT ALL PRIVILEGES ON *.* TO 'backup'@'127.0.0.1' WITH GRANT OPTION;

@@ -203,7 +203,14 @@ fn parse_master_status(text: &str) -> Option<BinlogPosition> {
 }
 
 fn client_error(what: &str, stderr: &[u8]) -> Error {
-    let msg = String::from_utf8_lossy(stderr).trim().to_string();
+    let text = String::from_utf8_lossy(stderr);
+    // The client echoes the statement between dashes; the server's words are the ERROR lines.
+    let errors: Vec<&str> = text.lines().filter(|l| l.starts_with("ERROR")).collect();
+    let msg = if errors.is_empty() {
+        text.trim().to_string()
+    } else {
+        errors.join("; ")
+    };
     let kind = if msg.contains("Access denied") {
         ErrorKind::Unauthorized
     } else if msg.contains("Can't connect") {
