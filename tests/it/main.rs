@@ -11,6 +11,7 @@ mod excludes;
 mod faults;
 mod incremental;
 mod keys;
+mod mongo;
 mod mysql;
 mod proptest_trees;
 mod roundtrip;

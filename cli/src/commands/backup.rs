@@ -19,6 +19,13 @@ pub struct BackupArgs {
     pub source: super::backup_source::SourceArgs,
     #[command(flatten)]
     pub snap: super::backup_snapshot::SnapshotArgs,
+    /// What the paths hold: plain files (fs), or the data files of a database whose state is
+    /// checked first (mongo: refuse unless the node is the replica set's primary)
+    #[arg(long, value_enum, default_value = "fs")]
+    mode: Mode,
+    /// --mode mongo: the node to ask
+    #[arg(long, value_name = "URI", default_value = "mongodb://127.0.0.1:27017")]
+    mongo_uri: String,
     /// Host name recorded in the snapshot (default: this machine's)
     #[arg(long)]
     host: Option<String>,
@@ -80,7 +87,16 @@ impl BackupArgs {
     }
 }
 
+#[derive(Clone, Copy, Debug, clap::ValueEnum, PartialEq, Eq)]
+pub enum Mode {
+    Fs,
+    Mongo,
+}
+
 pub fn run(g: &GlobalOpts, a: BackupArgs) -> Result<ExitCode> {
+    if a.mode == Mode::Mongo {
+        rime_engine::source::mongo::require_primary(&a.mongo_uri)?;
+    }
     let mysql_snapshot = a.source.mysql_conf.is_some() && a.snap.wanted() && a.source.volume.is_none();
     if a.source.is_special() && !mysql_snapshot {
         if !a.paths.is_empty() && !a.source.takes_paths() {
