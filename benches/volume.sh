@@ -60,6 +60,10 @@ timed() {
   echo "$tool $part $phase rep$rep: ${wall}s rss=${rss}KiB" | tee -a "$LOG"
 }
 
+# Growth of the repository directory (what the backup stored: data, index, metadata), appended
+# to the last result line.
+added() { local now; now=$(du -sb "$1" | cut -f1); sed -i '$ s/$/'"$(( now - $2 ))"'/' "$RESULTS"; }
+
 rime_json() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["stats"]["bytes_added"])' "$WORK/last.out"; }
 restic_added() { python3 -c '
 import json,sys
@@ -71,11 +75,12 @@ borg_added() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["
 
 # One phase for one tool. Image to back up is $WORK/src/disk.img.
 phase() {
-  local tool=$1 part=$2 ph=$3 rep=$4 repo=$WORK/repo-$tool-$part
+  local tool=$1 part=$2 ph=$3 rep=$4
+  local repo=$WORK/repo-$tool-$part
   ADDED=""
   case "$tool:$ph" in
     rime:init) "$RIME" init --repo "$repo" --password-file "$WORK/pw" -q ;;
-    restic:init) restic init -q --repo "$repo" >/dev/null ;;
+    restic:init) restic init -q --repository-version 2 --repo "$repo" >/dev/null ;;
     borg:init) borg init -e repokey-blake2 "$repo" ;;
     rime:restore) rm -f "$WORK/out.img"; timed rime "$part" restore "$rep" "$RIME" --repo "$repo" --password-file "$WORK/pw" restore latest --target "$WORK/out.img" -q
                   cmp "$WORK/out.img" "$WORK/src/disk.img" || { echo "rime restore differs" >&2; exit 1; } ;;
@@ -83,12 +88,15 @@ phase() {
                   cmp "$WORK/out$WORK/src/disk.img" "$WORK/src/disk.img" || { echo "restic restore differs" >&2; exit 1; } ;;
     borg:restore) rm -rf "$WORK/out"; mkdir -p "$WORK/out"; (cd "$WORK/out" && timed borg "$part" restore "$rep" borg extract --sparse "$repo::$(borg list --short --last 1 "$repo")")
                   cmp "$WORK/out$WORK/src/disk.img" "$WORK/src/disk.img" || { echo "borg restore differs" >&2; exit 1; } ;;
-    rime:*) timed rime "$part" "$ph" "$rep" "$RIME" --repo "$repo" --password-file "$WORK/pw" backup --json --volume "$WORK/src/disk.img" --name disk ${RIME_EXTRA:-}
-            ADDED=$(rime_json); sed -i '$ s/$/'"$ADDED"'/' "$RESULTS" ;;
-    restic:*) timed restic "$part" "$ph" "$rep" restic --repo "$repo" backup --json "$WORK/src/disk.img"
-            ADDED=$(restic_added); sed -i '$ s/$/'"$ADDED"'/' "$RESULTS" ;;
-    borg:*) timed borg "$part" "$ph" "$rep" borg create --json "$repo::$ph-$rep-$RANDOM" "$WORK/src/disk.img"
-            ADDED=$(borg_added); sed -i '$ s/$/'"$ADDED"'/' "$RESULTS" ;;
+    rime:*) local before; before=$(du -sb "$repo" | cut -f1)
+            timed rime "$part" "$ph" "$rep" "$RIME" --repo "$repo" --password-file "$WORK/pw" backup --json --volume "$WORK/src/disk.img" --name disk ${RIME_EXTRA:-}
+            added "$repo" "$before" ;;
+    restic:*) local before; before=$(du -sb "$repo" | cut -f1)
+            timed restic "$part" "$ph" "$rep" restic --repo "$repo" backup --json "$WORK/src/disk.img"
+            added "$repo" "$before" ;;
+    borg:*) local before; before=$(du -sb "$repo" | cut -f1)
+            timed borg "$part" "$ph" "$rep" borg create --json "$repo::$ph-$rep-$RANDOM" "$WORK/src/disk.img"
+            added "$repo" "$before" ;;
   esac
 }
 
@@ -119,8 +127,9 @@ if [[ " $PARTS " == *" device "* ]]; then
   repo=$WORK/repo-device; rm -rf "$repo"
   "$RIME" init --repo "$repo" --password-file "$WORK/pw" -q
   for ph in first reread; do
+    before=$(du -sb "$repo" | cut -f1)
     timed rime device "$ph" 1 "$RIME" --repo "$repo" --password-file "$WORK/pw" backup --json --volume "$LOOPDEV" --name dev
-    ADDED=$(rime_json); sed -i '$ s/$/'"$ADDED"'/' "$RESULTS"
+    added "$repo" "$before"
   done
   losetup -d "$LOOPDEV"; LOOPDEV=""
   rm -rf "$repo"
@@ -128,12 +137,11 @@ fi
 
 if [[ " $PARTS " == *" sweep "* ]]; then
   for cs in 64K 128K 256K 512K 1M 4M; do
-    repo=$WORK/repo-sweep; rm -rf "$repo"
-    "$RIME" init --repo "$repo" --password-file "$WORK/pw" -q
-    put day0; RIME_EXTRA="--chunk-size $cs" phase rime "sweep-$cs" full 1 >/dev/null
-    sed -i '$ s/^rime/rime/' "$RESULTS"
+    rm -rf "$WORK/repo-rime-sweep-$cs"
+    phase rime "sweep-$cs" init 1
+    put day0; RIME_EXTRA="--chunk-size $cs" phase rime "sweep-$cs" full 1
     put day1; RIME_EXTRA="--chunk-size $cs" phase rime "sweep-$cs" day1 1
-    rm -rf "$repo"
+    rm -rf "$WORK/repo-rime-sweep-$cs"
   done
 fi
 
@@ -143,12 +151,12 @@ if [[ " $PARTS " == *" big "* ]]; then
   for i in $(seq 0 63); do
     dd if=/dev/urandom of="$WORK/src/disk.img" bs=1M count=32 seek=$((i * 1024)) conv=notrunc status=none
   done
-  repo=$WORK/repo-big; rm -rf "$repo"
-  "$RIME" init --repo "$repo" --password-file "$WORK/pw" -q
+  rm -rf "$WORK/repo-rime-big"
+  phase rime big init 1
   phase rime big full 1
   rm -f "$WORK/out.img"
   phase rime big restore 1
-  rm -rf "$repo" "$WORK/out.img" "$WORK/src"
+  rm -rf "$WORK/repo-rime-big" "$WORK/out.img" "$WORK/src"
 fi
 
 # Report: medians per tool/part/phase.
@@ -162,7 +170,7 @@ for line in open(sys.argv[1]):
     added = f[7] if len(f) > 7 and f[7] else ""
     rows[(part, phase, tool)].append((float(wall), float(cpu), int(rss), added))
 med = lambda xs: statistics.median(xs)
-out = ["# Volume benchmark", "", "| part | phase | tool | wall s | cpu s | peak RSS MiB | bytes added | vs restic (wall) |", "|---|---|---|---|---|---|---|---|"]
+out = ["# Volume benchmark", "", "| part | phase | tool | wall s | cpu s | peak RSS MiB | repository growth (bytes) | vs restic (wall) |", "|---|---|---|---|---|---|---|---|"]
 for (part, phase, tool), v in sorted(rows.items()):
     w = med([x[0] for x in v]); c = med([x[1] for x in v]); r = med([x[2] for x in v]) / 1024
     added = v[-1][3]
