@@ -300,3 +300,32 @@ fn corrupted_volume_data_is_named_and_never_restored_silently() {
         .error_names(&[&pack[..8], "content offset"]);
     repo.run(&["dump", s["id"].as_str().unwrap()]).failed().error_names(&[&pack[..8]]);
 }
+
+#[test]
+fn a_device_that_shrinks_during_the_backup_fails_it_and_leaves_no_lock() {
+    let repo = Repo::new();
+    let d = repo.dir("dev");
+    let backing = d.join("shrink.raw");
+    write_random_file(&backing, 77, 192 << 20);
+    let Some(dev) = Loop::attach(&backing) else {
+        return;
+    };
+    let mut child = Command::new(rime_bin())
+        .args(["--repo", repo.path.to_str().unwrap(), "--password-file"])
+        .arg(&repo.pw_file)
+        .args(["backup", "--volume", dev.dev.to_str().unwrap(), "--compression", "19"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    fs::OpenOptions::new().write(true).open(&backing).unwrap().set_len(64 << 20).unwrap();
+    sh(&format!("losetup -c {}", dev.dev.display()));
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "a backup across a size change succeeded: {err}");
+    assert!(err.contains("changed size"), "{err}");
+    assert!(repo.snapshots().is_empty());
+    assert_eq!(fs::read_dir(repo.path.join("locks")).unwrap().count(), 0, "lock left behind");
+    repo.run(&["check"]).ok();
+}
