@@ -17,6 +17,7 @@ Exit codes:
   1   error (including `check` finding problems)
   2   invalid command line
   3   backup written, but some source paths could not be read (see --ignore-unreadable)
+  4   with several --repo: the command completed on some storages and failed on others
   10  no repository at the given location
   11  repository format too new for this rime
   12  wrong password
@@ -34,7 +35,8 @@ struct Cli {
 /// Options accepted by every command, before or after its name.
 #[derive(Args, Clone, Debug)]
 pub struct GlobalOpts {
-    /// Repository location: a path or local:/path
+    /// Repository location: a path or local:/path. Repeat it to keep one repository on several
+    /// storages at once (each write goes to all; reads use the first that answers)
     #[arg(
         short = 'r',
         long,
@@ -42,7 +44,7 @@ pub struct GlobalOpts {
         global = true,
         value_name = "URL"
     )]
-    pub repo: Option<String>,
+    pub repo: Vec<String>,
     /// Read the repository password from this file (first line)
     #[arg(
         short = 'p',
@@ -79,6 +81,8 @@ enum Command {
     Dump(commands::dump::DumpArgs),
     /// Show the byte ranges that differ between two volume or stream snapshots
     Diff(commands::diff::DiffArgs),
+    /// Copy what one storage's copy of the repository lacks from another (no password needed)
+    Copy(commands::copy::CopyArgs),
     /// Show repository statistics
     Stats,
     /// Verify the repository's structure, and with --read-data all its data
@@ -102,11 +106,14 @@ fn main() -> ExitCode {
         Command::Ls(a) => commands::ls::run(g, a),
         Command::Dump(a) => commands::dump::run(g, a),
         Command::Diff(a) => commands::diff::run(g, a),
+        Command::Copy(a) => commands::copy::run(g, a),
         Command::Stats => commands::stats::run(g),
         Command::Check(a) => commands::check::run(g, a),
         Command::Key(k) => commands::key::run(g, k),
     };
+    let storage_failed = commands::finish_storages(g);
     match result {
+        Ok(_) if storage_failed => ExitCode::from(4),
         Ok(code) => code,
         Err(e) => {
             eprintln!("rime: error: {e}");

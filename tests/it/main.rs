@@ -12,6 +12,7 @@ mod faults;
 mod incremental;
 mod keys;
 mod mongo;
+mod multi;
 mod mysql;
 mod proptest_trees;
 mod roundtrip;

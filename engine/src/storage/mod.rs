@@ -8,9 +8,11 @@
 //! - `list` may miss objects written concurrently but never lists partial ones.
 //! - `remove` of a missing object is an error of kind `MissingObject` (callers may ignore it).
 
+mod fanout;
 mod local;
 mod memory;
 
+pub use fanout::{Fanout, MemberReport};
 pub use local::LocalStorage;
 pub use memory::MemoryStorage;
 
