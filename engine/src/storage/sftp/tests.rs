@@ -1,0 +1,144 @@
+//! The conformance suite and fault tests against a real OpenSSH sshd (tests/services/sshd.sh);
+//! skipped with a printed reason when its environment is not set.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::{SftpOptions, SftpStorage};
+use crate::error::ErrorKind;
+use crate::storage::conformance::{run_all, run_concurrent};
+use crate::storage::{FileKind, Storage};
+
+struct Env {
+    host: String,
+    port: String,
+    user: String,
+    key: PathBuf,
+    config: PathBuf,
+}
+
+fn env() -> Option<Env> {
+    let v = |k: &str| std::env::var(k).ok().filter(|s| !s.is_empty());
+    match (
+        v("RIME_TEST_SSH_HOST"),
+        v("RIME_TEST_SSH_PORT"),
+        v("RIME_TEST_SSH_USER"),
+        v("RIME_TEST_SSH_KEY"),
+        v("RIME_TEST_SSH_CONFIG"),
+    ) {
+        (Some(host), Some(port), Some(user), Some(key), Some(config)) => Some(Env {
+            host,
+            port,
+            user,
+            key: key.into(),
+            config: config.into(),
+        }),
+        _ => {
+            eprintln!("skipped: RIME_TEST_SSH_* not set (start tests/services/sshd.sh or run tests/run.sh)");
+            None
+        }
+    }
+}
+
+fn storage(e: &Env, dir: &std::path::Path) -> SftpStorage {
+    let url = format!("sftp://{}@{}:{}{}", e.user, e.host, e.port, dir.display());
+    SftpStorage::open(
+        &url,
+        &SftpOptions {
+            config: Some(e.config.clone()),
+            key: Some(e.key.clone()),
+            ..Default::default()
+        },
+    )
+    .unwrap()
+}
+
+#[test]
+fn sftp_conforms() {
+    let Some(e) = env() else { return };
+    let d = tempfile::tempdir().unwrap();
+    let s = storage(&e, &d.path().join("repo"));
+    run_all(&s);
+    let d2 = tempfile::tempdir().unwrap();
+    run_concurrent(Arc::new(storage(&e, &d2.path().join("repo"))));
+    // The server is on this machine: no temporary files were left behind.
+    let left: Vec<_> = walkdir(d.path())
+        .into_iter()
+        .chain(walkdir(d2.path()))
+        .filter(|p| p.contains(".tmp-"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn sftp_home_relative_path_and_missing_object_names_host() {
+    let Some(e) = env() else { return };
+    // `~/dir` is relative to the login directory (root's home here).
+    let rel = format!(".rime-test-{:016x}", rand::random::<u64>());
+    let url = format!("sftp://{}@{}:{}/~/{rel}", e.user, e.host, e.port);
+    let s = SftpStorage::open(
+        &url,
+        &SftpOptions {
+            config: Some(e.config.clone()),
+            key: Some(e.key.clone()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    s.create().unwrap();
+    s.write(FileKind::Config, "config", b"cfg").unwrap();
+    let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
+    let on_disk = PathBuf::from(&home).join(&rel);
+    assert_eq!(std::fs::read(on_disk.join("config")).unwrap(), b"cfg");
+    let err = s.read(FileKind::Snapshot, "abcd").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::MissingObject);
+    let m = err.to_string();
+    assert!(m.contains("snapshots/abcd") && m.contains(&e.host), "{m}");
+    std::fs::remove_dir_all(on_disk).unwrap();
+}
+
+/// A full disk on the server is `NoSpace` (SFTP v3 reports it as a plain failure; the storage
+/// asks the server for the free space) and leaves no partial object behind.
+#[test]
+fn sftp_full_disk_is_no_space() {
+    let Some(e) = env() else { return };
+    let d = tempfile::tempdir().unwrap();
+    let mnt = d.path().join("small");
+    std::fs::create_dir(&mnt).unwrap();
+    let ok = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=256k", "tmpfs"])
+        .arg(&mnt)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!("skipped: cannot mount a small tmpfs (not root?)");
+        return;
+    }
+    let s = storage(&e, &mnt.join("repo"));
+    let result = (|| {
+        s.create()?;
+        s.write(FileKind::Pack, &"ab".repeat(32), &vec![7u8; 1 << 20])
+    })();
+    let listed = s.list(FileKind::Pack);
+    let left = walkdir(&mnt);
+    let _ = std::process::Command::new("umount").arg(&mnt).status();
+    let err = result.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NoSpace, "{err}");
+    assert!(err.to_string().contains("data/ab/"), "{err}");
+    assert!(listed.unwrap().is_empty());
+    assert!(left.is_empty(), "no partial or temporary object: {left:?}");
+}
+
+fn walkdir(p: &std::path::Path) -> Vec<String> {
+    let mut out = vec![];
+    if let Ok(rd) = std::fs::read_dir(p) {
+        for e in rd.flatten() {
+            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                out.extend(walkdir(&e.path()));
+            } else {
+                out.push(e.path().display().to_string());
+            }
+        }
+    }
+    out
+}
