@@ -41,7 +41,7 @@ launch() {
   local port; port=$(cat "$state/port")
   for _ in $(seq 1 100); do
     if ! kill -0 "$pid" 2>/dev/null; then
-      echo "sshd.sh: sshd exited at start; log:" >&2; cat "$state/sshd.log" >&2; exit 1
+      echo "sshd.sh: sshd exited at start; log:" >&2; cat "$state/sshd.log" >&2; return 1
     fi
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then break; fi
     sleep 0.05
@@ -49,11 +49,22 @@ launch() {
   echo "$pid $(awk '{print $22}' "/proc/$pid/stat")" >"$state/sshd.pid"
 }
 
+descendants() { # pid: its children, grandchildren...
+  local c
+  for c in $(ps -o pid= --ppid "$1" 2>/dev/null); do
+    echo "$c"
+    descendants "$c"
+  done
+}
+
+# Stop the listener and its sessions (open SFTP connections drop, as when a server goes down).
 stop() {
   [ -f "$state/sshd.pid" ] || return 0
   read -r pid start <"$state/sshd.pid"
   if pid_alive "$pid" "$start"; then
+    local sessions; sessions=$(descendants "$pid")
     kill "$pid" 2>/dev/null || true
+    [ -n "$sessions" ] && kill $sessions 2>/dev/null || true
     for _ in $(seq 1 50); do pid_alive "$pid" "$start" || break; sleep 0.05; done
     pid_alive "$pid" "$start" && kill -9 "$pid" 2>/dev/null || true
   fi
@@ -68,9 +79,11 @@ start)
   ssh-keygen -q -t ed25519 -N '' -C rime-test-host -f "$state/host_ed25519_key"
   ssh-keygen -q -t ed25519 -N '' -C rime-test-user -f "$state/user_key"
   cp "$state/user_key.pub" "$state/authorized_keys"
-  port=$(free_port)
-  echo "$port" >"$state/port"
-  cat >"$state/sshd_config" <<CFG
+  started=
+  for _attempt in 1 2 3 4 5; do # a free port may be taken before sshd binds it
+    port=$(free_port)
+    echo "$port" >"$state/port"
+    cat >"$state/sshd_config" <<CFG
 ListenAddress 127.0.0.1
 Port $port
 HostKey $state/host_ed25519_key
@@ -87,8 +100,8 @@ MaxStartups 100:30:200
 MaxSessions 50
 LogLevel ERROR
 CFG
-  echo "[127.0.0.1]:$port $(cut -d' ' -f1,2 "$state/host_ed25519_key.pub")" >"$state/known_hosts"
-  cat >"$state/ssh_config" <<CFG
+    echo "[127.0.0.1]:$port $(cut -d' ' -f1,2 "$state/host_ed25519_key.pub")" >"$state/known_hosts"
+    cat >"$state/ssh_config" <<CFG
 Host rime-test-sshd
   HostName 127.0.0.1
   Port $port
@@ -99,7 +112,9 @@ Host *
   UserKnownHostsFile $state/known_hosts
   GlobalKnownHostsFile /dev/null
 CFG
-  launch
+    if launch; then started=1; break; fi
+  done
+  [ -n "$started" ] || { echo "sshd.sh: could not start sshd" >&2; exit 1; }
   cat >"$state/env" <<ENV
 export RIME_TEST_SSH_HOST=127.0.0.1
 export RIME_TEST_SSH_PORT=$port
@@ -115,7 +130,7 @@ ENV
 stop) stop ;;
 restart)
   stop
-  launch
+  launch || exit 1
   ;;
 *) echo "usage: sshd.sh start|stop|restart STATE_DIR" >&2; exit 2 ;;
 esac

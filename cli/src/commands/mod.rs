@@ -13,7 +13,7 @@ pub mod stats;
 use std::sync::Arc;
 
 use rime_engine::repo::Repository;
-use rime_engine::storage::{self, Storage};
+use rime_engine::storage::Storage;
 use rime_engine::{Error, Result};
 
 use crate::GlobalOpts;
@@ -23,7 +23,7 @@ pub fn storage(g: &GlobalOpts) -> Result<Arc<dyn Storage>> {
         .repo
         .as_deref()
         .ok_or_else(|| Error::invalid("no repository given: use --repo or set RIME_REPO"))?;
-    storage::open_url(url)
+    crate::storage_open::open(g, url)
 }
 
 pub fn open(g: &GlobalOpts) -> Result<Repository> {
