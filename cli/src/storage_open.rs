@@ -49,7 +49,10 @@ pub fn print_dry_run(g: &GlobalOpts) {
             .iter()
             .map(|k| {
                 let (n, b) = r.count(*k);
-                (format!("{k:?}").to_lowercase(), serde_json::json!({"objects": n, "bytes": b}))
+                (
+                    format!("{k:?}").to_lowercase(),
+                    serde_json::json!({"objects": n, "bytes": b}),
+                )
             })
             .collect();
         eprintln!(
@@ -69,10 +72,18 @@ pub fn print_dry_run(g: &GlobalOpts) {
     ] {
         let (n, b) = r.count(kind);
         if n > 0 {
-            parts.push(format!("{n} {} ({})", if n == 1 { one } else { many }, bytes(b)));
+            parts.push(format!(
+                "{n} {} ({})",
+                if n == 1 { one } else { many },
+                bytes(b)
+            ));
         }
     }
-    let removed = r.removed.iter().filter(|(k, _)| *k != FileKind::Lock).count();
+    let removed = r
+        .removed
+        .iter()
+        .filter(|(k, _)| *k != FileKind::Lock)
+        .count();
     let what = if parts.is_empty() {
         "would have uploaded nothing".to_string()
     } else {

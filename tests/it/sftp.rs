@@ -163,7 +163,11 @@ fn source(at: &Path, big: usize) -> PathBuf {
     write_random_file(&src.join("big.bin"), 1, big);
     mkdir(&src.join("sub"));
     for i in 0..40u64 {
-        write_random_file(&src.join("sub").join(format!("f{i}")), 100 + i, 1000 + i as usize * 97);
+        write_random_file(
+            &src.join("sub").join(format!("f{i}")),
+            100 + i,
+            1000 + i as usize * 97,
+        );
     }
     write(&src.join("empty"), b"");
     src
@@ -192,7 +196,10 @@ fn sftp_init_backup_restore_check_roundtrip() {
     let Some(s) = server() else { return };
     let r = SftpRepo::new(&s);
     r.init();
-    assert!(r.dir.join("config").is_file(), "the repository is on the server");
+    assert!(
+        r.dir.join("config").is_file(),
+        "the repository is on the server"
+    );
     let src = source(r.tmp.path(), 6 << 20);
     let b = r.run(&[os("backup"), os("--json"), os(&src)]);
     b.ok();
@@ -346,7 +353,8 @@ fn sftp_dry_run_backup_writes_nothing_and_says_what_it_would_upload() {
     let out = r.run(&[os("--dry-run"), os("backup"), os(&src)]);
     out.ok();
     assert!(
-        out.stdout.contains("dry run: nothing was written to sftp://")
+        out.stdout
+            .contains("dry run: nothing was written to sftp://")
             && out.stdout.contains("would have uploaded")
             && out.stdout.contains("pack")
             && out.stdout.contains("1 snapshot"),
@@ -354,7 +362,12 @@ fn sftp_dry_run_backup_writes_nothing_and_says_what_it_would_upload() {
         out.stdout
     );
     assert_eq!(walk(&r.dir).len(), before, "no file appeared on the server");
-    assert!(r.run(&["snapshots", "--json"]).json().as_array().unwrap().is_empty());
+    assert!(r
+        .run(&["snapshots", "--json"])
+        .json()
+        .as_array()
+        .unwrap()
+        .is_empty());
 }
 
 #[test]
@@ -386,7 +399,8 @@ fn sftp_server_killed_mid_backup_then_back() {
     let _stop = StopOnDrop(s.state.clone());
     let r = SftpRepo::new(&s);
     // Small packs, so that uploads go on during the whole backup.
-    r.run(&["init", "--insecure-fast-kdf", "--pack-size", "1"]).ok();
+    r.run(&["init", "--insecure-fast-kdf", "--pack-size", "1"])
+        .ok();
     let src = source(r.tmp.path(), 24 << 20);
     // Paced so that the outage falls in the middle: ~24 MiB at 6 MiB/s takes about 3-4 s.
     let child = Command::new(rime_bin())
@@ -422,7 +436,10 @@ fn sftp_server_killed_mid_backup_then_back() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     if !out.status.success() {
         // A clean failure: one error naming the storage and what happened.
-        let errs: Vec<&str> = stderr.lines().filter(|l| l.starts_with("rime: error:")).collect();
+        let errs: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.starts_with("rime: error:"))
+            .collect();
         assert_eq!(errs.len(), 1, "{stderr}");
         assert!(
             errs[0].contains(&r.url) || errs[0].contains(&format!(":{}", s.port)),

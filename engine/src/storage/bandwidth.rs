@@ -4,8 +4,10 @@
 //! One token bucket per direction is shared by all threads, so the limit holds for the whole
 //! run, not per connection. A transfer reserves its bytes and waits until the bucket has paid
 //! for them; a burst of one second's worth is allowed after an idle period. Streamed objects
-//! are charged as they are produced (append), which paces the producer to the same rate.
+//! are charged as they are produced (append), which paces the producer to the same rate; their
+//! commit is then not charged again, even if it goes through `write` (the buffered default).
 
+use std::cell::Cell;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -85,6 +87,11 @@ pub fn parse_rate(s: &str) -> Result<u64> {
     Ok(bytes as u64)
 }
 
+thread_local! {
+    /// Set while this thread commits a streamed object whose bytes were charged at append.
+    static PREPAID: Cell<bool> = const { Cell::new(false) };
+}
+
 pub struct BandwidthLimit {
     inner: Arc<dyn Storage>,
     up: Option<Arc<TokenBucket>>,
@@ -128,7 +135,9 @@ impl Storage for BandwidthLimit {
     }
     fn write(&self, kind: FileKind, name: &str, data: &[u8]) -> Result<()> {
         if let Some(b) = &self.up {
-            b.take(data.len() as u64);
+            if !PREPAID.with(Cell::get) {
+                b.take(data.len() as u64);
+            }
         }
         self.inner.write(kind, name, data)
     }
@@ -161,7 +170,10 @@ impl PendingObject for PacedPending {
         self.inner.append(data)
     }
     fn commit(self: Box<Self>, storage: &dyn Storage, name: &str) -> Result<()> {
-        self.inner.commit(storage, name)
+        let was = PREPAID.with(|p| p.replace(true));
+        let r = self.inner.commit(storage, name);
+        PREPAID.with(|p| p.set(was));
+        r
     }
 }
 
@@ -199,7 +211,8 @@ mod tests {
                 std::thread::spawn(move || {
                     for i in 0..8u32 {
                         let name = format!("{:04x}", t * 16 + i);
-                        s.write(FileKind::Pack, &name, &vec![0u8; 64 << 10]).unwrap();
+                        s.write(FileKind::Pack, &name, &vec![0u8; 64 << 10])
+                            .unwrap();
                     }
                 })
             })
@@ -214,12 +227,34 @@ mod tests {
         );
     }
 
+    /// A buffered streamed object is charged once (at append), not again at its commit.
+    #[test]
+    fn streamed_objects_are_charged_once() {
+        let s: Arc<dyn Storage> = Arc::new(BandwidthLimit::new(
+            Arc::new(MemoryStorage::new()),
+            Some(1 << 20),
+            None,
+        ));
+        let start = Instant::now();
+        let mut p = s.begin_write(FileKind::Pack).unwrap();
+        p.append(&vec![0u8; 2 << 20]).unwrap();
+        p.commit(s.as_ref(), "bb01").unwrap();
+        // 2 MiB at 1 MiB/s with a 1 s burst: ~1 s if charged once, ~3 s if charged twice.
+        let took = start.elapsed();
+        assert!(
+            took >= Duration::from_millis(900) && took < Duration::from_millis(2500),
+            "{took:?}"
+        );
+        assert_eq!(s.size(FileKind::Pack, "bb01").unwrap(), 2 << 20);
+    }
+
     #[test]
     fn downloads_are_limited_and_uploads_are_not_when_only_download_is_set() {
         let mem = Arc::new(MemoryStorage::new());
         let s = BandwidthLimit::new(mem, None, Some(512 << 10));
         let start = Instant::now();
-        s.write(FileKind::Pack, "aa01", &vec![1u8; 1 << 20]).unwrap();
+        s.write(FileKind::Pack, "aa01", &vec![1u8; 1 << 20])
+            .unwrap();
         assert!(start.elapsed() < Duration::from_millis(300));
         let start = Instant::now();
         for _ in 0..2 {

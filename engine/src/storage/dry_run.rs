@@ -67,7 +67,9 @@ impl DryRunStorage {
 
 impl State {
     fn record_write(&self, kind: FileKind, name: &str, data: Option<&[u8]>, len: u64) {
-        let keep = (kind != FileKind::Pack).then(|| data.map(<[u8]>::to_vec)).flatten();
+        let keep = (kind != FileKind::Pack)
+            .then(|| data.map(<[u8]>::to_vec))
+            .flatten();
         self.shadow.lock().insert(
             (kind as u8, name.to_string()),
             (kind, Shadow::Written(keep, len)),
@@ -160,7 +162,8 @@ impl Storage for DryRunStorage {
 
     fn write(&self, kind: FileKind, name: &str, data: &[u8]) -> Result<()> {
         check_name(kind, name)?;
-        self.state.record_write(kind, name, Some(data), data.len() as u64);
+        self.state
+            .record_write(kind, name, Some(data), data.len() as u64);
         Ok(())
     }
 
@@ -183,13 +186,25 @@ impl Storage for DryRunStorage {
             // Report a missing object as the real storage would.
             self.state.inner.size(kind, name)?;
         }
-        self.state.shadow.lock().insert(key, (kind, Shadow::Removed));
-        self.state.report.lock().removed.push((kind, name.to_string()));
+        self.state
+            .shadow
+            .lock()
+            .insert(key, (kind, Shadow::Removed));
+        self.state
+            .report
+            .lock()
+            .removed
+            .push((kind, name.to_string()));
         Ok(())
     }
 
     fn size(&self, kind: FileKind, name: &str) -> Result<u64> {
-        match self.state.shadow.lock().get(&(kind as u8, name.to_string())) {
+        match self
+            .state
+            .shadow
+            .lock()
+            .get(&(kind as u8, name.to_string()))
+        {
             Some((_, Shadow::Written(_, len))) => Ok(*len),
             Some((_, Shadow::Removed)) => Err(crate::storage::missing(
                 kind,

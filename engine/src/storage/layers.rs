@@ -60,7 +60,11 @@ pub fn open_layered(url: &str, opts: &OpenOptions) -> Result<Opened> {
         s = Arc::new(ConcurrencyLimit::new(s, n));
     }
     if opts.limit_upload.is_some() || opts.limit_download.is_some() {
-        s = Arc::new(BandwidthLimit::new(s, opts.limit_upload, opts.limit_download));
+        s = Arc::new(BandwidthLimit::new(
+            s,
+            opts.limit_upload,
+            opts.limit_download,
+        ));
     }
     if is_network(url) {
         s = Arc::new(RetryStorage::new(s, opts.retry.clone().unwrap_or_default()));
@@ -71,5 +75,8 @@ pub fn open_layered(url: &str, opts: &OpenOptions) -> Result<Opened> {
         s = d.clone();
         dry = Some(d);
     }
-    Ok(Opened { storage: s, dry_run: dry })
+    Ok(Opened {
+        storage: s,
+        dry_run: dry,
+    })
 }

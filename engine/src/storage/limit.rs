@@ -1,8 +1,12 @@
 //! A limit on concurrent operations, around any storage (`--connections N`).
 //!
 //! Callers parallelise with threads; this keeps a storage from being hit by more requests at
-//! once than it (or the operator) wants, whatever the number of threads. Streamed objects hold
-//! a permit only while they are committed (that is when they travel).
+//! once than it (or the operator) wants, whatever the number of threads.
+//!
+//! Streamed objects ([`Storage::begin_write`]) are passed through untouched: the default
+//! (buffered) one commits through the outermost storage's `write`, which takes a permit here,
+//! so holding one around the commit as well could deadlock; network storages that stream
+//! bound themselves (SFTP opens as many ssh connections as `--connections` says).
 
 use std::sync::Arc;
 
@@ -46,14 +50,14 @@ impl Drop for Permit<'_> {
 
 pub struct ConcurrencyLimit {
     inner: Arc<dyn Storage>,
-    sem: Arc<Semaphore>,
+    sem: Semaphore,
 }
 
 impl ConcurrencyLimit {
     pub fn new(inner: Arc<dyn Storage>, max: usize) -> Self {
         ConcurrencyLimit {
             inner,
-            sem: Arc::new(Semaphore::new(max)),
+            sem: Semaphore::new(max),
         }
     }
 }
@@ -83,10 +87,7 @@ impl Storage for ConcurrencyLimit {
         self.inner.write(kind, name, data)
     }
     fn begin_write(&self, kind: FileKind) -> Result<Box<dyn PendingObject>> {
-        Ok(Box::new(LimitedPending {
-            inner: self.inner.begin_write(kind)?,
-            sem: self.sem.clone(),
-        }))
+        self.inner.begin_write(kind)
     }
     fn remove(&self, kind: FileKind, name: &str) -> Result<()> {
         let _p = self.sem.acquire();
@@ -95,21 +96,6 @@ impl Storage for ConcurrencyLimit {
     fn size(&self, kind: FileKind, name: &str) -> Result<u64> {
         let _p = self.sem.acquire();
         self.inner.size(kind, name)
-    }
-}
-
-struct LimitedPending {
-    inner: Box<dyn PendingObject>,
-    sem: Arc<Semaphore>,
-}
-
-impl PendingObject for LimitedPending {
-    fn append(&mut self, data: &[u8]) -> Result<()> {
-        self.inner.append(data)
-    }
-    fn commit(self: Box<Self>, storage: &dyn Storage, name: &str) -> Result<()> {
-        let _p = self.sem.acquire();
-        self.inner.commit(storage, name)
     }
 }
 
@@ -145,5 +131,27 @@ mod tests {
         let max = flaky.max_running.load(Ordering::SeqCst);
         assert_eq!(max, 3, "the limit is reached under load but never passed");
         assert_eq!(s.list(FileKind::Index).unwrap().len(), 60);
+    }
+
+    /// Buffered streamed objects commit through the outer storage's write: no deadlock even
+    /// when every permit is taken by a committing thread.
+    #[test]
+    fn buffered_commits_through_the_limit_do_not_deadlock() {
+        let s: Arc<dyn Storage> =
+            Arc::new(ConcurrencyLimit::new(Arc::new(MemoryStorage::new()), 1));
+        let threads: Vec<_> = (0..4u32)
+            .map(|t| {
+                let s = s.clone();
+                std::thread::spawn(move || {
+                    let mut p = s.begin_write(FileKind::Pack).unwrap();
+                    p.append(&[t as u8; 100]).unwrap();
+                    p.commit(s.as_ref(), &format!("{t:04x}")).unwrap();
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(s.list(FileKind::Pack).unwrap().len(), 4);
     }
 }

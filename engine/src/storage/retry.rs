@@ -169,7 +169,11 @@ mod tests {
 
     #[test]
     fn gives_up_after_the_attempts_and_says_so() {
-        let flaky = Arc::new(Flaky::new(MemoryStorage::new(), ErrorKind::Unavailable, 100));
+        let flaky = Arc::new(Flaky::new(
+            MemoryStorage::new(),
+            ErrorKind::Unavailable,
+            100,
+        ));
         let s = RetryStorage::new(flaky.clone(), fast(3));
         let e = s.read(FileKind::Index, N).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Unavailable);

@@ -256,11 +256,11 @@ fn classify_failure(
         .map(String::as_str)
         .filter(|l| !l.starts_with("debug") && !l.trim().is_empty() && !l.starts_with("OpenSSH_"))
         .collect();
-    let fingerprint = lines
-        .iter()
-        .find_map(|l| l.split_once("Server host key: ").map(|(_, k)| k.trim().to_string()));
-    if has("REMOTE HOST IDENTIFICATION HAS CHANGED") || has("Host key for") && has("has changed")
-    {
+    let fingerprint = lines.iter().find_map(|l| {
+        l.split_once("Server host key: ")
+            .map(|(_, k)| k.trim().to_string())
+    });
+    if has("REMOTE HOST IDENTIFICATION HAS CHANGED") || has("Host key for") && has("has changed") {
         return Error::new(
             ErrorKind::Unauthorized,
             format!(
@@ -333,7 +333,10 @@ mod tests {
         );
         assert_eq!(e.kind(), ErrorKind::Unauthorized);
         let m = e.to_string();
-        assert!(m.contains("SHA256:abcDEF") && m.contains("--ssh-accept-new"), "{m}");
+        assert!(
+            m.contains("SHA256:abcDEF") && m.contains("--ssh-accept-new"),
+            "{m}"
+        );
     }
 
     #[test]

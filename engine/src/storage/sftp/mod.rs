@@ -211,8 +211,8 @@ impl Inner {
         let path = self.object_path(kind, name)?;
         self.pool.run(|c, _| {
             let label = &self.label;
-            let handle = ops::open(c, label, &path, FXF_READ)
-                .map_err(|e| self.not_found(kind, name, e))?;
+            let handle =
+                ops::open(c, label, &path, FXF_READ).map_err(|e| self.not_found(kind, name, e))?;
             let data = (|| {
                 let (offset, len) = match range {
                     Some(r) => r,
@@ -331,11 +331,12 @@ impl Storage for SftpStorage {
     fn remove(&self, kind: FileKind, name: &str) -> Result<()> {
         let i = &self.inner;
         let path = i.object_path(kind, name)?;
-        i.pool.run(|c, retried| match ops::remove(c, &i.label, &path) {
-            // The first attempt may have removed it before its connection died.
-            Err(e) if e.kind() == ErrorKind::NotFound && retried => Ok(()),
-            r => r.map_err(|e| i.not_found(kind, name, e)),
-        })
+        i.pool
+            .run(|c, retried| match ops::remove(c, &i.label, &path) {
+                // The first attempt may have removed it before its connection died.
+                Err(e) if e.kind() == ErrorKind::NotFound && retried => Ok(()),
+                r => r.map_err(|e| i.not_found(kind, name, e)),
+            })
     }
 
     fn size(&self, kind: FileKind, name: &str) -> Result<u64> {
@@ -356,7 +357,12 @@ fn spool_file() -> Result<File> {
         .write(true)
         .create_new(true)
         .open(&path)
-        .map_err(|e| Error::io(format!("cannot create a spool file in {}", dir.display()), e))?;
+        .map_err(|e| {
+            Error::io(
+                format!("cannot create a spool file in {}", dir.display()),
+                e,
+            )
+        })?;
     let _ = std::fs::remove_file(&path);
     Ok(f)
 }

@@ -64,12 +64,7 @@ fn handle_reply(c: &Conn, mut r: Reply, label: &str, what: &str) -> Result<Vec<u
 }
 
 pub fn open(c: &Conn, label: &str, path: &str, flags: u32) -> Result<Vec<u8>> {
-    let r = c.call(|id| {
-        Request::new(FXP_OPEN, id)
-            .str(path)
-            .u32(flags)
-            .no_attrs()
-    })?;
+    let r = c.call(|id| Request::new(FXP_OPEN, id).str(path).u32(flags).no_attrs())?;
     handle_reply(c, r, label, &format!("cannot open {path}"))
 }
 
@@ -206,9 +201,8 @@ pub fn write_all(c: &Conn, label: &str, handle: &[u8], path: &str, src: &Source)
                 Source::Slice(s) => &s[off as usize..off as usize + n],
                 Source::File(f, _) => {
                     buf.resize(n, 0);
-                    f.read_exact_at(&mut buf, off).map_err(|e| {
-                        Error::io("cannot read the spooled object back", e)
-                    })?;
+                    f.read_exact_at(&mut buf, off)
+                        .map_err(|e| Error::io("cannot read the spooled object back", e))?;
                     &buf
                 }
             };

@@ -197,7 +197,10 @@ mod tests {
             .u32(FXF_READ)
             .no_attrs()
             .finish();
-        assert_eq!(u32::from_be_bytes(p[..4].try_into().unwrap()) as usize, p.len() - 4);
+        assert_eq!(
+            u32::from_be_bytes(p[..4].try_into().unwrap()) as usize,
+            p.len() - 4
+        );
         let (id, mut r) = Reply::parse(p[4..].to_vec()).unwrap();
         assert_eq!((id, r.ty), (7, FXP_OPEN));
         assert_eq!(r.string().unwrap(), "/a/b");

@@ -142,3 +142,66 @@ fn walkdir(p: &std::path::Path) -> Vec<String> {
     }
     out
 }
+
+fn sshd_script(action: &str, state: &std::path::Path) {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/services/sshd.sh");
+    let out = std::process::Command::new(script)
+        .arg(action)
+        .arg(state)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "sshd.sh {action}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A dead server is `Unavailable` naming the location; once it is back, the next operation
+/// reconnects by itself (no retry wrapper here: the pool replaces dead connections).
+#[test]
+fn sftp_reconnects_after_the_server_restarts() {
+    if env().is_none() {
+        return;
+    }
+    let st = tempfile::tempdir().unwrap();
+    let state = st.path().join("sshd");
+    sshd_script("start", &state);
+    struct Stop(std::path::PathBuf);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            sshd_script("stop", &self.0);
+        }
+    }
+    let _stop = Stop(state.clone());
+    let envf = std::fs::read_to_string(state.join("env")).unwrap();
+    let get = |k: &str| {
+        envf.lines()
+            .find_map(|l| l.strip_prefix(&format!("export {k}=")))
+            .unwrap()
+            .to_string()
+    };
+    let e = Env {
+        host: get("RIME_TEST_SSH_HOST"),
+        port: get("RIME_TEST_SSH_PORT"),
+        user: get("RIME_TEST_SSH_USER"),
+        key: get("RIME_TEST_SSH_KEY").into(),
+        config: get("RIME_TEST_SSH_CONFIG").into(),
+    };
+    let d = tempfile::tempdir().unwrap();
+    let s = storage(&e, &d.path().join("repo"));
+    s.create().unwrap();
+    let data = vec![5u8; 300_000];
+    s.write(FileKind::Pack, &"cd".repeat(32), &data).unwrap();
+
+    sshd_script("stop", &state);
+    let err = s.read(FileKind::Pack, &"cd".repeat(32)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+    assert!(err.to_string().contains(&e.port), "{err}");
+
+    sshd_script("restart", &state);
+    assert_eq!(s.read(FileKind::Pack, &"cd".repeat(32)).unwrap(), data);
+    s.write(FileKind::Index, "abcd", b"after").unwrap();
+    assert_eq!(s.read(FileKind::Index, "abcd").unwrap(), b"after");
+}

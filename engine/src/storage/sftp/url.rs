@@ -47,7 +47,12 @@ pub fn parse(url: &str) -> Result<SftpUrl> {
         return Err(bad("no host name"));
     }
     let port = match port {
-        Some(p) => Some(p.parse::<u16>().ok().filter(|&p| p > 0).ok_or_else(|| bad("bad port"))?),
+        Some(p) => Some(
+            p.parse::<u16>()
+                .ok()
+                .filter(|&p| p > 0)
+                .ok_or_else(|| bad("bad port"))?,
+        ),
         None => None,
     };
     let path = if path == "/~" || path == "/~/" {
@@ -56,12 +61,21 @@ pub fn parse(url: &str) -> Result<SftpUrl> {
         rel.trim_end_matches('/').to_string()
     } else {
         let p = path.trim_end_matches('/');
-        if p.is_empty() { "/".to_string() } else { p.to_string() }
+        if p.is_empty() {
+            "/".to_string()
+        } else {
+            p.to_string()
+        }
     };
     if path.split('/').any(|c| c == "..") {
         return Err(bad("'..' in the path"));
     }
-    Ok(SftpUrl { user, host, port, path })
+    Ok(SftpUrl {
+        user,
+        host,
+        port,
+        path,
+    })
 }
 
 #[cfg(test)]
