@@ -87,7 +87,14 @@ fn sftp_home_relative_path_and_missing_object_names_host() {
     .unwrap();
     s.create().unwrap();
     s.write(FileKind::Config, "config", b"cfg").unwrap();
-    let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
+    // The login directory as sshd sees it: the user's home in /etc/passwd (not $HOME).
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap();
+    let home = passwd
+        .lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .find(|f| f.len() > 5 && f[0] == e.user)
+        .map(|f| f[5].to_string())
+        .expect("the login user is in /etc/passwd");
     let on_disk = PathBuf::from(&home).join(&rel);
     assert_eq!(std::fs::read(on_disk.join("config")).unwrap(), b"cfg");
     let err = s.read(FileKind::Snapshot, "abcd").unwrap_err();
