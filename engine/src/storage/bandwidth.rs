@@ -222,7 +222,7 @@ mod tests {
         }
         let took = start.elapsed();
         assert!(
-            took >= Duration::from_millis(900) && took < Duration::from_secs(4),
+            took >= Duration::from_millis(900) && took < Duration::from_secs(10),
             "2 MiB at 1 MiB/s with a 1 s burst took {took:?}"
         );
     }

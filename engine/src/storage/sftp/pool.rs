@@ -8,7 +8,7 @@
 
 use std::ffi::OsString;
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -38,6 +38,11 @@ pub struct Pool {
     spec: SshSpec,
     slots: Vec<Mutex<Option<Arc<Conn>>>>,
     next: AtomicUsize,
+    /// Until one connection has succeeded, connections are opened one at a time: an unknown
+    /// host or a rejected key then fails once, not once per thread, and `--ssh-accept-new`
+    /// records the host key once.
+    first: Mutex<()>,
+    connected: AtomicBool,
 }
 
 impl Pool {
@@ -46,6 +51,8 @@ impl Pool {
             spec,
             slots: (0..connections.max(1)).map(|_| Mutex::new(None)).collect(),
             next: AtomicUsize::new(0),
+            first: Mutex::new(()),
+            connected: AtomicBool::new(false),
         }
     }
 
@@ -57,11 +64,13 @@ impl Pool {
             }
         }
         *s = None; // the dead one's ssh is reaped when its last user lets go
+        let _first = (!self.connected.load(Ordering::Acquire)).then(|| self.first.lock());
         let c = Arc::new(Conn::open(
             self.spec.command(),
             &self.spec.label,
             &self.spec.host,
         )?);
+        self.connected.store(true, Ordering::Release);
         *s = Some(c.clone());
         Ok(c)
     }
