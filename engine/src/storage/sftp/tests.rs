@@ -212,3 +212,58 @@ fn sftp_reconnects_after_the_server_restarts() {
     s.write(FileKind::Index, "abcd", b"after").unwrap();
     assert_eq!(s.read(FileKind::Index, "abcd").unwrap(), b"after");
 }
+
+/// Large objects cross many pipelined requests (and a short final one); prints throughput.
+#[test]
+fn sftp_large_objects_and_parallel_reads() {
+    let Some(e) = env() else { return };
+    let d = tempfile::tempdir().unwrap();
+    let s = Arc::new(storage(&e, &d.path().join("repo")));
+    s.create().unwrap();
+    let big: Vec<u8> = (0..(48u32 << 20) + 12_345)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let name = "ef".repeat(32);
+    let t = std::time::Instant::now();
+    let mut p = s.begin_write(FileKind::Pack).unwrap();
+    for part in big.chunks(1 << 20) {
+        p.append(part).unwrap();
+    }
+    p.commit(s.as_ref(), &name).unwrap();
+    let up = t.elapsed();
+    let t = std::time::Instant::now();
+    assert!(
+        s.read(FileKind::Pack, &name).unwrap() == big,
+        "whole read differs"
+    );
+    let down = t.elapsed();
+    let tail = s
+        .read_range(FileKind::Pack, &name, big.len() as u64 - 300_000, 300_000)
+        .unwrap();
+    assert!(tail == big[big.len() - 300_000..]);
+    // Ranged reads from several threads share the connections.
+    let t = std::time::Instant::now();
+    let threads: Vec<_> = (0..8u64)
+        .map(|i| {
+            let s = s.clone();
+            let name = name.clone();
+            std::thread::spawn(move || {
+                s.read_range(FileKind::Pack, &name, i * (6 << 20), 6 << 20)
+                    .unwrap()
+            })
+        })
+        .collect();
+    for (i, t) in threads.into_iter().enumerate() {
+        let got = t.join().unwrap();
+        let at = i * (6 << 20);
+        assert!(got == big[at..at + (6 << 20)], "range {i} differs");
+    }
+    let par = t.elapsed();
+    let mib = big.len() as f64 / (1 << 20) as f64;
+    eprintln!(
+        "sftp over loopback: upload {:.0} MiB/s, download {:.0} MiB/s, 8 parallel ranged reads {:.0} MiB/s",
+        mib / up.as_secs_f64(),
+        mib / down.as_secs_f64(),
+        48.0 / par.as_secs_f64()
+    );
+}
