@@ -85,9 +85,20 @@ impl Conn {
         })();
         let version = match handshake {
             Ok(Some(p)) if p.first() == Some(&FXP_VERSION) => p,
+            Ok(Some(_)) => not_sftp(&mut child, label, host)?,
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                not_sftp(&mut child, label, host)?
+            }
             other => {
                 // ssh failed (or the server is no SFTP server): wait for it to finish so that
                 // its last words are complete, then explain.
+                // ssh is exiting (its stdout closed): give it a moment to finish writing.
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+                while child.try_wait().is_ok_and(|s| s.is_none())
+                    && std::time::Instant::now() < deadline
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
                 let _ = child.kill();
                 let _ = child.wait();
                 let _ = err_thread.join();
@@ -192,6 +203,19 @@ impl From<Malformed> for Error {
     fn from(_: Malformed) -> Error {
         Error::new(ErrorKind::Io, "malformed reply from the SFTP server")
     }
+}
+
+/// ssh runs, but what came back is not SFTP: stop it and say so (not retryable).
+fn not_sftp(child: &mut Child, label: &str, host: &str) -> Result<Vec<u8>> {
+    let _ = child.kill();
+    let _ = child.wait();
+    Err(Error::new(
+        ErrorKind::Io,
+        format!(
+            "{label}: the server did not answer in SFTP (does a login script on {host} print to \
+             standard output, or is its sftp subsystem something else?)"
+        ),
+    ))
 }
 
 /// Read one packet (without its length); `None` at a clean end of stream.
@@ -336,6 +360,35 @@ mod tests {
         assert!(
             m.contains("SHA256:abcDEF") && m.contains("--ssh-accept-new"),
             "{m}"
+        );
+    }
+
+    /// A program standing in for ssh, to see how Conn::open reads what comes back.
+    fn fake_ssh(script: &str) -> (tempfile::TempDir, Command) {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("fake-ssh");
+        std::fs::write(&p, format!("#!/bin/sh\n{script}\n")).unwrap();
+        let mut c = Command::new("/bin/sh");
+        c.arg(&p);
+        (d, c)
+    }
+
+    #[test]
+    fn a_login_banner_on_stdout_is_not_sftp() {
+        let (_d, c) = fake_ssh("echo 'Welcome to the backup server'; sleep 5");
+        let e = Conn::open(c, "sftp://h/r", "h").err().unwrap();
+        assert_eq!(e.kind(), ErrorKind::Io);
+        assert!(e.to_string().contains("did not answer in SFTP"), "{e}");
+    }
+
+    #[test]
+    fn ssh_last_words_are_kept() {
+        let (_d, c) = fake_ssh("echo 'ssh: Could not resolve hostname nowhere: Name or service not known' >&2; exit 255");
+        let e = Conn::open(c, "sftp://nowhere/r", "nowhere").err().unwrap();
+        assert_eq!(e.kind(), ErrorKind::Unavailable);
+        assert!(
+            e.to_string().contains("Could not resolve hostname nowhere"),
+            "{e}"
         );
     }
 
