@@ -5,6 +5,7 @@ mod output;
 mod password;
 mod progress;
 mod storage_open;
+mod units;
 
 use std::process::ExitCode;
 
@@ -19,7 +20,8 @@ Exit codes:
   3   backup written, but some source paths could not be read (see --ignore-unreadable)
   10  no repository at the given location
   11  repository format too new for this rime
-  12  wrong password";
+  12  wrong password
+  130 interrupted by SIGINT or SIGTERM (snapshots and mounts were cleaned up)";
 
 #[derive(Parser)]
 #[command(name = "rime", version, about = "Deduplicating, encrypted backup and restore", after_help = EXIT_CODES)]
@@ -52,7 +54,7 @@ pub struct GlobalOpts {
     )]
     pub password_file: Option<std::path::PathBuf>,
     /// Open an unencrypted repository (created with `init --encryption none`) without a password
-    #[arg(long, env = "RIME_NO_PASSWORD", global = true)]
+    #[arg(long, env = "RIME_NO_PASSWORD", global = true, value_parser = clap::builder::FalseyValueParser::new())]
     pub no_password: bool,
     /// Print results as JSON
     #[arg(long, global = true)]
@@ -89,16 +91,18 @@ pub struct GlobalOpts {
 enum Command {
     /// Create a new repository
     Init(commands::init::InitArgs),
-    /// Back up files and directories
+    /// Back up files and directories, a volume (block device or image), or a stream
     Backup(commands::backup::BackupArgs),
     /// List snapshots
     Snapshots(commands::snapshots::SnapshotsArgs),
-    /// Restore a snapshot into a directory
+    /// Restore a snapshot into a directory, or a volume onto an image file or device
     Restore(commands::restore::RestoreArgs),
     /// List the files in a snapshot
     Ls(commands::ls::LsArgs),
     /// Write a file of a snapshot to standard output, or a directory as a tar stream
     Dump(commands::dump::DumpArgs),
+    /// Show the byte ranges that differ between two volume or stream snapshots
+    Diff(commands::diff::DiffArgs),
     /// Show repository statistics
     Stats,
     /// Verify the repository's structure, and with --read-data all its data
@@ -110,6 +114,9 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if matches!(cli.command, Command::Backup(_)) {
+        progress::install_cancel_handler();
+    }
     let g = &cli.global;
     let result = match cli.command {
         Command::Init(a) => commands::init::run(g, a),
@@ -118,6 +125,7 @@ fn main() -> ExitCode {
         Command::Restore(a) => commands::restore::run(g, a),
         Command::Ls(a) => commands::ls::run(g, a),
         Command::Dump(a) => commands::dump::run(g, a),
+        Command::Diff(a) => commands::diff::run(g, a),
         Command::Stats => commands::stats::run(g),
         Command::Check(a) => commands::check::run(g, a),
         Command::Key(k) => commands::key::run(g, k),
@@ -140,6 +148,7 @@ fn exit_code(kind: ErrorKind) -> u8 {
         ErrorKind::UnsupportedVersion => 11,
         ErrorKind::WrongPassword => 12,
         ErrorKind::PartialBackup => 3,
+        ErrorKind::Interrupted => 130,
         _ => 1,
     }
 }

@@ -1,12 +1,17 @@
 //! One module per command.
 
 pub mod backup;
+pub mod backup_mysql;
+pub mod backup_snapshot;
+pub mod backup_source;
 pub mod check;
+pub mod diff;
 pub mod dump;
 pub mod init;
 pub mod key;
 pub mod ls;
 pub mod restore;
+pub mod restore_volume;
 pub mod snapshots;
 pub mod stats;
 
