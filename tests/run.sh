@@ -9,6 +9,8 @@ need=()
 command -v tar >/dev/null || need+=(tar)
 command -v setfattr >/dev/null || need+=(attr)
 command -v setpriv >/dev/null || need+=(util-linux)
+command -v ps >/dev/null || need+=(procps)
+[ -x /usr/sbin/sshd ] && [ -x /usr/lib/openssh/sftp-server ] || need+=(openssh-server openssh-sftp-server)
 command -v mkfs.ext4 >/dev/null || need+=(e2fsprogs)
 command -v mkfs.btrfs >/dev/null || need+=(btrfs-progs)
 [ -x /usr/sbin/mariadbd ] || need+=(mariadb-server)
@@ -53,6 +55,7 @@ start() {
 }
 if [ "$(id -u)" = 0 ]; then
   start mariadb tests/services/mariadb.sh
+  start sshd tests/services/sshd.sh
 fi
 
 status=0

@@ -4,6 +4,7 @@ mod commands;
 mod output;
 mod password;
 mod progress;
+mod storage_open;
 mod units;
 
 use std::process::ExitCode;
@@ -63,6 +64,29 @@ pub struct GlobalOpts {
     /// Print nothing but errors
     #[arg(short, long, global = true)]
     pub quiet: bool,
+    /// SSH private key for sftp:// repositories (the agent and ssh config keys are also tried)
+    #[arg(long, env = "RIME_SSH_KEY", global = true, value_name = "FILE")]
+    pub ssh_key: Option<std::path::PathBuf>,
+    /// Trust an SSH host key not yet in known_hosts and record it (trust on first use);
+    /// a changed host key is still refused
+    #[arg(long, global = true)]
+    pub ssh_accept_new: bool,
+    /// ssh config file to use instead of ~/.ssh/config (ssh -F)
+    #[arg(long, env = "RIME_SSH_CONFIG", global = true, value_name = "FILE")]
+    pub ssh_config: Option<std::path::PathBuf>,
+    /// Concurrent storage operations (and SSH connections); default: 4 for sftp://,
+    /// unlimited for local
+    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub connections: Option<u16>,
+    /// Upload bandwidth limit in bytes per second, K/M/G = KiB/MiB/GiB (e.g. 10M)
+    #[arg(long, global = true, value_name = "RATE", value_parser = storage_open::parse_rate)]
+    pub limit_upload: Option<u64>,
+    /// Download bandwidth limit in bytes per second, K/M/G = KiB/MiB/GiB (e.g. 10M)
+    #[arg(long, global = true, value_name = "RATE", value_parser = storage_open::parse_rate)]
+    pub limit_download: Option<u64>,
+    /// Write and remove nothing in the repository; report what would have been done
+    #[arg(long, global = true)]
+    pub dry_run: bool,
 }
 
 #[derive(Subcommand)]
@@ -112,6 +136,9 @@ fn main() -> ExitCode {
         Command::Key(k) => commands::key::run(g, k),
     };
     let storage_failed = commands::finish_storages(g);
+    if g.dry_run && result.is_ok() && !g.quiet {
+        storage_open::print_dry_run(g);
+    }
     match result {
         Ok(_) if storage_failed => ExitCode::from(4),
         Ok(code) => code,

@@ -17,5 +17,6 @@ mod mysql;
 mod proptest_trees;
 mod roundtrip;
 mod select;
+mod sftp;
 mod snapshots_live;
 mod volume;

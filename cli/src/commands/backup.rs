@@ -218,8 +218,9 @@ pub fn report(
         );
     } else if !g.quiet {
         println!(
-            "snapshot {} saved: {} files, {} dirs, {} total; read {} files ({}), added {} to the repository; {} new / {} reused chunks; {:.2} s",
+            "snapshot {} {}: {} files, {} dirs, {} total; read {} files ({}), added {} to the repository; {} new / {} reused chunks; {:.2} s",
             r.id.short(),
+            if g.dry_run { "not saved (dry run)" } else { "saved" },
             s.files,
             s.dirs,
             bytes(s.bytes_total),

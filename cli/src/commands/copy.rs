@@ -4,7 +4,6 @@ use std::process::ExitCode;
 
 use clap::Args;
 use rime_engine::ops::copy::copy;
-use rime_engine::storage::open_url;
 use rime_engine::Result;
 
 use crate::output::bytes;
@@ -24,8 +23,8 @@ pub struct CopyArgs {
 }
 
 pub fn run(g: &GlobalOpts, a: CopyArgs) -> Result<ExitCode> {
-    let from = open_url(&a.from)?;
-    let to = open_url(&a.to)?;
+    let from = crate::storage_open::open(g, &a.from)?;
+    let to = crate::storage_open::open(g, &a.to)?;
     let s = copy(from.as_ref(), to.as_ref(), a.dry_run)?;
     if g.json {
         super::print_json(&serde_json::json!({

@@ -19,26 +19,26 @@ pub mod stats;
 use std::sync::Arc;
 
 use rime_engine::repo::Repository;
-use rime_engine::storage::{self, Storage};
+use rime_engine::storage::Storage;
 use rime_engine::{Error, Result};
 
 use crate::GlobalOpts;
 
 /// The fan-out over several `--repo` storages of this run, for the closing report.
-static FANOUT: std::sync::OnceLock<Arc<storage::Fanout>> = std::sync::OnceLock::new();
+static FANOUT: std::sync::OnceLock<Arc<rime_engine::storage::Fanout>> = std::sync::OnceLock::new();
 
 /// The run's storage: one `--repo`, or all of them as one fan-out.
 pub fn storage(g: &GlobalOpts) -> Result<Arc<dyn Storage>> {
     match g.repo.len() {
         0 => Err(Error::invalid("no repository given: use --repo or set RIME_REPO")),
-        1 => storage::open_url(&g.repo[0]),
+        1 => crate::storage_open::open(g, &g.repo[0]),
         _ => {
             let members = g
                 .repo
                 .iter()
-                .map(|u| storage::open_url(u))
+                .map(|u| crate::storage_open::open(g, u))
                 .collect::<Result<Vec<_>>>()?;
-            let f = FANOUT.get_or_init(|| Arc::new(storage::Fanout::new(members)));
+            let f = FANOUT.get_or_init(|| Arc::new(rime_engine::storage::Fanout::new(members)));
             Ok(f.clone())
         }
     }
