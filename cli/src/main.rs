@@ -90,6 +90,7 @@ pub struct GlobalOpts {
 }
 
 #[derive(Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per run
 enum Command {
     /// Create a new repository
     Init(commands::init::InitArgs),

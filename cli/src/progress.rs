@@ -82,7 +82,9 @@ pub fn install_cancel_handler() {
                 eprintln!("rime: second signal: exiting without cleaning up");
                 std::process::exit(128 + sig);
             }
-            eprintln!("rime: signal {sig}: stopping and cleaning up (send it again to exit at once)");
+            eprintln!(
+                "rime: signal {sig}: stopping and cleaning up (send it again to exit at once)"
+            );
         }
     });
 }

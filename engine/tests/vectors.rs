@@ -26,6 +26,7 @@ use rime_engine::crypto::{
     CTX_CONFIG_MAC, CTX_DATA_KEY, CTX_OBJECT_ID, NONCE_LEN, TAG_LEN,
 };
 use rime_engine::format::blob::{blob_aad, open_blob, seal_blob};
+use rime_engine::format::chunkmap::{ChunkMap, MapSegment, SegmentRef};
 use rime_engine::format::config::{self, ChunkerParams, ConfigBody, Encryption};
 use rime_engine::format::index::{IndexFile, IndexPack};
 use rime_engine::format::keyfile::{self, KeyFileBody, WRAP_AAD_PREFIX};
@@ -34,8 +35,9 @@ use rime_engine::format::pack::{
     decode_header_plain, decode_pack, decode_trailer, encode_header_plain, PackEntry,
     PACK_HEADER_AAD, PACK_MAGIC, TRAILER_LEN,
 };
-use rime_engine::format::chunkmap::{ChunkMap, MapSegment, SegmentRef};
-use rime_engine::format::snapshot::{ChunkerKind, Snapshot, SnapshotStats, SourceKind, VolumeSource};
+use rime_engine::format::snapshot::{
+    ChunkerKind, Snapshot, SnapshotStats, SourceKind, VolumeSource,
+};
 use rime_engine::format::tree::{Node, NodeKind, Part, Timestamp, Tree, Xattr};
 use rime_engine::format::{BlobFlags, BlobType, FORMAT_VERSION};
 use rime_engine::id::{BlobId, IndexId, PackId, RepoId, SnapshotId};
@@ -1232,8 +1234,14 @@ fn repo_v1_fixture_opens_checks_and_restores() {
 fn volume_vectors_decode_to_their_values() {
     let seg = read_vector("map-segment.bin");
     assert_eq!(MapSegment::decode(&seg, 1_052_672).unwrap(), map_segment());
-    assert!(MapSegment::decode(&seg, 1_052_671).is_err(), "length mismatch must be refused");
-    assert_eq!(ChunkMap::decode(&read_vector("chunk-map.bin")).unwrap(), chunk_map());
+    assert!(
+        MapSegment::decode(&seg, 1_052_671).is_err(),
+        "length mismatch must be refused"
+    );
+    assert_eq!(
+        ChunkMap::decode(&read_vector("chunk-map.bin")).unwrap(),
+        chunk_map()
+    );
     assert_eq!(
         Snapshot::decode(&read_vector("snapshot-volume.bin")).unwrap(),
         volume_snapshot()

@@ -3,8 +3,8 @@
 //! Run with `cargo test -p rime-cli --test it`. Tests that need root (device nodes, ownership,
 //! mounts, running as another user) print why they skip when not root.
 
-mod util;
 mod devices;
+mod util;
 
 mod cli;
 mod excludes;

@@ -19,7 +19,12 @@ fn run_multi(repo: &Repo, repos: &[&std::path::Path], args: &[&str]) -> Out {
 fn snapshot_ids(repo: &Repo, at: &std::path::Path) -> Vec<String> {
     let o = run_multi(repo, &[at], &["snapshots", "--json"]);
     o.ok();
-    o.json().as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap().to_string()).collect()
+    o.json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_string())
+        .collect()
 }
 
 #[test]
@@ -34,7 +39,11 @@ fn one_backup_to_two_storages_gives_two_complete_repositories() {
     }
     let o = run_multi(&repo, &[&a, &b], &["backup", src.to_str().unwrap()]);
     o.ok();
-    assert!(o.stderr.contains(&format!("storage {}: ok", a.display())), "{}", o.stderr);
+    assert!(
+        o.stderr.contains(&format!("storage {}: ok", a.display())),
+        "{}",
+        o.stderr
+    );
     let ids_a = snapshot_ids(&repo, &a);
     assert_eq!(ids_a.len(), 1);
     assert_eq!(ids_a, snapshot_ids(&repo, &b), "same snapshot ids on both");
@@ -42,7 +51,12 @@ fn one_backup_to_two_storages_gives_two_complete_repositories() {
     for r in [&a, &b] {
         run_multi(&repo, &[r], &["check", "--read-data"]).ok();
         let out = repo.fresh(&format!("out-{}", r.file_name().unwrap().to_str().unwrap()));
-        run_multi(&repo, &[r], &["restore", "latest", "--target", out.to_str().unwrap()]).ok();
+        run_multi(
+            &repo,
+            &[r],
+            &["restore", "latest", "--target", out.to_str().unwrap()],
+        )
+        .ok();
         compare_trees(&src, &out);
     }
     // A restore falls back to the other storage for what one has lost.
@@ -53,7 +67,12 @@ fn one_backup_to_two_storages_gives_two_complete_repositories() {
         }
     }
     let out = repo.fresh("fallback");
-    run_multi(&repo, &[&a, &b], &["restore", "latest", "--target", out.to_str().unwrap()]).ok();
+    run_multi(
+        &repo,
+        &[&a, &b],
+        &["restore", "latest", "--target", out.to_str().unwrap()],
+    )
+    .ok();
     compare_trees(&src, &out);
 }
 
@@ -71,23 +90,65 @@ fn a_full_storage_fails_alone_and_copy_catches_it_up() {
     for i in 0..4 {
         write_random_file(&src.join(format!("f{i}")), 10 + i, 1 << 20);
     }
-    let o = run_multi(&repo, &[&a, &b], &["backup", "--compression", "0", src.to_str().unwrap()]);
+    let o = run_multi(
+        &repo,
+        &[&a, &b],
+        &["backup", "--compression", "0", src.to_str().unwrap()],
+    );
     assert_eq!(o.code, 4, "{}", o.stderr);
-    assert!(o.stderr.contains(&format!("storage {}: FAILED", b.display())), "{}", o.stderr);
-    assert_eq!(snapshot_ids(&repo, &a).len(), 1, "the working storage has the backup");
-    assert!(snapshot_ids(&repo, &b).is_empty(), "the full one has no snapshot");
+    assert!(
+        o.stderr
+            .contains(&format!("storage {}: FAILED", b.display())),
+        "{}",
+        o.stderr
+    );
+    assert_eq!(
+        snapshot_ids(&repo, &a).len(),
+        1,
+        "the working storage has the backup"
+    );
+    assert!(
+        snapshot_ids(&repo, &b).is_empty(),
+        "the full one has no snapshot"
+    );
     run_multi(&repo, &[&b], &["check"]).ok();
     // Room again: copy brings the lagging storage up to date, with the same snapshot.
     crate::devices::sh(&format!("mount -o remount,size=64m {}", small.display()));
-    let c = run_multi(&repo, &[], &["copy", "--from", a.to_str().unwrap(), "--to", b.to_str().unwrap()]);
+    let c = run_multi(
+        &repo,
+        &[],
+        &[
+            "copy",
+            "--from",
+            a.to_str().unwrap(),
+            "--to",
+            b.to_str().unwrap(),
+        ],
+    );
     c.ok();
     assert_eq!(snapshot_ids(&repo, &a), snapshot_ids(&repo, &b));
     run_multi(&repo, &[&b], &["check", "--read-data"]).ok();
     let out = repo.fresh("out");
-    run_multi(&repo, &[&b], &["restore", "latest", "--target", out.to_str().unwrap()]).ok();
+    run_multi(
+        &repo,
+        &[&b],
+        &["restore", "latest", "--target", out.to_str().unwrap()],
+    )
+    .ok();
     compare_trees(&src, &out);
     // A second copy has nothing to do.
-    let c = run_multi(&repo, &[], &["copy", "--json", "--from", a.to_str().unwrap(), "--to", b.to_str().unwrap()]);
+    let c = run_multi(
+        &repo,
+        &[],
+        &[
+            "copy",
+            "--json",
+            "--from",
+            a.to_str().unwrap(),
+            "--to",
+            b.to_str().unwrap(),
+        ],
+    );
     c.ok();
     assert_eq!(c.json()["objects"], 0);
     // The next backup to both works.
@@ -106,9 +167,19 @@ fn storages_holding_different_repositories_are_refused() {
     run_multi(&repo, &[&a, &b], &["backup", src.to_str().unwrap()])
         .failed()
         .error_names(&["different repository"]);
-    run_multi(&repo, &[], &["copy", "--from", a.to_str().unwrap(), "--to", b.to_str().unwrap()])
-        .failed()
-        .error_names(&["different repository"]);
+    run_multi(
+        &repo,
+        &[],
+        &[
+            "copy",
+            "--from",
+            a.to_str().unwrap(),
+            "--to",
+            b.to_str().unwrap(),
+        ],
+    )
+    .failed()
+    .error_names(&["different repository"]);
     let c = repo.tmp.path().join("c");
     run_multi(&repo, &[&a, &c], &["backup", src.to_str().unwrap()])
         .failed()

@@ -64,9 +64,17 @@ fn btrfs_snapshot_backups_are_consistent_incremental_and_leave_nothing_behind() 
         vol.display()
     ));
     let b1 = repo.backup(&[&src], &["--snapshot"]);
-    assert!(leftovers(&vol).is_empty(), "snapshots left: {:?}", leftovers(&vol));
+    assert!(
+        leftovers(&vol).is_empty(),
+        "snapshots left: {:?}",
+        leftovers(&vol)
+    );
     let snaps = repo.snapshots();
-    assert_eq!(snaps[0]["paths"][0], src.to_str().unwrap(), "the origin path is recorded");
+    assert_eq!(
+        snaps[0]["paths"][0],
+        src.to_str().unwrap(),
+        "the origin path is recorded"
+    );
     assert_eq!(b1["stats"]["files"], 21);
     let out = repo.fresh("r1");
     repo.restore(b1["id"].as_str().unwrap(), &out, &[]);
@@ -123,7 +131,11 @@ fn sigterm_during_a_snapshot_backup_removes_the_snapshot() {
     std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
     assert_eq!(st.code(), Some(130), "{err}");
     assert!(leftovers(&vol).is_empty(), "snapshot left after SIGTERM");
-    assert_eq!(repo.snapshots().len(), before, "an interrupted backup saved a snapshot");
+    assert_eq!(
+        repo.snapshots().len(),
+        before,
+        "an interrupted backup saved a snapshot"
+    );
     // The repository is fine and the next run works.
     repo.run(&["check"]).ok();
     repo.backup(&[&vol.join("d")], &["--snapshot"]);
@@ -232,9 +244,12 @@ impl Lvm {
     }
 
     fn snapshot_exists(&self) -> bool {
-        fs::read_dir(&self.state)
-            .unwrap()
-            .any(|e| e.unwrap().file_name().to_string_lossy().starts_with("snap-"))
+        fs::read_dir(&self.state).unwrap().any(|e| {
+            e.unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("snap-")
+        })
     }
 }
 
@@ -260,8 +275,14 @@ fn lvm_snapshot_file_backup_via_standins() {
     let o = lvm.run(
         &repo,
         &[
-            "backup", "--json", "--lvm-auto-snap", data.to_str().unwrap(),
-            "--lvm-snapsize", "10%", "--lvm-dirmount", snapmnt.to_str().unwrap(),
+            "backup",
+            "--json",
+            "--lvm-auto-snap",
+            data.to_str().unwrap(),
+            "--lvm-snapsize",
+            "10%",
+            "--lvm-dirmount",
+            snapmnt.to_str().unwrap(),
             data.to_str().unwrap(),
         ],
     );
@@ -301,10 +322,20 @@ fn lvm_volume_backup_fill_up_leftovers_and_foreign_volumes_via_standins() {
     o.ok();
     let snaps = repo.snapshots();
     assert_eq!(snaps[0]["source"]["path"], dev.as_str());
-    assert_eq!(snaps[0]["source"]["annotations"]["lvm.snapshot"], "vg0/rime_backup_snap");
+    assert_eq!(
+        snaps[0]["source"]["annotations"]["lvm.snapshot"],
+        "vg0/rime_backup_snap"
+    );
     assert!(!lvm.snapshot_exists());
     let img = repo.fresh("vol.img");
-    repo.run(&["restore", o.json()["id"].as_str().unwrap(), "--target", img.to_str().unwrap(), "--verify"]).ok();
+    repo.run(&[
+        "restore",
+        o.json()["id"].as_str().unwrap(),
+        "--target",
+        img.to_str().unwrap(),
+        "--verify",
+    ])
+    .ok();
     assert_eq!(first_difference(&img, &lvm.state.join("origin.img")), None);
 
     // A snapshot that fills up during the backup fails the run and saves nothing.
@@ -327,10 +358,17 @@ fn lvm_volume_backup_fill_up_leftovers_and_foreign_volumes_via_standins() {
     let rm = log.find("lvremove").expect("leftover removed");
     let mk = log.find("lvcreate").expect("snapshot made");
     assert!(rm < mk, "{log}");
-    assert!(o.stderr.contains("left by an interrupted run"), "{}", o.stderr);
+    assert!(
+        o.stderr.contains("left by an interrupted run"),
+        "{}",
+        o.stderr
+    );
 
     // A volume of that name that rime did not make is never removed.
-    let ldev = sh(&format!("losetup -f --show {}/origin.img", lvm.state.display()));
+    let ldev = sh(&format!(
+        "losetup -f --show {}/origin.img",
+        lvm.state.display()
+    ));
     write(&leftover, format!("backup-by-admin|{}", ldev.trim()));
     lvm.run(&repo, &["backup", "--volume", &dev, "--snapshot"])
         .failed()

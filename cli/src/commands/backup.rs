@@ -97,7 +97,8 @@ pub fn run(g: &GlobalOpts, a: BackupArgs) -> Result<ExitCode> {
     if a.mode == Mode::Mongo {
         rime_engine::source::mongo::require_primary(&a.mongo_uri)?;
     }
-    let mysql_snapshot = a.source.mysql_conf.is_some() && a.snap.wanted() && a.source.volume.is_none();
+    let mysql_snapshot =
+        a.source.mysql_conf.is_some() && a.snap.wanted() && a.source.volume.is_none();
     if a.source.is_special() && !mysql_snapshot {
         if !a.paths.is_empty() && !a.source.takes_paths() {
             return Err(Error::invalid(
@@ -147,8 +148,13 @@ pub fn run(g: &GlobalOpts, a: BackupArgs) -> Result<ExitCode> {
         tags.extend(t.binlog_tags.clone());
         let snap = std::sync::Arc::new(t.snap);
         let v = snap.clone();
-        commit_check = Some(rime_engine::ops::CommitCheck(std::sync::Arc::new(move || v.validate())));
-        excludes.push(format!("{}*", rime_engine::source::snapshot::btrfs::SNAPSHOT_PREFIX));
+        commit_check = Some(rime_engine::ops::CommitCheck(std::sync::Arc::new(
+            move || v.validate(),
+        )));
+        excludes.push(format!(
+            "{}*",
+            rime_engine::source::snapshot::btrfs::SNAPSHOT_PREFIX
+        ));
         live = Some(snap);
     }
     let opts = BackupOptions {

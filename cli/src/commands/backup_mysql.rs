@@ -18,13 +18,22 @@ pub fn run(
     let conf = MysqlConf::load(conf_path)?;
     let defaults = conf.defaults_file()?;
     if meta.name.is_empty() {
-        meta.name = format!("mysql:{}", conf.host.as_deref().or(conf.socket.as_deref()).unwrap_or(""));
+        meta.name = format!(
+            "mysql:{}",
+            conf.host
+                .as_deref()
+                .or(conf.socket.as_deref())
+                .unwrap_or("")
+        );
     }
     let binlog = binlog_position(&defaults)?;
     let cmd = dump_command(&conf, &defaults, binlog.is_some())?;
     // The recorded command leaves out the private options file.
     let label = std::iter::once(cmd.get_program())
-        .chain(cmd.get_args().filter(|a| !a.to_string_lossy().starts_with("--defaults-extra-file")))
+        .chain(
+            cmd.get_args()
+                .filter(|a| !a.to_string_lossy().starts_with("--defaults-extra-file")),
+        )
         .map(|a| a.to_string_lossy().into_owned())
         .collect::<Vec<_>>()
         .join(" ");

@@ -90,10 +90,15 @@ pub fn take(
     let use_lvm = a.lvm_srcvol.is_some() || a.lvm_auto_snap.is_some();
     let snap = if !use_lvm && first_path.is_some_and(btrfs::is_btrfs) {
         let p = first_path.expect("checked");
-        let (s, leftovers) = btrfs::snapshot(&std::path::absolute(p).map_err(|e| Error::io(p.display().to_string(), e))?)?;
+        let (s, leftovers) = btrfs::snapshot(
+            &std::path::absolute(p).map_err(|e| Error::io(p.display().to_string(), e))?,
+        )?;
         for l in leftovers {
             if !quiet {
-                eprintln!("rime: removed a snapshot left by an interrupted run: {}", l.display());
+                eprintln!(
+                    "rime: removed a snapshot left by an interrupted run: {}",
+                    l.display()
+                );
             }
         }
         s

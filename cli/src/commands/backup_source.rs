@@ -64,8 +64,9 @@ impl SourceArgs {
         };
         let size = match self.chunk_size {
             None => DEFAULT_CHUNK_SIZE,
-            Some(s) => u32::try_from(s)
-                .map_err(|_| Error::invalid("--chunk-size is at most 16M"))?,
+            Some(s) => {
+                u32::try_from(s).map_err(|_| Error::invalid("--chunk-size is at most 16M"))?
+            }
         };
         if self.chunk_size.is_some() && kind == ChunkerKind::FastCdc {
             return Err(Error::invalid(
@@ -79,17 +80,24 @@ impl SourceArgs {
 
 pub fn run(g: &GlobalOpts, a: &BackupArgs) -> Result<ExitCode> {
     let s = &a.source;
-    let chosen = [s.volume.is_some(), s.stdin, s.stdin_from_command.is_some(), s.mysql_conf.is_some()]
-        .iter()
-        .filter(|&&x| x)
-        .count();
+    let chosen = [
+        s.volume.is_some(),
+        s.stdin,
+        s.stdin_from_command.is_some(),
+        s.mysql_conf.is_some(),
+    ]
+    .iter()
+    .filter(|&&x| x)
+    .count();
     if chosen > 1 {
         return Err(Error::invalid(
             "choose one source: --volume, --stdin, --stdin-from-command or --mysql-conf",
         ));
     }
     if s.volume.is_none() && (s.chunk_size.is_some() || s.chunker.is_some()) {
-        return Err(Error::invalid("--chunk-size and --chunker apply to --volume"));
+        return Err(Error::invalid(
+            "--chunk-size and --chunker apply to --volume",
+        ));
     }
     let (kind, size) = s.chunking()?;
     let repo = super::open(g)?;

@@ -30,7 +30,9 @@ static FANOUT: std::sync::OnceLock<Arc<rime_engine::storage::Fanout>> = std::syn
 /// The run's storage: one `--repo`, or all of them as one fan-out.
 pub fn storage(g: &GlobalOpts) -> Result<Arc<dyn Storage>> {
     match g.repo.len() {
-        0 => Err(Error::invalid("no repository given: use --repo or set RIME_REPO")),
+        0 => Err(Error::invalid(
+            "no repository given: use --repo or set RIME_REPO",
+        )),
         1 => crate::storage_open::open(g, &g.repo[0]),
         _ => {
             let members = g

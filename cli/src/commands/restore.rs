@@ -64,9 +64,21 @@ pub fn run(g: &GlobalOpts, a: RestoreArgs) -> Result<ExitCode> {
     };
     let (id, snap) = resolve(&repo, spec, &filter)?;
     if snap.source.has_chunk_map() || a.mysql_conf.is_some() {
-        return super::restore_volume::run(g, &repo, &id, &snap, &a.target, a.overwrite, a.verify, a.mysql_conf.as_deref());
+        return super::restore_volume::run(
+            g,
+            &repo,
+            &id,
+            &snap,
+            &a.target,
+            a.overwrite,
+            a.verify,
+            a.mysql_conf.as_deref(),
+        );
     }
-    let target = a.target.clone().expect("clap requires --target without --mysql-conf");
+    let target = a
+        .target
+        .clone()
+        .expect("clap requires --target without --mysql-conf");
     let opts = RestoreOptions {
         target: target.clone(),
         include: a.include.clone(),

@@ -27,7 +27,9 @@ pub fn run(
 ) -> Result<ExitCode> {
     if let Some(conf) = mysql_conf {
         if target.is_some() {
-            return Err(Error::invalid("give either --target or --mysql-conf, not both"));
+            return Err(Error::invalid(
+                "give either --target or --mysql-conf, not both",
+            ));
         }
         return restore_mysql(g, repo, id, snap, conf);
     }
@@ -103,7 +105,10 @@ fn restore_mysql(
     if !st.success() {
         return Err(Error::new(
             ErrorKind::InvalidInput,
-            format!("the MySQL client failed ({st}) while loading snapshot {}", id.short()),
+            format!(
+                "the MySQL client failed ({st}) while loading snapshot {}",
+                id.short()
+            ),
         ));
     }
     if !g.quiet {

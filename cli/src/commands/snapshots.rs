@@ -84,7 +84,9 @@ pub fn run(g: &GlobalOpts, a: SnapshotsArgs) -> Result<ExitCode> {
 fn source_json(k: &rime_engine::format::snapshot::SourceKind) -> serde_json::Value {
     use rime_engine::format::snapshot::SourceKind;
     let ann = |a: &[(String, String)]| -> serde_json::Map<String, serde_json::Value> {
-        a.iter().map(|(k, v)| (k.clone(), serde_json::Value::from(v.clone()))).collect()
+        a.iter()
+            .map(|(k, v)| (k.clone(), serde_json::Value::from(v.clone())))
+            .collect()
     };
     match k {
         SourceKind::Files => serde_json::json!({"kind": "files"}),

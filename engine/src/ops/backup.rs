@@ -125,7 +125,9 @@ pub fn backup(
         return Err(Error::invalid("nothing to back up: give at least one path"));
     }
     if !opts.record_as.is_empty() && opts.record_as.len() != opts.paths.len() {
-        return Err(Error::invalid("record_as must name one path per source path"));
+        return Err(Error::invalid(
+            "record_as must name one path per source path",
+        ));
     }
     let mut sources = Vec::new();
     let mut recorded: Vec<(Vec<u8>, String)> = Vec::new();
@@ -134,7 +136,9 @@ pub fn backup(
         let meta = stat(&abs, opts.dereference)
             .map_err(|e| Error::io(format!("cannot back up {}", p.display()), e))?;
         let shown = match opts.record_as.get(i) {
-            Some(r) => std::path::absolute(r).map_err(|e| Error::io(format!("{}", r.display()), e))?,
+            Some(r) => {
+                std::path::absolute(r).map_err(|e| Error::io(format!("{}", r.display()), e))?
+            }
             None => abs.clone(),
         };
         let name = root_name(&shown);
@@ -157,7 +161,12 @@ pub fn backup(
     let walker = Walker {
         repo,
         index: &index,
-        saver: BlobSaver::new(repo, &index, opts.compression_level, 1),
+        saver: BlobSaver::new(
+            repo,
+            &index,
+            opts.compression_level,
+            repo.storage().concurrency(),
+        ),
         chunker: repo.chunker(),
         excludes: Excludes::new(&opts.excludes)?,
         opts,

@@ -24,7 +24,10 @@ pub struct CopyStats {
 pub fn copy(from: &dyn Storage, to: &dyn Storage, dry_run: bool) -> Result<CopyStats> {
     let cfg = from.read(FileKind::Config, "config").map_err(|e| {
         if e.kind() == ErrorKind::MissingObject {
-            Error::new(ErrorKind::RepositoryNotFound, format!("no repository at {}", from.location()))
+            Error::new(
+                ErrorKind::RepositoryNotFound,
+                format!("no repository at {}", from.location()),
+            )
         } else {
             e
         }
@@ -46,7 +49,12 @@ pub fn copy(from: &dyn Storage, to: &dyn Storage, dry_run: bool) -> Result<CopyS
         }
         Err(e) => return Err(e),
     }
-    for kind in [FileKind::Key, FileKind::Pack, FileKind::Index, FileKind::Snapshot] {
+    for kind in [
+        FileKind::Key,
+        FileKind::Pack,
+        FileKind::Index,
+        FileKind::Snapshot,
+    ] {
         let have: std::collections::HashSet<String> =
             to.list(kind)?.into_iter().map(|o| o.name).collect();
         let todo: Vec<_> = from

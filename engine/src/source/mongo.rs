@@ -21,8 +21,12 @@ pub struct NodeRole {
 
 /// Ask the node at `uri` whether it is the primary.
 pub fn node_role(uri: &str) -> Result<NodeRole> {
-    let shell = find_program(&["mongosh", "mongo"])
-        .map_err(|_| Error::new(ErrorKind::NotFound, "--mode mongo needs the MongoDB shell (mongosh or mongo) on PATH"))?;
+    let shell = find_program(&["mongosh", "mongo"]).map_err(|_| {
+        Error::new(
+            ErrorKind::NotFound,
+            "--mode mongo needs the MongoDB shell (mongosh or mongo) on PATH",
+        )
+    })?;
     let out = Command::new(&shell)
         .args(["--quiet", uri, "--eval"])
         .arg("JSON.stringify(db.hello ? db.hello() : db.isMaster())")
@@ -42,11 +46,18 @@ pub fn node_role(uri: &str) -> Result<NodeRole> {
         .lines()
         .rev()
         .find_map(|l| serde_json::from_str(l.trim()).ok())
-        .ok_or_else(|| Error::invalid(format!("MongoDB at {uri} answered with no JSON: {}", text.trim())))?;
+        .ok_or_else(|| {
+            Error::invalid(format!(
+                "MongoDB at {uri} answered with no JSON: {}",
+                text.trim()
+            ))
+        })?;
     let flag = |k: &str| v.get(k).and_then(serde_json::Value::as_bool);
     let s = |k: &str| v.get(k).and_then(|x| x.as_str()).map(String::from);
     Ok(NodeRole {
-        primary: flag("isWritablePrimary").or(flag("ismaster")).unwrap_or(false),
+        primary: flag("isWritablePrimary")
+            .or(flag("ismaster"))
+            .unwrap_or(false),
         me: s("me"),
         primary_host: s("primary"),
     })

@@ -48,7 +48,10 @@ impl MysqlConf {
                 )));
             };
             let v = v.trim().trim_matches('"').trim_matches('\'');
-            kv.insert(k.trim().to_ascii_lowercase().replace('-', "_"), v.to_string());
+            kv.insert(
+                k.trim().to_ascii_lowercase().replace('-', "_"),
+                v.to_string(),
+            );
         }
         let mut c = MysqlConf {
             host: kv.remove("host"),
@@ -83,7 +86,10 @@ impl MysqlConf {
         let mut body = String::from("[client]\n");
         let mut put = |k: &str, v: &Option<String>| {
             if let Some(v) = v {
-                body.push_str(&format!("{k}=\"{}\"\n", v.replace('\\', "\\\\").replace('"', "\\\"")));
+                body.push_str(&format!(
+                    "{k}=\"{}\"\n",
+                    v.replace('\\', "\\\\").replace('"', "\\\"")
+                ));
             }
         };
         put("host", &self.host);
@@ -144,7 +150,12 @@ pub fn dump_command(conf: &MysqlConf, defaults: &DefaultsFile, binlog: bool) -> 
     let prog = find_program(&["mariadb-dump", "mysqldump"])?;
     let mut c = Command::new(prog);
     c.arg(defaults.arg())
-        .args(["--single-transaction", "--routines", "--events", "--triggers"])
+        .args([
+            "--single-transaction",
+            "--routines",
+            "--events",
+            "--triggers",
+        ])
         .args(["--hex-blob", "--quick"]);
     if binlog {
         c.arg("--master-data=2");
@@ -311,7 +322,9 @@ impl Drop for ReadLock {
 /// Binlog coordinates written into a dump by `--master-data=2`, from its first bytes.
 pub fn binlog_from_dump(head: &[u8]) -> Option<BinlogPosition> {
     let text = String::from_utf8_lossy(head);
-    let line = text.lines().find(|l| l.contains("CHANGE MASTER TO MASTER_LOG_FILE="))?;
+    let line = text
+        .lines()
+        .find(|l| l.contains("CHANGE MASTER TO MASTER_LOG_FILE="))?;
     let file = line.split("MASTER_LOG_FILE='").nth(1)?.split('\'').next()?;
     let pos = line.split("MASTER_LOG_POS=").nth(1)?;
     let pos: String = pos.chars().take_while(char::is_ascii_digit).collect();
@@ -334,7 +347,10 @@ mod tests {
         assert_eq!(c.host.as_deref(), Some("127.0.0.1"));
         assert_eq!(c.port, Some(3307));
         assert_eq!(c.password.as_deref(), Some("pw"));
-        assert!(MysqlConf::parse("user = x\n").is_err(), "no host nor socket");
+        assert!(
+            MysqlConf::parse("user = x\n").is_err(),
+            "no host nor socket"
+        );
         assert!(MysqlConf::parse("host = h\nport = x\n").is_err());
     }
 

@@ -157,6 +157,10 @@ impl Storage for BandwidthLimit {
     fn size(&self, kind: FileKind, name: &str) -> Result<u64> {
         self.inner.size(kind, name)
     }
+
+    fn concurrency(&self) -> usize {
+        self.inner.concurrency()
+    }
 }
 
 struct PacedPending {

@@ -103,6 +103,10 @@ impl State {
 }
 
 impl Storage for DryRunStorage {
+    fn concurrency(&self) -> usize {
+        self.state.inner.concurrency()
+    }
+
     fn location(&self) -> String {
         self.state.inner.location()
     }

@@ -55,6 +55,95 @@ pub struct Fanout {
     members: Vec<Member>,
 }
 
+/// Do one job on one member; the first failure stops the member.
+fn run_job(job: &Job, s: &dyn Storage, failed: &Mutex<Option<Error>>, written: &Mutex<(u64, u64)>) {
+    if failed.lock().is_some() {
+        return;
+    }
+    let r = match job {
+        Job::Write(kind, name, data) => {
+            let r = s.write(*kind, name, data);
+            if r.is_ok() {
+                let mut w = written.lock();
+                w.0 += 1;
+                w.1 += data.len() as u64;
+            }
+            r
+        }
+        Job::Remove(kind, name) => match s.remove(*kind, name) {
+            Err(e) if e.kind() == ErrorKind::MissingObject => Ok(()),
+            r => r,
+        },
+    };
+    if let Err(e) = r {
+        failed.lock().get_or_insert(e.within(s.location()));
+    }
+}
+
+fn done(pending: &(Mutex<usize>, Condvar)) {
+    let (m, cv) = pending;
+    *m.lock() -= 1;
+    cv.notify_all();
+}
+
+/// A member's dispatcher: packs go to `storage.concurrency()` uploaders in parallel; any other
+/// object waits until every earlier pack of this member is stored, so an index never reaches a
+/// storage before the packs it names (nor a snapshot before its index).
+fn dispatch(
+    rx: crossbeam_channel::Receiver<Job>,
+    s: Arc<dyn Storage>,
+    failed: Arc<Mutex<Option<Error>>>,
+    pending: Arc<(Mutex<usize>, Condvar)>,
+    written: Arc<Mutex<(u64, u64)>>,
+) {
+    let n = s.concurrency().max(1);
+    let in_flight: Arc<(Mutex<usize>, Condvar)> = Arc::default();
+    let (ptx, prx) = bounded::<Job>(n);
+    let uploaders: Vec<_> = (0..n)
+        .map(|_| {
+            let (prx, s, f, p, w, fl) = (
+                prx.clone(),
+                s.clone(),
+                failed.clone(),
+                pending.clone(),
+                written.clone(),
+                in_flight.clone(),
+            );
+            std::thread::spawn(move || {
+                for job in prx {
+                    run_job(&job, s.as_ref(), &f, &w);
+                    done(&fl);
+                    done(&p);
+                }
+            })
+        })
+        .collect();
+    for job in rx {
+        let is_pack = matches!(&job, Job::Write(FileKind::Pack, _, _));
+        if is_pack && n > 1 {
+            *in_flight.0.lock() += 1;
+            if ptx.send(job).is_err() {
+                done(&in_flight);
+                done(&pending);
+            }
+            continue;
+        }
+        {
+            let (m, cv) = &*in_flight;
+            let mut k = m.lock();
+            while *k > 0 {
+                cv.wait(&mut k);
+            }
+        }
+        run_job(&job, s.as_ref(), &failed, &written);
+        done(&pending);
+    }
+    drop(ptx);
+    for u in uploaders {
+        let _ = u.join();
+    }
+}
+
 impl Fanout {
     pub fn new(storages: Vec<Arc<dyn Storage>>) -> Fanout {
         let members = storages
@@ -64,34 +153,13 @@ impl Fanout {
                 let failed: Arc<Mutex<Option<Error>>> = Arc::default();
                 let pending: Arc<(Mutex<usize>, Condvar)> = Arc::default();
                 let written: Arc<Mutex<(u64, u64)>> = Arc::default();
-                let (s, f, p, w) = (storage.clone(), failed.clone(), pending.clone(), written.clone());
-                let worker = std::thread::spawn(move || {
-                    for job in rx {
-                        if f.lock().is_none() {
-                            let r = match &job {
-                                Job::Write(kind, name, data) => {
-                                    let r = s.write(*kind, name, data);
-                                    if r.is_ok() {
-                                        let mut w = w.lock();
-                                        w.0 += 1;
-                                        w.1 += data.len() as u64;
-                                    }
-                                    r
-                                }
-                                Job::Remove(kind, name) => match s.remove(*kind, name) {
-                                    Err(e) if e.kind() == ErrorKind::MissingObject => Ok(()),
-                                    r => r,
-                                },
-                            };
-                            if let Err(e) = r {
-                                *f.lock() = Some(e.within(s.location()));
-                            }
-                        }
-                        let (m, cv) = &*p;
-                        *m.lock() -= 1;
-                        cv.notify_all();
-                    }
-                });
+                let (s, f, p, w) = (
+                    storage.clone(),
+                    failed.clone(),
+                    pending.clone(),
+                    written.clone(),
+                );
+                let worker = std::thread::spawn(move || dispatch(rx, s, f, p, w));
                 Member {
                     storage,
                     failed,
@@ -127,7 +195,10 @@ impl Fanout {
     fn fail(&self, m: &Member, e: &Error) {
         let mut f = m.failed.lock();
         if f.is_none() {
-            *f = Some(Error::new(e.kind(), format!("{}: {e}", m.storage.location())));
+            *f = Some(Error::new(
+                e.kind(),
+                format!("{}: {e}", m.storage.location()),
+            ));
         }
     }
 
@@ -258,6 +329,14 @@ impl Drop for Fanout {
 }
 
 impl Storage for Fanout {
+    fn concurrency(&self) -> usize {
+        self.members
+            .iter()
+            .map(|m| m.storage.concurrency())
+            .max()
+            .unwrap_or(1)
+    }
+
     fn location(&self) -> String {
         let l: Vec<String> = self.members.iter().map(|m| m.storage.location()).collect();
         l.join(" + ")
@@ -283,7 +362,8 @@ impl Storage for Fanout {
         for m in self.healthy() {
             match m.storage.list(kind) {
                 Ok(l) => {
-                    let here: HashMap<String, u64> = l.into_iter().map(|o| (o.name, o.size)).collect();
+                    let here: HashMap<String, u64> =
+                        l.into_iter().map(|o| (o.name, o.size)).collect();
                     result = Some(match result {
                         None => here,
                         Some(mut acc) => {
@@ -296,7 +376,10 @@ impl Storage for Fanout {
             }
         }
         let r = result.ok_or_else(|| self.all_failed())?;
-        let mut v: Vec<ObjectInfo> = r.into_iter().map(|(name, size)| ObjectInfo { name, size }).collect();
+        let mut v: Vec<ObjectInfo> = r
+            .into_iter()
+            .map(|(name, size)| ObjectInfo { name, size })
+            .collect();
         v.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(v)
     }
@@ -331,7 +414,10 @@ mod tests {
 
     #[test]
     fn fanout_passes_the_conformance_suite() {
-        let f = Fanout::new(vec![Arc::new(MemoryStorage::default()), Arc::new(MemoryStorage::default())]);
+        let f = Fanout::new(vec![
+            Arc::new(MemoryStorage::default()),
+            Arc::new(MemoryStorage::default()),
+        ]);
         // Writes are asynchronous: the suite reads what it wrote, which the first member has
         // once its queue drained; run it with a synchronous view by finishing after each step.
         crate::storage::conformance::run_all(&SyncView(&f));
@@ -420,15 +506,28 @@ mod tests {
         });
         let f = Fanout::new(vec![bad.clone() as Arc<dyn Storage>, good.clone()]);
         for i in 0..5u8 {
-            f.write(FileKind::Pack, &format!("{i:02x}{}", "0".repeat(62)), &[i; 100]).unwrap();
+            f.write(
+                FileKind::Pack,
+                &format!("{i:02x}{}", "0".repeat(62)),
+                &[i; 100],
+            )
+            .unwrap();
         }
         let r = f.finish();
         assert!(r[0].error.is_some(), "{r:?}");
         assert_eq!(r[0].objects, 1);
         assert!(r[1].error.is_none());
         assert_eq!(good.list(FileKind::Pack).unwrap().len(), 5);
-        assert_eq!(bad.list(FileKind::Pack).unwrap().len(), 1, "nothing after the failure");
+        assert_eq!(
+            bad.list(FileKind::Pack).unwrap().len(),
+            1,
+            "nothing after the failure"
+        );
         // Reads fall back to the working member.
-        assert_eq!(f.read(FileKind::Pack, &format!("03{}", "0".repeat(62))).unwrap(), vec![3; 100]);
+        assert_eq!(
+            f.read(FileKind::Pack, &format!("03{}", "0".repeat(62)))
+                .unwrap(),
+            vec![3; 100]
+        );
     }
 }

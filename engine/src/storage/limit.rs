@@ -51,6 +51,7 @@ impl Drop for Permit<'_> {
 pub struct ConcurrencyLimit {
     inner: Arc<dyn Storage>,
     sem: Semaphore,
+    max: usize,
 }
 
 impl ConcurrencyLimit {
@@ -58,6 +59,7 @@ impl ConcurrencyLimit {
         ConcurrencyLimit {
             inner,
             sem: Semaphore::new(max),
+            max,
         }
     }
 }
@@ -96,6 +98,10 @@ impl Storage for ConcurrencyLimit {
     fn size(&self, kind: FileKind, name: &str) -> Result<u64> {
         let _p = self.sem.acquire();
         self.inner.size(kind, name)
+    }
+
+    fn concurrency(&self) -> usize {
+        self.inner.concurrency().min(self.max).max(1)
     }
 }
 

@@ -124,6 +124,11 @@ pub trait Storage: Send + Sync {
     fn remove(&self, kind: FileKind, name: &str) -> Result<()>;
     /// Size of an object, or `MissingObject`.
     fn size(&self, kind: FileKind, name: &str) -> Result<u64>;
+    /// How many objects callers should upload at once: 1 for local disks (one streaming writer
+    /// keeps up), more for network storages whose single transfers are latency-bound.
+    fn concurrency(&self) -> usize {
+        1
+    }
 }
 
 /// An object being written by [`Storage::begin_write`]. Invisible until committed; dropping it

@@ -123,6 +123,10 @@ impl Storage for RetryStorage {
     fn size(&self, kind: FileKind, name: &str) -> Result<u64> {
         with_retries(&self.policy, |_| self.inner.size(kind, name))
     }
+
+    fn concurrency(&self) -> usize {
+        self.inner.concurrency()
+    }
 }
 
 #[cfg(test)]

@@ -160,7 +160,12 @@ pub fn backup_volume(
     let _lock = LockGuard::shared(repo)?;
     let index = MasterIndex::load(repo)?;
     let parent = find_parent(repo, &meta)?;
-    let saver = BlobSaver::new(repo, &index, meta.compression_level, 1);
+    let saver = BlobSaver::new(
+        repo,
+        &index,
+        meta.compression_level,
+        repo.storage().concurrency(),
+    );
 
     // An image file whose size, times and inode match the parent's is not read at all.
     if let Some((pid, p)) = &parent {

@@ -42,7 +42,8 @@ pub fn export(repo: &Repository, snap: &Snapshot, out: &mut dyn Write) -> Result
         }
         total += write_window(repo, &index, &window, out)?;
     }
-    out.flush().io_context(|| "cannot write the output".to_string())?;
+    out.flush()
+        .io_context(|| "cannot write the output".to_string())?;
     Ok(total)
 }
 
@@ -76,7 +77,9 @@ fn write_window(
         match p {
             Part::Data { .. } => {
                 let data = slot.into_inner().ok_or_else(|| {
-                    Error::corrupt(format!("a chunk near content offset {start} was not delivered"))
+                    Error::corrupt(format!(
+                        "a chunk near content offset {start} was not delivered"
+                    ))
                 })?;
                 out.write_all(&data)
                     .io_context(|| "cannot write the output".to_string())?;

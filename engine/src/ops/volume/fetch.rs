@@ -15,6 +15,9 @@ use crate::repo::index::MasterIndex;
 use crate::repo::Repository;
 use crate::storage::FileKind;
 
+/// Receives a verified blob's plaintext with the content offsets it belongs at.
+pub(crate) type Deliver<'a> = dyn Fn(&[u64], &[u8]) -> Result<()> + Sync + 'a;
+
 /// A needed blob and every content offset it appears at.
 type Uses = (PackEntry, Vec<u64>);
 
@@ -24,7 +27,7 @@ pub(crate) fn fetch(
     repo: &Repository,
     index: &MasterIndex,
     parts: &[(u64, BlobId)],
-    deliver: &(dyn Fn(&[u64], &[u8]) -> Result<()> + Sync),
+    deliver: &Deliver<'_>,
 ) -> Result<()> {
     let mut by_blob: HashMap<BlobId, usize> = HashMap::new();
     let mut by_pack: HashMap<PackId, Vec<Uses>> = HashMap::new();
@@ -32,7 +35,9 @@ pub(crate) fn fetch(
     for &(off, id) in parts {
         if let Some(&slot) = by_blob.get(&id) {
             let (pack, i) = slots[slot];
-            by_pack.get_mut(&pack).expect("pack recorded")[i].1.push(off);
+            by_pack.get_mut(&pack).expect("pack recorded")[i]
+                .1
+                .push(off);
             continue;
         }
         let (pack, e) = index.lookup(&id).ok_or_else(|| {
@@ -82,8 +87,8 @@ pub(crate) fn fetch(
         for (e, offsets) in range {
             let s = (u64::from(e.offset) - start) as usize;
             let stored = &buf[s..s + e.stored_len as usize];
-            let plain = open_blob(repo.keys(), e.ty, e.flags, e.raw_len, &e.id, stored)
-                .map_err(|err| {
+            let plain =
+                open_blob(repo.keys(), e.ty, e.flags, e.raw_len, &e.id, stored).map_err(|err| {
                     err.within(format!(
                         "pack {pack}, blob {} at content offset {}",
                         e.id.short(),

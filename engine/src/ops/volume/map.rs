@@ -54,7 +54,12 @@ impl MapWriter {
     }
 }
 
-fn read_tree_blob(repo: &Repository, index: &MasterIndex, id: &BlobId, what: &str) -> Result<Vec<u8>> {
+fn read_tree_blob(
+    repo: &Repository,
+    index: &MasterIndex,
+    id: &BlobId,
+    what: &str,
+) -> Result<Vec<u8>> {
     let (pack, e) = index.lookup(id).ok_or_else(|| {
         Error::new(
             ErrorKind::MissingObject,
@@ -76,7 +81,11 @@ pub fn load_map(repo: &Repository, index: &MasterIndex, root: &BlobId) -> Result
 }
 
 /// Load one segment of a chunk map.
-pub fn load_segment(repo: &Repository, index: &MasterIndex, seg: &SegmentRef) -> Result<MapSegment> {
+pub fn load_segment(
+    repo: &Repository,
+    index: &MasterIndex,
+    seg: &SegmentRef,
+) -> Result<MapSegment> {
     let bytes = read_tree_blob(repo, index, &seg.id, "map segment")?;
     MapSegment::decode(&bytes, seg.len)
         .map_err(|e| e.within(format!("map segment {}", seg.id.short())))

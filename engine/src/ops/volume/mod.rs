@@ -94,6 +94,7 @@ pub(crate) fn now() -> Timestamp {
 }
 
 /// Write the snapshot (after its packs and index are durable) and build the result.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn save(
     repo: &Repository,
     meta: &SnapshotMeta,

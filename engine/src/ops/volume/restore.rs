@@ -124,7 +124,12 @@ pub fn restore_volume(
 }
 
 /// Data parts as (offset, id) and holes as (offset, len).
-fn layout(mut off: u64, parts: &[Part]) -> (Vec<(u64, BlobId)>, Vec<(u64, u64)>) {
+/// Data parts as (content offset, blob id).
+type DataAt = Vec<(u64, BlobId)>;
+/// Holes as (content offset, length).
+type HolesAt = Vec<(u64, u64)>;
+
+fn layout(mut off: u64, parts: &[Part]) -> (DataAt, HolesAt) {
     let mut datas = Vec::with_capacity(parts.len());
     let mut holes = Vec::new();
     for p in parts {
@@ -294,7 +299,7 @@ pub fn verify_target(
         None
     };
     let has_data = |off: u64, len: u64| -> bool {
-        extents.as_ref().map_or(true, |x| {
+        extents.as_ref().is_none_or(|x| {
             let i = x.partition_point(|&(_, e)| e <= off);
             i < x.len() && x[i].0 < off + len
         })

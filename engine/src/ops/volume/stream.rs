@@ -52,7 +52,12 @@ pub fn backup_stream(
     let _lock = LockGuard::shared(repo)?;
     let index = MasterIndex::load(repo)?;
     let parent = find_parent(repo, &opts.meta)?.map(|(id, _)| id);
-    let saver = BlobSaver::new(repo, &index, opts.meta.compression_level, 1);
+    let saver = BlobSaver::new(
+        repo,
+        &index,
+        opts.meta.compression_level,
+        repo.storage().concurrency(),
+    );
     let mut writer = MapWriter::default();
     let size = chunk_reader(reader, &repo.chunker(), &saver, &mut writer, progress)?;
     let learnt = source_ok()?;
@@ -121,6 +126,9 @@ pub fn backup_process(
     backup_process_with(repo, cmd, label, opts, progress, &|_| vec![])
 }
 
+/// Reads facts (annotations) from the start of a stream.
+pub type Learn = dyn Fn(&[u8]) -> Vec<(String, String)>;
+
 /// Bytes of the stream's start handed to `learn` once the command succeeded.
 const HEAD: usize = 64 << 10;
 
@@ -131,7 +139,7 @@ pub fn backup_process_with(
     label: &str,
     opts: &StreamBackupOptions,
     progress: &dyn Progress,
-    learn: &dyn Fn(&[u8]) -> Vec<(String, String)>,
+    learn: &Learn,
 ) -> Result<BackupResult> {
     let mut child = cmd
         .stdin(Stdio::null())

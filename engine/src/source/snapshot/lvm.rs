@@ -61,17 +61,16 @@ fn lvs(target: &str, fields: &str) -> Result<Option<Vec<String>>> {
 pub fn resolve_origin(o: &LvmOptions) -> Result<Origin> {
     let (device, mountpoint) = match (&o.srcvol, &o.auto_snap) {
         (Some(v), _) => {
-            let mp = mounts().into_iter().find_map(|(dev, mp, _)| {
-                (same_device(&dev, v)).then_some(mp)
-            });
+            let mp = mounts()
+                .into_iter()
+                .find_map(|(dev, mp, _)| (same_device(&dev, v)).then_some(mp));
             (v.clone(), mp)
         }
         (None, Some(path)) => {
             let abs = std::path::absolute(path)
                 .map_err(|e| Error::io(format!("{}", path.display()), e))?;
-            let (dev, mp, _) = mount_of(&abs).ok_or_else(|| {
-                Error::invalid(format!("no mount holds {}", abs.display()))
-            })?;
+            let (dev, mp, _) = mount_of(&abs)
+                .ok_or_else(|| Error::invalid(format!("no mount holds {}", abs.display())))?;
             (dev, Some(mp))
         }
         (None, None) => {
@@ -86,7 +85,9 @@ pub fn resolve_origin(o: &LvmOptions) -> Result<Origin> {
         ))
     })?;
     if f.len() < 2 {
-        return Err(Error::invalid(format!("lvs gave no volume group for {device}")));
+        return Err(Error::invalid(format!(
+            "lvs gave no volume group for {device}"
+        )));
     }
     if let Some(vg) = &o.volgroup {
         if *vg != f[0] {
@@ -148,7 +149,9 @@ fn size_args(size: &str) -> Result<Vec<String>> {
             .parse()
             .map_err(|_| Error::invalid(format!("--lvm-snapsize {size:?} is not a percentage")))?;
         if !(n > 0.0 && n <= 100.0) {
-            return Err(Error::invalid(format!("--lvm-snapsize {size:?} is out of range")));
+            return Err(Error::invalid(format!(
+                "--lvm-snapsize {size:?} is out of range"
+            )));
         }
         return Ok(vec!["--extents".into(), format!("{p}%ORIGIN")]);
     }
@@ -168,11 +171,15 @@ fn size_args(size: &str) -> Result<Vec<String>> {
 /// Returns the snapshot and whether a leftover from a killed run was removed.
 pub fn snapshot(o: &LvmOptions, mount: bool) -> Result<(LiveSnapshot, bool)> {
     let origin = resolve_origin(o)?;
-    let name = o.snapname.clone().unwrap_or_else(|| DEFAULT_SNAPNAME.into());
+    let name = o
+        .snapname
+        .clone()
+        .unwrap_or_else(|| DEFAULT_SNAPNAME.into());
     let size = size_args(o.snapsize.as_deref().unwrap_or(DEFAULT_SNAPSIZE))?;
-    let dirmount = o.dirmount.clone().unwrap_or_else(|| {
-        std::env::temp_dir().join(format!("rime-lvm-{}", std::process::id()))
-    });
+    let dirmount = o
+        .dirmount
+        .clone()
+        .unwrap_or_else(|| std::env::temp_dir().join(format!("rime-lvm-{}", std::process::id())));
     let left = remove_leftover(&origin.vg, &name, Some(&dirmount))?;
     let full = format!("{}/{name}", origin.vg);
     let tag = format!("{TAG_PREFIX}{}", std::process::id());
@@ -208,7 +215,10 @@ pub fn snapshot(o: &LvmOptions, mount: bool) -> Result<(LiveSnapshot, bool)> {
     let validate_full = full.clone();
     let validate = move || check_not_full(&validate_full);
     let mut annotations = vec![
-        ("lvm.origin".to_string(), format!("{}/{}", origin.vg, origin.lv)),
+        (
+            "lvm.origin".to_string(),
+            format!("{}/{}", origin.vg, origin.lv),
+        ),
         ("lvm.snapshot".to_string(), full.clone()),
     ];
     if !mount {
@@ -233,7 +243,10 @@ pub fn snapshot(o: &LvmOptions, mount: bool) -> Result<(LiveSnapshot, bool)> {
     };
     if let Err(e) = std::fs::create_dir_all(&dirmount) {
         let _ = remove();
-        return Err(Error::io(format!("cannot create {}", dirmount.display()), e));
+        return Err(Error::io(
+            format!("cannot create {}", dirmount.display()),
+            e,
+        ));
     }
     let fstype = run(
         "blkid",
@@ -250,7 +263,12 @@ pub fn snapshot(o: &LvmOptions, mount: bool) -> Result<(LiveSnapshot, bool)> {
     };
     if let Err(e) = run(
         "mount",
-        &["-o", opts, &device.to_string_lossy(), &dirmount.to_string_lossy()],
+        &[
+            "-o",
+            opts,
+            &device.to_string_lossy(),
+            &dirmount.to_string_lossy(),
+        ],
     ) {
         let _ = remove();
         return Err(e);

@@ -99,7 +99,13 @@ pub fn mounts() -> Vec<(String, PathBuf, String)> {
     text.lines()
         .filter_map(|l| {
             let f: Vec<&str> = l.split(' ').collect();
-            (f.len() >= 3).then(|| (unescape(f[0]), PathBuf::from(unescape(f[1])), f[2].to_string()))
+            (f.len() >= 3).then(|| {
+                (
+                    unescape(f[0]),
+                    PathBuf::from(unescape(f[1])),
+                    f[2].to_string(),
+                )
+            })
         })
         .collect()
 }
@@ -109,7 +115,10 @@ fn unescape(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
             out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
             i += 4;
         } else {

@@ -54,6 +54,7 @@ struct Inner {
     pool: Pool,
     root: String,
     label: String,
+    connections: usize,
 }
 
 impl SftpStorage {
@@ -122,6 +123,7 @@ impl SftpStorage {
                 pool: Pool::new(spec, connections),
                 root: u.path,
                 label: url.to_string(),
+                connections,
             }),
         })
     }
@@ -245,6 +247,10 @@ fn src_len(src: &Source) -> u64 {
 }
 
 impl Storage for SftpStorage {
+    fn concurrency(&self) -> usize {
+        self.inner.connections.max(1)
+    }
+
     fn location(&self) -> String {
         self.inner.label.clone()
     }
