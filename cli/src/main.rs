@@ -1,6 +1,7 @@
 //! The `rime` command line: clap structs turned into engine options. No backup logic here.
 
 mod commands;
+mod config_file;
 mod output;
 mod password;
 mod progress;
@@ -46,6 +47,9 @@ pub struct GlobalOpts {
         value_name = "URL"
     )]
     pub repo: Vec<String>,
+    /// Freezer-style INI file: each [storage:NAME] section adds a storage to the run
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
     /// Read the repository password from this file (first line)
     #[arg(
         short = 'p',

@@ -20,9 +20,32 @@ pub fn parse_rate(s: &str) -> std::result::Result<u64, String> {
 }
 
 pub fn open(g: &GlobalOpts, url: &str) -> Result<Arc<dyn Storage>> {
+    open_with(g, url, g.ssh_key.clone())
+}
+
+/// A storage of a `[storage:NAME]` section, with its own SSH key (and Swift credentials).
+pub fn open_section(
+    g: &GlobalOpts,
+    s: &crate::config_file::StorageSection,
+) -> Result<Arc<dyn Storage>> {
+    if s.url.starts_with("swift://") && !s.swift_env.is_empty() {
+        return Err(rime_engine::Error::invalid(format!(
+            "[storage:{}]: per-storage Swift credentials are not supported by this build",
+            s.name
+        )));
+    }
+    open_with(g, &s.url, s.ssh_key.clone().or_else(|| g.ssh_key.clone()))
+        .map_err(|e| e.within(format!("[storage:{}]", s.name)))
+}
+
+fn open_with(
+    g: &GlobalOpts,
+    url: &str,
+    ssh_key: Option<std::path::PathBuf>,
+) -> Result<Arc<dyn Storage>> {
     let opts = OpenOptions {
         sftp: SftpOptions {
-            key: g.ssh_key.clone(),
+            key: ssh_key,
             accept_new: g.ssh_accept_new,
             config: g.ssh_config.clone(),
             ..Default::default()

@@ -185,3 +185,55 @@ fn storages_holding_different_repositories_are_refused() {
         .failed()
         .error_names(&["rime copy"]);
 }
+
+#[test]
+fn freezer_config_file_storages_receive_one_backup() {
+    let repo = Repo::new();
+    let a = repo.tmp.path().join("first");
+    let b = repo.tmp.path().join("second");
+    let mut ini = format!(
+        "[default]\naction = backup\nbackup_name = mytest6\n\n[storage:first]\nstorage=local\ncontainer = {}\n\n[storage:second]\nstorage = local\ncontainer = {}\n",
+        a.display(),
+        b.display()
+    );
+    // With the SFTP test server running (tests/run.sh starts it), a third storage over SSH.
+    let sftp = std::env::var("RIME_TEST_SSH_HOST").ok().map(|host| {
+        let dir = format!("/tmp/rime-cfg-sftp-{}", std::process::id());
+        ini.push_str(&format!(
+            "\n[storage:ssh]\nstorage = ssh\ncontainer = {dir}\nssh_host = {host}\nssh_port = {}\nssh_username = {}\nssh_key = {}\n",
+            std::env::var("RIME_TEST_SSH_PORT").unwrap(),
+            std::env::var("RIME_TEST_SSH_USER").unwrap(),
+            std::env::var("RIME_TEST_SSH_KEY").unwrap(),
+        ));
+        dir
+    });
+    let cfg = repo.tmp.path().join("job.ini");
+    write(&cfg, &ini);
+    let mut extra: Vec<std::ffi::OsString> = vec![os("--config"), os(&cfg)];
+    if let Ok(cf) = std::env::var("RIME_TEST_SSH_CONFIG") {
+        extra.extend([os("--ssh-config"), os(cf)]);
+    }
+    let run = |args: &[&str]| {
+        let mut all = extra.clone();
+        all.extend([os("--password-file"), os(&repo.pw_file)]);
+        all.extend(args.iter().map(os));
+        rime_raw(all, &[])
+    };
+    run(&["init", "--insecure-fast-kdf"]).ok();
+    let src = repo.dir("src");
+    write_random_file(&src.join("f"), 5, 200_000);
+    let o = run(&["backup", src.to_str().unwrap()]);
+    o.ok();
+    let ids = snapshot_ids(&repo, &a);
+    assert_eq!(ids.len(), 1);
+    assert_eq!(ids, snapshot_ids(&repo, &b));
+    if let Some(dir) = sftp {
+        assert!(o.stderr.contains(&format!("{dir}: ok")), "{}", o.stderr);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    // A section with an unsupported storage is named.
+    write(&cfg, "[storage:old]\nstorage = ftp\ncontainer = x\n");
+    run(&["snapshots"])
+        .failed()
+        .error_names(&["storage:old", "ftp"]);
+}

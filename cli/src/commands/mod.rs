@@ -29,17 +29,22 @@ static FANOUT: std::sync::OnceLock<Arc<rime_engine::storage::Fanout>> = std::syn
 
 /// The run's storage: one `--repo`, or all of them as one fan-out.
 pub fn storage(g: &GlobalOpts) -> Result<Arc<dyn Storage>> {
-    match g.repo.len() {
+    let mut members: Vec<Arc<dyn Storage>> = g
+        .repo
+        .iter()
+        .map(|u| crate::storage_open::open(g, u))
+        .collect::<Result<_>>()?;
+    if let Some(path) = &g.config {
+        for s in crate::config_file::load(path)?.storages {
+            members.push(crate::storage_open::open_section(g, &s)?);
+        }
+    }
+    match members.len() {
         0 => Err(Error::invalid(
-            "no repository given: use --repo or set RIME_REPO",
+            "no repository given: use --repo, RIME_REPO or --config with [storage:NAME] sections",
         )),
-        1 => crate::storage_open::open(g, &g.repo[0]),
+        1 => Ok(members.pop().expect("one member")),
         _ => {
-            let members = g
-                .repo
-                .iter()
-                .map(|u| crate::storage_open::open(g, u))
-                .collect::<Result<Vec<_>>>()?;
             let f = FANOUT.get_or_init(|| Arc::new(rime_engine::storage::Fanout::new(members)));
             Ok(f.clone())
         }

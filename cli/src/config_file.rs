@@ -1,0 +1,228 @@
+//! `rime --config FILE`: Freezer's INI configuration. Each `[storage:NAME]` section adds one
+//! storage to the run (the "parallel backup" of Freezer's documentation); keys as Freezer's:
+//!
+//! ```ini
+//! [storage:first]
+//! storage = local
+//! container = /srv/backup1
+//! [storage:backuphost]
+//! storage = ssh
+//! container = /srv/rime
+//! ssh_host = 10.0.0.5
+//! ssh_username = backup
+//! ssh_port = 22
+//! ssh_key = /root/.ssh/id_backup
+//! [storage:swift]
+//! storage = swift
+//! container = nightly
+//! osrc = /root/openrc.sh          # or the credential variables as lower-case keys (os_auth_url = ...)
+//! ```
+//!
+//! Keys may use `-` or `_`. Other sections (such as `[default]`) belong to `rime agent` and are
+//! kept for it.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use rime_engine::{Error, Result};
+
+/// One `[storage:NAME]` section, resolved to a storage URL and its own options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StorageSection {
+    pub name: String,
+    pub url: String,
+    pub ssh_key: Option<PathBuf>,
+    /// Swift credentials: the `osrc` file's variables and any `os_*` / `st_*` keys, with
+    /// upper-case names (`OS_AUTH_URL`...).
+    pub swift_env: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ConfigFile {
+    /// Sections other than storages: name -> key -> value.
+    pub sections: BTreeMap<String, BTreeMap<String, String>>,
+    pub storages: Vec<StorageSection>,
+}
+
+/// Parse INI text: `[section]` headers, `key = value` lines, `#`/`;` comments.
+pub fn parse_ini(text: &str) -> Result<Vec<(String, BTreeMap<String, String>)>> {
+    let mut out: Vec<(String, BTreeMap<String, String>)> = Vec::new();
+    for (n, raw) in text.lines().enumerate() {
+        let l = raw.trim();
+        if l.is_empty() || l.starts_with('#') || l.starts_with(';') {
+            continue;
+        }
+        if let Some(name) = l.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
+            out.push((name.trim().to_string(), BTreeMap::new()));
+            continue;
+        }
+        let (k, v) = l.split_once('=').ok_or_else(|| {
+            Error::invalid(format!("line {}: expected key = value: {l:?}", n + 1))
+        })?;
+        let Some((_, map)) = out.last_mut() else {
+            return Err(Error::invalid(format!(
+                "line {}: a key before any [section]",
+                n + 1
+            )));
+        };
+        map.insert(
+            k.trim().replace('-', "_").to_ascii_lowercase(),
+            v.trim().to_string(),
+        );
+    }
+    Ok(out)
+}
+
+/// `export OS_X=value` lines of an OpenStack rc file (`unset` and comments ignored).
+pub fn parse_osrc(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .filter_map(|l| {
+            let l = l.trim();
+            let l = l.strip_prefix("export ").unwrap_or(l);
+            let (k, v) = l.split_once('=')?;
+            let k = k.trim();
+            (!k.is_empty() && !k.contains(' ') && !l.starts_with('#')).then(|| {
+                (
+                    k.to_string(),
+                    v.trim().trim_matches('"').trim_matches('\'').to_string(),
+                )
+            })
+        })
+        .collect()
+}
+
+pub fn load(path: &Path) -> Result<ConfigFile> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::io(format!("cannot read configuration {}", path.display()), e))?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    let mut cfg = ConfigFile::default();
+    for (name, kv) in parse_ini(&text).map_err(|e| e.within(path.display()))? {
+        match name.strip_prefix("storage:") {
+            Some(sname) => cfg.storages.push(
+                storage_section(sname, &kv, base)
+                    .map_err(|e| e.within(format!("{} [storage:{sname}]", path.display())))?,
+            ),
+            None => {
+                cfg.sections.insert(name, kv);
+            }
+        }
+    }
+    Ok(cfg)
+}
+
+fn storage_section(
+    name: &str,
+    kv: &BTreeMap<String, String>,
+    base: &Path,
+) -> Result<StorageSection> {
+    let get = |k: &str| kv.get(k).map(String::as_str).filter(|v| !v.is_empty());
+    let container = get("container").ok_or_else(|| Error::invalid("no container given"))?;
+    let rel = |p: &str| {
+        let p = Path::new(p);
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            base.join(p)
+        }
+    };
+    let mut s = StorageSection {
+        name: name.to_string(),
+        url: String::new(),
+        ssh_key: get("ssh_key").map(rel),
+        swift_env: BTreeMap::new(),
+    };
+    match get("storage").unwrap_or("local") {
+        "local" => s.url = rel(container).to_string_lossy().into_owned(),
+        "ssh" => {
+            let host =
+                get("ssh_host").ok_or_else(|| Error::invalid("storage = ssh needs ssh_host"))?;
+            let user = get("ssh_username")
+                .map(|u| format!("{u}@"))
+                .unwrap_or_default();
+            let port = get("ssh_port").map(|p| format!(":{p}")).unwrap_or_default();
+            let path = if container.starts_with('/') || container.starts_with("~/") {
+                container.to_string()
+            } else {
+                format!("~/{container}")
+            };
+            let path = path
+                .strip_prefix('/')
+                .map(|p| format!("/{p}"))
+                .unwrap_or(path);
+            s.url = format!(
+                "sftp://{user}{host}{port}{}{path}",
+                if path.starts_with('/') { "" } else { "/" }
+            );
+        }
+        "swift" => {
+            s.url = format!("swift://{container}");
+            if let Some(osrc) = get("osrc") {
+                let p = rel(osrc);
+                let text = std::fs::read_to_string(&p)
+                    .map_err(|e| Error::io(format!("cannot read osrc {}", p.display()), e))?;
+                s.swift_env.extend(parse_osrc(&text));
+            }
+            for (k, v) in kv {
+                if k.starts_with("os_") || k.starts_with("st_") {
+                    s.swift_env.insert(k.to_ascii_uppercase(), v.clone());
+                }
+            }
+        }
+        other => {
+            return Err(Error::invalid(format!(
+                "storage = {other} is not supported (local, ssh or swift)"
+            )))
+        }
+    }
+    Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn freezer_parallel_backup_example() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("openrc.osrc"),
+            "unset OS_DOMAIN_NAME\nexport OS_AUTH_URL=http://127.0.0.1:5000/v3\nexport OS_USERNAME='u'\n",
+        )
+        .unwrap();
+        let ini = "[default]\naction = backup\nbackup_name = mytest6\ncontainer = /tmp/backup/\n\
+                   [storage:first]\nstorage=local\ncontainer = /tmp/backup1/\n\
+                   [storage:ssh]\nstorage = ssh\ncontainer = /srv/r\nssh-host = 127.0.0.1\nssh-username = root\nssh-port = 2222\nssh-key = key\n\
+                   [storage:swift]\nstorage=swift\ncontainer = test\nosrc = openrc.osrc\nos_region_name = RegionTwo\n";
+        let p = dir.path().join("job.ini");
+        std::fs::write(&p, ini).unwrap();
+        let c = load(&p).unwrap();
+        assert_eq!(c.sections["default"]["backup_name"], "mytest6");
+        assert_eq!(c.storages.len(), 3);
+        assert_eq!(c.storages[0].url, "/tmp/backup1/");
+        assert_eq!(c.storages[1].url, "sftp://root@127.0.0.1:2222/srv/r");
+        assert_eq!(
+            c.storages[1].ssh_key.as_deref(),
+            Some(dir.path().join("key").as_path())
+        );
+        assert_eq!(c.storages[2].url, "swift://test");
+        assert_eq!(
+            c.storages[2].swift_env["OS_AUTH_URL"],
+            "http://127.0.0.1:5000/v3"
+        );
+        assert_eq!(c.storages[2].swift_env["OS_USERNAME"], "u");
+        assert_eq!(c.storages[2].swift_env["OS_REGION_NAME"], "RegionTwo");
+        assert!(load_str("[storage:x]\nstorage = ftp\ncontainer = c\n").is_err());
+        assert!(
+            load_str("[storage:x]\nstorage = local\n").is_err(),
+            "container is required"
+        );
+        assert!(load_str("key = value\n").is_err(), "key outside a section");
+    }
+
+    fn load_str(s: &str) -> Result<ConfigFile> {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.ini");
+        std::fs::write(&p, s).unwrap();
+        load(&p)
+    }
+}
