@@ -10,9 +10,11 @@
 
 mod local;
 mod memory;
+pub mod swift;
 
 pub use local::LocalStorage;
 pub use memory::MemoryStorage;
+pub use swift::{SwiftCredentials, SwiftStorage};
 
 use std::sync::Arc;
 
@@ -140,10 +142,15 @@ impl PendingObject for BufferedObject {
     }
 }
 
-/// Open a storage from a repository URL: a plain path or `local:/path`.
+/// Open a storage from a repository URL: a plain path, `local:/path`, or
+/// `swift://container/prefix` (credentials from the environment, see [`SwiftCredentials`]).
 pub fn open_url(url: &str) -> Result<Arc<dyn Storage>> {
     if let Some(path) = url.strip_prefix("local:") {
         return Ok(Arc::new(LocalStorage::new(path)));
+    }
+    if url.starts_with("swift://") {
+        let creds = SwiftCredentials::from_env().map_err(|e| e.within(url))?;
+        return Ok(Arc::new(SwiftStorage::open(url, creds)?));
     }
     if let Some((scheme, _)) = url.split_once("://") {
         return Err(Error::invalid(format!(
