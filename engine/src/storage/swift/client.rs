@@ -95,7 +95,7 @@ impl SwiftClient {
     ) -> Result<Response> {
         let mut renewed = false;
         loop {
-            let s = self.session()?;
+            let s = self.session().map_err(|e| e.within(what()))?;
             let resp = build(&self.http, &s)
                 .header("X-Auth-Token", &s.token)
                 .send()
