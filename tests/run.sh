@@ -58,6 +58,24 @@ elif [ "$(id -u)" = 0 ]; then
   echo "tests/run.sh: installing ${swift_debs[*]} failed" >&2
   svc_failed=1
 fi
+# Keystone v3 and a keystoneauth Swift proxy in front of Swift cluster 1.
+keystone_debs=(python3-keystone python3-keystonemiddleware uwsgi uwsgi-plugin-python3)
+if [[ " ${svc_started[*]} " == *" swift "* ]]; then
+  if { [ -x /usr/bin/keystone-manage ] && [ -x /usr/bin/uwsgi ] && [ -e /usr/lib/uwsgi/plugins/python3_plugin.so ]; } || install_debs "${keystone_debs[@]}"; then
+    mkdir -p "$svc_root/keystone"
+    if tests/services/keystone.sh start "$svc_root/keystone" "$svc_root/swift"; then
+      svc_started=(keystone "${svc_started[@]}") # stopped before the Swift it uses
+      # shellcheck disable=SC1091
+      source "$svc_root/keystone/env"
+    else
+      echo "tests/run.sh: could not start keystone (its tests will skip; the run fails)" >&2
+      svc_failed=1
+    fi
+  elif [ "$(id -u)" = 0 ]; then
+    echo "tests/run.sh: installing ${keystone_debs[*]} failed" >&2
+    svc_failed=1
+  fi
+fi
 
 status=0
 cargo test --workspace --all-targets --no-fail-fast "$@" 2>&1 | tee "$log" || status=$?

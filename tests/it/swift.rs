@@ -293,3 +293,54 @@ fn swift_proxy_outage_mid_backup_then_next_run_completes() {
     r.restore_equals(&id, &src);
     r.run(&["check", "--read-data"]).ok();
 }
+
+/// The `OS_*` variables of the Keystone test user, as python-swiftclient reads them.
+fn keystone_env() -> Option<Vec<(String, String)>> {
+    let var = |k: &str| std::env::var(format!("RIME_TEST_KEYSTONE_{k}")).ok();
+    let mut env = Vec::new();
+    for (os_name, k) in [
+        ("OS_AUTH_URL", "AUTH_URL"),
+        ("OS_USERNAME", "USERNAME"),
+        ("OS_PASSWORD", "PASSWORD"),
+        ("OS_PROJECT_NAME", "PROJECT_NAME"),
+        ("OS_USER_DOMAIN_NAME", "USER_DOMAIN_NAME"),
+        ("OS_PROJECT_DOMAIN_NAME", "PROJECT_DOMAIN_NAME"),
+        ("OS_REGION_NAME", "REGION"),
+    ] {
+        env.push((os_name.to_string(), var(k)?));
+    }
+    env.push(("OS_INTERFACE".into(), "public".into()));
+    Some(env)
+}
+
+#[test]
+fn swift_keystone_round_trip_and_bad_password() {
+    let Some(env) = keystone_env() else {
+        println!("skipped: RIME_TEST_KEYSTONE_* not set (start tests/services/keystone.sh, or run tests/run.sh)");
+        return;
+    };
+    let c = Cluster { env: env.clone() };
+    let r = SwiftRepo::init(&c, "ks");
+    let src = source_tree(r.tmp.path(), 5, 4 << 20);
+    let id = r.backup(&src);
+    r.restore_equals(&id, &src);
+    r.run(&["check", "--read-data"]).ok();
+    // An application credential reaches the same project's repository.
+    if let (Ok(app_id), Ok(secret)) = (
+        std::env::var("RIME_TEST_KEYSTONE_APP_CRED_ID"),
+        std::env::var("RIME_TEST_KEYSTONE_APP_CRED_SECRET"),
+    ) {
+        let app = vec![
+            ("OS_AUTH_URL".to_string(), env[0].1.clone()),
+            ("OS_APPLICATION_CREDENTIAL_ID".to_string(), app_id),
+            ("OS_APPLICATION_CREDENTIAL_SECRET".to_string(), secret),
+        ];
+        let out = r.run_with(&["snapshots", "--json"], &app);
+        out.ok();
+        assert_eq!(out.json()[0]["id"].as_str(), Some(id.as_str()));
+    }
+    let mut bad = env.clone();
+    bad[2].1 = "not-the-password".into();
+    r.run_with(&["snapshots"], &bad)
+        .error_names(&["credentials rejected", "keystone", "rimeuser"]);
+}
