@@ -80,7 +80,10 @@ impl SwiftRepo {
     }
 
     fn init(cluster: &Cluster, tag: &str) -> SwiftRepo {
-        let r = SwiftRepo::new(cluster, format!("swift://{}/repo/one", unique_container(tag)));
+        let r = SwiftRepo::new(
+            cluster,
+            format!("swift://{}/repo/one", unique_container(tag)),
+        );
         r.run(&["init", "--insecure-fast-kdf"]).ok();
         r
     }
@@ -107,15 +110,23 @@ impl SwiftRepo {
     fn backup(&self, src: &Path) -> String {
         let out = self.run(&[os("backup"), os("--json"), os(src)]);
         out.ok();
-        out.json()["id"].as_str().expect("backup --json has an id").to_string()
+        out.json()["id"]
+            .as_str()
+            .expect("backup --json has an id")
+            .to_string()
     }
 
     /// Restore `id` into a fresh directory and compare it with `src` byte for byte.
     fn restore_equals(&self, id: &str, src: &Path) {
         let target = self.tmp.path().join(format!("restore-{id}-{}", rand_u32()));
-        self.run(&[os("restore"), os(id), os("--target"), os(&target)]).ok();
+        self.run(&[os("restore"), os(id), os("--target"), os(&target)])
+            .ok();
         let diffs = tree_differences(src, &target, CompareOpts::default());
-        assert!(diffs.is_empty(), "restore from {} differs: {diffs:?}", self.url);
+        assert!(
+            diffs.is_empty(),
+            "restore from {} differs: {diffs:?}",
+            self.url
+        );
     }
 }
 
@@ -126,7 +137,11 @@ fn source_tree(dir: &Path, seed: u64, big: usize) -> PathBuf {
     write(&src.join("small.txt"), format!("small file {seed}\n"));
     write(&src.join("empty"), b"");
     for i in 0..20u64 {
-        write_random_file(&src.join(format!("many/f{i}")), seed * 100 + i, 3000 + i as usize * 997);
+        write_random_file(
+            &src.join(format!("many/f{i}")),
+            seed * 100 + i,
+            3000 + i as usize * 997,
+        );
     }
     src
 }
@@ -179,8 +194,13 @@ fn swift_two_clusters_are_independent() {
     assert_eq!(list(&r1), vec![ida.clone()]);
     assert_eq!(list(&r2), vec![idb.clone()]);
     // Cluster 1's snapshot is not on cluster 2.
-    r2.run(&["restore", &ida, "--target", r2.tmp.path().join("x").to_str().unwrap()])
-        .failed();
+    r2.run(&[
+        "restore",
+        &ida,
+        "--target",
+        r2.tmp.path().join("x").to_str().unwrap(),
+    ])
+    .failed();
 }
 
 #[test]
@@ -276,17 +296,25 @@ fn swift_proxy_outage_mid_backup_then_next_run_completes() {
     if out.status.success() {
         println!("the backup finished before or despite the outage");
     } else {
-        let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("rime: error:")).collect();
+        let errors: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.starts_with("rime: error:"))
+            .collect();
         assert_eq!(errors.len(), 1, "one clear error line:\n{stderr}");
         let e = errors[0].to_lowercase();
         assert!(
             e.contains("swift://") && (e.contains("connect") || e.contains("http 5")),
             "the error names the storage and what happened:\n{stderr}"
         );
-        println!("failed cleanly after {:?}: {}", started.elapsed(), errors[0]);
+        println!(
+            "failed cleanly after {:?}: {}",
+            started.elapsed(),
+            errors[0]
+        );
     }
     // While the proxy is down: a clear error, quickly.
-    r.run(&["snapshots"]).error_names(&["swift://", "127.0.0.1"]);
+    r.run(&["snapshots"])
+        .error_names(&["swift://", "127.0.0.1"]);
     proxy_1b("start-proxy");
     // The next run completes, and the restore is exact.
     let id = r.backup(&src);

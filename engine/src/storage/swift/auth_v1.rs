@@ -9,7 +9,12 @@ use super::http::{status_error, transport_error};
 use super::session::Session;
 use crate::error::{Error, ErrorKind, Result};
 
-pub(super) fn authenticate(http: &Client, auth_url: &str, user: &str, key: &str) -> Result<Session> {
+pub(super) fn authenticate(
+    http: &Client,
+    auth_url: &str,
+    user: &str,
+    key: &str,
+) -> Result<Session> {
     let what = || format!("Swift v1 auth at {auth_url} as {user}");
     let asked = Instant::now();
     let resp = http
@@ -22,7 +27,10 @@ pub(super) fn authenticate(http: &Client, auth_url: &str, user: &str, key: &str)
     if status.as_u16() == 401 || status.as_u16() == 403 {
         return Err(Error::new(
             ErrorKind::Unauthorized,
-            format!("{}: credentials rejected (HTTP {status}); check ST_USER and ST_KEY", what()),
+            format!(
+                "{}: credentials rejected (HTTP {status}); check ST_USER and ST_KEY",
+                what()
+            ),
         ));
     }
     if !status.is_success() {
@@ -35,12 +43,18 @@ pub(super) fn authenticate(http: &Client, auth_url: &str, user: &str, key: &str)
             .map(str::to_string)
     };
     let storage_url = header("X-Storage-Url").ok_or_else(|| {
-        Error::new(ErrorKind::Unavailable, format!("{}: the answer has no X-Storage-Url", what()))
+        Error::new(
+            ErrorKind::Unavailable,
+            format!("{}: the answer has no X-Storage-Url", what()),
+        )
     })?;
     let token = header("X-Auth-Token")
         .or_else(|| header("X-Storage-Token"))
         .ok_or_else(|| {
-            Error::new(ErrorKind::Unavailable, format!("{}: the answer has no X-Auth-Token", what()))
+            Error::new(
+                ErrorKind::Unavailable,
+                format!("{}: the answer has no X-Auth-Token", what()),
+            )
         })?;
     let lifetime = header("X-Auth-Token-Expires")
         .and_then(|s| s.trim().parse::<f64>().ok())

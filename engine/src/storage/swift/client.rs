@@ -65,15 +65,19 @@ impl SwiftClient {
 
     fn authenticate(&self) -> Result<Session> {
         match &self.creds {
-            SwiftCredentials::V1 { auth_url, user, key } => {
-                auth_v1::authenticate(&self.http, auth_url, user, key)
-            }
+            SwiftCredentials::V1 {
+                auth_url,
+                user,
+                key,
+            } => auth_v1::authenticate(&self.http, auth_url, user, key),
             SwiftCredentials::Keystone {
                 auth_url,
                 method,
                 region,
                 interface,
-            } => keystone::authenticate(&self.http, auth_url, method, region.as_deref(), *interface),
+            } => {
+                keystone::authenticate(&self.http, auth_url, method, region.as_deref(), *interface)
+            }
         }
     }
 

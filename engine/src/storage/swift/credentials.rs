@@ -145,7 +145,8 @@ impl SwiftCredentials {
                     .map(|v| (k.to_string(), v))
             })
             .collect();
-        SwiftCredentials::from_map(&map).map_err(|e| e.within("Swift credentials from the environment"))
+        SwiftCredentials::from_map(&map)
+            .map_err(|e| e.within("Swift credentials from the environment"))
     }
 
     /// From an OpenStack openrc file: `export OS_X=value` (or `OS_X=value`) lines; quotes
@@ -166,9 +167,15 @@ impl SwiftCredentials {
         };
         // swiftclient prefers v1 when ST_AUTH is given (its default auth version is 1.0).
         if let Some(auth_url) = get("st_auth") {
-            let user = get("st_user").ok_or_else(|| Error::invalid("ST_AUTH is set but ST_USER is missing"))?;
-            let key = get("st_key").ok_or_else(|| Error::invalid("ST_AUTH is set but ST_KEY is missing"))?;
-            return Ok(SwiftCredentials::V1 { auth_url, user, key });
+            let user = get("st_user")
+                .ok_or_else(|| Error::invalid("ST_AUTH is set but ST_USER is missing"))?;
+            let key = get("st_key")
+                .ok_or_else(|| Error::invalid("ST_AUTH is set but ST_KEY is missing"))?;
+            return Ok(SwiftCredentials::V1 {
+                auth_url,
+                user,
+                key,
+            });
         }
         let Some(auth_url) = get("os_auth_url") else {
             return Err(Error::invalid(
@@ -190,7 +197,8 @@ impl SwiftCredentials {
         let app_id = get("os_application_credential_id");
         let wants_app = get("os_auth_type").is_some_and(|t| t == "v3applicationcredential");
         let method = if app_id.is_some() || wants_app {
-            let id = app_id.ok_or_else(|| Error::invalid("OS_APPLICATION_CREDENTIAL_ID is missing"))?;
+            let id =
+                app_id.ok_or_else(|| Error::invalid("OS_APPLICATION_CREDENTIAL_ID is missing"))?;
             let secret = get("os_application_credential_secret").ok_or_else(|| {
                 Error::invalid("OS_APPLICATION_CREDENTIAL_ID is set but OS_APPLICATION_CREDENTIAL_SECRET is missing")
             })?;
@@ -199,7 +207,9 @@ impl SwiftCredentials {
             let username = get("os_username");
             let user_id = get("os_user_id");
             if username.is_none() && user_id.is_none() {
-                return Err(Error::invalid("OS_AUTH_URL is set but neither OS_USERNAME nor OS_USER_ID"));
+                return Err(Error::invalid(
+                    "OS_AUTH_URL is set but neither OS_USERNAME nor OS_USER_ID",
+                ));
             }
             let password = get("os_password")
                 .ok_or_else(|| Error::invalid("OS_AUTH_URL is set but OS_PASSWORD is missing"))?;
@@ -213,10 +223,12 @@ impl SwiftCredentials {
             let user_domain_id = get("os_user_domain_id");
             let project_domain_id = get("os_project_domain_id");
             // Keystone needs a domain for names; "Default" is what openrc files usually mean.
-            let user_domain_name = get("os_user_domain_name")
-                .or_else(|| (user_id.is_none() && user_domain_id.is_none()).then(|| "Default".into()));
-            let project_domain_name = get("os_project_domain_name")
-                .or_else(|| (project_id.is_none() && project_domain_id.is_none()).then(|| "Default".into()));
+            let user_domain_name = get("os_user_domain_name").or_else(|| {
+                (user_id.is_none() && user_domain_id.is_none()).then(|| "Default".into())
+            });
+            let project_domain_name = get("os_project_domain_name").or_else(|| {
+                (project_id.is_none() && project_domain_id.is_none()).then(|| "Default".into())
+            });
             KeystoneMethod::Password {
                 username,
                 user_id,
@@ -265,7 +277,8 @@ fn parse_osrc(text: &str) -> HashMap<String, String> {
         }
         let v = v.trim();
         let v = if v.len() >= 2
-            && ((v.starts_with('"') && v.ends_with('"')) || (v.starts_with('\'') && v.ends_with('\'')))
+            && ((v.starts_with('"') && v.ends_with('"'))
+                || (v.starts_with('\'') && v.ends_with('\'')))
         {
             &v[1..v.len() - 1]
         } else {
@@ -282,7 +295,10 @@ mod tests {
     use super::*;
 
     fn map(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -302,7 +318,8 @@ mod tests {
                 key: "k".into()
             }
         );
-        let e = SwiftCredentials::from_map(&map(&[("st_auth", "x"), ("st_user", "u")])).unwrap_err();
+        let e =
+            SwiftCredentials::from_map(&map(&[("st_auth", "x"), ("st_user", "u")])).unwrap_err();
         assert!(e.to_string().contains("ST_KEY"), "{e}");
     }
 
@@ -316,13 +333,27 @@ mod tests {
         let p = dir.path().join("rc");
         std::fs::write(&p, text).unwrap();
         let c = SwiftCredentials::from_osrc(&p).unwrap();
-        let SwiftCredentials::Keystone { auth_url, method, region, interface } = &c else {
+        let SwiftCredentials::Keystone {
+            auth_url,
+            method,
+            region,
+            interface,
+        } = &c
+        else {
             panic!("{c:?}")
         };
         assert_eq!(auth_url, "http://127.0.0.1:5000/v3");
         assert_eq!(region.as_deref(), Some("RegionTwo"));
         assert_eq!(*interface, Interface::Internal);
-        let KeystoneMethod::Password { username, password, project_name, user_domain_name, project_domain_name, .. } = method else {
+        let KeystoneMethod::Password {
+            username,
+            password,
+            project_name,
+            user_domain_name,
+            project_domain_name,
+            ..
+        } = method
+        else {
             panic!()
         };
         assert_eq!(username.as_deref(), Some("alice"));
@@ -330,7 +361,10 @@ mod tests {
         assert_eq!(project_name.as_deref(), Some("demo"));
         assert_eq!(user_domain_name.as_deref(), Some("Default"));
         assert_eq!(project_domain_name.as_deref(), Some("Default"));
-        assert!(!format!("{c:?}").contains("s3cr"), "secrets stay out of Debug");
+        assert!(
+            !format!("{c:?}").contains("s3cr"),
+            "secrets stay out of Debug"
+        );
     }
 
     #[test]
@@ -343,14 +377,41 @@ mod tests {
         .unwrap();
         assert!(matches!(
             c,
-            SwiftCredentials::Keystone { method: KeystoneMethod::ApplicationCredential { .. }, .. }
+            SwiftCredentials::Keystone {
+                method: KeystoneMethod::ApplicationCredential { .. },
+                ..
+            }
         ));
         for (pairs, needle) in [
             (vec![], "no Swift credentials"),
-            (vec![("os_auth_url", "u"), ("os_username", "a"), ("os_password", "p")], "OS_PROJECT_NAME"),
-            (vec![("os_auth_url", "u"), ("os_username", "a"), ("os_project_name", "p")], "OS_PASSWORD"),
-            (vec![("os_auth_url", "u"), ("os_application_credential_id", "i")], "SECRET"),
-            (vec![("os_auth_url", "u"), ("os_interface", "sideways"), ("os_username", "a")], "sideways"),
+            (
+                vec![
+                    ("os_auth_url", "u"),
+                    ("os_username", "a"),
+                    ("os_password", "p"),
+                ],
+                "OS_PROJECT_NAME",
+            ),
+            (
+                vec![
+                    ("os_auth_url", "u"),
+                    ("os_username", "a"),
+                    ("os_project_name", "p"),
+                ],
+                "OS_PASSWORD",
+            ),
+            (
+                vec![("os_auth_url", "u"), ("os_application_credential_id", "i")],
+                "SECRET",
+            ),
+            (
+                vec![
+                    ("os_auth_url", "u"),
+                    ("os_interface", "sideways"),
+                    ("os_username", "a"),
+                ],
+                "sideways",
+            ),
         ] {
             let e = SwiftCredentials::from_map(&map(&pairs)).unwrap_err();
             assert!(e.to_string().contains(needle), "{e} lacks {needle}");

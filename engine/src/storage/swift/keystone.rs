@@ -73,11 +73,18 @@ fn request_body(method: &KeystoneMethod) -> Value {
 fn who(method: &KeystoneMethod) -> String {
     match method {
         KeystoneMethod::Password {
-            username, user_id, project_name, project_id, ..
+            username,
+            user_id,
+            project_name,
+            project_id,
+            ..
         } => format!(
             "user {} in project {}",
             username.as_deref().or(user_id.as_deref()).unwrap_or("?"),
-            project_name.as_deref().or(project_id.as_deref()).unwrap_or("?")
+            project_name
+                .as_deref()
+                .or(project_id.as_deref())
+                .unwrap_or("?")
         ),
         KeystoneMethod::ApplicationCredential { id, .. } => format!("application credential {id}"),
     }
@@ -121,12 +128,26 @@ pub(super) fn authenticate(
         .get("X-Subject-Token")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
-        .ok_or_else(|| Error::new(ErrorKind::Unavailable, format!("{}: no X-Subject-Token in the answer", what())))?;
+        .ok_or_else(|| {
+            Error::new(
+                ErrorKind::Unavailable,
+                format!("{}: no X-Subject-Token in the answer", what()),
+            )
+        })?;
     let raw = resp.bytes().map_err(|e| transport_error(&what(), &e))?;
-    let body: Value = serde_json::from_slice(&raw)
-        .map_err(|e| Error::new(ErrorKind::Unavailable, format!("{}: the answer is not JSON: {e}", what())))?;
+    let body: Value = serde_json::from_slice(&raw).map_err(|e| {
+        Error::new(
+            ErrorKind::Unavailable,
+            format!("{}: the answer is not JSON: {e}", what()),
+        )
+    })?;
     let storage_url = endpoint(&body["token"], region, interface).map_err(|e| e.within(what()))?;
-    Ok(Session::new(token, storage_url, asked, lifetime(&body["token"])))
+    Ok(Session::new(
+        token,
+        storage_url,
+        asked,
+        lifetime(&body["token"]),
+    ))
 }
 
 /// The token's life as Keystone states it (`expires_at - issued_at`), measured from when it was
@@ -142,7 +163,11 @@ fn lifetime(token: &Value) -> Option<Duration> {
 }
 
 /// The object-store endpoint for this interface and region from the token's catalog.
-pub(super) fn endpoint(token: &Value, region: Option<&str>, interface: Interface) -> Result<String> {
+pub(super) fn endpoint(
+    token: &Value,
+    region: Option<&str>,
+    interface: Interface,
+) -> Result<String> {
     let catalog = token["catalog"].as_array().cloned().unwrap_or_default();
     let services: Vec<&Value> = catalog
         .iter()
@@ -158,10 +183,15 @@ pub(super) fn endpoint(token: &Value, region: Option<&str>, interface: Interface
     for s in &services {
         for e in s["endpoints"].as_array().into_iter().flatten() {
             let iface = e["interface"].as_str().unwrap_or("");
-            let reg = e["region_id"].as_str().or(e["region"].as_str()).unwrap_or("");
+            let reg = e["region_id"]
+                .as_str()
+                .or(e["region"].as_str())
+                .unwrap_or("");
             seen.push(format!("{iface}@{reg}"));
-            let region_ok =
-                region.map_or(true, |want| want == reg || Some(want) == e["region"].as_str());
+            let region_ok = match region {
+                None => true,
+                Some(want) => want == reg || Some(want) == e["region"].as_str(),
+            };
             if iface == interface.as_str() && region_ok {
                 if let Some(url) = e["url"].as_str() {
                     return Ok(url.to_string());
@@ -194,18 +224,33 @@ mod tests {
                 { "interface": "public", "region_id": "R2", "url": "http://s2/v1/AUTH_p" }
             ]}
         ]});
-        assert_eq!(endpoint(&token, None, Interface::Public).unwrap(), "http://s1/v1/AUTH_p");
-        assert_eq!(endpoint(&token, Some("R2"), Interface::Public).unwrap(), "http://s2/v1/AUTH_p");
-        assert_eq!(endpoint(&token, Some("R1"), Interface::Internal).unwrap(), "http://i1/v1/AUTH_p");
+        assert_eq!(
+            endpoint(&token, None, Interface::Public).unwrap(),
+            "http://s1/v1/AUTH_p"
+        );
+        assert_eq!(
+            endpoint(&token, Some("R2"), Interface::Public).unwrap(),
+            "http://s2/v1/AUTH_p"
+        );
+        assert_eq!(
+            endpoint(&token, Some("R1"), Interface::Internal).unwrap(),
+            "http://i1/v1/AUTH_p"
+        );
         let e = endpoint(&token, Some("R3"), Interface::Public).unwrap_err();
-        assert!(e.to_string().contains("R3") && e.to_string().contains("public@R2"), "{e}");
+        assert!(
+            e.to_string().contains("R3") && e.to_string().contains("public@R2"),
+            "{e}"
+        );
         assert!(endpoint(&json!({"catalog": []}), None, Interface::Public).is_err());
     }
 
     #[test]
     fn urls_and_bodies() {
         assert_eq!(tokens_url("http://k:5000"), "http://k:5000/v3/auth/tokens");
-        assert_eq!(tokens_url("http://k:5000/v3/"), "http://k:5000/v3/auth/tokens");
+        assert_eq!(
+            tokens_url("http://k:5000/v3/"),
+            "http://k:5000/v3/auth/tokens"
+        );
         let b = request_body(&KeystoneMethod::Password {
             username: Some("u".into()),
             user_id: None,
@@ -217,7 +262,10 @@ mod tests {
             project_domain_name: None,
             project_domain_id: None,
         });
-        assert_eq!(b["auth"]["identity"]["password"]["user"]["domain"]["name"], "Default");
+        assert_eq!(
+            b["auth"]["identity"]["password"]["user"]["domain"]["name"],
+            "Default"
+        );
         assert_eq!(b["auth"]["scope"]["project"], json!({ "id": "pid" }));
         let t = json!({ "issued_at": "2026-01-01T00:00:00.000000Z", "expires_at": "2026-01-01T01:00:00.000000Z" });
         assert_eq!(lifetime(&t), Some(Duration::from_secs(3600)));

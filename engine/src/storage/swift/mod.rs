@@ -60,7 +60,9 @@ impl SwiftStorage {
                 "{url:?}: the container name must be 1 to 256 characters (swift://container/prefix)"
             )));
         }
-        if prefix.split('/').any(|seg| seg.is_empty() && !prefix.is_empty())
+        if prefix
+            .split('/')
+            .any(|seg| seg.is_empty() && !prefix.is_empty())
             || prefix.split('/').any(|seg| seg == "." || seg == "..")
         {
             return Err(Error::invalid(format!(
@@ -98,7 +100,11 @@ impl Inner {
         } else {
             format!("/{}", self.prefix)
         };
-        format!("swift://{}{p} (auth {})", self.container, self.client.credentials().auth_url())
+        format!(
+            "swift://{}{p} (auth {})",
+            self.container,
+            self.client.credentials().auth_url()
+        )
     }
 
     fn object(&self, kind: FileKind, name: &str) -> String {
@@ -114,7 +120,11 @@ impl Inner {
     }
 
     fn object_url(&self, storage_url: &str, object: &str) -> String {
-        format!("{}/{}", self.container_url(storage_url), encode_path(object, true))
+        format!(
+            "{}/{}",
+            self.container_url(storage_url),
+            encode_path(object, true)
+        )
     }
 
     fn what(&self, kind: FileKind, name: &str) -> String {
@@ -122,10 +132,16 @@ impl Inner {
     }
 
     fn create_container(&self) -> Result<()> {
-        let what = || format!("{}: cannot create container {}", self.location(), self.container);
-        let resp = self
-            .client
-            .send(&what, &|http, s| http.put(self.container_url(&s.storage_url)))?;
+        let what = || {
+            format!(
+                "{}: cannot create container {}",
+                self.location(),
+                self.container
+            )
+        };
+        let resp = self.client.send(&what, &|http, s| {
+            http.put(self.container_url(&s.storage_url))
+        })?;
         if resp.status().is_success() {
             Ok(())
         } else {
@@ -179,7 +195,12 @@ impl Inner {
     }
 
     /// GET an object (or a range of it): the response, or `MissingObject`.
-    fn get(&self, kind: FileKind, name: &str, range: Option<(u64, u64)>) -> Result<reqwest::blocking::Response> {
+    fn get(
+        &self,
+        kind: FileKind,
+        name: &str,
+        range: Option<(u64, u64)>,
+    ) -> Result<reqwest::blocking::Response> {
         check_name(kind, name)?;
         let object = self.object(kind, name);
         let what = || format!("cannot read {}", self.what(kind, name));
@@ -206,13 +227,21 @@ impl Inner {
     }
 
     /// The whole body, read into one buffer sized by Content-Length.
-    fn body(&self, kind: FileKind, name: &str, mut resp: reqwest::blocking::Response) -> Result<Vec<u8>> {
+    fn body(
+        &self,
+        kind: FileKind,
+        name: &str,
+        mut resp: reqwest::blocking::Response,
+    ) -> Result<Vec<u8>> {
         let expect = resp.content_length();
         let mut buf = Vec::with_capacity(expect.unwrap_or(0).min(1 << 30) as usize);
         resp.read_to_end(&mut buf).map_err(|e| {
             Error::with_source(
                 ErrorKind::Unavailable,
-                format!("cannot read {}: the download broke off", self.what(kind, name)),
+                format!(
+                    "cannot read {}: the download broke off",
+                    self.what(kind, name)
+                ),
                 e,
             )
         })?;
@@ -244,9 +273,9 @@ impl Inner {
         check_name(kind, name)?;
         let object = self.object(kind, name);
         let what = || format!("cannot stat {}", self.what(kind, name));
-        let resp = self
-            .client
-            .send(&what, &|http, s| http.head(self.object_url(&s.storage_url, &object)))?;
+        let resp = self.client.send(&what, &|http, s| {
+            http.head(self.object_url(&s.storage_url, &object))
+        })?;
         match resp.status() {
             s if s.is_success() => {
                 let len = resp
@@ -255,7 +284,10 @@ impl Inner {
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| v.parse().ok())
                     .ok_or_else(|| {
-                        Error::new(ErrorKind::Unavailable, format!("{}: no Content-Length", what()))
+                        Error::new(
+                            ErrorKind::Unavailable,
+                            format!("{}: no Content-Length", what()),
+                        )
                     })?;
                 Ok(Some(len))
             }
@@ -315,7 +347,10 @@ impl Storage for SwiftStorage {
             }
             let raw = resp.bytes().map_err(|e| transport_error(&what(), &e))?;
             let page: Vec<Listed> = serde_json::from_slice(&raw).map_err(|e| {
-                Error::new(ErrorKind::Unavailable, format!("{}: the listing is not JSON: {e}", what()))
+                Error::new(
+                    ErrorKind::Unavailable,
+                    format!("{}: the listing is not JSON: {e}", what()),
+                )
             })?;
             let Some(last) = page.last() else { break };
             marker = last.name.clone();
@@ -350,7 +385,9 @@ impl Storage for SwiftStorage {
     fn read_range(&self, kind: FileKind, name: &str, offset: u64, len: u64) -> Result<Vec<u8>> {
         let me = &self.inner;
         if len == 0 {
-            let size = me.head(kind, name)?.ok_or_else(|| missing(kind, name, &me.location()))?;
+            let size = me
+                .head(kind, name)?
+                .ok_or_else(|| missing(kind, name, &me.location()))?;
             if offset > size {
                 return Err(Error::corrupt(format!(
                     "{} is truncated: wanted bytes from {offset} but it ends at {size}",
@@ -364,7 +401,10 @@ impl Storage for SwiftStorage {
         let mut body = me.body(kind, name, resp)?;
         if !ranged {
             // The server ignored the range and sent the whole object.
-            body = body.get(offset as usize..).map(<[u8]>::to_vec).unwrap_or_default();
+            body = body
+                .get(offset as usize..)
+                .map(<[u8]>::to_vec)
+                .unwrap_or_default();
             body.truncate(len as usize);
         }
         if body.len() as u64 != len {
@@ -381,7 +421,8 @@ impl Storage for SwiftStorage {
     fn write(&self, kind: FileKind, name: &str, data: &[u8]) -> Result<()> {
         check_name(kind, name)?;
         let md5: [u8; 16] = Md5::digest(data).into();
-        self.inner.put(kind, name, Bytes::copy_from_slice(data), md5)
+        self.inner
+            .put(kind, name, Bytes::copy_from_slice(data), md5)
     }
 
     fn begin_write(&self, kind: FileKind) -> Result<Box<dyn PendingObject>> {
@@ -398,9 +439,9 @@ impl Storage for SwiftStorage {
         check_name(kind, name)?;
         let object = me.object(kind, name);
         let what = || format!("cannot remove {}", me.what(kind, name));
-        let resp = me
-            .client
-            .send(&what, &|http, s| http.delete(me.object_url(&s.storage_url, &object)))?;
+        let resp = me.client.send(&what, &|http, s| {
+            http.delete(me.object_url(&s.storage_url, &object))
+        })?;
         match resp.status() {
             s if s.is_success() => Ok(()),
             StatusCode::NOT_FOUND => Err(missing(kind, name, &me.location())),

@@ -15,7 +15,12 @@ impl Session {
     /// `asked` is when the token was requested (the lifetime counts from then, to be safe);
     /// the token is renewed a little before it expires — a fifth of its life, at most two
     /// minutes — so that a request in flight does not meet the deadline.
-    pub fn new(token: String, storage_url: String, asked: Instant, lifetime: Option<Duration>) -> Session {
+    pub fn new(
+        token: String,
+        storage_url: String,
+        asked: Instant,
+        lifetime: Option<Duration>,
+    ) -> Session {
         let renew_at = lifetime.map(|l| asked + l - (l / 5).min(Duration::from_secs(120)));
         Session {
             token,

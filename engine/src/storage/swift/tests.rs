@@ -49,7 +49,11 @@ fn open(c: SwiftCredentials, url: &str) -> SwiftStorage {
 fn swift_conforms_cluster1() {
     let c = need_swift!(1);
     // A small listing limit, so the 300-object listing of the suite takes several pages.
-    let s = open(c.clone(), &format!("swift://{}/some/prefix", unique("conf"))).with_list_limit(7);
+    let s = open(
+        c.clone(),
+        &format!("swift://{}/some/prefix", unique("conf")),
+    )
+    .with_list_limit(7);
     conformance::run_all(&s);
     let s = open(c, &format!("swift://{}", unique("conc")));
     conformance::run_concurrent(Arc::new(s));
@@ -69,18 +73,32 @@ fn listing_pages_and_prefixes_are_separate() {
     let a = open(c.clone(), &format!("swift://{container}/a")).with_list_limit(3);
     let ab = open(c.clone(), &format!("swift://{container}/ab")).with_list_limit(3);
     let top = open(c, &format!("swift://{container}")).with_list_limit(3);
-    let names: Vec<String> = (0..10u32).map(|i| format!("{:02x}{:062x}", i * 37, i)).collect();
+    let names: Vec<String> = (0..10u32)
+        .map(|i| format!("{:02x}{:062x}", i * 37, i))
+        .collect();
     for n in &names {
         a.write(FileKind::Pack, n, n.as_bytes()).unwrap();
     }
     ab.write(FileKind::Pack, &names[0], b"other").unwrap();
     top.write(FileKind::Snapshot, &names[1], b"top").unwrap();
-    let listed: Vec<String> = a.list(FileKind::Pack).unwrap().into_iter().map(|o| o.name).collect();
+    let listed: Vec<String> = a
+        .list(FileKind::Pack)
+        .unwrap()
+        .into_iter()
+        .map(|o| o.name)
+        .collect();
     let mut want = names.clone();
     want.sort();
-    assert_eq!(listed, want, "all pages, nothing of the neighbouring prefix 'ab'");
+    assert_eq!(
+        listed, want,
+        "all pages, nothing of the neighbouring prefix 'ab'"
+    );
     assert_eq!(ab.list(FileKind::Pack).unwrap().len(), 1);
-    assert_eq!(top.list(FileKind::Pack).unwrap().len(), 0, "a/ and ab/ are not the top's data/");
+    assert_eq!(
+        top.list(FileKind::Pack).unwrap().len(),
+        0,
+        "a/ and ab/ are not the top's data/"
+    );
     assert_eq!(top.list(FileKind::Snapshot).unwrap().len(), 1);
     assert_eq!(a.list(FileKind::Snapshot).unwrap().len(), 0);
 }
@@ -90,7 +108,10 @@ fn container_is_created_on_first_write_and_missing_container_lists_empty() {
     let c = need_swift!(1);
     let s = open(c, &format!("swift://{}/x", unique("auto")));
     assert!(s.list(FileKind::Index).unwrap().is_empty());
-    assert_eq!(s.read(FileKind::Index, "abcd").unwrap_err().kind(), ErrorKind::MissingObject);
+    assert_eq!(
+        s.read(FileKind::Index, "abcd").unwrap_err().kind(),
+        ErrorKind::MissingObject
+    );
     s.write(FileKind::Index, "abcd", b"hello").unwrap();
     assert_eq!(s.read(FileKind::Index, "abcd").unwrap(), b"hello");
 }
@@ -104,7 +125,10 @@ fn missing_object_error_names_storage_and_object() {
     let e = s.read_range(FileKind::Pack, "abcdef", 0, 10).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::MissingObject);
     let msg = e.to_string();
-    assert!(msg.contains(&container) && msg.contains("data/ab/abcdef"), "{msg}");
+    assert!(
+        msg.contains(&container) && msg.contains("data/ab/abcdef"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -231,11 +255,17 @@ fn basic_round_trip(s: &SwiftStorage) {
     s.write(FileKind::Pack, "abcdef", &data).unwrap();
     s.write(FileKind::Snapshot, "0123", b"snap").unwrap();
     assert_eq!(s.read(FileKind::Pack, "abcdef").unwrap(), data);
-    assert_eq!(s.read_range(FileKind::Pack, "abcdef", 1000, 5000).unwrap(), &data[1000..6000]);
+    assert_eq!(
+        s.read_range(FileKind::Pack, "abcdef", 1000, 5000).unwrap(),
+        &data[1000..6000]
+    );
     assert_eq!(s.list(FileKind::Pack).unwrap().len(), 1);
     assert_eq!(s.list(FileKind::Snapshot).unwrap()[0].size, 4);
     s.remove(FileKind::Snapshot, "0123").unwrap();
-    assert_eq!(s.read(FileKind::Snapshot, "0123").unwrap_err().kind(), ErrorKind::MissingObject);
+    assert_eq!(
+        s.read(FileKind::Snapshot, "0123").unwrap_err().kind(),
+        ErrorKind::MissingObject
+    );
 }
 
 #[test]
@@ -247,7 +277,10 @@ fn keystone_password_auth_and_catalog() {
     let mut m2 = m.clone();
     m2.insert("os_interface".into(), "internal".into());
     m2.remove("os_region_name");
-    let s = open(SwiftCredentials::from_map(&m2).unwrap(), &format!("swift://{}", unique("ksi")));
+    let s = open(
+        SwiftCredentials::from_map(&m2).unwrap(),
+        &format!("swift://{}", unique("ksi")),
+    );
     basic_round_trip(&s);
 }
 
@@ -281,12 +314,18 @@ fn keystone_errors_name_what_is_wrong() {
     let s = open(SwiftCredentials::from_map(&bad).unwrap(), "swift://c");
     let e = s.list(FileKind::Snapshot).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Unauthorized, "{e}");
-    assert!(e.to_string().contains(&m["os_auth_url"]) && e.to_string().contains("rimeuser"), "{e}");
+    assert!(
+        e.to_string().contains(&m["os_auth_url"]) && e.to_string().contains("rimeuser"),
+        "{e}"
+    );
     let mut region = m.clone();
     region.insert("os_region_name".into(), "Atlantis".into());
     let s = open(SwiftCredentials::from_map(&region).unwrap(), "swift://c");
     let e = s.list(FileKind::Snapshot).unwrap_err();
-    assert!(e.to_string().contains("Atlantis") && e.to_string().contains("public@RegionOne"), "{e}");
+    assert!(
+        e.to_string().contains("Atlantis") && e.to_string().contains("public@RegionOne"),
+        "{e}"
+    );
 }
 
 /// A token revoked by an administrator: Swift answers 401, the client gets a new token and the
@@ -295,7 +334,10 @@ fn keystone_errors_name_what_is_wrong() {
 fn keystone_revoked_token_is_renewed() {
     let m = need_keystone!();
     let admin_pw = std::env::var("RIME_TEST_KEYSTONE_ADMIN_PASSWORD").unwrap();
-    let s = open(SwiftCredentials::from_map(&m).unwrap(), &format!("swift://{}", unique("ksrev")));
+    let s = open(
+        SwiftCredentials::from_map(&m).unwrap(),
+        &format!("swift://{}", unique("ksrev")),
+    );
     s.write(FileKind::Key, "aa", b"before").unwrap();
     let old = s.inner.client.session().unwrap().token.clone();
     let http = reqwest::blocking::Client::new();
@@ -312,7 +354,10 @@ fn keystone_revoked_token_is_renewed() {
         .send()
         .unwrap();
     assert!(admin.status().is_success(), "{}", admin.status());
-    let admin_token = admin.headers()["X-Subject-Token"].to_str().unwrap().to_string();
+    let admin_token = admin.headers()["X-Subject-Token"]
+        .to_str()
+        .unwrap()
+        .to_string();
     let r = http
         .delete(&tokens)
         .header("X-Auth-Token", &admin_token)
