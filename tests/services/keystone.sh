@@ -31,7 +31,7 @@ cache=${RIME_KEYSTONE_CACHE:-/var/tmp/rime-keystone-cache}
 admin_pw=rime-admin-pw
 user_pw=rime-user-pw
 # Bump when bootstrap or populate change: the cached bootstrapped copy is then rebuilt.
-bootstrap_version=1
+bootstrap_version=2
 
 # shellcheck source=tests/services/procs.sh
 source "$here/procs.sh"
@@ -190,6 +190,8 @@ for p in sys.argv[1:]:
     populate >"$state/appcred" || { stop_recorded keystone; exit 1; }
     mkdir -p "$cache"
     stop_recorded keystone
+    # Fold the write-ahead log into the database file: the copy must hold the last writes.
+    "$py" -c 'import sqlite3,sys; sqlite3.connect(sys.argv[1]).execute("PRAGMA wal_checkpoint(TRUNCATE)")' "$state/keystone.db"
     rm -rf "${cache:?}/$key.tmp"
     mkdir -p "$cache/$key.tmp"
     cp -a "$state/keystone.db" "$state/fernet-keys" "$state/credential-keys" "$state/appcred" "$cache/$key.tmp/"
