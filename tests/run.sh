@@ -15,47 +15,72 @@ command -v mkfs.ext4 >/dev/null || need+=(e2fsprogs)
 command -v mkfs.btrfs >/dev/null || need+=(btrfs-progs)
 [ -x /usr/sbin/mariadbd ] || need+=(mariadb-server)
 command -v mariadb-dump >/dev/null || need+=(mariadb-client)
-if [ ${#need[@]} -gt 0 ]; then
-  if [ "$(id -u)" = 0 ]; then
-    # Packages must not start their daemons (there is no init system, and the tests start
-    # their own instances on loopback).
-    if [ ! -e /usr/sbin/policy-rc.d ]; then
-      printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
-    fi
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq \
-      --no-install-recommends "${need[@]}" >/dev/null
-  else
-    echo "tests/run.sh: missing ${need[*]} (not root: cannot install; dependent tests will skip)" >&2
-  fi
-fi
-
-services=$(mktemp -d /tmp/rime-services.XXXXXX)
+# Real services for the remote-storage tests: tests/services/NAME.sh start|stop DIR writes
+# DIR/env, which is sourced here; tests whose variables are unset print "skipped: ..." lines.
+svc_root=$(mktemp -d /tmp/rime-services.XXXXXX)
 log=$(mktemp)
-stop_services() {
-  for s in "$services"/*/; do
-    [ -f "$s/stop" ] && bash "$(cat "$s/stop")" stop "$s" >/dev/null 2>&1 || true
-  done
-  rm -rf "$services" "$log"
+trap 'rm -f "$log"; stop_services' EXIT
+svc_started=()
+svc_failed=0
+install_debs() { # PACKAGE...
+  [ "$(id -u)" = 0 ] || { echo "tests/run.sh: not root, cannot install $*" >&2; return 1; }
+  local made_policy=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then # packages must not start their daemons
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && made_policy=1
+  fi
+  local rc=0
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "$@" >/dev/null ||
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "$@" >/dev/null; } || rc=$?
+  [ "$made_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
+  return "$rc"
 }
-trap stop_services EXIT
-
-# start NAME SCRIPT: start a service, remember how to stop it, and take its environment.
-start() {
-  local dir="$services/$1/"
-  mkdir -p "$dir"
-  echo "$2" >"$dir/stop"
-  if bash "$2" start "$dir" >"$dir/start.log" 2>&1; then
-    # shellcheck disable=SC1091
-    source "$dir/env"
+start_service() { # NAME
+  mkdir -p "$svc_root/$1"
+  if "tests/services/$1.sh" start "$svc_root/$1"; then
+    svc_started+=("$1")
+    # shellcheck disable=SC1090
+    source "$svc_root/$1/env"
   else
-    echo "tests/run.sh: could not start $1 (its tests will skip):" >&2
-    tail -n 20 "$dir/start.log" >&2
+    echo "tests/run.sh: could not start $1 (its tests will skip; the run fails)" >&2
+    svc_failed=1
   fi
 }
+stop_services() {
+  for s in "${svc_started[@]}"; do "tests/services/$s.sh" stop "$svc_root/$s" || true; done
+  rm -rf "$svc_root"
+}
+if [ ${#need[@]} -gt 0 ]; then
+  install_debs "${need[@]}" || echo "tests/run.sh: could not install ${need[*]} (dependent tests will skip)" >&2
+fi
 if [ "$(id -u)" = 0 ]; then
-  start mariadb tests/services/mariadb.sh
-  start sshd tests/services/sshd.sh
+  start_service mariadb
+  start_service sshd
+fi
+# OpenStack Swift: two one-replica tempauth clusters.
+swift_debs=(swift swift-proxy swift-account swift-container swift-object memcached python3-swiftclient)
+if { [ -x /usr/bin/swift-proxy-server ] && [ -x /usr/bin/memcached ]; } || install_debs "${swift_debs[@]}"; then
+  start_service swift
+elif [ "$(id -u)" = 0 ]; then
+  echo "tests/run.sh: installing ${swift_debs[*]} failed" >&2
+  svc_failed=1
+fi
+# Keystone v3 and a keystoneauth Swift proxy in front of Swift cluster 1.
+keystone_debs=(python3-keystone python3-keystonemiddleware uwsgi uwsgi-plugin-python3)
+if [[ " ${svc_started[*]} " == *" swift "* ]]; then
+  if { [ -x /usr/bin/keystone-manage ] && [ -x /usr/bin/uwsgi ] && [ -e /usr/lib/uwsgi/plugins/python3_plugin.so ]; } || install_debs "${keystone_debs[@]}"; then
+    mkdir -p "$svc_root/keystone"
+    if tests/services/keystone.sh start "$svc_root/keystone" "$svc_root/swift"; then
+      svc_started=(keystone "${svc_started[@]}") # stopped before the Swift it uses
+      # shellcheck disable=SC1091
+      source "$svc_root/keystone/env"
+    else
+      echo "tests/run.sh: could not start keystone (its tests will skip; the run fails)" >&2
+      svc_failed=1
+    fi
+  elif [ "$(id -u)" = 0 ]; then
+    echo "tests/run.sh: installing ${keystone_debs[*]} failed" >&2
+    svc_failed=1
+  fi
 fi
 
 status=0
@@ -63,4 +88,5 @@ cargo test --workspace --all-targets --no-fail-fast "$@" 2>&1 | tee "$log" || st
 # One closing line for the whole suite (cargo prints one "test result" line per test binary).
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed;?$/) p += $(i-1); if ($(i) ~ /^failed;?$/) f += $(i-1); if ($(i) ~ /^ignored;?$/) s += $(i-1) } }
      END { printf "summary: %d passed, %d failed, %d skipped\n", p, f, s }' "$log"
+[ "$svc_failed" = 0 ] || status=1
 exit "$status"

@@ -19,4 +19,5 @@ mod roundtrip;
 mod select;
 mod sftp;
 mod snapshots_live;
+mod swift;
 mod volume;

@@ -17,6 +17,7 @@ mod local;
 mod memory;
 pub mod retry;
 pub mod sftp;
+pub mod swift;
 #[cfg(test)]
 pub(crate) mod testing;
 
@@ -24,6 +25,7 @@ pub use fanout::{Fanout, MemberReport};
 pub use layers::{open_layered, OpenOptions};
 pub use local::LocalStorage;
 pub use memory::MemoryStorage;
+pub use swift::{SwiftCredentials, SwiftStorage};
 
 use std::sync::Arc;
 
@@ -156,14 +158,19 @@ impl PendingObject for BufferedObject {
     }
 }
 
-/// Open a storage from a repository URL: a plain path, `local:/path` or `sftp://...`, with
-/// default options and no wrappers (see [`open_layered`] for a run's full stack).
+/// Open a storage from a repository URL: a plain path, `local:/path`, `sftp://...` or
+/// `swift://container/prefix` (credentials from the environment, see [`SwiftCredentials`]),
+/// with default options and no wrappers (see [`open_layered`] for a run's full stack).
 pub fn open_url(url: &str) -> Result<Arc<dyn Storage>> {
     if let Some(path) = url.strip_prefix("local:") {
         return Ok(Arc::new(LocalStorage::new(path)));
     }
     if url.starts_with("sftp://") {
         return Ok(Arc::new(sftp::SftpStorage::open(url, &Default::default())?));
+    }
+    if url.starts_with("swift://") {
+        let creds = SwiftCredentials::from_env().map_err(|e| e.within(url))?;
+        return Ok(Arc::new(SwiftStorage::open(url, creds)?));
     }
     if let Some((scheme, _)) = url.split_once("://") {
         return Err(Error::invalid(format!(

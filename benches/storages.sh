@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# benches/storages.sh — rime against OpenStack Swift, next to python-swiftclient and restic.
+#
+# Starts its own two local Swift clusters (tests/services/swift.sh, ports from 18700), writes
+# SIZE_MB of incompressible new data in 32 MiB files, and times, in the same run:
+#   rime-backup-1     rime backup to cluster 1
+#   rime-backup-2x    (to do) rime backup to clusters 1 and 2 at once, once multi-storage lands
+#   swift-upload      `swift upload` (python-swiftclient, segmented with SEGMENT, its default
+#                     concurrency) of the same files to cluster 1
+#   restic-backup     restic backup to cluster 1 (when restic is installed)
+#   rime-restore      rime restore of that snapshot from cluster 1
+#   swift-download    `swift download` of the uploaded files
+#   restic-restore    restic restore from cluster 1
+# Restores are compared with the source (cmp -r).
+#
+# Environment: RIME [target/release/rime], SIZE_MB [2048], SEGMENT [100M], WORK
+# [/var/tmp/rime-bench-swift], OUT [benches/results/storages-<date>.md].
+# Needs the packages tests/run.sh installs for Swift (run as root).
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+RIME=${RIME:-target/release/rime}
+[[ $RIME == /* ]] || RIME=$ROOT/$RIME
+SIZE_MB=${SIZE_MB:-2048}
+SEGMENT=${SEGMENT:-100M}
+WORK=${WORK:-/var/tmp/rime-bench-swift}
+OUT=${OUT:-$ROOT/benches/results/storages-$(date -u +%Y%m%d-%H%M).md}
+export RIME_SWIFT_PORT_BASE=${RIME_SWIFT_PORT_BASE:-18700}
+
+[ -x "$RIME" ] || (cd "$ROOT" && cargo build --release -p rime-cli)
+rm -rf "$WORK"
+mkdir -p "$WORK/src" "$(dirname "$OUT")"
+svc="$WORK/services"
+trap '"$ROOT/tests/services/swift.sh" stop "$svc" || true' EXIT
+"$ROOT/tests/services/swift.sh" start "$svc"
+# shellcheck disable=SC1091
+source "$svc/env"
+
+echo "writing $SIZE_MB MiB of new data..."
+for i in $(seq 1 $((SIZE_MB / 32))); do
+  head -c $((32 << 20)) /dev/urandom >"$WORK/src/f$i"
+done
+sync
+
+declare -A T
+timeit() { # NAME CMD...
+  local name=$1 t0 t1
+  shift
+  sync
+  t0=$(date +%s.%N)
+  "$@" >>"$WORK/log" 2>&1
+  t1=$(date +%s.%N)
+  T[$name]=$(echo "$t1 - $t0" | bc)
+  printf '%-16s %8.2f s\n' "$name" "${T[$name]}"
+}
+
+use() { # N: the ST_* variables for cluster N
+  local a="RIME_TEST_SWIFT${1}_AUTH" u="RIME_TEST_SWIFT${1}_USER" k="RIME_TEST_SWIFT${1}_KEY"
+  export ST_AUTH=${!a} ST_USER=${!u} ST_KEY=${!k}
+}
+
+pw="$WORK/password"
+echo bench-password >"$pw"
+r1=swift://bench/rime
+use 1
+"$RIME" --repo "$r1" --password-file "$pw" init >>"$WORK/log"
+timeit rime-backup-1 "$RIME" --repo "$r1" --password-file "$pw" --quiet backup "$WORK/src"
+
+# TODO(multi-storage): time `rime backup` to clusters 1 and 2 at once (one storage section per
+# cluster in a config file) once the multi-storage work has landed; target <= 1.3x rime-backup-1.
+echo "rime-backup-2x: not measured yet (needs the multi-storage config)"
+
+timeit swift-upload swift upload --segment-size "$SEGMENT" bench-swiftclient "$WORK/src"
+
+if command -v restic >/dev/null; then
+  export RESTIC_PASSWORD=bench-password
+  restic -r swift:bench-restic:/ init >>"$WORK/log" 2>&1
+  timeit restic-backup restic -r swift:bench-restic:/ backup "$WORK/src"
+fi
+
+timeit rime-restore "$RIME" --repo "$r1" --password-file "$pw" --quiet restore latest --target "$WORK/r-rime"
+cmp_dirs() { diff -rq "$WORK/src" "$1" >/dev/null || { echo "RESTORE DIFFERS: $1" >&2; exit 1; }; }
+cmp_dirs "$WORK/r-rime"
+rm -rf "$WORK/r-rime"
+
+mkdir -p "$WORK/r-swift"
+timeit swift-download bash -c "cd '$WORK/r-swift' && swift download bench-swiftclient"
+cmp_dirs "$WORK/r-swift/${WORK#/}/src"
+rm -rf "$WORK/r-swift"
+
+if command -v restic >/dev/null; then
+  timeit restic-restore restic -r swift:bench-restic:/ restore latest --target "$WORK/r-restic"
+  cmp_dirs "$WORK/r-restic/${WORK#/}/src"
+  rm -rf "$WORK/r-restic"
+fi
+
+{
+  echo "# rime and Swift: $SIZE_MB MiB of new data, $(date -u +%Y-%m-%d\ %H:%M) UTC"
+  echo
+  echo "One local one-replica Swift cluster (tempauth), $(nproc) cores; swift upload with --segment-size $SEGMENT."
+  echo
+  echo "| phase | seconds | MiB/s |"
+  echo "| --- | ---: | ---: |"
+  for k in rime-backup-1 swift-upload restic-backup rime-restore swift-download restic-restore; do
+    [ -n "${T[$k]:-}" ] || continue
+    printf '| %s | %.2f | %.0f |\n' "$k" "${T[$k]}" "$(echo "$SIZE_MB / ${T[$k]}" | bc -l)"
+  done
+  echo
+  [ -n "${T[swift-upload]:-}" ] && printf 'rime backup vs swift upload: %.2fx faster (target >= 1.5x)\n\n' "$(echo "${T[swift-upload]} / ${T[rime-backup-1]}" | bc -l)"
+  [ -n "${T[restic-restore]:-}" ] && printf 'rime restore vs restic restore: %.2fx faster (target >= 2x)\n' "$(echo "${T[restic-restore]} / ${T[rime-restore]}" | bc -l)"
+} | tee "$OUT"

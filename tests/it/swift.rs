@@ -1,0 +1,374 @@
+//! `rime` against real OpenStack Swift clusters started by tests/services/swift.sh (and
+//! tests/services/keystone.sh): round trips, wrong credentials, a proxy outage mid-backup, and
+//! independence of two clusters. Skipped, with the reason printed, when the services' `RIME_TEST_*`
+//! variables are not set.
+
+use std::ffi::{OsStr, OsString};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+use crate::util::*;
+
+/// How to reach one cluster: the `ST_*` (or `OS_*`) variables rime reads.
+#[derive(Clone)]
+struct Cluster {
+    env: Vec<(String, String)>,
+}
+
+fn cluster(n: &str) -> Option<Cluster> {
+    let var = |k: &str| std::env::var(format!("RIME_TEST_SWIFT{n}_{k}")).ok();
+    // Cluster "1B" is cluster 1 behind its spare proxy: same user and key.
+    let base = n.trim_end_matches('B');
+    let other = |k: &str| std::env::var(format!("RIME_TEST_SWIFT{base}_{k}")).ok();
+    Some(Cluster {
+        env: vec![
+            ("ST_AUTH".into(), var("AUTH")?),
+            ("ST_USER".into(), other("USER")?),
+            ("ST_KEY".into(), other("KEY")?),
+        ],
+    })
+}
+
+macro_rules! need {
+    ($n:expr) => {
+        match cluster($n) {
+            Some(c) => c,
+            None => {
+                println!(
+                    "skipped: RIME_TEST_SWIFT{}_AUTH not set (start tests/services/swift.sh, or run tests/run.sh)",
+                    $n
+                );
+                return;
+            }
+        }
+    };
+}
+
+/// A repository in a fresh container of a cluster, with a password file.
+struct SwiftRepo {
+    tmp: TempDir,
+    url: String,
+    pw_file: PathBuf,
+    cluster: Cluster,
+}
+
+fn unique_container(tag: &str) -> String {
+    format!("rime-it-{tag}-{}-{:08x}", std::process::id(), rand_u32())
+}
+
+fn rand_u32() -> u32 {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    t.subsec_nanos() ^ (t.as_secs() as u32).rotate_left(7)
+}
+
+impl SwiftRepo {
+    fn new(cluster: &Cluster, url: String) -> SwiftRepo {
+        let tmp = tempfile::tempdir().unwrap();
+        let pw_file = tmp.path().join("password");
+        write(&pw_file, format!("{PASSWORD}\n"));
+        SwiftRepo {
+            tmp,
+            url,
+            pw_file,
+            cluster: cluster.clone(),
+        }
+    }
+
+    fn init(cluster: &Cluster, tag: &str) -> SwiftRepo {
+        let r = SwiftRepo::new(
+            cluster,
+            format!("swift://{}/repo/one", unique_container(tag)),
+        );
+        r.run(&["init", "--insecure-fast-kdf"]).ok();
+        r
+    }
+
+    fn run<S: AsRef<OsStr>>(&self, args: &[S]) -> Out {
+        self.run_with(args, &self.cluster.env)
+    }
+
+    fn run_with<S: AsRef<OsStr>>(&self, args: &[S], env: &[(String, String)]) -> Out {
+        let mut all: Vec<OsString> = vec![
+            os("--repo"),
+            os(&self.url),
+            os("--password-file"),
+            os(&self.pw_file),
+        ];
+        all.extend(args.iter().map(os));
+        let env: Vec<(&str, &OsStr)> = env
+            .iter()
+            .map(|(k, v)| (k.as_str(), OsStr::new(v.as_str())))
+            .collect();
+        rime_raw(all, &env)
+    }
+
+    fn backup(&self, src: &Path) -> String {
+        let out = self.run(&[os("backup"), os("--json"), os(src)]);
+        out.ok();
+        out.json()["id"]
+            .as_str()
+            .expect("backup --json has an id")
+            .to_string()
+    }
+
+    /// Restore `id` into a fresh directory and compare it with `src` byte for byte.
+    fn restore_equals(&self, id: &str, src: &Path) {
+        let target = self.tmp.path().join(format!("restore-{id}-{}", rand_u32()));
+        self.run(&[os("restore"), os(id), os("--target"), os(&target)])
+            .ok();
+        let diffs = tree_differences(src, &target, CompareOpts::default());
+        assert!(
+            diffs.is_empty(),
+            "restore from {} differs: {diffs:?}",
+            self.url
+        );
+    }
+}
+
+fn source_tree(dir: &Path, seed: u64, big: usize) -> PathBuf {
+    let src = dir.join(format!("src{seed}"));
+    mkdir(&src.join("many"));
+    write_random_file(&src.join("big.bin"), seed, big);
+    write(&src.join("small.txt"), format!("small file {seed}\n"));
+    write(&src.join("empty"), b"");
+    for i in 0..20u64 {
+        write_random_file(
+            &src.join(format!("many/f{i}")),
+            seed * 100 + i,
+            3000 + i as usize * 997,
+        );
+    }
+    src
+}
+
+#[test]
+fn swift_backup_restore_check_round_trip() {
+    let c = need!("1");
+    let r = SwiftRepo::init(&c, "rt");
+    let src = source_tree(r.tmp.path(), 1, 12 << 20);
+    let id = r.backup(&src);
+    r.restore_equals(&id, &src);
+    // A second backup with a change: deduplicated, and both snapshots restore exactly.
+    write_random_file(&src.join("many/f3"), 999, 50_000);
+    let id2 = r.backup(&src);
+    assert_ne!(id, id2);
+    r.restore_equals(&id2, &src);
+    r.run(&["check", "--read-data"]).ok();
+    let snaps = r.run(&["snapshots", "--json"]);
+    snaps.ok();
+    assert_eq!(snaps.json().as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn swift_two_clusters_are_independent() {
+    let c1 = need!("1");
+    let c2 = need!("2");
+    // The same container and prefix on both clusters hold two different repositories.
+    let url = format!("swift://{}/same", unique_container("indep"));
+    let r1 = SwiftRepo::new(&c1, url.clone());
+    let r2 = SwiftRepo::new(&c2, url);
+    r1.run(&["init", "--insecure-fast-kdf"]).ok();
+    r2.run(&["init", "--insecure-fast-kdf"]).ok();
+    let a = source_tree(r1.tmp.path(), 2, 3 << 20);
+    let b = source_tree(r2.tmp.path(), 3, 2 << 20);
+    let ida = r1.backup(&a);
+    let idb = r2.backup(&b);
+    r1.restore_equals(&ida, &a);
+    // Cluster 2 gives tokens 8 s of life: a backup and restore there renew them as needed.
+    r2.restore_equals(&idb, &b);
+    let list = |r: &SwiftRepo| -> Vec<String> {
+        let o = r.run(&["snapshots", "--json"]);
+        o.ok();
+        o.json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(list(&r1), vec![ida.clone()]);
+    assert_eq!(list(&r2), vec![idb.clone()]);
+    // Cluster 1's snapshot is not on cluster 2.
+    r2.run(&[
+        "restore",
+        &ida,
+        "--target",
+        r2.tmp.path().join("x").to_str().unwrap(),
+    ])
+    .failed();
+}
+
+#[test]
+fn swift_wrong_credentials_fail_clearly() {
+    let c = need!("1");
+    let r = SwiftRepo::init(&c, "creds");
+    let auth = c.env[0].1.clone();
+    let mut bad = c.env.clone();
+    bad[2].1 = "wrong-key".into();
+    let out = r.run_with(&["snapshots"], &bad);
+    out.error_names(&["credentials rejected", &auth, "ST_KEY"]);
+    assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+    // No credentials at all.
+    let out = r.run_with(&["snapshots"], &[]);
+    out.error_names(&["no Swift credentials", "ST_AUTH", &r.url]);
+    // Init with wrong credentials writes nothing and says why.
+    let r2 = SwiftRepo::new(&c, format!("swift://{}", unique_container("creds2")));
+    r2.run_with(&["init", "--insecure-fast-kdf"], &bad)
+        .error_names(&["credentials rejected"]);
+    r2.run(&["snapshots"]).error_names(&["no repository"]);
+}
+
+/// Stop or start the spare proxy of cluster 1 (used by no other test).
+fn proxy_1b(action: &str) {
+    let script = std::env::var("RIME_TEST_SWIFT_SCRIPT").unwrap();
+    let state = std::env::var("RIME_TEST_SWIFT_STATE").unwrap();
+    let st = Command::new("bash")
+        .args([script.as_str(), action, state.as_str(), "1b"])
+        .stdin(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success(), "swift.sh {action} 1b failed");
+}
+
+/// Starts the spare proxy again when the test ends, even if it fails half-way.
+struct Restart;
+
+impl Drop for Restart {
+    fn drop(&mut self) {
+        let script = std::env::var("RIME_TEST_SWIFT_SCRIPT").unwrap();
+        let state = std::env::var("RIME_TEST_SWIFT_STATE").unwrap();
+        let up = std::net::TcpStream::connect(
+            std::env::var("RIME_TEST_SWIFT1B_AUTH")
+                .unwrap()
+                .trim_start_matches("http://")
+                .split('/')
+                .next()
+                .unwrap(),
+        )
+        .is_ok();
+        if !up {
+            let _ = Command::new("bash")
+                .args([script.as_str(), "start-proxy", state.as_str(), "1b"])
+                .status();
+        }
+    }
+}
+
+#[test]
+fn swift_proxy_outage_mid_backup_then_next_run_completes() {
+    let c = need!("1B");
+    if std::env::var("RIME_TEST_SWIFT_SCRIPT").is_err() {
+        println!("skipped: RIME_TEST_SWIFT_SCRIPT not set");
+        return;
+    }
+    let _restart = Restart;
+    let r = SwiftRepo::init(&c, "outage");
+    let src = source_tree(r.tmp.path(), 4, 96 << 20);
+    // Start the backup, and kill the proxy while packs are being uploaded.
+    let mut args: Vec<OsString> = vec![
+        os("--repo"),
+        os(&r.url),
+        os("--password-file"),
+        os(&r.pw_file),
+        os("backup"),
+        os(&src),
+    ];
+    args.insert(0, os("--quiet"));
+    let child = Command::new(rime_bin())
+        .args(&args)
+        .envs(c.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    let started = Instant::now();
+    proxy_1b("stop-proxy");
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    if out.status.success() {
+        println!("the backup finished before or despite the outage");
+    } else {
+        let errors: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.starts_with("rime: error:"))
+            .collect();
+        assert_eq!(errors.len(), 1, "one clear error line:\n{stderr}");
+        let e = errors[0].to_lowercase();
+        assert!(
+            e.contains("swift://") && (e.contains("connect") || e.contains("http 5")),
+            "the error names the storage and what happened:\n{stderr}"
+        );
+        println!(
+            "failed cleanly after {:?}: {}",
+            started.elapsed(),
+            errors[0]
+        );
+    }
+    // While the proxy is down: a clear error, quickly.
+    r.run(&["snapshots"])
+        .error_names(&["swift://", "127.0.0.1"]);
+    proxy_1b("start-proxy");
+    // The next run completes, and the restore is exact.
+    let id = r.backup(&src);
+    r.restore_equals(&id, &src);
+    r.run(&["check", "--read-data"]).ok();
+}
+
+/// The `OS_*` variables of the Keystone test user, as python-swiftclient reads them.
+fn keystone_env() -> Option<Vec<(String, String)>> {
+    let var = |k: &str| std::env::var(format!("RIME_TEST_KEYSTONE_{k}")).ok();
+    let mut env = Vec::new();
+    for (os_name, k) in [
+        ("OS_AUTH_URL", "AUTH_URL"),
+        ("OS_USERNAME", "USERNAME"),
+        ("OS_PASSWORD", "PASSWORD"),
+        ("OS_PROJECT_NAME", "PROJECT_NAME"),
+        ("OS_USER_DOMAIN_NAME", "USER_DOMAIN_NAME"),
+        ("OS_PROJECT_DOMAIN_NAME", "PROJECT_DOMAIN_NAME"),
+        ("OS_REGION_NAME", "REGION"),
+    ] {
+        env.push((os_name.to_string(), var(k)?));
+    }
+    env.push(("OS_INTERFACE".into(), "public".into()));
+    Some(env)
+}
+
+#[test]
+fn swift_keystone_round_trip_and_bad_password() {
+    let Some(env) = keystone_env() else {
+        println!("skipped: RIME_TEST_KEYSTONE_* not set (start tests/services/keystone.sh, or run tests/run.sh)");
+        return;
+    };
+    let c = Cluster { env: env.clone() };
+    let r = SwiftRepo::init(&c, "ks");
+    let src = source_tree(r.tmp.path(), 5, 4 << 20);
+    let id = r.backup(&src);
+    r.restore_equals(&id, &src);
+    r.run(&["check", "--read-data"]).ok();
+    // An application credential reaches the same project's repository.
+    if let (Ok(app_id), Ok(secret)) = (
+        std::env::var("RIME_TEST_KEYSTONE_APP_CRED_ID"),
+        std::env::var("RIME_TEST_KEYSTONE_APP_CRED_SECRET"),
+    ) {
+        let app = vec![
+            ("OS_AUTH_URL".to_string(), env[0].1.clone()),
+            ("OS_APPLICATION_CREDENTIAL_ID".to_string(), app_id),
+            ("OS_APPLICATION_CREDENTIAL_SECRET".to_string(), secret),
+        ];
+        let out = r.run_with(&["snapshots", "--json"], &app);
+        out.ok();
+        assert_eq!(out.json()[0]["id"].as_str(), Some(id.as_str()));
+    }
+    let mut bad = env.clone();
+    bad[2].1 = "not-the-password".into();
+    r.run_with(&["snapshots"], &bad)
+        .error_names(&["credentials rejected", "keystone", "rimeuser"]);
+}
