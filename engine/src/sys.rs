@@ -104,3 +104,17 @@ pub fn data_extents(f: &std::fs::File, size: u64) -> std::io::Result<Vec<(u64, u
     }
     Ok(out)
 }
+
+/// Whether a process with this id exists on this host (`kill(pid, 0)`; EPERM means it exists
+/// but belongs to another user).
+pub fn process_alive(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    if pid <= 0 {
+        return false;
+    }
+    // SAFETY: signal 0 performs only the existence and permission check.
+    let r = unsafe { libc::kill(pid, 0) };
+    r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}

@@ -86,6 +86,10 @@ impl MasterIndex {
     }
 
     fn find(&self, id: &BlobId) -> Option<&Entry> {
+        self.find_pos(id).map(|i| &self.entries[i])
+    }
+
+    fn find_pos(&self, id: &BlobId) -> Option<usize> {
         // Entries are sorted by id, hence by its first 8 bytes read big-endian: search on that
         // integer (one compare per step instead of a 32-byte memcmp), then check the full id.
         // Ids are uniformly random, so the key's rank is about key / 2^64 * n: start there and
@@ -111,7 +115,20 @@ impl MasterIndex {
         e[i..]
             .iter()
             .take_while(|x| prefix(&x.id) == key)
-            .find(|x| x.id == id.0)
+            .position(|x| x.id == id.0)
+            .map(|k| i + k)
+    }
+
+    /// The position of a blob in the sorted entries (0..blob_count): lets prune keep one bit
+    /// per stored blob instead of a set of ids.
+    pub fn position(&self, id: &BlobId) -> Option<usize> {
+        self.find_pos(id)
+    }
+
+    /// The pack number (an index into [`Self::packs`]) and entry at a position.
+    pub fn at(&self, pos: usize) -> (usize, PackEntry) {
+        let e = &self.entries[pos];
+        (e.pack as usize, to_pack_entry(e))
     }
 
     pub fn contains(&self, id: &BlobId) -> bool {
@@ -119,20 +136,8 @@ impl MasterIndex {
     }
 
     pub fn lookup(&self, id: &BlobId) -> Option<(PackId, PackEntry)> {
-        self.find(id).map(|e| {
-            (
-                self.packs[e.pack as usize],
-                PackEntry {
-                    // Validated on decode of the index file.
-                    ty: BlobType::from_u8(e.ty).unwrap_or(BlobType::Data),
-                    flags: BlobFlags(e.flags),
-                    offset: e.offset,
-                    stored_len: e.stored_len,
-                    raw_len: e.raw_len,
-                    id: BlobId(e.id),
-                },
-            )
-        })
+        self.find(id)
+            .map(|e| (self.packs[e.pack as usize], to_pack_entry(e)))
     }
 
     pub fn blob_count(&self) -> usize {
@@ -157,6 +162,18 @@ impl MasterIndex {
     /// Bytes of memory held by the index.
     pub fn memory_bytes(&self) -> usize {
         self.entries.capacity() * std::mem::size_of::<Entry>() + self.packs.capacity() * 32
+    }
+}
+
+fn to_pack_entry(e: &Entry) -> PackEntry {
+    PackEntry {
+        // Validated on decode of the index file.
+        ty: BlobType::from_u8(e.ty).unwrap_or(BlobType::Data),
+        flags: BlobFlags(e.flags),
+        offset: e.offset,
+        stored_len: e.stored_len,
+        raw_len: e.raw_len,
+        id: BlobId(e.id),
     }
 }
 
