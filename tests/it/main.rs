@@ -13,3 +13,4 @@ mod keys;
 mod proptest_trees;
 mod roundtrip;
 mod select;
+mod health;

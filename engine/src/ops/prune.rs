@@ -245,12 +245,12 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport> {
         .into_iter()
         .filter_map(|o| PackId::from_hex(&o.name).ok().map(|id| (id, o.size)))
         .collect();
-    let mut pending_packs: HashSet<PackId> = HashSet::new();
+    // Every pack a record lists (deleted now, or still waiting) is never an orphan.
+    let pending_packs: HashSet<PackId> = records.iter().flat_map(|(_, r)| r.packs.iter().copied()).collect();
     for (name, r) in &records {
         let ripe = now - r.time >= opts.grace_secs && r.locks.iter().all(|l| !live.contains(l));
         if !ripe {
             rep.packs_waiting += r.packs.len() as u64;
-            pending_packs.extend(r.packs.iter().copied());
             continue;
         }
         if opts.dry_run {
@@ -287,9 +287,11 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport> {
     let packs = index.packs();
     let mut used_bytes = vec![0u64; packs.len()];
     let mut used_count = vec![0u64; packs.len()];
+    let mut blob_bytes = vec![0u64; packs.len()];
     for pos in 0..index.blob_count() {
+        let (p, e) = index.at(pos);
+        blob_bytes[p] += u64::from(e.stored_len);
         if marker.used.get(pos) {
-            let (p, e) = index.at(pos);
             used_bytes[p] += u64::from(e.stored_len);
             used_count[p] += 1;
             rep.blobs_used += 1;
@@ -306,7 +308,8 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport> {
             drop_pack[i] = true;
             rep.unused_bytes += size;
         } else {
-            let unused = size.saturating_sub(used_bytes[i]);
+            // Unused blob bytes only: a fully used pack's header is no reason to rewrite it.
+            let unused = blob_bytes[i] - used_bytes[i];
             rep.unused_bytes += unused;
             partial.push((unused, i));
         }
@@ -318,10 +321,6 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport> {
     for (unused, i) in &partial {
         if left <= budget || *unused == 0 {
             break;
-        }
-        // A pack whose unused part is only its header is not worth rewriting.
-        if *unused * 10 < stored.get(&packs[*i]).copied().unwrap_or(0) && left <= budget * 2 {
-            continue;
         }
         repack[*i] = true;
         left -= unused;
@@ -344,9 +343,6 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport> {
     rep.bytes_marked = marked.iter().map(|p| stored.get(p).copied().unwrap_or(0)).sum();
     rep.packs_repacked = repack.iter().filter(|r| **r).count() as u64;
     if opts.dry_run || marked.is_empty() {
-        if !opts.dry_run {
-            // Nothing to mark, but deleted records may still be tidied; nothing else to do.
-        }
         return Ok(rep);
     }
 
@@ -389,6 +385,11 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport> {
     let ps = packer.finish()?;
     rep.bytes_repacked = copied.into_inner();
     rep.index_files_written += ps.index_files;
+    // An index file or pack written now may be byte-identical to an old one (same content,
+    // same name): never remove or mark what this run wrote.
+    let mut written: HashSet<crate::id::IndexId> = ps.index_ids.iter().copied().collect();
+    let new_packs: HashSet<PackId> = ps.pack_ids.iter().copied().collect();
+    let marked: Vec<PackId> = marked.into_iter().filter(|p| !new_packs.contains(p)).collect();
 
     // New index files for the packs that stay, then remove the old ones: a reader always sees
     // every live pack (possibly twice, never none).
@@ -405,19 +406,19 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport> {
             blobs,
         });
         if batch_blobs >= 50_000 {
-            write_index_file(repo, std::mem::take(&mut batch))?;
+            written.insert(write_index_file(repo, std::mem::take(&mut batch))?);
             rep.index_files_written += 1;
             batch_blobs = 0;
         }
     }
     if !batch.is_empty() {
-        write_index_file(repo, batch)?;
+        written.insert(write_index_file(repo, batch)?);
         rep.index_files_written += 1;
     }
     if let Some(l) = &lock {
         l.check()?;
     }
-    for f in index.index_files() {
+    for f in index.index_files().iter().filter(|f| !written.contains(f)) {
         match repo.storage().remove(FileKind::Index, &f.to_hex()) {
             Ok(()) => rep.index_files_removed += 1,
             Err(e) if e.kind() == ErrorKind::MissingObject => {}

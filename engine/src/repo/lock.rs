@@ -385,4 +385,52 @@ mod tests {
         };
         assert!(elsewhere.stale_reason(1000).is_none());
     }
+
+    fn repo() -> Repository {
+        let opts = crate::repo::InitOptions {
+            kdf: crate::crypto::KdfParams::TESTING,
+            ..Default::default()
+        };
+        Repository::init(std::sync::Arc::new(crate::storage::MemoryStorage::new()), b"pw", &opts).unwrap()
+    }
+
+    #[test]
+    fn conflicts_name_the_holder_and_stale_locks_do_not_block() {
+        let r = repo();
+        let a = LockGuard::shared(&r, "backup").unwrap();
+        let b = LockGuard::shared(&r, "backup").unwrap(); // two backups at once
+        let p = LockGuard::shared(&r, "prune").unwrap(); // prune runs beside backups
+        let e = LockGuard::shared(&r, "prune").err().expect("a second prune is refused");
+        assert_eq!(e.kind(), ErrorKind::Locked);
+        let msg = e.to_string();
+        assert!(msg.contains("`prune`") && msg.contains(&format!("pid {}", std::process::id())), "{msg}");
+        assert!(msg.contains(&crate::hostname()), "{msg}");
+        let e = LockGuard::exclusive(&r, "repair").err().expect("exclusive refused while shared held");
+        assert!(e.to_string().contains("shared lock of `backup`"), "{e}");
+        // Refresh keeps one lock per holder.
+        a.refresh();
+        assert_eq!(list_locks(&r).unwrap().len(), 3);
+        drop((a, b, p));
+        assert!(list_locks(&r).unwrap().is_empty(), "dropping removes the lock files");
+        let x = LockGuard::exclusive(&r, "repair").unwrap();
+        let e = LockGuard::shared(&r, "backup").err().expect("shared refused while exclusive held");
+        assert!(e.to_string().contains("exclusive lock of `repair`"), "{e}");
+        x.check().unwrap();
+        // `unlock --remove-all` takes it away; the holder notices before its next change.
+        assert_eq!(unlock(&r, true).unwrap().len(), 1);
+        assert_eq!(x.check().unwrap_err().kind(), ErrorKind::Locked);
+        drop(x);
+        // A lock of a dead process on this host, and one not refreshed for an hour: both stale,
+        // neither blocks an exclusive lock, and `unlock` removes them.
+        for body in [
+            LockBody { exclusive: true, hostname: crate::hostname(), pid: u32::MAX - 1, time: now_secs(), command: "prune".into() },
+            LockBody { exclusive: true, hostname: "elsewhere".into(), pid: 1, time: now_secs() - 3600, command: "prune".into() },
+        ] {
+            write_lock(&r, &body).unwrap();
+        }
+        assert_eq!(unlock(&r, false).unwrap().len(), 2);
+        write_lock(&r, &LockBody { exclusive: true, hostname: crate::hostname(), pid: u32::MAX - 1, time: now_secs(), command: "prune".into() }).unwrap();
+        drop(LockGuard::exclusive(&r, "repair").expect("stale lock ignored and removed"));
+        assert!(list_locks(&r).unwrap().is_empty());
+    }
 }
