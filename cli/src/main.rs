@@ -86,6 +86,8 @@ enum Command {
     Forget(commands::forget::ForgetArgs),
     /// Delete data no snapshot references and repack mostly-unused packs
     Prune(commands::prune::PruneArgs),
+    /// Rebuild the index from the packs; --forget-broken drops snapshots whose data is gone
+    Repair(commands::repair::RepairArgs),
     /// Remove stale locks (or all locks with --remove-all)
     Unlock(commands::unlock::UnlockArgs),
 }
@@ -105,6 +107,7 @@ fn main() -> ExitCode {
         Command::Key(k) => commands::key::run(g, k),
         Command::Forget(a) => commands::forget::run(g, a),
         Command::Prune(a) => commands::prune::run(g, a),
+        Command::Repair(a) => commands::repair::run(g, a),
         Command::Unlock(a) => commands::unlock::run(g, a),
     };
     match result {

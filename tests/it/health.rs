@@ -249,3 +249,47 @@ fn read_data_subset_parts_cover_every_pack_and_errors_name_snapshot_path_pack() 
         .unwrap_or_else(|| panic!("no line names snapshot and pack:\n{}", o.stderr));
     assert!(line.contains("/src/f"), "names the path: {line}");
 }
+
+#[test]
+fn repair_rebuilds_a_lost_index_and_forgets_broken_snapshots_after_naming_losses() {
+    let r = Repo::new();
+    let src = r.dir("src");
+    write_random_file(&src.join("keep"), 40, 1_500_000);
+    r.backup(&[&src], &[]);
+    let packs_one: Vec<String> = r.packs().into_iter().map(|(n, _)| n).collect();
+    write_random_file(&src.join("doomed"), 41, 1_500_000);
+    let second = r.backup(&[&src], &[])["id"].as_str().unwrap().to_string();
+    // Lose every index file: check fails, repair rebuilds from the packs, restore is exact.
+    for (_, p) in r.objects("index") {
+        fs::remove_file(p).unwrap();
+    }
+    r.run(&["check"]).failed();
+    let o = r.run(&["repair", "--json"]);
+    o.ok();
+    assert!(o.json()["broken"].as_array().unwrap().is_empty(), "{}", o.stdout);
+    r.run(&["check", "--read-data"]).ok();
+    let t = r.fresh("t");
+    r.restore(&second, &t, &[]);
+    compare_trees(&src, &t);
+
+    // Lose the pack holding "doomed": the second snapshot is broken and repair says what is lost.
+    let doomed: Vec<_> = r
+        .packs()
+        .into_iter()
+        .filter(|(n, p)| !packs_one.contains(n) && fs::metadata(p).unwrap().len() > 100_000)
+        .collect();
+    assert!(!doomed.is_empty(), "the second backup's data packs");
+    for (_, p) in doomed {
+        fs::remove_file(p).unwrap();
+    }
+    let o = r.run(&["repair"]);
+    o.failed();
+    assert!(o.stdout.contains("/doomed: "), "{}", o.stdout);
+    assert!(!o.stdout.contains("/keep"), "{}", o.stdout);
+    let o = r.run(&["repair", "--forget-broken"]);
+    o.ok();
+    assert!(o.stderr.contains(&format!("snapshot {} loses 1 item", &second[..8])), "{}", o.stderr);
+    assert!(!ids(&r).contains(&second));
+    assert_eq!(ids(&r).len(), 1);
+    r.run(&["check", "--read-data"]).ok();
+}

@@ -8,6 +8,7 @@ pub mod forget;
 pub mod policy;
 pub mod prune;
 pub mod reachable;
+pub mod repair;
 pub mod restore;
 pub mod select;
 pub mod stats;

@@ -63,6 +63,25 @@ impl MasterIndex {
         Ok(idx)
     }
 
+    /// The names of the index files stored now.
+    pub fn index_file_ids(repo: &Repository) -> Result<Vec<IndexId>> {
+        repo.storage()
+            .list(FileKind::Index)?
+            .iter()
+            .map(|o| IndexId::from_hex(&o.name))
+            .collect()
+    }
+
+    /// An index of the given packs only (what repair would write).
+    pub fn from_packs(packs: &[IndexPack]) -> MasterIndex {
+        let mut idx = MasterIndex::default();
+        for p in packs {
+            idx.add_pack(p);
+        }
+        idx.finish();
+        idx
+    }
+
     fn add_pack(&mut self, p: &IndexPack) {
         let n = u32::try_from(self.packs.len()).expect("fewer than 2^32 packs");
         self.packs.push(p.id);
