@@ -14,3 +14,4 @@ mod proptest_trees;
 mod roundtrip;
 mod select;
 mod health;
+mod crash;
