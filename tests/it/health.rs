@@ -293,3 +293,48 @@ fn repair_rebuilds_a_lost_index_and_forgets_broken_snapshots_after_naming_losses
     assert_eq!(ids(&r).len(), 1);
     r.run(&["check", "--read-data"]).ok();
 }
+
+/// Backups run while other snapshots sharing their content are forgotten and pruned (with no
+/// grace period): every backup restores exactly, at once and after the last prune.
+#[test]
+fn backups_running_during_prune_stay_restorable() {
+    let r = std::sync::Arc::new(Repo::new());
+    let rounds = 8u64;
+    let writer = {
+        let r = r.clone();
+        std::thread::spawn(move || {
+            let src = r.dir("src");
+            let mut saved = Vec::new();
+            for i in 0..rounds {
+                // The same bytes the pruning side backs up, forgets and prunes.
+                write_random_file(&src.join(format!("f{i}")), 7000 + i, 1_200_000);
+                let id = r.backup(&[&src], &["-N", "live"])["id"].as_str().unwrap().to_string();
+                let t = r.fresh(&format!("now{i}"));
+                let o = r.run(&[os("restore"), os(&id), os("--target"), os(&t)]);
+                assert!(o.success(), "restore right after backup failed: {}", o.stderr);
+                compare_trees(&src, &t);
+                let copy = r.fresh(&format!("copy{i}"));
+                cp_a(&src, &copy);
+                saved.push((id, copy));
+            }
+            saved
+        })
+    };
+    let junk = r.dir("junk");
+    for i in 0..rounds {
+        write_random_file(&junk.join("f"), 7000 + i, 1_200_000);
+        write_random_file(&junk.join("g"), 7000 + i + 1, 1_200_000);
+        r.backup(&[&junk], &["-N", "junk"]);
+        r.run(&["forget", "-N", "junk", "--keep-last", "0"]).ok();
+        r.run(&["prune", "--grace-minutes", "0", "--max-unused", "0%"]).ok();
+    }
+    let saved = writer.join().unwrap();
+    r.run(&["prune", "--grace-minutes", "0"]).ok();
+    r.run(&["prune", "--grace-minutes", "0"]).ok();
+    r.run(&["check", "--read-data"]).ok();
+    for (id, copy) in &saved {
+        let t = r.fresh(&format!("end{}", &id[..8]));
+        r.restore(id, &t, &[]);
+        compare_trees(copy, &t);
+    }
+}

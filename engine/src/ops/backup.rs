@@ -136,7 +136,6 @@ pub fn backup(
     }
     sources.sort_by(|a, b| a.1.cmp(&b.1));
     let _lock = LockGuard::shared(repo, "backup")?;
-    let pending_at_start = crate::repo::pending::names(repo)?;
     let index = MasterIndex::load(repo)?;
     let (parent_id, parent_root) = find_parent(repo, &index, opts)?;
     let walker = Walker {
@@ -209,9 +208,11 @@ pub fn backup(
         program: crate::PROGRAM.to_string(),
     };
     snapshot.stats.duration_ms = start.elapsed().as_millis() as u64;
-    // A prune that ran meanwhile may have marked packs this backup reused: keep them indexed.
-    crate::repo::pending::protect_new(repo, &pending_at_start)?;
     let id = repo.save_snapshot(&snapshot)?;
+    // A prune that ran meanwhile may have marked packs this backup reused: index them again.
+    // After the snapshot write, so that a prune that marks later sees the snapshot itself
+    // (format-spec/SPEC.md, section 9.3).
+    crate::repo::pending::protect_marked(repo, &index, &packed.pack_ids)?;
     Ok(BackupResult {
         id,
         snapshot,

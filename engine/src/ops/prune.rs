@@ -248,7 +248,9 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport> {
     // Every pack a record lists (deleted now, or still waiting) is never an orphan.
     let pending_packs: HashSet<PackId> = records.iter().flat_map(|(_, r)| r.packs.iter().copied()).collect();
     for (name, r) in &records {
-        let ripe = now - r.time >= opts.grace_secs && r.locks.iter().all(|l| !live.contains(l));
+        let ripe = r.complete
+            && now - r.time >= opts.grace_secs
+            && r.locks.iter().all(|l| !live.contains(l));
         if !ripe {
             rep.packs_waiting += r.packs.len() as u64;
             continue;
@@ -325,14 +327,22 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport> {
         repack[*i] = true;
         left -= unused;
     }
-    // Packs no index names and no record lists: left by interrupted backups (or a running one,
-    // which the lock list protects).
+    // Packs no index names and no complete record lists: left by interrupted backups (or a
+    // running one, which the lock list protects), or listed by a prune that was killed before
+    // it completed its record.
+    let incomplete: Vec<&String> = records.iter().filter(|(_, r)| !r.complete).map(|(n, _)| n).collect();
+    let completed: HashSet<PackId> = records
+        .iter()
+        .filter(|(_, r)| r.complete)
+        .flat_map(|(_, r)| r.packs.iter().copied())
+        .collect();
     let orphans: Vec<PackId> = stored
         .keys()
-        .filter(|p| !indexed.contains(p) && !pending_packs.contains(p))
+        .filter(|p| !indexed.contains(p) && !completed.contains(p))
         .copied()
         .collect();
-    let marked: Vec<PackId> = packs
+    let _ = &pending_packs;
+    let mut marked: Vec<PackId> = packs
         .iter()
         .enumerate()
         .filter(|(i, _)| drop_pack[*i] || repack[*i])
@@ -389,7 +399,54 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport> {
     // same name): never remove or mark what this run wrote.
     let mut written: HashSet<crate::id::IndexId> = ps.index_ids.iter().copied().collect();
     let new_packs: HashSet<PackId> = ps.pack_ids.iter().copied().collect();
-    let marked: Vec<PackId> = marked.into_iter().filter(|p| !new_packs.contains(p)).collect();
+    marked.retain(|p| !new_packs.contains(p));
+
+    // Announce the marks before the index stops naming the packs: a backup that writes its
+    // snapshot after this point finds the record and re-indexes what it may have used.
+    let begin = pending::write(
+        repo,
+        &PendingRecord {
+            time: now_secs(),
+            complete: false,
+            locks: Vec::new(),
+            packs: marked.clone(),
+        },
+    )?;
+    // Snapshots written since the walk (their backups may have checked for records before this
+    // one existed): whatever they use stays.
+    let walked: HashSet<SnapshotId> = snaps.iter().map(|(id, _)| *id).collect();
+    let late: Vec<_> = repo
+        .list_snapshots()?
+        .into_iter()
+        .filter(|(id, _)| !walked.contains(id))
+        .filter_map(|(id, s)| s.ok().map(|s| (id, s)))
+        .collect();
+    if !late.is_empty() {
+        // Their backups' own packs and trees may be newer than our index: walk with a fresh
+        // one, and keep every pack that holds a blob they use, by either index's choice.
+        let fresh = MasterIndex::load(repo)?;
+        let m = mark(repo, &fresh, &late)?;
+        let fresh_packs = fresh.packs();
+        let mut keep: HashSet<PackId> = HashSet::new();
+        for pos in 0..fresh.blob_count() {
+            if m.used.get(pos) {
+                let (fp, e) = fresh.at(pos);
+                keep.insert(fresh_packs[fp]);
+                if let Some(old) = index.position(&e.id) {
+                    let (p, _) = index.at(old);
+                    keep.insert(packs[p]);
+                }
+            }
+        }
+        for (i, p) in packs.iter().enumerate() {
+            if (drop_pack[i] || repack[i]) && keep.contains(p) {
+                drop_pack[i] = false;
+                repack[i] = false;
+                rep.packs_resurrected += 1;
+            }
+        }
+        marked.retain(|p| !keep.contains(p));
+    }
 
     // New index files for the packs that stay, then remove the old ones: a reader always sees
     // every live pack (possibly twice, never none).
@@ -426,21 +483,32 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport> {
         }
     }
     // The locks that exist now are every operation that may have loaded an index naming the
-    // marked packs.
+    // marked packs and may not yet have looked for records.
     let ours = lock.as_ref().map(|l| l.id());
     let locks: Vec<LockId> = list_locks(repo)?
         .into_iter()
         .map(|l| l.id)
         .filter(|id| Some(*id) != ours)
         .collect();
+    rep.packs_marked = marked.len() as u64;
     pending::write(
         repo,
         &PendingRecord {
             time: now_secs(),
+            complete: true,
             locks,
             packs: marked,
         },
     )?;
+    // The complete record replaces ours and those of killed prunes (whose packs, if still
+    // unindexed, were orphans above and are in the new record).
+    for name in incomplete.into_iter().chain([&begin]) {
+        match repo.storage().remove(FileKind::Pending, name) {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::MissingObject => {}
+            Err(e) => return Err(e),
+        }
+    }
     Ok(rep)
 }
 

@@ -37,23 +37,42 @@ pub struct MasterIndex {
 
 impl MasterIndex {
     /// Read and merge all index files (in parallel).
+    ///
+    /// A prune replaces index files while others read them: it writes the new ones, then
+    /// removes the old. A single directory listing running meanwhile may miss both a new file
+    /// (created behind the listing's position) and the old one it replaces (removed ahead of
+    /// it). So the directory is listed twice and the union read: a replacement written before
+    /// an old file vanished from the first listing was there before the second began. A listed
+    /// file that is gone when read was replaced, and is skipped.
     pub fn load(repo: &Repository) -> Result<MasterIndex> {
-        let names = repo.storage().list(FileKind::Index)?;
-        let files: Vec<(IndexId, IndexFile)> = names
+        let mut names: Vec<String> = repo
+            .storage()
+            .list(FileKind::Index)?
+            .into_iter()
+            .chain(repo.storage().list(FileKind::Index)?)
+            .map(|o| o.name)
+            .collect();
+        names.sort();
+        names.dedup();
+        let files: Vec<Option<(IndexId, IndexFile)>> = names
             .par_iter()
-            .map(|o| {
-                let id = IndexId::from_hex(&o.name)?;
-                let bytes = repo.storage().read(FileKind::Index, &o.name)?;
+            .map(|name| {
+                let id = IndexId::from_hex(name)?;
+                let bytes = match repo.storage().read(FileKind::Index, name) {
+                    Ok(b) => b,
+                    Err(e) if e.kind() == crate::ErrorKind::MissingObject => return Ok(None),
+                    Err(e) => return Err(e),
+                };
                 let plain = open_object(repo.keys(), ObjectKind::Index, &id.0, &bytes)?;
-                Ok((
+                Ok(Some((
                     id,
                     IndexFile::decode(&plain)
                         .map_err(|e| e.within(format!("index {}", id.short())))?,
-                ))
+                )))
             })
             .collect::<Result<_>>()?;
         let mut idx = MasterIndex::default();
-        for (id, f) in files {
+        for (id, f) in files.into_iter().flatten() {
             idx.files.push(id);
             for p in f.packs {
                 idx.add_pack(&p);

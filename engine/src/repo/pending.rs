@@ -21,6 +21,9 @@ const AAD: &[u8] = b"rime pending v1";
 pub struct PendingRecord {
     /// Unix seconds (of the pruning host) when the packs were marked.
     pub time: i64,
+    /// False while the prune that writes it is still rewriting the index: an incomplete
+    /// record (left by a killed prune) is never acted on; the next prune marks its packs anew.
+    pub complete: bool,
     /// Locks that existed right after the index stopped naming the packs: the operations that
     /// may have loaded an index that still did. The packs are deleted only when all are gone.
     pub locks: Vec<LockId>,
@@ -84,30 +87,32 @@ pub fn list(repo: &Repository) -> Result<Vec<(String, PendingRecord)>> {
     Ok(out)
 }
 
-/// Names of the records that exist now (a backup notes them when it starts).
-pub fn names(repo: &Repository) -> Result<HashSet<String>> {
-    match repo.storage().list(FileKind::Pending) {
-        Ok(n) => Ok(n.into_iter().map(|o| o.name).collect()),
-        Err(e) if matches!(e.kind(), ErrorKind::MissingObject | ErrorKind::NotFound) => Ok(HashSet::new()),
-        Err(e) => Err(e),
+/// Called by a backup after it wrote its snapshot: packs that the index it loaded at its start
+/// names, or that it wrote itself, but that a prune has marked since (a prune that did not see
+/// the snapshot yet finds them unused), may hold blobs the snapshot needs. Index them again
+/// (from their headers), so the snapshot is restorable and the packs are never deleted; the
+/// next prune marks them again if nothing needs them. Returns how many packs were re-indexed.
+pub fn protect_marked(
+    repo: &Repository,
+    loaded: &crate::repo::index::MasterIndex,
+    written: &[PackId],
+) -> Result<usize> {
+    let records = list(repo)?;
+    if records.is_empty() {
+        return Ok(0);
     }
-}
-
-/// Called by a backup before it writes its snapshot: packs marked by a prune that ran while
-/// this backup did may hold blobs the backup reused from the index it loaded at its start.
-/// Index them again (from their headers), so the snapshot is restorable at once; the next prune
-/// marks them again if nothing needs them. Returns how many packs were re-indexed.
-pub fn protect_new(repo: &Repository, seen_at_start: &HashSet<String>) -> Result<usize> {
+    let known: HashSet<PackId> = loaded.packs().iter().chain(written).copied().collect();
+    let mut seen = HashSet::new();
     let mut packs = Vec::new();
-    for (name, rec) in list(repo)? {
-        if seen_at_start.contains(&name) {
-            continue;
-        }
+    for (_, rec) in records {
         for p in rec.packs {
+            if !known.contains(&p) || !seen.insert(p) {
+                continue;
+            }
             match crate::repo::headers::read_pack_header(repo, &p) {
                 Ok(blobs) if !blobs.is_empty() => packs.push(crate::format::index::IndexPack { id: p, blobs }),
-                // Already deleted (cannot be: our lock is listed in the record) or unreadable:
-                // nothing to protect.
+                // Gone or unreadable: nothing this backup could have used from it (a pack is
+                // deleted only after every backup that loaded an index naming it has ended).
                 _ => {}
             }
         }
