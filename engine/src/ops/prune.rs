@@ -245,8 +245,6 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport> {
         .into_iter()
         .filter_map(|o| PackId::from_hex(&o.name).ok().map(|id| (id, o.size)))
         .collect();
-    // Every pack a record lists (deleted now, or still waiting) is never an orphan.
-    let pending_packs: HashSet<PackId> = records.iter().flat_map(|(_, r)| r.packs.iter().copied()).collect();
     for (name, r) in &records {
         let ripe = r.complete
             && now - r.time >= opts.grace_secs
@@ -319,7 +317,7 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport> {
     // Repack the emptiest packs until the unused bytes left fit the budget.
     let budget = (opts.max_unused.clamp(0.0, 1.0) * rep.pack_bytes as f64) as u64;
     let mut left: u64 = partial.iter().map(|(u, _)| u).sum();
-    partial.sort_by(|a, b| b.0.cmp(&a.0));
+    partial.sort_by_key(|p| std::cmp::Reverse(p.0));
     for (unused, i) in &partial {
         if left <= budget || *unused == 0 {
             break;
@@ -341,7 +339,6 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport> {
         .filter(|p| !indexed.contains(p) && !completed.contains(p))
         .copied()
         .collect();
-    let _ = &pending_packs;
     let mut marked: Vec<PackId> = packs
         .iter()
         .enumerate()
