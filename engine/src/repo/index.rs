@@ -43,8 +43,29 @@ impl MasterIndex {
     /// (created behind the listing's position) and the old one it replaces (removed ahead of
     /// it). So the directory is listed twice and the union read: a replacement written before
     /// an old file vanished from the first listing was there before the second began. A listed
-    /// file that is gone when read was replaced, and is skipped.
+    /// file that is gone when read was replaced after both listings: list again (its
+    /// replacement exists by then).
     pub fn load(repo: &Repository) -> Result<MasterIndex> {
+        let mut attempt = 0;
+        loop {
+            match Self::load_once(repo)? {
+                Some(idx) => return Ok(idx),
+                None if attempt < 10 => attempt += 1,
+                None => {
+                    return Err(crate::Error::new(
+                        crate::ErrorKind::Unavailable,
+                        format!(
+                            "index files of {} keep vanishing while being read (a prune rewriting them?): try again",
+                            repo.storage().location()
+                        ),
+                    ))
+                }
+            }
+        }
+    }
+
+    /// One attempt; `None` if a listed file vanished before it was read.
+    fn load_once(repo: &Repository) -> Result<Option<MasterIndex>> {
         let mut names: Vec<String> = repo
             .storage()
             .list(FileKind::Index)?
@@ -71,6 +92,9 @@ impl MasterIndex {
                 )))
             })
             .collect::<Result<_>>()?;
+        if files.iter().any(Option::is_none) {
+            return Ok(None);
+        }
         let mut idx = MasterIndex::default();
         for (id, f) in files.into_iter().flatten() {
             idx.files.push(id);
@@ -79,7 +103,7 @@ impl MasterIndex {
             }
         }
         idx.finish();
-        Ok(idx)
+        Ok(Some(idx))
     }
 
     /// The names of the index files stored now.
