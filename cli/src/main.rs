@@ -4,6 +4,8 @@ mod commands;
 mod output;
 mod password;
 mod progress;
+mod storage_open;
+mod units;
 
 use std::process::ExitCode;
 
@@ -16,9 +18,11 @@ Exit codes:
   1   error (including `check` finding problems)
   2   invalid command line
   3   backup written, but some source paths could not be read (see --ignore-unreadable)
+  4   with several --repo: the command completed on some storages and failed on others
   10  no repository at the given location
   11  repository format too new for this rime
-  12  wrong password";
+  12  wrong password
+  130 interrupted by SIGINT or SIGTERM (snapshots and mounts were cleaned up)";
 
 #[derive(Parser)]
 #[command(name = "rime", version, about = "Deduplicating, encrypted backup and restore", after_help = EXIT_CODES)]
@@ -32,7 +36,8 @@ struct Cli {
 /// Options accepted by every command, before or after its name.
 #[derive(Args, Clone, Debug)]
 pub struct GlobalOpts {
-    /// Repository location: a path or local:/path
+    /// Repository location: a path or local:/path. Repeat it to keep one repository on several
+    /// storages at once (each write goes to all; reads use the first that answers)
     #[arg(
         short = 'r',
         long,
@@ -40,7 +45,7 @@ pub struct GlobalOpts {
         global = true,
         value_name = "URL"
     )]
-    pub repo: Option<String>,
+    pub repo: Vec<String>,
     /// Read the repository password from this file (first line)
     #[arg(
         short = 'p',
@@ -51,7 +56,7 @@ pub struct GlobalOpts {
     )]
     pub password_file: Option<std::path::PathBuf>,
     /// Open an unencrypted repository (created with `init --encryption none`) without a password
-    #[arg(long, env = "RIME_NO_PASSWORD", global = true)]
+    #[arg(long, env = "RIME_NO_PASSWORD", global = true, value_parser = clap::builder::FalseyValueParser::new())]
     pub no_password: bool,
     /// Print results as JSON
     #[arg(long, global = true)]
@@ -59,22 +64,49 @@ pub struct GlobalOpts {
     /// Print nothing but errors
     #[arg(short, long, global = true)]
     pub quiet: bool,
+    /// SSH private key for sftp:// repositories (the agent and ssh config keys are also tried)
+    #[arg(long, env = "RIME_SSH_KEY", global = true, value_name = "FILE")]
+    pub ssh_key: Option<std::path::PathBuf>,
+    /// Trust an SSH host key not yet in known_hosts and record it (trust on first use);
+    /// a changed host key is still refused
+    #[arg(long, global = true)]
+    pub ssh_accept_new: bool,
+    /// ssh config file to use instead of ~/.ssh/config (ssh -F)
+    #[arg(long, env = "RIME_SSH_CONFIG", global = true, value_name = "FILE")]
+    pub ssh_config: Option<std::path::PathBuf>,
+    /// Concurrent storage operations (and SSH connections); default: 4 for sftp://,
+    /// unlimited for local
+    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub connections: Option<u16>,
+    /// Upload bandwidth limit in bytes per second, K/M/G = KiB/MiB/GiB (e.g. 10M)
+    #[arg(long, global = true, value_name = "RATE", value_parser = storage_open::parse_rate)]
+    pub limit_upload: Option<u64>,
+    /// Download bandwidth limit in bytes per second, K/M/G = KiB/MiB/GiB (e.g. 10M)
+    #[arg(long, global = true, value_name = "RATE", value_parser = storage_open::parse_rate)]
+    pub limit_download: Option<u64>,
+    /// Write and remove nothing in the repository; report what would have been done
+    #[arg(long, global = true)]
+    pub dry_run: bool,
 }
 
 #[derive(Subcommand)]
 enum Command {
     /// Create a new repository
     Init(commands::init::InitArgs),
-    /// Back up files and directories
+    /// Back up files and directories, a volume (block device or image), or a stream
     Backup(commands::backup::BackupArgs),
     /// List snapshots
     Snapshots(commands::snapshots::SnapshotsArgs),
-    /// Restore a snapshot into a directory
+    /// Restore a snapshot into a directory, or a volume onto an image file or device
     Restore(commands::restore::RestoreArgs),
     /// List the files in a snapshot
     Ls(commands::ls::LsArgs),
     /// Write a file of a snapshot to standard output, or a directory as a tar stream
     Dump(commands::dump::DumpArgs),
+    /// Show the byte ranges that differ between two volume or stream snapshots
+    Diff(commands::diff::DiffArgs),
+    /// Copy what one storage's copy of the repository lacks from another (no password needed)
+    Copy(commands::copy::CopyArgs),
     /// Show repository statistics
     Stats,
     /// Verify the repository's structure, and with --read-data all its data
@@ -94,6 +126,9 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if matches!(cli.command, Command::Backup(_)) {
+        progress::install_cancel_handler();
+    }
     let g = &cli.global;
     let result = match cli.command {
         Command::Init(a) => commands::init::run(g, a),
@@ -102,6 +137,8 @@ fn main() -> ExitCode {
         Command::Restore(a) => commands::restore::run(g, a),
         Command::Ls(a) => commands::ls::run(g, a),
         Command::Dump(a) => commands::dump::run(g, a),
+        Command::Diff(a) => commands::diff::run(g, a),
+        Command::Copy(a) => commands::copy::run(g, a),
         Command::Stats => commands::stats::run(g),
         Command::Check(a) => commands::check::run(g, a),
         Command::Key(k) => commands::key::run(g, k),
@@ -110,7 +147,12 @@ fn main() -> ExitCode {
         Command::Repair(a) => commands::repair::run(g, a),
         Command::Unlock(a) => commands::unlock::run(g, a),
     };
+    let storage_failed = commands::finish_storages(g);
+    if g.dry_run && result.is_ok() && !g.quiet {
+        storage_open::print_dry_run(g);
+    }
     match result {
+        Ok(_) if storage_failed => ExitCode::from(4),
         Ok(code) => code,
         Err(e) => {
             eprintln!("rime: error: {e}");
@@ -125,6 +167,7 @@ fn exit_code(kind: ErrorKind) -> u8 {
         ErrorKind::UnsupportedVersion => 11,
         ErrorKind::WrongPassword => 12,
         ErrorKind::PartialBackup => 3,
+        ErrorKind::Interrupted => 130,
         _ => 1,
     }
 }

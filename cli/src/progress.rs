@@ -41,6 +41,10 @@ impl TermProgress {
 }
 
 impl Progress for TermProgress {
+    fn cancelled(&self) -> bool {
+        cancel_requested()
+    }
+
     fn item_done(&self, bytes: u64) {
         if let Some(b) = &self.bar {
             b.inc(1);
@@ -60,4 +64,29 @@ impl Progress for TermProgress {
             None => eprintln!("warning: {message}"),
         }
     }
+}
+
+/// Set by the first SIGINT or SIGTERM: operations stop at the next file or chunk and clean up
+/// (snapshots removed, mounts released) on the way out. A second signal exits at once.
+static CANCEL: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Route SIGINT and SIGTERM to [`CANCEL`] for the rest of the process.
+pub fn install_cancel_handler() {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else {
+        return;
+    };
+    std::thread::spawn(move || {
+        for sig in signals.forever() {
+            if CANCEL.swap(true, Ordering::SeqCst) {
+                eprintln!("rime: second signal: exiting without cleaning up");
+                std::process::exit(128 + sig);
+            }
+            eprintln!("rime: signal {sig}: stopping and cleaning up (send it again to exit at once)");
+        }
+    });
+}
+
+pub fn cancel_requested() -> bool {
+    CANCEL.load(Ordering::Relaxed)
 }

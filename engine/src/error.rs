@@ -41,6 +41,8 @@ pub enum ErrorKind {
     /// A storage rejected the credentials or the host's identity (HTTP 401/403 after a token
     /// renewal, unknown or changed SSH host key). Retrying without a change cannot help.
     Unauthorized,
+    /// The operation was stopped on request (SIGINT or SIGTERM); nothing it did is referenced.
+    Interrupted,
 }
 
 impl ErrorKind {

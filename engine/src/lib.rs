@@ -28,7 +28,7 @@ pub mod ops;
 pub mod repo;
 pub mod source;
 pub mod storage;
-mod sys;
+pub mod sys;
 
 pub use error::{Error, ErrorKind, Result};
 

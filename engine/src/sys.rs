@@ -105,16 +105,37 @@ pub fn data_extents(f: &std::fs::File, size: u64) -> std::io::Result<Vec<(u64, u
     Ok(out)
 }
 
-/// Whether a process with this id exists on this host (`kill(pid, 0)`; EPERM means it exists
-/// but belongs to another user).
-pub fn process_alive(pid: u32) -> bool {
-    let Ok(pid) = libc::pid_t::try_from(pid) else {
-        return false;
-    };
-    if pid <= 0 {
-        return false;
+/// Tell the kernel a range of a file will not be needed again (keeps a volume read from
+/// evicting the page cache). Advisory: errors are ignored.
+pub fn drop_cache(f: &std::fs::File, offset: u64, len: u64) {
+    // SAFETY: posix_fadvise on a valid fd has no memory-safety preconditions.
+    unsafe {
+        libc::posix_fadvise(
+            f.as_raw_fd(),
+            offset as libc::off_t,
+            len as libc::off_t,
+            libc::POSIX_FADV_DONTNEED,
+        );
     }
-    // SAFETY: signal 0 performs only the existence and permission check.
-    let r = unsafe { libc::kill(pid, 0) };
+}
+
+/// The file system type magic of the file system holding `path` (statfs f_type).
+pub fn fs_magic(path: &Path) -> std::io::Result<i64> {
+    let c = CString::new(path.as_os_str().as_bytes())?;
+    // SAFETY: an all-zero statfs is a valid value to be overwritten.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: c is a valid NUL-terminated path and st a valid out-pointer.
+    let r = unsafe { libc::statfs(c.as_ptr(), &mut st) };
+    if r == 0 {
+        Ok(st.f_type as i64)
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// Whether a process with this pid exists (signal 0).
+pub fn process_alive(pid: u32) -> bool {
+    // SAFETY: kill with signal 0 only checks for existence and permission.
+    let r = unsafe { libc::kill(pid as libc::pid_t, 0) };
     r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }

@@ -34,7 +34,8 @@ use rime_engine::format::pack::{
     decode_header_plain, decode_pack, decode_trailer, encode_header_plain, PackEntry,
     PACK_HEADER_AAD, PACK_MAGIC, TRAILER_LEN,
 };
-use rime_engine::format::snapshot::{Snapshot, SnapshotStats, SourceKind};
+use rime_engine::format::chunkmap::{ChunkMap, MapSegment, SegmentRef};
+use rime_engine::format::snapshot::{ChunkerKind, Snapshot, SnapshotStats, SourceKind, VolumeSource};
 use rime_engine::format::tree::{Node, NodeKind, Part, Timestamp, Tree, Xattr};
 use rime_engine::format::{BlobFlags, BlobType, FORMAT_VERSION};
 use rime_engine::id::{BlobId, IndexId, PackId, RepoId, SnapshotId};
@@ -384,6 +385,48 @@ fn snapshot() -> Snapshot {
     }
 }
 
+fn map_segment() -> MapSegment {
+    MapSegment::new(vec![
+        Part::Data {
+            id: BlobId([0x11; 32]),
+            len: 262_144,
+        },
+        Part::Hole { len: 786_432 },
+        Part::Data {
+            id: BlobId([0x22; 32]),
+            len: 4096,
+        },
+    ])
+}
+
+fn chunk_map() -> ChunkMap {
+    ChunkMap::new(vec![SegmentRef {
+        id: keys().blob_id(&map_segment().encode()),
+        len: map_segment().len(),
+    }])
+}
+
+fn volume_snapshot() -> Snapshot {
+    Snapshot {
+        source: SourceKind::Volume(VolumeSource {
+            path: "/dev/vg0/data".into(),
+            block_device: true,
+            size: map_segment().len(),
+            chunker: ChunkerKind::Fixed,
+            chunk_size: 262_144,
+            mtime: Timestamp::default(),
+            ctime: Timestamp::default(),
+            inode: 0,
+            dev: 0,
+            annotations: vec![("lvm.origin".into(), "vg0/data".into())],
+        }),
+        root: keys().blob_id(&chunk_map().encode()),
+        paths: vec!["/dev/vg0/data".into()],
+        parent: None,
+        ..snapshot()
+    }
+}
+
 fn lock_body() -> LockBody {
     LockBody {
         exclusive: false,
@@ -563,6 +606,9 @@ fn all_vectors() -> Vec<(&'static str, Vec<u8>)> {
             "snapshot-object.bin",
             frame_object(ObjectKind::Snapshot, &snap_plain, &NONCE_SNAPSHOT).1,
         ),
+        ("map-segment.bin", map_segment().encode()),
+        ("chunk-map.bin", chunk_map().encode()),
+        ("snapshot-volume.bin", volume_snapshot().encode()),
         ("lock.bin", lock_plain.clone()),
         (
             "lock-sealed.bin",
@@ -1200,4 +1246,19 @@ fn repo_v1_fixture_opens_checks_and_restores() {
         !target.join("rime-v1-fixture").exists(),
         "a single directory's contents go straight into the target"
     );
+}
+
+#[test]
+fn volume_vectors_decode_to_their_values() {
+    let seg = read_vector("map-segment.bin");
+    assert_eq!(MapSegment::decode(&seg, 1_052_672).unwrap(), map_segment());
+    assert!(MapSegment::decode(&seg, 1_052_671).is_err(), "length mismatch must be refused");
+    assert_eq!(ChunkMap::decode(&read_vector("chunk-map.bin")).unwrap(), chunk_map());
+    assert_eq!(
+        Snapshot::decode(&read_vector("snapshot-volume.bin")).unwrap(),
+        volume_snapshot()
+    );
+    // The first bytes of a chunk map are its magic, as the spec's table says.
+    assert_eq!(&read_vector("chunk-map.bin")[..4], b"RMAP");
+    assert_eq!(&seg[..4], b"RSEG");
 }

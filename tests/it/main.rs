@@ -4,14 +4,21 @@
 //! mounts, running as another user) print why they skip when not root.
 
 mod util;
+mod devices;
 
 mod cli;
 mod excludes;
 mod faults;
 mod incremental;
 mod keys;
+mod mongo;
+mod multi;
+mod mysql;
 mod proptest_trees;
 mod roundtrip;
 mod select;
+mod sftp;
+mod snapshots_live;
+mod volume;
 mod health;
 mod crash;

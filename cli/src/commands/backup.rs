@@ -13,8 +13,19 @@ use crate::GlobalOpts;
 #[derive(Args)]
 pub struct BackupArgs {
     /// Files and directories to back up
-    #[arg(required = true, value_name = "PATH")]
+    #[arg(value_name = "PATH", required_unless_present_any = ["volume", "stdin", "stdin_from_command", "mysql_conf"])]
     paths: Vec<PathBuf>,
+    #[command(flatten)]
+    pub source: super::backup_source::SourceArgs,
+    #[command(flatten)]
+    pub snap: super::backup_snapshot::SnapshotArgs,
+    /// What the paths hold: plain files (fs), or the data files of a database whose state is
+    /// checked first (mongo: refuse unless the node is the replica set's primary)
+    #[arg(long, value_enum, default_value = "fs")]
+    mode: Mode,
+    /// --mode mongo: the node to ask
+    #[arg(long, value_name = "URI", default_value = "mongodb://127.0.0.1:27017")]
+    mongo_uri: String,
     /// Host name recorded in the snapshot (default: this machine's)
     #[arg(long)]
     host: Option<String>,
@@ -55,7 +66,46 @@ pub struct BackupArgs {
     compression: i32,
 }
 
+impl BackupArgs {
+    /// What volume and stream backups share with file backups.
+    pub fn snapshot_meta(
+        &self,
+        repo: &rime_engine::repo::Repository,
+    ) -> Result<rime_engine::ops::volume::SnapshotMeta> {
+        let parent = match &self.parent {
+            Some(p) => Some(rime_engine::ops::select::resolve(repo, p, &Default::default())?.0),
+            None => None,
+        };
+        Ok(rime_engine::ops::volume::SnapshotMeta {
+            hostname: self.host.clone().unwrap_or_else(rime_engine::hostname),
+            name: self.name.clone(),
+            tags: self.tags.clone(),
+            parent,
+            force: self.force,
+            compression_level: self.compression,
+        })
+    }
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum, PartialEq, Eq)]
+pub enum Mode {
+    Fs,
+    Mongo,
+}
+
 pub fn run(g: &GlobalOpts, a: BackupArgs) -> Result<ExitCode> {
+    if a.mode == Mode::Mongo {
+        rime_engine::source::mongo::require_primary(&a.mongo_uri)?;
+    }
+    let mysql_snapshot = a.source.mysql_conf.is_some() && a.snap.wanted() && a.source.volume.is_none();
+    if a.source.is_special() && !mysql_snapshot {
+        if !a.paths.is_empty() && !a.source.takes_paths() {
+            return Err(Error::invalid(
+                "paths cannot be combined with --volume, --stdin or --stdin-from-command",
+            ));
+        }
+        return super::backup_source::run(g, &a);
+    }
     for p in &a.paths {
         if std::fs::symlink_metadata(p).is_err() && !(a.dereference && p.exists()) {
             return Err(Error::new(
@@ -73,11 +123,39 @@ pub fn run(g: &GlobalOpts, a: BackupArgs) -> Result<ExitCode> {
         Some(p) => Some(rime_engine::ops::select::resolve(&repo, p, &Default::default())?.0),
         None => None::<SnapshotId>,
     };
+    let mut paths = a.paths.clone();
+    let mut record_as = vec![];
+    let mut tags = a.tags.clone();
+    let mut commit_check = None;
+    let mut live = None;
+    if a.snap.wanted() {
+        let t = super::backup_snapshot::take(
+            &a.snap,
+            a.paths.first().map(|p| p.as_path()),
+            false,
+            a.source.mysql_conf.as_deref(),
+            g.quiet,
+        )?;
+        record_as = paths
+            .iter()
+            .map(|p| std::path::absolute(p).map_err(|e| Error::io(p.display().to_string(), e)))
+            .collect::<Result<Vec<_>>>()?;
+        paths = record_as
+            .iter()
+            .map(|p| t.snap.translate(p))
+            .collect::<Result<Vec<_>>>()?;
+        tags.extend(t.binlog_tags.clone());
+        let snap = std::sync::Arc::new(t.snap);
+        let v = snap.clone();
+        commit_check = Some(rime_engine::ops::CommitCheck(std::sync::Arc::new(move || v.validate())));
+        excludes.push(format!("{}*", rime_engine::source::snapshot::btrfs::SNAPSHOT_PREFIX));
+        live = Some(snap);
+    }
     let opts = BackupOptions {
-        paths: a.paths.clone(),
+        paths,
         hostname: a.host.clone().unwrap_or_else(rime_engine::hostname),
         name: a.name.clone(),
-        tags: a.tags.clone(),
+        tags,
         excludes,
         one_file_system: a.one_file_system,
         dereference: a.dereference,
@@ -85,11 +163,30 @@ pub fn run(g: &GlobalOpts, a: BackupArgs) -> Result<ExitCode> {
         parent,
         force: a.force,
         compression_level: a.compression,
+        record_as,
+        commit_check,
     };
     let progress = crate::progress::TermProgress::new(g.quiet || g.json, "backing up");
     let r = backup(&repo, &opts, &progress);
     progress.finish();
+    drop(opts);
+    // The last reference (the commit check held one, dropped with the options): remove the
+    // snapshot now, and report a failure to remove it after the backup's own error, if any.
+    let released = match live.map(std::sync::Arc::try_unwrap) {
+        Some(Ok(snap)) => snap.release(),
+        _ => Ok(()),
+    };
     let r = r?;
+    released?;
+    report(g, &r, a.ignore_unreadable)
+}
+
+/// Print a backup's result; exit 3 when paths could not be read (unless told to ignore that).
+pub fn report(
+    g: &GlobalOpts,
+    r: &rime_engine::ops::backup::BackupResult,
+    ignore_unreadable: bool,
+) -> Result<ExitCode> {
     let s = &r.snapshot.stats;
     if g.json {
         super::print_json(&serde_json::json!({
@@ -104,11 +201,26 @@ pub fn run(g: &GlobalOpts, a: BackupArgs) -> Result<ExitCode> {
                 "trees_new": s.trees_new, "unreadable": s.unreadable, "duration_ms": s.duration_ms,
             },
             "warnings": r.warnings,
+            "source": r.snapshot.source.label(),
         }));
+    } else if !g.quiet && r.snapshot.source.has_chunk_map() {
+        println!(
+            "snapshot {} saved: {} {} of {}; read {}, added {} to the repository; {} new / {} reused chunks; {:.2} s",
+            r.id.short(),
+            r.snapshot.source.label(),
+            r.snapshot.paths.join(" "),
+            bytes(s.bytes_total),
+            bytes(s.bytes_read),
+            bytes(s.bytes_added),
+            s.chunks_new,
+            s.chunks_reused,
+            s.duration_ms as f64 / 1000.0
+        );
     } else if !g.quiet {
         println!(
-            "snapshot {} saved: {} files, {} dirs, {} total; read {} files ({}), added {} to the repository; {} new / {} reused chunks; {:.2} s",
+            "snapshot {} {}: {} files, {} dirs, {} total; read {} files ({}), added {} to the repository; {} new / {} reused chunks; {:.2} s",
             r.id.short(),
+            if g.dry_run { "not saved (dry run)" } else { "saved" },
             s.files,
             s.dirs,
             bytes(s.bytes_total),
@@ -126,7 +238,7 @@ pub fn run(g: &GlobalOpts, a: BackupArgs) -> Result<ExitCode> {
             r.warnings.len(),
             r.id.short()
         );
-        if !a.ignore_unreadable {
+        if !ignore_unreadable {
             return Ok(ExitCode::from(3));
         }
     }

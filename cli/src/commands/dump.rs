@@ -12,19 +12,34 @@ pub struct DumpArgs {
     /// Snapshot: "latest" or an id prefix
     snapshot: String,
     /// A file (written as is) or a directory, "/" for everything (written as a tar stream),
-    /// relative to what restore would write
-    path: String,
+    /// relative to what restore would write. Volume and stream snapshots: omit it, the whole
+    /// image or stream is written
+    path: Option<String>,
 }
 
 pub fn run(g: &GlobalOpts, a: DumpArgs) -> Result<ExitCode> {
-    let (repo, index, view) = super::snapshot_view(g, &a.snapshot)?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
-    let comps = browse::components(&a.path);
+    {
+        let repo = super::open(g)?;
+        let (_, snap) = rime_engine::ops::select::resolve(&repo, &a.snapshot, &Default::default())?;
+        if snap.source.has_chunk_map() {
+            if a.path.as_deref().is_some_and(|p| p != "/") {
+                return Err(rime_engine::Error::invalid(
+                    "a volume or stream snapshot has no paths: dump it whole",
+                ));
+            }
+            rime_engine::ops::volume::export::export(&repo, &snap, &mut out)?;
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+    let path = a.path.clone().unwrap_or_else(|| "/".to_string());
+    let (repo, index, view) = super::snapshot_view(g, &a.snapshot)?;
+    let comps = browse::components(&path);
     if comps.is_empty() {
         dump::dump_tar(&repo, &index, None, &view, "", &mut out)?;
     } else {
-        let node = browse::find(&repo, &index, &view, &a.path)?;
+        let node = browse::find(&repo, &index, &view, &path)?;
         if node.kind == NodeKind::Dir {
             let sub = repo.load_tree(&index, &node.subtree.expect("directories have subtrees"))?;
             let prefix = comps

@@ -1,7 +1,12 @@
 //! One module per command.
 
 pub mod backup;
+pub mod backup_mysql;
+pub mod backup_snapshot;
+pub mod backup_source;
 pub mod check;
+pub mod copy;
+pub mod diff;
 pub mod dump;
 pub mod forget;
 pub mod init;
@@ -10,6 +15,7 @@ pub mod ls;
 pub mod prune;
 pub mod repair;
 pub mod restore;
+pub mod restore_volume;
 pub mod snapshots;
 pub mod stats;
 pub mod unlock;
@@ -17,21 +23,64 @@ pub mod unlock;
 use std::sync::Arc;
 
 use rime_engine::repo::Repository;
-use rime_engine::storage::{self, Storage};
+use rime_engine::storage::Storage;
 use rime_engine::{Error, Result};
 
 use crate::GlobalOpts;
 
+/// The fan-out over several `--repo` storages of this run, for the closing report.
+static FANOUT: std::sync::OnceLock<Arc<rime_engine::storage::Fanout>> = std::sync::OnceLock::new();
+
+/// The run's storage: one `--repo`, or all of them as one fan-out.
 pub fn storage(g: &GlobalOpts) -> Result<Arc<dyn Storage>> {
-    let url = g
-        .repo
-        .as_deref()
-        .ok_or_else(|| Error::invalid("no repository given: use --repo or set RIME_REPO"))?;
-    storage::open_url(url)
+    match g.repo.len() {
+        0 => Err(Error::invalid("no repository given: use --repo or set RIME_REPO")),
+        1 => crate::storage_open::open(g, &g.repo[0]),
+        _ => {
+            let members = g
+                .repo
+                .iter()
+                .map(|u| crate::storage_open::open(g, u))
+                .collect::<Result<Vec<_>>>()?;
+            let f = FANOUT.get_or_init(|| Arc::new(rime_engine::storage::Fanout::new(members)));
+            Ok(f.clone())
+        }
+    }
+}
+
+/// With several storages: wait for their writes and report each. Returns whether one failed.
+pub fn finish_storages(g: &GlobalOpts) -> bool {
+    let Some(f) = FANOUT.get() else {
+        return false;
+    };
+    let reports = f.finish();
+    let mut failed = false;
+    for r in &reports {
+        match &r.error {
+            None if !g.quiet => eprintln!(
+                "rime: storage {}: ok ({} objects, {} written)",
+                r.location,
+                r.objects,
+                crate::output::bytes(r.bytes)
+            ),
+            None => {}
+            Some(e) => {
+                failed = true;
+                eprintln!(
+                    "rime: storage {}: FAILED after {} objects: {e} (its repository is consistent; bring it up to date with `rime copy`)",
+                    r.location, r.objects
+                );
+            }
+        }
+    }
+    failed
 }
 
 pub fn open(g: &GlobalOpts) -> Result<Repository> {
     let s = storage(g)?;
+    if let Some(f) = FANOUT.get() {
+        f.check_same_repository()?;
+    }
     if g.no_password {
         return Repository::open(s, None);
     }

@@ -14,14 +14,22 @@ pub struct RestoreArgs {
     /// Snapshot: "latest" or an id prefix
     #[arg(default_value = "latest")]
     snapshot: String,
-    /// Directory to restore into (created if missing; must be empty unless --overwrite)
-    #[arg(long, short = 't')]
-    target: PathBuf,
+    /// Directory to restore a file tree into (created if missing; must be empty unless
+    /// --overwrite), or the image file or block device to restore a volume or stream onto
+    #[arg(long, short = 't', required_unless_present = "mysql_conf")]
+    target: Option<PathBuf>,
+    /// Volumes: after writing, re-read the target and compare it with the snapshot
+    #[arg(long)]
+    verify: bool,
+    /// MySQL/MariaDB logical backups: pipe the dump into the server described by this file
+    #[arg(long, value_name = "FILE")]
+    mysql_conf: Option<PathBuf>,
     /// Restore only this path of the snapshot and what lies below it (repeatable)
     #[arg(long = "include", short = 'i', value_name = "PATH")]
     include: Vec<String>,
-    /// Restore into a non-empty target, replacing files that exist
-    #[arg(long)]
+    /// Restore into a non-empty target, replacing files that exist (volumes: write over an
+    /// existing image or a device that holds data)
+    #[arg(long, alias = "force")]
     overwrite: bool,
     /// The newest snapshot at or before this local time (YYYY-MM-DDThh:mm:ss)
     #[arg(long, value_name = "DATE")]
@@ -55,8 +63,12 @@ pub fn run(g: &GlobalOpts, a: RestoreArgs) -> Result<ExitCode> {
         a.snapshot.as_str()
     };
     let (id, snap) = resolve(&repo, spec, &filter)?;
+    if snap.source.has_chunk_map() || a.mysql_conf.is_some() {
+        return super::restore_volume::run(g, &repo, &id, &snap, &a.target, a.overwrite, a.verify, a.mysql_conf.as_deref());
+    }
+    let target = a.target.clone().expect("clap requires --target without --mysql-conf");
     let opts = RestoreOptions {
-        target: a.target.clone(),
+        target: target.clone(),
         include: a.include.clone(),
         overwrite: a.overwrite,
         ownership: if a.no_ownership { Some(false) } else { None },
@@ -71,7 +83,7 @@ pub fn run(g: &GlobalOpts, a: RestoreArgs) -> Result<ExitCode> {
     }
     if g.json {
         super::print_json(&serde_json::json!({
-            "snapshot": id.to_hex(), "target": a.target, "files": st.files, "dirs": st.dirs,
+            "snapshot": id.to_hex(), "target": target, "files": st.files, "dirs": st.dirs,
             "others": st.others, "bytes": st.bytes, "blobs_verified": st.blobs, "warnings": st.warnings,
         }));
     } else if !g.quiet {
@@ -80,7 +92,7 @@ pub fn run(g: &GlobalOpts, a: RestoreArgs) -> Result<ExitCode> {
             id.short(),
             crate::output::time(snap.time),
             snap.paths.join(" "),
-            a.target.display(),
+            target.display(),
             st.files,
             st.dirs,
             bytes(st.bytes),

@@ -48,22 +48,24 @@ pub fn run(g: &GlobalOpts, a: SnapshotsArgs) -> Result<ExitCode> {
                     "stats": {"files": s.stats.files, "dirs": s.stats.dirs, "bytes_total": s.stats.bytes_total,
                               "bytes_added": s.stats.bytes_added, "duration_ms": s.stats.duration_ms,
                               "unreadable": s.stats.unreadable},
+                    "source": source_json(&s.source),
                 })
             })
             .collect();
         super::print_json(&serde_json::Value::Array(v));
     } else if !g.quiet {
         println!(
-            "{:<8}  {:<19}  {:<16}  {:<16}  {:>10}  {:<12}  paths",
-            "id", "time", "host", "name", "size", "tags"
+            "{:<8}  {:<19}  {:<16}  {:<16}  {:<6}  {:>10}  {:<12}  paths",
+            "id", "time", "host", "name", "kind", "size", "tags"
         );
         for (id, s) in &rows {
             println!(
-                "{:<8}  {:<19}  {:<16}  {:<16}  {:>10}  {:<12}  {}",
+                "{:<8}  {:<19}  {:<16}  {:<16}  {:<6}  {:>10}  {:<12}  {}",
                 id.short(),
                 time(s.time),
                 s.hostname,
                 s.name,
+                s.source.label(),
                 bytes(s.stats.bytes_total),
                 s.tags.join(","),
                 s.paths.join(" ")
@@ -76,4 +78,24 @@ pub fn run(g: &GlobalOpts, a: SnapshotsArgs) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Volume and stream details for JSON listings.
+fn source_json(k: &rime_engine::format::snapshot::SourceKind) -> serde_json::Value {
+    use rime_engine::format::snapshot::SourceKind;
+    let ann = |a: &[(String, String)]| -> serde_json::Map<String, serde_json::Value> {
+        a.iter().map(|(k, v)| (k.clone(), serde_json::Value::from(v.clone()))).collect()
+    };
+    match k {
+        SourceKind::Files => serde_json::json!({"kind": "files"}),
+        SourceKind::Volume(v) => serde_json::json!({
+            "kind": "volume", "path": v.path, "block_device": v.block_device, "size": v.size,
+            "chunker": format!("{:?}", v.chunker).to_lowercase(), "chunk_size": v.chunk_size,
+            "annotations": ann(&v.annotations),
+        }),
+        SourceKind::Stream(st) => serde_json::json!({
+            "kind": "stream", "size": st.size, "command": st.command,
+            "annotations": ann(&st.annotations),
+        }),
+    }
 }

@@ -6,6 +6,7 @@
 //! format is written down and stable. `format-spec/SPEC.md` describes every byte.
 
 pub mod blob;
+pub mod chunkmap;
 pub mod config;
 pub mod index;
 pub mod keyfile;

@@ -9,10 +9,80 @@ use crate::format::{from_postcard, to_postcard};
 use crate::id::{BlobId, SnapshotId};
 
 /// What was backed up. Postcard enum index is stored: append only.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SourceKind {
     /// A file tree; `root` is a tree blob.
     Files,
+    /// A block device or image file; `root` is a chunk map ([`crate::format::chunkmap`]).
+    Volume(VolumeSource),
+    /// A byte stream (standard input, a command's output, a database dump); `root` is a
+    /// chunk map.
+    Stream(StreamSource),
+}
+
+impl SourceKind {
+    /// Whether `root` is a chunk map (volume or stream) rather than a directory tree.
+    pub fn has_chunk_map(&self) -> bool {
+        !matches!(self, SourceKind::Files)
+    }
+
+    /// Content size of a volume or stream.
+    pub fn content_size(&self) -> Option<u64> {
+        match self {
+            SourceKind::Files => None,
+            SourceKind::Volume(v) => Some(v.size),
+            SourceKind::Stream(s) => Some(s.size),
+        }
+    }
+
+    pub fn label(&self) -> &'static str {
+        match self {
+            SourceKind::Files => "files",
+            SourceKind::Volume(_) => "volume",
+            SourceKind::Stream(_) => "stream",
+        }
+    }
+}
+
+/// How a volume or stream was cut into chunks. Postcard enum index is stored: append only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ChunkerKind {
+    /// Fixed-size chunks of `chunk_size` bytes (the last may be shorter).
+    Fixed,
+    /// Content-defined chunks (FastCDC with the repository's parameters).
+    FastCdc,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VolumeSource {
+    /// The device or image path as given (or the snapshot device it was read from).
+    pub path: String,
+    /// A block device (true) or a regular image file (false).
+    pub block_device: bool,
+    /// Size in bytes.
+    pub size: u64,
+    pub chunker: ChunkerKind,
+    /// Fixed chunk size in bytes (0 with content-defined chunks).
+    pub chunk_size: u32,
+    /// Image files: identity when read, so that an unchanged image is recognised without
+    /// reading it. Zero for block devices, which have no reliable modification time.
+    pub mtime: Timestamp,
+    pub ctime: Timestamp,
+    pub inode: u64,
+    pub dev: u64,
+    /// Facts about how the source was captured, e.g. ("lvm.snapshot", "vg0/rime_backup_snap")
+    /// or ("mysql.binlog_file", "mysql-bin.000003"); sorted by key.
+    pub annotations: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamSource {
+    /// Bytes in the stream.
+    pub size: u64,
+    /// The command whose output was stored, or empty for standard input.
+    pub command: String,
+    /// As for volumes: e.g. ("mysql.dump", "mariadb-dump --single-transaction ...").
+    pub annotations: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

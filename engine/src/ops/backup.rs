@@ -50,6 +50,11 @@ pub struct BackupOptions {
     /// Read every file even if it matches the parent.
     pub force: bool,
     pub compression_level: i32,
+    /// Paths to record instead of `paths` (same length), e.g. the origin paths when `paths`
+    /// point into a file system snapshot: names, parents and listings then use these.
+    pub record_as: Vec<PathBuf>,
+    /// Run before the snapshot is written.
+    pub commit_check: Option<crate::ops::CommitCheck>,
 }
 
 impl BackupOptions {
@@ -66,6 +71,8 @@ impl BackupOptions {
             parent: None,
             force: false,
             compression_level: 3,
+            record_as: vec![],
+            commit_check: None,
         }
     }
 }
@@ -117,12 +124,21 @@ pub fn backup(
     if opts.paths.is_empty() {
         return Err(Error::invalid("nothing to back up: give at least one path"));
     }
+    if !opts.record_as.is_empty() && opts.record_as.len() != opts.paths.len() {
+        return Err(Error::invalid("record_as must name one path per source path"));
+    }
     let mut sources = Vec::new();
-    for p in &opts.paths {
+    let mut recorded: Vec<(Vec<u8>, String)> = Vec::new();
+    for (i, p) in opts.paths.iter().enumerate() {
         let abs = std::path::absolute(p).map_err(|e| Error::io(format!("{}", p.display()), e))?;
         let meta = stat(&abs, opts.dereference)
             .map_err(|e| Error::io(format!("cannot back up {}", p.display()), e))?;
-        let name = root_name(&abs);
+        let shown = match opts.record_as.get(i) {
+            Some(r) => std::path::absolute(r).map_err(|e| Error::io(format!("{}", r.display()), e))?,
+            None => abs.clone(),
+        };
+        let name = root_name(&shown);
+        recorded.push((name.clone(), shown.to_string_lossy().into_owned()));
         if sources
             .iter()
             .any(|(_, n, _): &(PathBuf, Vec<u8>, Metadata)| *n == name)
@@ -165,6 +181,7 @@ pub fn backup(
         .collect::<Result<_>>()?;
     let nodes: Vec<Node> = entries.into_iter().flatten().collect();
     let root = walker.save_tree(nodes)?;
+    crate::ops::CommitCheck::run(&opts.commit_check)?;
     let warnings = walker.warnings.into_inner();
     let stats = SnapshotStats {
         files: walker.files.into_inner(),
@@ -194,10 +211,10 @@ pub fn backup(
         name: opts.name.clone(),
         username: crate::username(),
         tags: opts.tags.clone(),
-        paths: sources
-            .iter()
-            .map(|(p, _, _)| p.to_string_lossy().into_owned())
-            .collect(),
+        paths: {
+            recorded.sort();
+            recorded.into_iter().map(|(_, p)| p).collect()
+        },
         parent: parent_id,
         source: SourceKind::Files,
         root,
@@ -276,6 +293,9 @@ impl Walker<'_> {
         root_dev: u64,
     ) -> Result<Entry> {
         self.saver.check()?;
+        if self.progress.cancelled() {
+            return Err(crate::ops::interrupted());
+        }
         let mut node = meta::node_from_metadata(name, &m, &self.names);
         let parent = parent.filter(|p| p.kind == node.kind);
         // Setting or removing an xattr changes the inode's ctime: with ctime and inode equal to
@@ -588,7 +608,7 @@ fn memmap_file(f: &File) -> std::io::Result<Option<memmap2::Mmap>> {
 }
 
 /// Whether a chunk is all zero bytes (stored as a hole). Most chunks fail on the first byte.
-fn is_zero(b: &[u8]) -> bool {
+pub(crate) fn is_zero(b: &[u8]) -> bool {
     if b.first().is_some_and(|&x| x != 0) {
         return false;
     }

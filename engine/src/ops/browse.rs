@@ -19,6 +19,13 @@ pub fn view(
     index: &MasterIndex,
     snap: &Snapshot,
 ) -> Result<(Tree, Option<Node>)> {
+    if snap.source.has_chunk_map() {
+        return Err(crate::Error::invalid(format!(
+            "this is a {} snapshot of {}, not a file tree: use `rime dump` or `rime restore --target`",
+            snap.source.label(),
+            snap.paths.join(" ")
+        )));
+    }
     let root = repo.load_tree(index, &snap.root)?;
     if snap.paths.len() == 1 && root.nodes.len() == 1 && root.nodes[0].kind == NodeKind::Dir {
         let node = root.nodes[0].clone();

@@ -182,6 +182,14 @@ pub fn check(repo: &Repository, opts: &CheckOptions) -> Result<CheckReport> {
     for (id, s) in &snaps {
         match s {
             Err(e) => errors.lock().push(format!("snapshot {}: {e}", id.short())),
+            Ok(s) if s.source.has_chunk_map() => check_chunk_map(
+                repo,
+                &index,
+                &s.root,
+                &format!("snapshot {}", id.short()),
+                &seen,
+                &errors,
+            ),
             Ok(s) => check_tree(
                 repo,
                 &index,
@@ -199,6 +207,59 @@ pub fn check(repo: &Repository, opts: &CheckOptions) -> Result<CheckReport> {
         read_data(repo, &index, &stored, opts.subset, &mut rep);
     }
     Ok(rep)
+}
+
+/// A volume or stream snapshot: its map, every segment, and every data blob they name.
+fn check_chunk_map(
+    repo: &Repository,
+    index: &MasterIndex,
+    root: &BlobId,
+    snap: &str,
+    seen: &Mutex<HashSet<BlobId>>,
+    errors: &Mutex<Vec<String>>,
+) {
+    use crate::ops::volume::map::{load_map, load_segment, segment_offsets};
+    if !seen.lock().insert(*root) {
+        return;
+    }
+    let map = match load_map(repo, index, root) {
+        Ok(m) => m,
+        Err(e) => {
+            errors.lock().push(format!("{snap}: {e}"));
+            return;
+        }
+    };
+    let segs: Vec<_> = segment_offsets(&map)
+        .filter(|(_, s)| seen.lock().insert(s.id))
+        .collect();
+    segs.par_iter().for_each(|(seg_off, seg)| {
+        let segment = match load_segment(repo, index, seg) {
+            Ok(s) => s,
+            Err(e) => {
+                errors
+                    .lock()
+                    .push(format!("{snap}: content offset {seg_off}: {e}"));
+                return;
+            }
+        };
+        let mut off = *seg_off;
+        for part in &segment.parts {
+            if let Part::Data { id, len } = part {
+                match index.lookup(id) {
+                    None => errors.lock().push(format!(
+                        "{snap}: content offset {off}: data blob {id} is missing from the index"
+                    )),
+                    Some((pack, e)) if e.ty != BlobType::Data || e.raw_len != *len => {
+                        errors.lock().push(format!(
+                            "{snap}: content offset {off}: blob {id} in pack {pack} has the wrong type or length"
+                        ))
+                    }
+                    Some(_) => {}
+                }
+            }
+            off += part.len();
+        }
+    });
 }
 
 fn check_tree(

@@ -3,6 +3,7 @@
 pub mod backup;
 pub mod browse;
 pub mod check;
+pub mod copy;
 pub mod dump;
 pub mod forget;
 pub mod policy;
@@ -12,6 +13,7 @@ pub mod repair;
 pub mod restore;
 pub mod select;
 pub mod stats;
+pub mod volume;
 
 mod blob_saver;
 
@@ -21,6 +23,38 @@ pub trait Progress: Send + Sync {
     fn item_done(&self, _bytes: u64) {}
     /// A non-fatal problem (an unreadable file), already counted in the statistics.
     fn warning(&self, _message: &str) {}
+    /// Whether the caller wants the operation stopped (checked between files and chunks).
+    fn cancelled(&self) -> bool {
+        false
+    }
+}
+
+/// The error an operation returns when [`Progress::cancelled`] says stop.
+pub(crate) fn interrupted() -> crate::Error {
+    crate::Error::new(
+        crate::ErrorKind::Interrupted,
+        "interrupted: nothing of this run is referenced by a snapshot",
+    )
+}
+
+/// A last check before a backup writes its snapshot: if the source stopped being trustworthy
+/// (an LVM snapshot filled up, a dump command failed) the run fails and no snapshot claims it.
+#[derive(Clone)]
+pub struct CommitCheck(pub std::sync::Arc<dyn Fn() -> crate::Result<()> + Send + Sync>);
+
+impl std::fmt::Debug for CommitCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CommitCheck")
+    }
+}
+
+impl CommitCheck {
+    pub fn run(check: &Option<CommitCheck>) -> crate::Result<()> {
+        match check {
+            Some(c) => (c.0)(),
+            None => Ok(()),
+        }
+    }
 }
 
 /// Progress reporter that ignores everything.

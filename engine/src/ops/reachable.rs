@@ -37,8 +37,44 @@ pub fn walk_snapshot(
                 walk_tree(repo, index, id, &snap.root, "", v);
             }
         }
+        // `root` is a chunk map (a tree-type blob) listing segments (tree-type blobs) listing
+        // the data blobs in order.
+        SourceKind::Volume(_) | SourceKind::Stream(_) => {
+            if v.visit(&snap.root, BlobType::Tree) {
+                walk_chunk_map(repo, index, id, &snap.root, v);
+            }
+        }
     }
     Ok(())
+}
+
+fn walk_chunk_map(
+    repo: &Repository,
+    index: &MasterIndex,
+    snap: &SnapshotId,
+    root: &BlobId,
+    v: &dyn BlobVisitor,
+) {
+    use crate::ops::volume::map::{load_map, load_segment};
+    let map = match load_map(repo, index, root) {
+        Ok(m) => m,
+        Err(e) => return v.unreadable_tree(snap, "(chunk map)", root, e),
+    };
+    map.segments.par_iter().for_each(|seg| {
+        if !v.visit(&seg.id, BlobType::Tree) {
+            return;
+        }
+        match load_segment(repo, index, seg) {
+            Ok(s) => {
+                for part in &s.parts {
+                    if let Part::Data { id, .. } = part {
+                        v.visit(id, BlobType::Data);
+                    }
+                }
+            }
+            Err(e) => v.unreadable_tree(snap, "(map segment)", &seg.id, e),
+        }
+    });
 }
 
 fn walk_tree(

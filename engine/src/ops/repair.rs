@@ -100,6 +100,20 @@ pub fn repair(repo: &Repository, opts: &RepairOptions) -> Result<RepairReport> {
                 lost.push(format!("the snapshot itself cannot be read: {e}"));
             }
             Ok(s) => match s.source {
+                SourceKind::Volume(_) | SourceKind::Stream(_) => {
+                    let v = MissingCounter {
+                        index: &index,
+                        missing: Default::default(),
+                        broken: Default::default(),
+                    };
+                    crate::ops::reachable::walk_snapshot(repo, &index, &id, s, &v)?;
+                    let (m, b) = (v.missing.into_inner(), v.broken.into_inner());
+                    total = m + b.len() as u64;
+                    if m > 0 {
+                        lost.push(format!("{m} chunks of the {} content", s.paths.join(", ")));
+                    }
+                    lost.extend(b.into_iter().take(100));
+                }
                 SourceKind::Files => {
                     let mut stack = vec![(s.root, String::new())];
                     while let Some((tid, path)) = stack.pop() {
@@ -158,4 +172,25 @@ pub fn forget_broken(repo: &Repository, broken: &[Broken]) -> Result<u64> {
         }
     }
     Ok(n)
+}
+
+/// Counts referenced blobs no index names (for volume and stream snapshots).
+struct MissingCounter<'a> {
+    index: &'a MasterIndex,
+    missing: parking_lot::Mutex<u64>,
+    broken: parking_lot::Mutex<Vec<String>>,
+}
+
+impl crate::ops::reachable::BlobVisitor for MissingCounter<'_> {
+    fn visit(&self, id: &crate::id::BlobId, _ty: crate::format::BlobType) -> bool {
+        if self.index.contains(id) {
+            true
+        } else {
+            *self.missing.lock() += 1;
+            false
+        }
+    }
+    fn unreadable_tree(&self, _s: &SnapshotId, path: &str, id: &crate::id::BlobId, err: crate::Error) {
+        self.broken.lock().push(format!("{path}: blob {}: {err}", id.short()));
+    }
 }

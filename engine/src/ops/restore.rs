@@ -29,7 +29,7 @@ use crate::storage::FileKind;
 /// Largest single read from a pack.
 pub const MAX_RANGE: u64 = 16 << 20;
 /// Gaps up to this size between needed blobs are read through rather than split.
-const MAX_GAP: u64 = 1 << 20;
+pub(crate) const MAX_GAP: u64 = 1 << 20;
 
 #[derive(Debug, Clone)]
 pub struct RestoreOptions {

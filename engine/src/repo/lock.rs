@@ -374,13 +374,13 @@ mod tests {
         // A clock that jumped back: a lock "from the future" is not stale.
         assert!(me.stale_reason(0).is_none());
         let dead = LockBody {
-            pid: u32::MAX - 1,
+            pid: i32::MAX as u32,
             ..me.clone()
         };
         assert!(dead.stale_reason(1000).unwrap().contains("no longer runs"));
         let elsewhere = LockBody {
             hostname: format!("{}-other", crate::hostname()),
-            pid: u32::MAX - 1,
+            pid: i32::MAX as u32,
             ..me
         };
         assert!(elsewhere.stale_reason(1000).is_none());
@@ -423,13 +423,13 @@ mod tests {
         // A lock of a dead process on this host, and one not refreshed for an hour: both stale,
         // neither blocks an exclusive lock, and `unlock` removes them.
         for body in [
-            LockBody { exclusive: true, hostname: crate::hostname(), pid: u32::MAX - 1, time: now_secs(), command: "prune".into() },
+            LockBody { exclusive: true, hostname: crate::hostname(), pid: i32::MAX as u32, time: now_secs(), command: "prune".into() },
             LockBody { exclusive: true, hostname: "elsewhere".into(), pid: 1, time: now_secs() - 3600, command: "prune".into() },
         ] {
             write_lock(&r, &body).unwrap();
         }
         assert_eq!(unlock(&r, false).unwrap().len(), 2);
-        write_lock(&r, &LockBody { exclusive: true, hostname: crate::hostname(), pid: u32::MAX - 1, time: now_secs(), command: "prune".into() }).unwrap();
+        write_lock(&r, &LockBody { exclusive: true, hostname: crate::hostname(), pid: i32::MAX as u32, time: now_secs(), command: "prune".into() }).unwrap();
         drop(LockGuard::exclusive(&r, "repair").expect("stale lock ignored and removed"));
         assert!(list_locks(&r).unwrap().is_empty());
     }

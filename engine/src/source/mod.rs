@@ -2,3 +2,6 @@
 
 pub mod exclude;
 pub mod meta;
+pub mod mongo;
+pub mod mysql;
+pub mod snapshot;

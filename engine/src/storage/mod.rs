@@ -8,9 +8,20 @@
 //! - `list` may miss objects written concurrently but never lists partial ones.
 //! - `remove` of a missing object is an error of kind `MissingObject` (callers may ignore it).
 
+pub mod bandwidth;
+pub mod dry_run;
+mod fanout;
+pub mod layers;
+pub mod limit;
 mod local;
 mod memory;
+pub mod retry;
+pub mod sftp;
+#[cfg(test)]
+pub(crate) mod testing;
 
+pub use fanout::{Fanout, MemberReport};
+pub use layers::{open_layered, OpenOptions};
 pub use local::LocalStorage;
 pub use memory::MemoryStorage;
 
@@ -144,10 +155,14 @@ impl PendingObject for BufferedObject {
     }
 }
 
-/// Open a storage from a repository URL: a plain path or `local:/path`.
+/// Open a storage from a repository URL: a plain path, `local:/path` or `sftp://...`, with
+/// default options and no wrappers (see [`open_layered`] for a run's full stack).
 pub fn open_url(url: &str) -> Result<Arc<dyn Storage>> {
     if let Some(path) = url.strip_prefix("local:") {
         return Ok(Arc::new(LocalStorage::new(path)));
+    }
+    if url.starts_with("sftp://") {
+        return Ok(Arc::new(sftp::SftpStorage::open(url, &Default::default())?));
     }
     if let Some((scheme, _)) = url.split_once("://") {
         return Err(Error::invalid(format!(

@@ -1,0 +1,97 @@
+//! Reading the data blobs of a run of chunk-map parts: grouped by pack into coalesced ranges,
+//! read in parallel, each blob verified against its id before anyone sees it.
+
+use std::collections::HashMap;
+
+use rayon::prelude::*;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::format::blob::open_blob;
+use crate::format::pack::PackEntry;
+use crate::format::BlobType;
+use crate::id::{BlobId, PackId};
+use crate::ops::restore::{MAX_GAP, MAX_RANGE};
+use crate::repo::index::MasterIndex;
+use crate::repo::Repository;
+use crate::storage::FileKind;
+
+/// A needed blob and every content offset it appears at.
+type Uses = (PackEntry, Vec<u64>);
+
+/// Read every data blob among `parts` (content offset, blob id) and call `deliver` with the
+/// offsets it belongs at and its verified plaintext. Calls run in parallel, in no set order.
+pub(crate) fn fetch(
+    repo: &Repository,
+    index: &MasterIndex,
+    parts: &[(u64, BlobId)],
+    deliver: &(dyn Fn(&[u64], &[u8]) -> Result<()> + Sync),
+) -> Result<()> {
+    let mut by_blob: HashMap<BlobId, usize> = HashMap::new();
+    let mut by_pack: HashMap<PackId, Vec<Uses>> = HashMap::new();
+    let mut slots: Vec<(PackId, usize)> = Vec::new();
+    for &(off, id) in parts {
+        if let Some(&slot) = by_blob.get(&id) {
+            let (pack, i) = slots[slot];
+            by_pack.get_mut(&pack).expect("pack recorded")[i].1.push(off);
+            continue;
+        }
+        let (pack, e) = index.lookup(&id).ok_or_else(|| {
+            Error::new(
+                ErrorKind::MissingObject,
+                format!("data blob {id} (content offset {off}) is not in the index"),
+            )
+        })?;
+        if e.ty != BlobType::Data {
+            return Err(Error::corrupt(format!(
+                "blob {id} (content offset {off}) is indexed as a tree, expected data"
+            )));
+        }
+        let list = by_pack.entry(pack).or_default();
+        list.push((e, vec![off]));
+        by_blob.insert(id, slots.len());
+        slots.push((pack, list.len() - 1));
+    }
+    let mut work: Vec<(PackId, Vec<Uses>)> = Vec::new();
+    for (pack, mut blobs) in by_pack {
+        blobs.sort_by_key(|(e, _)| e.offset);
+        let mut cur: Vec<Uses> = Vec::new();
+        for b in blobs {
+            if let (Some(first), Some(last)) = (cur.first(), cur.last()) {
+                let end = u64::from(b.0.offset) + u64::from(b.0.stored_len);
+                let gap = u64::from(b.0.offset)
+                    .saturating_sub(u64::from(last.0.offset) + u64::from(last.0.stored_len));
+                if gap > MAX_GAP || end - u64::from(first.0.offset) > MAX_RANGE {
+                    work.push((pack, std::mem::take(&mut cur)));
+                }
+            }
+            cur.push(b);
+        }
+        if !cur.is_empty() {
+            work.push((pack, cur));
+        }
+    }
+    work.sort_by_key(|(_, r)| std::cmp::Reverse(r.len()));
+    work.par_iter().try_for_each(|(pack, range)| -> Result<()> {
+        let start = u64::from(range[0].0.offset);
+        let last = &range[range.len() - 1].0;
+        let end = u64::from(last.offset) + u64::from(last.stored_len);
+        let buf = repo
+            .storage()
+            .read_range(FileKind::Pack, &pack.to_hex(), start, end - start)
+            .map_err(|e| e.within(format!("pack {pack}")))?;
+        for (e, offsets) in range {
+            let s = (u64::from(e.offset) - start) as usize;
+            let stored = &buf[s..s + e.stored_len as usize];
+            let plain = open_blob(repo.keys(), e.ty, e.flags, e.raw_len, &e.id, stored)
+                .map_err(|err| {
+                    err.within(format!(
+                        "pack {pack}, blob {} at content offset {}",
+                        e.id.short(),
+                        offsets[0]
+                    ))
+                })?;
+            deliver(offsets, &plain)?;
+        }
+        Ok(())
+    })
+}

@@ -1,0 +1,267 @@
+//! Upload and download bandwidth limits, around any storage (`--limit-upload`,
+//! `--limit-download`).
+//!
+//! One token bucket per direction is shared by all threads, so the limit holds for the whole
+//! run, not per connection. A transfer reserves its bytes and waits until the bucket has paid
+//! for them; a burst of one second's worth is allowed after an idle period. Streamed objects
+//! are charged as they are produced (append), which paces the producer to the same rate; their
+//! commit is then not charged again, even if it goes through `write` (the buffered default).
+
+use std::cell::Cell;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use crate::error::{Error, Result};
+use crate::storage::{FileKind, ObjectInfo, PendingObject, Storage};
+
+/// A rate in bytes per second, shared by every thread that takes from it.
+pub struct TokenBucket {
+    rate: f64,
+    burst: Duration,
+    /// When the bytes reserved so far will have been paid for.
+    paid_until: Mutex<Instant>,
+}
+
+impl TokenBucket {
+    pub fn new(bytes_per_second: u64) -> Self {
+        TokenBucket {
+            rate: bytes_per_second.max(1) as f64,
+            burst: Duration::from_secs(1),
+            paid_until: Mutex::new(Instant::now()),
+        }
+    }
+
+    /// Wait until `n` more bytes fit within the rate.
+    pub fn take(&self, n: u64) {
+        if n == 0 {
+            return;
+        }
+        let cost = Duration::from_secs_f64(n as f64 / self.rate);
+        let wake = {
+            let mut p = self.paid_until.lock();
+            let now = Instant::now();
+            // Idle time earns at most one burst's worth of credit.
+            let start = (*p).max(now.checked_sub(self.burst).unwrap_or(now));
+            *p = start + cost;
+            (*p).checked_sub(self.burst)
+        };
+        if let Some(w) = wake {
+            let now = Instant::now();
+            if w > now {
+                std::thread::sleep(w - now);
+            }
+        }
+    }
+}
+
+/// Parse a rate: bytes per second, with an optional K, M or G suffix meaning KiB, MiB or GiB
+/// (powers of 1024; "KiB"/"MB"-style spellings and a trailing "/s" are accepted too).
+pub fn parse_rate(s: &str) -> Result<u64> {
+    let bad = || {
+        Error::invalid(format!(
+            "invalid rate {s:?}: expected bytes per second like 500K, 10M or 1.5G (K/M/G = KiB/MiB/GiB)"
+        ))
+    };
+    let t = s.trim();
+    let t = t.strip_suffix("/s").unwrap_or(t);
+    let t = t
+        .strip_suffix("iB")
+        .or_else(|| t.strip_suffix('B'))
+        .unwrap_or(t);
+    let (num, mult) = match t.chars().last() {
+        Some('k' | 'K') => (&t[..t.len() - 1], 1u64 << 10),
+        Some('m' | 'M') => (&t[..t.len() - 1], 1 << 20),
+        Some('g' | 'G') => (&t[..t.len() - 1], 1 << 30),
+        _ => (t, 1),
+    };
+    let v: f64 = num.trim().parse().map_err(|_| bad())?;
+    if !(v.is_finite() && v > 0.0) {
+        return Err(bad());
+    }
+    let bytes = (v * mult as f64).round();
+    if bytes < 1.0 || bytes > u64::MAX as f64 {
+        return Err(bad());
+    }
+    Ok(bytes as u64)
+}
+
+thread_local! {
+    /// Set while this thread commits a streamed object whose bytes were charged at append.
+    static PREPAID: Cell<bool> = const { Cell::new(false) };
+}
+
+pub struct BandwidthLimit {
+    inner: Arc<dyn Storage>,
+    up: Option<Arc<TokenBucket>>,
+    down: Option<Arc<TokenBucket>>,
+}
+
+impl BandwidthLimit {
+    pub fn new(inner: Arc<dyn Storage>, upload: Option<u64>, download: Option<u64>) -> Self {
+        BandwidthLimit {
+            inner,
+            up: upload.map(|r| Arc::new(TokenBucket::new(r))),
+            down: download.map(|r| Arc::new(TokenBucket::new(r))),
+        }
+    }
+
+    fn down(&self, n: u64) {
+        if let Some(b) = &self.down {
+            b.take(n);
+        }
+    }
+}
+
+impl Storage for BandwidthLimit {
+    fn location(&self) -> String {
+        self.inner.location()
+    }
+    fn create(&self) -> Result<()> {
+        self.inner.create()
+    }
+    fn list(&self, kind: FileKind) -> Result<Vec<ObjectInfo>> {
+        self.inner.list(kind)
+    }
+    fn read(&self, kind: FileKind, name: &str) -> Result<Vec<u8>> {
+        let d = self.inner.read(kind, name)?;
+        self.down(d.len() as u64);
+        Ok(d)
+    }
+    fn read_range(&self, kind: FileKind, name: &str, offset: u64, len: u64) -> Result<Vec<u8>> {
+        self.down(len);
+        self.inner.read_range(kind, name, offset, len)
+    }
+    fn write(&self, kind: FileKind, name: &str, data: &[u8]) -> Result<()> {
+        if let Some(b) = &self.up {
+            if !PREPAID.with(Cell::get) {
+                b.take(data.len() as u64);
+            }
+        }
+        self.inner.write(kind, name, data)
+    }
+    fn begin_write(&self, kind: FileKind) -> Result<Box<dyn PendingObject>> {
+        let inner = self.inner.begin_write(kind)?;
+        Ok(match &self.up {
+            Some(b) => Box::new(PacedPending {
+                inner,
+                bucket: b.clone(),
+            }),
+            None => inner,
+        })
+    }
+    fn remove(&self, kind: FileKind, name: &str) -> Result<()> {
+        self.inner.remove(kind, name)
+    }
+    fn size(&self, kind: FileKind, name: &str) -> Result<u64> {
+        self.inner.size(kind, name)
+    }
+}
+
+struct PacedPending {
+    inner: Box<dyn PendingObject>,
+    bucket: Arc<TokenBucket>,
+}
+
+impl PendingObject for PacedPending {
+    fn append(&mut self, data: &[u8]) -> Result<()> {
+        self.bucket.take(data.len() as u64);
+        self.inner.append(data)
+    }
+    fn commit(self: Box<Self>, storage: &dyn Storage, name: &str) -> Result<()> {
+        let was = PREPAID.with(|p| p.replace(true));
+        let r = self.inner.commit(storage, name);
+        PREPAID.with(|p| p.set(was));
+        r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::MemoryStorage;
+
+    #[test]
+    fn rates_parse_with_binary_suffixes() {
+        assert_eq!(parse_rate("1000").unwrap(), 1000);
+        assert_eq!(parse_rate("10K").unwrap(), 10 << 10);
+        assert_eq!(parse_rate("10M").unwrap(), 10 << 20);
+        assert_eq!(parse_rate("10MiB").unwrap(), 10 << 20);
+        assert_eq!(parse_rate("2g").unwrap(), 2 << 30);
+        assert_eq!(parse_rate("1.5M/s").unwrap(), 3 << 19);
+        for bad in ["", "M", "-1M", "0", "ten", "1X"] {
+            let e = parse_rate(bad).unwrap_err().to_string();
+            assert!(e.contains("invalid rate"), "{bad}: {e}");
+        }
+    }
+
+    /// 4 threads upload 2 MiB in all against a 1 MiB/s limit (1 s burst): at least ~1 s.
+    #[test]
+    fn uploads_from_all_threads_share_one_limit() {
+        let s = Arc::new(BandwidthLimit::new(
+            Arc::new(MemoryStorage::new()),
+            Some(1 << 20),
+            None,
+        ));
+        let start = Instant::now();
+        let threads: Vec<_> = (0..4u32)
+            .map(|t| {
+                let s = s.clone();
+                std::thread::spawn(move || {
+                    for i in 0..8u32 {
+                        let name = format!("{:04x}", t * 16 + i);
+                        s.write(FileKind::Pack, &name, &vec![0u8; 64 << 10])
+                            .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let took = start.elapsed();
+        assert!(
+            took >= Duration::from_millis(900) && took < Duration::from_secs(10),
+            "2 MiB at 1 MiB/s with a 1 s burst took {took:?}"
+        );
+    }
+
+    /// A buffered streamed object is charged once (at append), not again at its commit.
+    #[test]
+    fn streamed_objects_are_charged_once() {
+        let s: Arc<dyn Storage> = Arc::new(BandwidthLimit::new(
+            Arc::new(MemoryStorage::new()),
+            Some(1 << 20),
+            None,
+        ));
+        let start = Instant::now();
+        let mut p = s.begin_write(FileKind::Pack).unwrap();
+        p.append(&vec![0u8; 2 << 20]).unwrap();
+        p.commit(s.as_ref(), "bb01").unwrap();
+        // 2 MiB at 1 MiB/s with a 1 s burst: ~1 s if charged once, ~3 s if charged twice.
+        let took = start.elapsed();
+        assert!(
+            took >= Duration::from_millis(900) && took < Duration::from_millis(2500),
+            "{took:?}"
+        );
+        assert_eq!(s.size(FileKind::Pack, "bb01").unwrap(), 2 << 20);
+    }
+
+    #[test]
+    fn downloads_are_limited_and_uploads_are_not_when_only_download_is_set() {
+        let mem = Arc::new(MemoryStorage::new());
+        let s = BandwidthLimit::new(mem, None, Some(512 << 10));
+        let start = Instant::now();
+        s.write(FileKind::Pack, "aa01", &vec![1u8; 1 << 20])
+            .unwrap();
+        assert!(start.elapsed() < Duration::from_millis(300));
+        let start = Instant::now();
+        for _ in 0..2 {
+            assert_eq!(s.read(FileKind::Pack, "aa01").unwrap().len(), 1 << 20);
+        }
+        // 2 MiB at 512 KiB/s with a 1 s burst: about 3 s.
+        let took = start.elapsed();
+        assert!(took >= Duration::from_millis(2800), "{took:?}");
+    }
+}

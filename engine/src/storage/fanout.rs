@@ -1,0 +1,434 @@
+//! One repository kept on several storages at once.
+//!
+//! Every write goes to every member through its own writer thread and bounded queue, so a slow
+//! member never stalls the others beyond [`QUEUE_DEPTH`] objects (memory: that many objects per
+//! member), and each member receives objects in the order they were written: its packs before
+//! the index naming them, its index before the snapshot. A member whose write fails is marked
+//! failed and receives nothing more, so its repository stays consistent (it just lacks this
+//! run's snapshot); the others complete. [`Fanout::finish`] waits for the queues and says what
+//! happened to each member.
+//!
+//! Reads come from the first member that answers, falling back to the next on any error (so a
+//! restore survives one storage going away mid-way). Listings are intersections: an object
+//! counts as stored only if every working member has it, so deduplication never relies on data
+//! a lagging member lacks (it is uploaded again; `rime copy` catches a member up).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crossbeam_channel::{bounded, Sender};
+use parking_lot::{Condvar, Mutex};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::storage::{FileKind, ObjectInfo, Storage};
+
+/// Objects a member may lag behind before writers wait for it.
+pub const QUEUE_DEPTH: usize = 8;
+
+enum Job {
+    Write(FileKind, String, Arc<Vec<u8>>),
+    Remove(FileKind, String),
+}
+
+struct Member {
+    storage: Arc<dyn Storage>,
+    /// The first error that made this member stop receiving writes.
+    failed: Arc<Mutex<Option<Error>>>,
+    queue: Option<Sender<Job>>,
+    /// Jobs queued and not yet done.
+    pending: Arc<(Mutex<usize>, Condvar)>,
+    worker: Option<std::thread::JoinHandle<()>>,
+    written: Arc<Mutex<(u64, u64)>>,
+}
+
+/// What happened to one member in a run.
+#[derive(Debug)]
+pub struct MemberReport {
+    pub location: String,
+    /// Objects and bytes written to it.
+    pub objects: u64,
+    pub bytes: u64,
+    pub error: Option<Error>,
+}
+
+pub struct Fanout {
+    members: Vec<Member>,
+}
+
+impl Fanout {
+    pub fn new(storages: Vec<Arc<dyn Storage>>) -> Fanout {
+        let members = storages
+            .into_iter()
+            .map(|storage| {
+                let (tx, rx) = bounded::<Job>(QUEUE_DEPTH);
+                let failed: Arc<Mutex<Option<Error>>> = Arc::default();
+                let pending: Arc<(Mutex<usize>, Condvar)> = Arc::default();
+                let written: Arc<Mutex<(u64, u64)>> = Arc::default();
+                let (s, f, p, w) = (storage.clone(), failed.clone(), pending.clone(), written.clone());
+                let worker = std::thread::spawn(move || {
+                    for job in rx {
+                        if f.lock().is_none() {
+                            let r = match &job {
+                                Job::Write(kind, name, data) => {
+                                    let r = s.write(*kind, name, data);
+                                    if r.is_ok() {
+                                        let mut w = w.lock();
+                                        w.0 += 1;
+                                        w.1 += data.len() as u64;
+                                    }
+                                    r
+                                }
+                                Job::Remove(kind, name) => match s.remove(*kind, name) {
+                                    Err(e) if e.kind() == ErrorKind::MissingObject => Ok(()),
+                                    r => r,
+                                },
+                            };
+                            if let Err(e) = r {
+                                *f.lock() = Some(e.within(s.location()));
+                            }
+                        }
+                        let (m, cv) = &*p;
+                        *m.lock() -= 1;
+                        cv.notify_all();
+                    }
+                });
+                Member {
+                    storage,
+                    failed,
+                    queue: Some(tx),
+                    pending,
+                    worker: Some(worker),
+                    written,
+                }
+            })
+            .collect();
+        Fanout { members }
+    }
+
+    fn healthy(&self) -> impl Iterator<Item = &Member> {
+        self.members.iter().filter(|m| m.failed.lock().is_none())
+    }
+
+    fn all_failed(&self) -> Error {
+        let errs: Vec<String> = self
+            .members
+            .iter()
+            .filter_map(|m| m.failed.lock().as_ref().map(|e| e.to_string()))
+            .collect();
+        let kind = self
+            .members
+            .first()
+            .and_then(|m| m.failed.lock().as_ref().map(Error::kind))
+            .unwrap_or(ErrorKind::Unavailable);
+        Error::new(kind, format!("every storage failed: {}", errs.join("; ")))
+    }
+
+    /// Mark a member failed by a read-side error (it stops receiving writes too).
+    fn fail(&self, m: &Member, e: &Error) {
+        let mut f = m.failed.lock();
+        if f.is_none() {
+            *f = Some(Error::new(e.kind(), format!("{}: {e}", m.storage.location())));
+        }
+    }
+
+    /// Check that every member holds the same repository (identical config bytes). A member
+    /// that cannot be reached is dropped for this run (and reported by [`Fanout::finish`]); a
+    /// member without a repository, or with another one, is an error: catch it up with
+    /// `rime copy` first.
+    pub fn check_same_repository(&self) -> Result<()> {
+        let mut first: Option<(String, Vec<u8>)> = None;
+        for m in self.healthy() {
+            match m.storage.read(FileKind::Config, "config") {
+                Ok(b) => match &first {
+                    None => first = Some((m.storage.location(), b)),
+                    Some((loc, fb)) if *fb != b => {
+                        return Err(Error::invalid(format!(
+                            "{} holds a different repository than {loc}: each storage of one backup must hold copies of the same repository (created together by `rime init` with several --repo, or seeded with `rime copy`)",
+                            m.storage.location()
+                        )))
+                    }
+                    Some(_) => {}
+                },
+                Err(e) if matches!(e.kind(), ErrorKind::MissingObject | ErrorKind::NotFound) => {
+                    return Err(Error::new(
+                        ErrorKind::RepositoryNotFound,
+                        format!(
+                            "no repository at {}: seed it with `rime copy --from <another storage> --to {}`",
+                            m.storage.location(),
+                            m.storage.location()
+                        ),
+                    ))
+                }
+                Err(e) => self.fail(m, &e),
+            }
+        }
+        if first.is_none() && self.healthy().next().is_none() {
+            return Err(self.all_failed());
+        }
+        Ok(())
+    }
+
+    /// Wait until every queued write is done, then report each member.
+    pub fn finish(&self) -> Vec<MemberReport> {
+        for m in &self.members {
+            let (lock, cv) = &*m.pending;
+            let mut n = lock.lock();
+            while *n > 0 {
+                cv.wait(&mut n);
+            }
+        }
+        self.members
+            .iter()
+            .map(|m| {
+                let (objects, bytes) = *m.written.lock();
+                MemberReport {
+                    location: m.storage.location(),
+                    objects,
+                    bytes,
+                    error: m
+                        .failed
+                        .lock()
+                        .as_ref()
+                        .map(|e| Error::new(e.kind(), e.to_string())),
+                }
+            })
+            .collect()
+    }
+
+    fn enqueue(&self, job: impl Fn() -> Job) -> Result<()> {
+        let mut any = false;
+        for m in self.healthy() {
+            let (lock, _) = &*m.pending;
+            *lock.lock() += 1;
+            if let Some(q) = &m.queue {
+                if q.send(job()).is_ok() {
+                    any = true;
+                    continue;
+                }
+            }
+            *lock.lock() -= 1;
+        }
+        if any {
+            Ok(())
+        } else {
+            Err(self.all_failed())
+        }
+    }
+
+    /// Run a read on the members in order until one succeeds. A missing object is only an
+    /// answer if no member has it; other errors mark the member failed.
+    fn first<T>(&self, f: impl Fn(&dyn Storage) -> Result<T>) -> Result<T> {
+        let mut first_err: Option<Error> = None;
+        for m in self.healthy() {
+            match f(m.storage.as_ref()) {
+                Ok(v) => return Ok(v),
+                Err(e) => {
+                    // A storage that cannot be reached (or refuses us) is dropped for the rest
+                    // of the run; a missing or corrupt object is tried on the next one.
+                    if matches!(
+                        e.kind(),
+                        ErrorKind::Io
+                            | ErrorKind::Unavailable
+                            | ErrorKind::Unauthorized
+                            | ErrorKind::PermissionDenied
+                    ) {
+                        self.fail(m, &e);
+                    }
+                    if e.kind() == ErrorKind::InvalidInput {
+                        return Err(e);
+                    }
+                    let e = e.within(m.storage.location());
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        Err(first_err.unwrap_or_else(|| self.all_failed()))
+    }
+}
+
+impl Drop for Fanout {
+    fn drop(&mut self) {
+        for m in &mut self.members {
+            m.queue.take();
+            if let Some(w) = m.worker.take() {
+                let _ = w.join();
+            }
+        }
+    }
+}
+
+impl Storage for Fanout {
+    fn location(&self) -> String {
+        let l: Vec<String> = self.members.iter().map(|m| m.storage.location()).collect();
+        l.join(" + ")
+    }
+
+    fn create(&self) -> Result<()> {
+        let mut any = false;
+        for m in self.healthy() {
+            match m.storage.create() {
+                Ok(()) => any = true,
+                Err(e) => self.fail(m, &e),
+            }
+        }
+        if any {
+            Ok(())
+        } else {
+            Err(self.all_failed())
+        }
+    }
+
+    fn list(&self, kind: FileKind) -> Result<Vec<ObjectInfo>> {
+        let mut result: Option<HashMap<String, u64>> = None;
+        for m in self.healthy() {
+            match m.storage.list(kind) {
+                Ok(l) => {
+                    let here: HashMap<String, u64> = l.into_iter().map(|o| (o.name, o.size)).collect();
+                    result = Some(match result {
+                        None => here,
+                        Some(mut acc) => {
+                            acc.retain(|k, _| here.contains_key(k));
+                            acc
+                        }
+                    });
+                }
+                Err(e) => self.fail(m, &e),
+            }
+        }
+        let r = result.ok_or_else(|| self.all_failed())?;
+        let mut v: Vec<ObjectInfo> = r.into_iter().map(|(name, size)| ObjectInfo { name, size }).collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(v)
+    }
+
+    fn read(&self, kind: FileKind, name: &str) -> Result<Vec<u8>> {
+        self.first(|s| s.read(kind, name))
+    }
+
+    fn read_range(&self, kind: FileKind, name: &str, offset: u64, len: u64) -> Result<Vec<u8>> {
+        self.first(|s| s.read_range(kind, name, offset, len))
+    }
+
+    fn write(&self, kind: FileKind, name: &str, data: &[u8]) -> Result<()> {
+        crate::storage::check_name(kind, name)?;
+        let data = Arc::new(data.to_vec());
+        self.enqueue(|| Job::Write(kind, name.to_string(), data.clone()))
+    }
+
+    fn remove(&self, kind: FileKind, name: &str) -> Result<()> {
+        self.enqueue(|| Job::Remove(kind, name.to_string()))
+    }
+
+    fn size(&self, kind: FileKind, name: &str) -> Result<u64> {
+        self.first(|s| s.size(kind, name))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::MemoryStorage;
+
+    #[test]
+    fn fanout_passes_the_conformance_suite() {
+        let f = Fanout::new(vec![Arc::new(MemoryStorage::default()), Arc::new(MemoryStorage::default())]);
+        // Writes are asynchronous: the suite reads what it wrote, which the first member has
+        // once its queue drained; run it with a synchronous view by finishing after each step.
+        crate::storage::conformance::run_all(&SyncView(&f));
+    }
+
+    /// Waits for the queues after every mutation, so reads see the writes.
+    struct SyncView<'a>(&'a Fanout);
+
+    impl Storage for SyncView<'_> {
+        fn location(&self) -> String {
+            self.0.location()
+        }
+        fn create(&self) -> Result<()> {
+            self.0.create()
+        }
+        fn list(&self, kind: FileKind) -> Result<Vec<ObjectInfo>> {
+            self.0.list(kind)
+        }
+        fn read(&self, kind: FileKind, name: &str) -> Result<Vec<u8>> {
+            self.0.read(kind, name)
+        }
+        fn read_range(&self, kind: FileKind, name: &str, o: u64, l: u64) -> Result<Vec<u8>> {
+            self.0.read_range(kind, name, o, l)
+        }
+        fn write(&self, kind: FileKind, name: &str, data: &[u8]) -> Result<()> {
+            self.0.write(kind, name, data)?;
+            self.0.finish();
+            Ok(())
+        }
+        fn remove(&self, kind: FileKind, name: &str) -> Result<()> {
+            // Missing objects must be reported as such, as by any storage.
+            self.0.size(kind, name)?;
+            self.0.remove(kind, name)?;
+            self.0.finish();
+            Ok(())
+        }
+        fn size(&self, kind: FileKind, name: &str) -> Result<u64> {
+            self.0.size(kind, name)
+        }
+    }
+
+    /// A storage that fills up after `left` writes.
+    struct FullAfter {
+        inner: MemoryStorage,
+        left: Mutex<u32>,
+    }
+
+    impl Storage for FullAfter {
+        fn location(&self) -> String {
+            "full-after".into()
+        }
+        fn create(&self) -> Result<()> {
+            Ok(())
+        }
+        fn list(&self, kind: FileKind) -> Result<Vec<ObjectInfo>> {
+            self.inner.list(kind)
+        }
+        fn read(&self, kind: FileKind, name: &str) -> Result<Vec<u8>> {
+            self.inner.read(kind, name)
+        }
+        fn read_range(&self, kind: FileKind, name: &str, o: u64, l: u64) -> Result<Vec<u8>> {
+            self.inner.read_range(kind, name, o, l)
+        }
+        fn write(&self, kind: FileKind, name: &str, data: &[u8]) -> Result<()> {
+            let mut left = self.left.lock();
+            if *left == 0 {
+                return Err(Error::new(ErrorKind::NoSpace, "storage full"));
+            }
+            *left -= 1;
+            self.inner.write(kind, name, data)
+        }
+        fn remove(&self, kind: FileKind, name: &str) -> Result<()> {
+            self.inner.remove(kind, name)
+        }
+        fn size(&self, kind: FileKind, name: &str) -> Result<u64> {
+            self.inner.size(kind, name)
+        }
+    }
+
+    #[test]
+    fn a_failing_member_stops_receiving_and_the_others_complete() {
+        let good = Arc::new(MemoryStorage::default());
+        let bad = Arc::new(FullAfter {
+            inner: MemoryStorage::default(),
+            left: Mutex::new(1),
+        });
+        let f = Fanout::new(vec![bad.clone() as Arc<dyn Storage>, good.clone()]);
+        for i in 0..5u8 {
+            f.write(FileKind::Pack, &format!("{i:02x}{}", "0".repeat(62)), &[i; 100]).unwrap();
+        }
+        let r = f.finish();
+        assert!(r[0].error.is_some(), "{r:?}");
+        assert_eq!(r[0].objects, 1);
+        assert!(r[1].error.is_none());
+        assert_eq!(good.list(FileKind::Pack).unwrap().len(), 5);
+        assert_eq!(bad.list(FileKind::Pack).unwrap().len(), 1, "nothing after the failure");
+        // Reads fall back to the working member.
+        assert_eq!(f.read(FileKind::Pack, &format!("03{}", "0".repeat(62))).unwrap(), vec![3; 100]);
+    }
+}

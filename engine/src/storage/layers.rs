@@ -1,0 +1,82 @@
+//! Opening a storage with the generic wrappers stacked around it, as a run needs it.
+//!
+//! Order, outermost first: dry run (nothing below it is ever asked to write), retries (a backoff
+//! pause holds no connection slot), bandwidth (each attempt's bytes count), concurrency limit,
+//! then the storage itself.
+
+use std::sync::Arc;
+
+use crate::error::Result;
+use crate::storage::bandwidth::BandwidthLimit;
+use crate::storage::dry_run::DryRunStorage;
+use crate::storage::limit::ConcurrencyLimit;
+use crate::storage::retry::{RetryPolicy, RetryStorage};
+use crate::storage::sftp::{SftpOptions, SftpStorage, DEFAULT_CONNECTIONS};
+use crate::storage::{open_url, Storage};
+
+/// Options for [`open_layered`]; the defaults are what a plain run uses.
+#[derive(Debug, Clone, Default)]
+pub struct OpenOptions {
+    pub sftp: SftpOptions,
+    /// Concurrent operations (and SFTP connections); default per storage kind.
+    pub connections: Option<usize>,
+    /// Bytes per second for uploads and downloads, shared by all threads.
+    pub limit_upload: Option<u64>,
+    pub limit_download: Option<u64>,
+    /// Retries for network storages (local directories are not retried: their errors last).
+    pub retry: Option<RetryPolicy>,
+    pub dry_run: bool,
+}
+
+pub struct Opened {
+    pub storage: Arc<dyn Storage>,
+    /// Set in a dry run: what the run would have written and removed.
+    pub dry_run: Option<Arc<DryRunStorage>>,
+}
+
+fn is_network(url: &str) -> bool {
+    url.contains("://")
+}
+
+/// The concurrency a storage kind gets when the user does not say (`None`: unlimited).
+pub fn default_connections(url: &str) -> Option<usize> {
+    if url.starts_with("sftp://") {
+        Some(DEFAULT_CONNECTIONS)
+    } else {
+        None
+    }
+}
+
+pub fn open_layered(url: &str, opts: &OpenOptions) -> Result<Opened> {
+    let connections = opts.connections.or_else(|| default_connections(url));
+    let mut s: Arc<dyn Storage> = if url.starts_with("sftp://") {
+        let mut o = opts.sftp.clone();
+        o.connections = o.connections.or(connections);
+        Arc::new(SftpStorage::open(url, &o)?)
+    } else {
+        open_url(url)?
+    };
+    if let Some(n) = connections {
+        s = Arc::new(ConcurrencyLimit::new(s, n));
+    }
+    if opts.limit_upload.is_some() || opts.limit_download.is_some() {
+        s = Arc::new(BandwidthLimit::new(
+            s,
+            opts.limit_upload,
+            opts.limit_download,
+        ));
+    }
+    if is_network(url) {
+        s = Arc::new(RetryStorage::new(s, opts.retry.clone().unwrap_or_default()));
+    }
+    let mut dry = None;
+    if opts.dry_run {
+        let d = Arc::new(DryRunStorage::new(s));
+        s = d.clone();
+        dry = Some(d);
+    }
+    Ok(Opened {
+        storage: s,
+        dry_run: dry,
+    })
+}

@@ -1,0 +1,116 @@
+//! One repository on several storages: `--repo` repeated, `rime copy`.
+
+use std::fs;
+
+use crate::util::*;
+
+fn run_multi(repo: &Repo, repos: &[&std::path::Path], args: &[&str]) -> Out {
+    let mut all: Vec<std::ffi::OsString> = vec![];
+    for r in repos {
+        all.push(os("--repo"));
+        all.push(os(r));
+    }
+    all.push(os("--password-file"));
+    all.push(os(&repo.pw_file));
+    all.extend(args.iter().map(os));
+    rime_raw(all, &[])
+}
+
+fn snapshot_ids(repo: &Repo, at: &std::path::Path) -> Vec<String> {
+    let o = run_multi(repo, &[at], &["snapshots", "--json"]);
+    o.ok();
+    o.json().as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap().to_string()).collect()
+}
+
+#[test]
+fn one_backup_to_two_storages_gives_two_complete_repositories() {
+    let repo = Repo::new(); // only for its temporary directory and password file
+    let a = repo.tmp.path().join("a");
+    let b = repo.tmp.path().join("b");
+    run_multi(&repo, &[&a, &b], &["init", "--insecure-fast-kdf"]).ok();
+    let src = repo.dir("src");
+    for i in 0..5 {
+        write_random_file(&src.join(format!("f{i}")), i, 300_000);
+    }
+    let o = run_multi(&repo, &[&a, &b], &["backup", src.to_str().unwrap()]);
+    o.ok();
+    assert!(o.stderr.contains(&format!("storage {}: ok", a.display())), "{}", o.stderr);
+    let ids_a = snapshot_ids(&repo, &a);
+    assert_eq!(ids_a.len(), 1);
+    assert_eq!(ids_a, snapshot_ids(&repo, &b), "same snapshot ids on both");
+    // Each storage alone is a complete repository.
+    for r in [&a, &b] {
+        run_multi(&repo, &[r], &["check", "--read-data"]).ok();
+        let out = repo.fresh(&format!("out-{}", r.file_name().unwrap().to_str().unwrap()));
+        run_multi(&repo, &[r], &["restore", "latest", "--target", out.to_str().unwrap()]).ok();
+        compare_trees(&src, &out);
+    }
+    // A restore falls back to the other storage for what one has lost.
+    for entry in walk(&a.join("data")) {
+        let p = a.join("data").join(entry);
+        if p.is_file() {
+            fs::remove_file(&p).unwrap();
+        }
+    }
+    let out = repo.fresh("fallback");
+    run_multi(&repo, &[&a, &b], &["restore", "latest", "--target", out.to_str().unwrap()]).ok();
+    compare_trees(&src, &out);
+}
+
+#[test]
+fn a_full_storage_fails_alone_and_copy_catches_it_up() {
+    let repo = Repo::new();
+    let a = repo.tmp.path().join("a");
+    let small = repo.dir("small");
+    let Some(_m) = mount_tmpfs(&small, "2m") else {
+        return;
+    };
+    let b = small.join("b");
+    run_multi(&repo, &[&a, &b], &["init", "--insecure-fast-kdf"]).ok();
+    let src = repo.dir("src");
+    for i in 0..4 {
+        write_random_file(&src.join(format!("f{i}")), 10 + i, 1 << 20);
+    }
+    let o = run_multi(&repo, &[&a, &b], &["backup", "--compression", "0", src.to_str().unwrap()]);
+    assert_eq!(o.code, 4, "{}", o.stderr);
+    assert!(o.stderr.contains(&format!("storage {}: FAILED", b.display())), "{}", o.stderr);
+    assert_eq!(snapshot_ids(&repo, &a).len(), 1, "the working storage has the backup");
+    assert!(snapshot_ids(&repo, &b).is_empty(), "the full one has no snapshot");
+    run_multi(&repo, &[&b], &["check"]).ok();
+    // Room again: copy brings the lagging storage up to date, with the same snapshot.
+    crate::devices::sh(&format!("mount -o remount,size=64m {}", small.display()));
+    let c = run_multi(&repo, &[], &["copy", "--from", a.to_str().unwrap(), "--to", b.to_str().unwrap()]);
+    c.ok();
+    assert_eq!(snapshot_ids(&repo, &a), snapshot_ids(&repo, &b));
+    run_multi(&repo, &[&b], &["check", "--read-data"]).ok();
+    let out = repo.fresh("out");
+    run_multi(&repo, &[&b], &["restore", "latest", "--target", out.to_str().unwrap()]).ok();
+    compare_trees(&src, &out);
+    // A second copy has nothing to do.
+    let c = run_multi(&repo, &[], &["copy", "--json", "--from", a.to_str().unwrap(), "--to", b.to_str().unwrap()]);
+    c.ok();
+    assert_eq!(c.json()["objects"], 0);
+    // The next backup to both works.
+    run_multi(&repo, &[&a, &b], &["backup", src.to_str().unwrap()]).ok();
+}
+
+#[test]
+fn storages_holding_different_repositories_are_refused() {
+    let repo = Repo::new();
+    let a = repo.tmp.path().join("a");
+    let b = repo.tmp.path().join("b");
+    run_multi(&repo, &[&a], &["init", "--insecure-fast-kdf"]).ok();
+    run_multi(&repo, &[&b], &["init", "--insecure-fast-kdf"]).ok();
+    let src = repo.dir("src");
+    write(&src.join("f"), b"x");
+    run_multi(&repo, &[&a, &b], &["backup", src.to_str().unwrap()])
+        .failed()
+        .error_names(&["different repository"]);
+    run_multi(&repo, &[], &["copy", "--from", a.to_str().unwrap(), "--to", b.to_str().unwrap()])
+        .failed()
+        .error_names(&["different repository"]);
+    let c = repo.tmp.path().join("c");
+    run_multi(&repo, &[&a, &c], &["backup", src.to_str().unwrap()])
+        .failed()
+        .error_names(&["rime copy"]);
+}
