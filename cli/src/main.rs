@@ -119,6 +119,14 @@ enum Command {
     /// Manage the repository's key files (passwords)
     #[command(subcommand)]
     Key(commands::key::KeyCommand),
+    /// Remove snapshots by a retention policy (their data is freed by `prune`)
+    Forget(commands::forget::ForgetArgs),
+    /// Delete data no snapshot references and repack mostly-unused packs
+    Prune(commands::prune::PruneArgs),
+    /// Rebuild the index from the packs; --forget-broken drops snapshots whose data is gone
+    Repair(commands::repair::RepairArgs),
+    /// Remove stale locks (or all locks with --remove-all)
+    Unlock(commands::unlock::UnlockArgs),
 }
 
 fn main() -> ExitCode {
@@ -139,6 +147,10 @@ fn main() -> ExitCode {
         Command::Stats => commands::stats::run(g),
         Command::Check(a) => commands::check::run(g, a),
         Command::Key(k) => commands::key::run(g, k),
+        Command::Forget(a) => commands::forget::run(g, a),
+        Command::Prune(a) => commands::prune::run(g, a),
+        Command::Repair(a) => commands::repair::run(g, a),
+        Command::Unlock(a) => commands::unlock::run(g, a),
     };
     let storage_failed = commands::finish_storages(g);
     if g.dry_run && result.is_ok() && !g.quiet {

@@ -435,7 +435,17 @@ fn lock_body() -> LockBody {
         hostname: "vector-host".into(),
         pid: 4242,
         time: CREATED,
+        command: String::new(),
     }
+}
+
+/// `lock.bin` is a version 1 lock (no `command`), as the first releases wrote; rime still reads
+/// it and writes version 2.
+fn lock_v1_bytes() -> Vec<u8> {
+    let l = lock_body();
+    let mut out = b"RMLK\x01".to_vec();
+    out.extend_from_slice(&postcard::to_allocvec(&(l.exclusive, l.hostname, l.pid, l.time)).unwrap());
+    out
 }
 
 /// Frame an object like `seal_object`, with a fixed nonce; returns (id, file).
@@ -570,7 +580,7 @@ fn all_vectors() -> Vec<(&'static str, Vec<u8>)> {
     let (pack, entries) = build_pack();
     let index_plain = index_file().encode();
     let snap_plain = snapshot().encode();
-    let lock_plain = lock_body().encode();
+    let lock_plain = lock_v1_bytes();
     vec![
         ("keys.txt", keys_text().into_bytes()),
         ("chunker.txt", chunker_text().into_bytes()),
@@ -1100,7 +1110,10 @@ fn lock_body_and_sealed_lock() {
     assert_eq!(l.hostname, "vector-host");
     assert_eq!(l.pid, 4242);
     assert_eq!(l.time, CREATED);
-    assert_bytes("lock.bin", &l.encode(), &plain);
+    assert_eq!(l.command, "");
+    let v2 = l.encode();
+    assert_eq!(&v2[..5], b"RMLK\x02");
+    assert_eq!(LockBody::decode(&v2).unwrap(), l);
     let sealed = read_vector("lock-sealed.bin");
     assert_eq!(reseal_check("lock-sealed.bin", LOCK_AAD, &sealed), plain);
 }
@@ -1164,7 +1177,14 @@ fn repo_v1_fixture_opens_checks_and_restores() {
         1
     );
 
-    let report = check(&repo, &CheckOptions { read_data: true }).unwrap();
+    let report = check(
+        &repo,
+        &CheckOptions {
+            read_data: true,
+            subset: None,
+        },
+    )
+    .unwrap();
     assert!(report.ok(), "check found errors: {:?}", report.errors);
     assert_eq!(report.snapshots, 1);
     assert!(report.blobs_checked >= 5, "{report:?}");

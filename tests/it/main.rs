@@ -21,3 +21,5 @@ mod sftp;
 mod snapshots_live;
 mod swift;
 mod volume;
+mod health;
+mod crash;

@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use clap::Args;
-use rime_engine::ops::check::{check, CheckOptions};
+use rime_engine::ops::check::{check, CheckOptions, Subset};
 use rime_engine::Result;
 
 use crate::GlobalOpts;
@@ -11,20 +11,21 @@ pub struct CheckArgs {
     /// Also read every pack, verify its hash and decrypt and verify every blob
     #[arg(long)]
     read_data: bool,
+    /// Read and verify only part of the packs: n/m (part n of m, by pack id: 1/7..7/7 on
+    /// seven nights cover all), a percentage (5%) or a size (10G) of randomly chosen packs
+    #[arg(long, value_name = "n/m|P%|SIZE")]
+    read_data_subset: Option<String>,
 }
 
 pub fn run(g: &GlobalOpts, a: CheckArgs) -> Result<ExitCode> {
+    let subset = a.read_data_subset.as_deref().map(Subset::parse).transpose()?;
+    let read_data = a.read_data || subset.is_some();
     let repo = super::open(g)?;
-    let r = check(
-        &repo,
-        &CheckOptions {
-            read_data: a.read_data,
-        },
-    )?;
+    let r = check(&repo, &CheckOptions { read_data, subset })?;
     if g.json {
         super::print_json(&serde_json::json!({
             "ok": r.ok(), "snapshots": r.snapshots, "trees": r.trees, "packs": r.packs,
-            "blobs_checked": r.blobs_checked, "bytes_read": r.bytes_read, "errors": r.errors, "warnings": r.warnings,
+            "blobs_checked": r.blobs_checked, "packs_read": r.packs_read, "bytes_read": r.bytes_read, "errors": r.errors, "warnings": r.warnings,
         }));
     } else {
         for w in &r.warnings {
@@ -39,8 +40,8 @@ pub fn run(g: &GlobalOpts, a: CheckArgs) -> Result<ExitCode> {
                 r.snapshots,
                 r.trees,
                 r.packs,
-                if a.read_data {
-                    format!(", {} blobs read and verified", r.blobs_checked)
+                if read_data {
+                    format!(", {} blobs in {} packs read and verified", r.blobs_checked, r.packs_read)
                 } else {
                     String::new()
                 },

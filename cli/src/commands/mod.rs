@@ -8,13 +8,17 @@ pub mod check;
 pub mod copy;
 pub mod diff;
 pub mod dump;
+pub mod forget;
 pub mod init;
 pub mod key;
 pub mod ls;
+pub mod prune;
+pub mod repair;
 pub mod restore;
 pub mod restore_volume;
 pub mod snapshots;
 pub mod stats;
+pub mod unlock;
 
 use std::sync::Arc;
 

@@ -20,6 +20,99 @@ use crate::storage::FileKind;
 #[derive(Debug, Default, Clone)]
 pub struct CheckOptions {
     pub read_data: bool,
+    /// With `read_data`: read only this part of the packs.
+    pub subset: Option<Subset>,
+}
+
+/// Which packs `--read-data-subset` reads.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Subset {
+    /// Part n of m (1-based): the packs whose id, read as a number, falls in the n-th of m equal
+    /// ranges. Deterministic, so running 1/m … m/m (one per night) covers every pack.
+    Part { n: u32, m: u32 },
+    /// A random share of the packs (0..=1), chosen anew each run.
+    Fraction(f64),
+    /// Random packs up to this many bytes in total.
+    Bytes(u64),
+}
+
+impl Subset {
+    /// Parse `n/m`, `P%` or a size such as `10G`, `500M`, `1T` (powers of 1024).
+    pub fn parse(s: &str) -> crate::Result<Subset> {
+        let bad = || {
+            crate::Error::invalid(format!(
+                "bad --read-data-subset '{s}': use n/m (e.g. 1/10), a percentage (5%) or a size (10G)"
+            ))
+        };
+        if let Some((n, m)) = s.split_once('/') {
+            let (n, m): (u32, u32) = (n.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
+            if m == 0 || n == 0 || n > m {
+                return Err(bad());
+            }
+            return Ok(Subset::Part { n, m });
+        }
+        if let Some(p) = s.strip_suffix('%') {
+            let p: f64 = p.parse().map_err(|_| bad())?;
+            if !(0.0..=100.0).contains(&p) {
+                return Err(bad());
+            }
+            return Ok(Subset::Fraction(p / 100.0));
+        }
+        let (num, mult) = match s.char_indices().last() {
+            Some((i, c)) if c.is_ascii_alphabetic() => {
+                let m: u64 = match c.to_ascii_uppercase() {
+                    'K' => 1 << 10,
+                    'M' => 1 << 20,
+                    'G' => 1 << 30,
+                    'T' => 1 << 40,
+                    'B' => 1,
+                    _ => return Err(bad()),
+                };
+                (&s[..i], m)
+            }
+            _ => (s, 1),
+        };
+        let v: f64 = num.parse().map_err(|_| bad())?;
+        if v < 0.0 {
+            return Err(bad());
+        }
+        Ok(Subset::Bytes((v * mult as f64) as u64))
+    }
+
+    /// The packs to read, from all stored packs (name, size).
+    fn select<'a>(&self, packs: &'a HashMap<String, u64>) -> Vec<&'a String> {
+        let mut names: Vec<&String> = packs.keys().collect();
+        names.sort();
+        match *self {
+            Subset::Part { n, m } => names
+                .into_iter()
+                .filter(|name| {
+                    let prefix = u64::from_str_radix(name.get(..16).unwrap_or("0"), 16).unwrap_or(0);
+                    ((u128::from(prefix) * u128::from(m)) >> 64) as u32 == n - 1
+                })
+                .collect(),
+            Subset::Fraction(f) => {
+                use rand::seq::SliceRandom;
+                names.shuffle(&mut rand::thread_rng());
+                let k = (names.len() as f64 * f).ceil() as usize;
+                names.truncate(k.min(names.len()));
+                names
+            }
+            Subset::Bytes(limit) => {
+                use rand::seq::SliceRandom;
+                names.shuffle(&mut rand::thread_rng());
+                let mut total = 0u64;
+                names
+                    .into_iter()
+                    .take_while(|n| {
+                        let fits = total < limit;
+                        total += packs[*n];
+                        fits
+                    })
+                    .collect()
+            }
+        }
+    }
 }
 
 #[derive(Debug, Default, Clone)]
@@ -29,6 +122,8 @@ pub struct CheckReport {
     pub packs: u64,
     pub blobs_checked: u64,
     pub bytes_read: u64,
+    /// Packs read with `read_data` (all, or the subset's).
+    pub packs_read: u64,
     pub errors: Vec<String>,
     /// Findings that do not endanger any snapshot.
     pub warnings: Vec<String>,
@@ -109,7 +204,7 @@ pub fn check(repo: &Repository, opts: &CheckOptions) -> Result<CheckReport> {
     rep.trees = seen.lock().len() as u64;
     rep.errors.extend(errors.into_inner());
     if opts.read_data {
-        read_data(repo, &index, &stored, &mut rep);
+        read_data(repo, &index, &stored, opts.subset, &mut rep);
     }
     Ok(rep)
 }
@@ -221,20 +316,39 @@ fn read_data(
     repo: &Repository,
     index: &MasterIndex,
     stored: &HashMap<String, u64>,
+    subset: Option<Subset>,
     rep: &mut CheckReport,
 ) {
     let mut by_pack: HashMap<PackId, Vec<crate::format::pack::PackEntry>> = HashMap::new();
     for (pack, e) in index.iter() {
         by_pack.entry(pack).or_default().push(e);
     }
-    let names: Vec<&String> = stored.keys().collect();
+    let names: Vec<&String> = match &subset {
+        Some(s) => s.select(stored),
+        None => stored.keys().collect(),
+    };
+    rep.packs_read = names.len() as u64;
+    let damaged: Mutex<HashMap<BlobId, String>> = Mutex::new(HashMap::new());
     let results: Vec<(u64, u64, Vec<String>)> = names
         .par_iter()
         .map(|name| {
             let mut errs = Vec::new();
+            let id = PackId::from_hex(name).ok();
+            // Every indexed blob of a pack that cannot be read or verified is damaged.
+            let all_damaged = |why: &str| {
+                if let Some(entries) = id.and_then(|id| by_pack.get(&id)) {
+                    let mut d = damaged.lock();
+                    for e in entries {
+                        d.insert(e.id, format!("pack {name} {why}"));
+                    }
+                }
+            };
             let data = match repo.storage().read(FileKind::Pack, name) {
                 Ok(d) => d,
-                Err(e) => return (0, 0, vec![format!("pack {name}: {e}")]),
+                Err(e) => {
+                    all_damaged("cannot be read");
+                    return (0, 0, vec![format!("pack {name}: {e}")]);
+                }
             };
             let n = data.len() as u64;
             if blake3::hash(&data).to_hex().as_str() != name.as_str() {
@@ -245,6 +359,7 @@ fn read_data(
             let header = match decode_pack(repo.keys(), &data) {
                 Ok(h) => h,
                 Err(e) => {
+                    all_damaged("has a damaged header");
                     errs.push(format!("pack {name}: {e}"));
                     return (n, 0, errs);
                 }
@@ -255,7 +370,10 @@ fn read_data(
                 let stored = &data[s..s + e.stored_len as usize];
                 match open_blob(repo.keys(), e.ty, e.flags, e.raw_len, &e.id, stored) {
                     Ok(_) => checked += 1,
-                    Err(err) => errs.push(format!("pack {name}: {err}")),
+                    Err(err) => {
+                        damaged.lock().insert(e.id, format!("pack {name}"));
+                        errs.push(format!("pack {name}: {err}"))
+                    }
                 }
             }
             if let Ok(id) = PackId::from_hex(name) {
@@ -265,6 +383,7 @@ fn read_data(
                 have.sort_by_key(|e| e.offset);
                 for w in &want {
                     if !have.contains(w) {
+                        damaged.lock().insert(w.id, format!("pack {name} (header disagrees with the index)"));
                         errs.push(format!(
                             "pack {name}: index entry for blob {} disagrees with the pack header",
                             w.id
@@ -280,4 +399,50 @@ fn read_data(
         rep.blobs_checked += c;
         rep.errors.extend(e);
     }
+    let damaged = damaged.into_inner();
+    if !damaged.is_empty() {
+        affected(repo, index, &damaged, rep);
+    }
+}
+
+/// Name every snapshot and path whose content uses a damaged blob.
+fn affected(
+    repo: &Repository,
+    index: &MasterIndex,
+    damaged: &HashMap<BlobId, String>,
+    rep: &mut CheckReport,
+) {
+    const MAX: usize = 1000;
+    let Ok(snaps) = repo.list_snapshots() else {
+        return;
+    };
+    let mut out = Vec::new();
+    for (sid, s) in snaps.iter().filter_map(|(i, s)| s.as_ref().ok().map(|s| (i, s))) {
+        let mut stack = vec![(s.root, String::new())];
+        while let Some((tid, path)) = stack.pop() {
+            if out.len() >= MAX {
+                break;
+            }
+            if let Some(where_) = damaged.get(&tid) {
+                out.push(format!("snapshot {}: /{path}: directory tree {} in {where_} is damaged", sid.short(), tid.short()));
+                continue;
+            }
+            let Ok(tree) = repo.load_tree(index, &tid) else { continue };
+            for n in &tree.nodes {
+                let p = format!("{path}{}{}", if path.is_empty() { "" } else { "/" }, String::from_utf8_lossy(&n.name));
+                for part in &n.content {
+                    if let Part::Data { id, .. } = part {
+                        if let Some(where_) = damaged.get(id) {
+                            out.push(format!("snapshot {}: /{p}: data blob {} in {where_} is damaged", sid.short(), id.short()));
+                            break;
+                        }
+                    }
+                }
+                if let Some(sub) = n.subtree {
+                    stack.push((sub, p));
+                }
+            }
+        }
+    }
+    rep.errors.extend(out);
 }

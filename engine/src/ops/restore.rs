@@ -87,7 +87,7 @@ pub fn restore(
     let snap = repo.load_snapshot(snapshot)?;
     let target = &opts.target;
     let created_target = prepare_target(target, opts.overwrite)?;
-    let _lock = crate::repo::lock::LockGuard::shared(repo)?;
+    let _lock = crate::repo::lock::LockGuard::shared(repo, "restore")?;
     let index = MasterIndex::load(repo)?;
     let (view, top) = browse::view(repo, &index, &snap)?;
     let includes: Vec<Vec<&[u8]>> = opts.include.iter().map(|p| browse::components(p)).collect();

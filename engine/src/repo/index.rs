@@ -37,30 +37,92 @@ pub struct MasterIndex {
 
 impl MasterIndex {
     /// Read and merge all index files (in parallel).
+    ///
+    /// A prune replaces index files while others read them: it writes the new ones, then
+    /// removes the old. A single directory listing running meanwhile may miss both a new file
+    /// (created behind the listing's position) and the old one it replaces (removed ahead of
+    /// it). So the directory is listed twice and the union read: a replacement written before
+    /// an old file vanished from the first listing was there before the second began. A listed
+    /// file that is gone when read was replaced after both listings: list again (its
+    /// replacement exists by then).
     pub fn load(repo: &Repository) -> Result<MasterIndex> {
-        let names = repo.storage().list(FileKind::Index)?;
-        let files: Vec<(IndexId, IndexFile)> = names
+        let mut attempt = 0;
+        loop {
+            match Self::load_once(repo)? {
+                Some(idx) => return Ok(idx),
+                None if attempt < 10 => attempt += 1,
+                None => {
+                    return Err(crate::Error::new(
+                        crate::ErrorKind::Unavailable,
+                        format!(
+                            "index files of {} keep vanishing while being read (a prune rewriting them?): try again",
+                            repo.storage().location()
+                        ),
+                    ))
+                }
+            }
+        }
+    }
+
+    /// One attempt; `None` if a listed file vanished before it was read.
+    fn load_once(repo: &Repository) -> Result<Option<MasterIndex>> {
+        let mut names: Vec<String> = repo
+            .storage()
+            .list(FileKind::Index)?
+            .into_iter()
+            .chain(repo.storage().list(FileKind::Index)?)
+            .map(|o| o.name)
+            .collect();
+        names.sort();
+        names.dedup();
+        let files: Vec<Option<(IndexId, IndexFile)>> = names
             .par_iter()
-            .map(|o| {
-                let id = IndexId::from_hex(&o.name)?;
-                let bytes = repo.storage().read(FileKind::Index, &o.name)?;
+            .map(|name| {
+                let id = IndexId::from_hex(name)?;
+                let bytes = match repo.storage().read(FileKind::Index, name) {
+                    Ok(b) => b,
+                    Err(e) if e.kind() == crate::ErrorKind::MissingObject => return Ok(None),
+                    Err(e) => return Err(e),
+                };
                 let plain = open_object(repo.keys(), ObjectKind::Index, &id.0, &bytes)?;
-                Ok((
+                Ok(Some((
                     id,
                     IndexFile::decode(&plain)
                         .map_err(|e| e.within(format!("index {}", id.short())))?,
-                ))
+                )))
             })
             .collect::<Result<_>>()?;
+        if files.iter().any(Option::is_none) {
+            return Ok(None);
+        }
         let mut idx = MasterIndex::default();
-        for (id, f) in files {
+        for (id, f) in files.into_iter().flatten() {
             idx.files.push(id);
             for p in f.packs {
                 idx.add_pack(&p);
             }
         }
         idx.finish();
-        Ok(idx)
+        Ok(Some(idx))
+    }
+
+    /// The names of the index files stored now.
+    pub fn index_file_ids(repo: &Repository) -> Result<Vec<IndexId>> {
+        repo.storage()
+            .list(FileKind::Index)?
+            .iter()
+            .map(|o| IndexId::from_hex(&o.name))
+            .collect()
+    }
+
+    /// An index of the given packs only (what repair would write).
+    pub fn from_packs(packs: &[IndexPack]) -> MasterIndex {
+        let mut idx = MasterIndex::default();
+        for p in packs {
+            idx.add_pack(p);
+        }
+        idx.finish();
+        idx
     }
 
     fn add_pack(&mut self, p: &IndexPack) {
@@ -86,6 +148,10 @@ impl MasterIndex {
     }
 
     fn find(&self, id: &BlobId) -> Option<&Entry> {
+        self.find_pos(id).map(|i| &self.entries[i])
+    }
+
+    fn find_pos(&self, id: &BlobId) -> Option<usize> {
         // Entries are sorted by id, hence by its first 8 bytes read big-endian: search on that
         // integer (one compare per step instead of a 32-byte memcmp), then check the full id.
         // Ids are uniformly random, so the key's rank is about key / 2^64 * n: start there and
@@ -111,7 +177,20 @@ impl MasterIndex {
         e[i..]
             .iter()
             .take_while(|x| prefix(&x.id) == key)
-            .find(|x| x.id == id.0)
+            .position(|x| x.id == id.0)
+            .map(|k| i + k)
+    }
+
+    /// The position of a blob in the sorted entries (0..blob_count): lets prune keep one bit
+    /// per stored blob instead of a set of ids.
+    pub fn position(&self, id: &BlobId) -> Option<usize> {
+        self.find_pos(id)
+    }
+
+    /// The pack number (an index into [`Self::packs`]) and entry at a position.
+    pub fn at(&self, pos: usize) -> (usize, PackEntry) {
+        let e = &self.entries[pos];
+        (e.pack as usize, to_pack_entry(e))
     }
 
     pub fn contains(&self, id: &BlobId) -> bool {
@@ -119,20 +198,8 @@ impl MasterIndex {
     }
 
     pub fn lookup(&self, id: &BlobId) -> Option<(PackId, PackEntry)> {
-        self.find(id).map(|e| {
-            (
-                self.packs[e.pack as usize],
-                PackEntry {
-                    // Validated on decode of the index file.
-                    ty: BlobType::from_u8(e.ty).unwrap_or(BlobType::Data),
-                    flags: BlobFlags(e.flags),
-                    offset: e.offset,
-                    stored_len: e.stored_len,
-                    raw_len: e.raw_len,
-                    id: BlobId(e.id),
-                },
-            )
-        })
+        self.find(id)
+            .map(|e| (self.packs[e.pack as usize], to_pack_entry(e)))
     }
 
     pub fn blob_count(&self) -> usize {
@@ -157,6 +224,18 @@ impl MasterIndex {
     /// Bytes of memory held by the index.
     pub fn memory_bytes(&self) -> usize {
         self.entries.capacity() * std::mem::size_of::<Entry>() + self.packs.capacity() * 32
+    }
+}
+
+fn to_pack_entry(e: &Entry) -> PackEntry {
+    PackEntry {
+        // Validated on decode of the index file.
+        ty: BlobType::from_u8(e.ty).unwrap_or(BlobType::Data),
+        flags: BlobFlags(e.flags),
+        offset: e.offset,
+        stored_len: e.stored_len,
+        raw_len: e.raw_len,
+        id: BlobId(e.id),
     }
 }
 

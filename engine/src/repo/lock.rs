@@ -1,28 +1,57 @@
-//! Repository locks: a file in `locks/` per running operation.
+//! Repository locks: a file in `locks/` per running operation (format-spec/SPEC.md, section 9).
 //!
-//! Version 1 writes shared locks for backup and restore so that a later exclusive operation
-//! (prune) can see them; the lock is removed when the guard drops. Exclusive locks, refresh and
-//! stale-lock removal arrive with prune (see format-spec/SPEC.md, "Locks").
+//! Backup, restore and forget take *shared* locks; prune and repair take *exclusive* ones. A
+//! lock is refreshed (rewritten with a new time) every [`REFRESH_SECS`] by a background thread
+//! while held, and is *stale* when it has not been refreshed for [`STALE_SECS`] or when it was
+//! taken on this host by a process that no longer exists. Stale locks never block anyone and are
+//! removed by whoever meets them, so a killed backup cannot block the next prune forever.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_channel::{bounded, RecvTimeoutError, Sender};
+use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
-use crate::error::Result;
+use crate::error::{Error, ErrorKind, Result};
 use crate::format::to_postcard;
 use crate::id::LockId;
 use crate::repo::{now_secs, Repository};
 use crate::storage::FileKind;
 
 pub const LOCK_MAGIC: &[u8; 4] = b"RMLK";
-pub const LOCK_VERSION: u8 = 1;
+/// Version 2 adds `command`; version 1 locks (without it) are still read.
+pub const LOCK_VERSION: u8 = 2;
+const AAD: &[u8] = b"rime lock v1";
+
+/// A held lock is rewritten this often.
+pub const REFRESH_SECS: u64 = 5 * 60;
+/// A lock not refreshed for this long is stale (six missed refreshes: slow storage is no reason).
+pub const STALE_SECS: i64 = 30 * 60;
+
+/// Prune takes a shared lock (backups keep running) that excludes other prunes.
+const PRUNE: &str = "prune";
 
 /// Lock file plaintext: magic "RMLK" | version u8 | postcard LockBody; sealed with AAD "rime lock v1".
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct LockBody {
     pub exclusive: bool,
     pub hostname: String,
     pub pid: u32,
     /// Unix seconds when taken (or last refreshed).
     pub time: i64,
+    /// The operation holding it ("backup", "prune" …); empty in version 1 locks.
+    pub command: String,
+}
+
+#[derive(Deserialize)]
+struct LockBodyV1 {
+    exclusive: bool,
+    hostname: String,
+    pid: u32,
+    time: i64,
 }
 
 impl LockBody {
@@ -35,48 +64,373 @@ impl LockBody {
 
     pub fn decode(buf: &[u8]) -> Result<LockBody> {
         if buf.len() < 5 || &buf[..4] != LOCK_MAGIC {
-            return Err(crate::Error::corrupt("lock: bad magic"));
+            return Err(Error::corrupt("lock: bad magic"));
         }
-        if buf[4] != LOCK_VERSION {
-            return Err(crate::Error::corrupt(format!(
-                "lock: unknown version {}",
-                buf[4]
-            )));
+        match buf[4] {
+            1 => {
+                let v: LockBodyV1 = crate::format::from_postcard("lock", &buf[5..])?;
+                Ok(LockBody {
+                    exclusive: v.exclusive,
+                    hostname: v.hostname,
+                    pid: v.pid,
+                    time: v.time,
+                    command: String::new(),
+                })
+            }
+            2 => crate::format::from_postcard("lock", &buf[5..]),
+            v => Err(Error::corrupt(format!("lock: unknown version {v}"))),
         }
-        crate::format::from_postcard("lock", &buf[5..])
+    }
+
+    /// Why this lock is stale at time `now`, or `None` if it may still be held.
+    pub fn stale_reason(&self, now: i64) -> Option<String> {
+        if now - self.time > STALE_SECS {
+            return Some(format!("not refreshed for {} minutes", (now - self.time) / 60));
+        }
+        if self.hostname == crate::hostname() && !crate::sys::process_alive(self.pid) {
+            return Some(format!("process {} no longer runs on this host", self.pid));
+        }
+        None
+    }
+
+    /// "exclusive lock of `prune` by host h, pid 12, taken or refreshed 2026-11-21 09:00:00 UTC".
+    pub fn describe(&self) -> String {
+        let when = chrono::DateTime::from_timestamp(self.time, 0)
+            .map(|d| d.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+            .unwrap_or_else(|| format!("@{}", self.time));
+        format!(
+            "{} lock of `{}` by host {}, pid {}, taken or refreshed {when}",
+            if self.exclusive { "exclusive" } else { "shared" },
+            if self.command.is_empty() { "?" } else { &self.command },
+            self.hostname,
+            self.pid,
+        )
     }
 }
 
-pub struct LockGuard {
+/// One lock file found in `locks/`.
+#[derive(Debug, Clone)]
+pub struct FoundLock {
+    pub id: LockId,
+    /// The decoded lock, or why it could not be read.
+    pub body: std::result::Result<LockBody, String>,
+}
+
+/// Read every lock in the repository (a lock removed meanwhile is skipped).
+pub fn list_locks(repo: &Repository) -> Result<Vec<FoundLock>> {
+    let mut out = Vec::new();
+    for o in repo.storage().list(FileKind::Lock)? {
+        let Ok(id) = LockId::from_hex(&o.name) else {
+            continue;
+        };
+        let body = match repo.storage().read(FileKind::Lock, &o.name) {
+            Ok(b) => match repo.keys().open(AAD, &b) {
+                Some(p) => LockBody::decode(&p).map_err(|e| e.to_string()),
+                None => Err("does not decrypt with this repository's key".to_string()),
+            },
+            Err(e) if e.kind() == ErrorKind::MissingObject => continue,
+            Err(e) => return Err(e),
+        };
+        out.push(FoundLock { id, body });
+    }
+    Ok(out)
+}
+
+/// Remove stale locks (all locks with `all`). Returns the descriptions of those removed.
+/// A lock that cannot be decrypted is removed only with `all`.
+pub fn unlock(repo: &Repository, all: bool) -> Result<Vec<String>> {
+    let now = now_secs();
+    let mut removed = Vec::new();
+    for l in list_locks(repo)? {
+        let why = match &l.body {
+            Ok(b) if all => Some(b.describe()),
+            Ok(b) => b.stale_reason(now).map(|r| format!("{} ({r})", b.describe())),
+            Err(e) => all.then(|| format!("unreadable lock {}: {e}", l.id.short())),
+        };
+        if let Some(why) = why {
+            match repo.storage().remove(FileKind::Lock, &l.id.to_hex()) {
+                Ok(()) => removed.push(why),
+                Err(e) if e.kind() == ErrorKind::MissingObject => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(removed)
+}
+
+struct Held {
     repo: Repository,
-    id: LockId,
+    body: Mutex<LockBody>,
+    id: Mutex<LockId>,
+    /// Set when a refresh failed or found the lock removed: the holder must not trust it.
+    lost: AtomicBool,
+}
+
+/// A held lock; dropping it stops the refresh thread and removes the lock file.
+pub struct LockGuard {
+    held: Arc<Held>,
+    stop: Option<Sender<()>>,
+    refresher: Option<JoinHandle<()>>,
 }
 
 impl LockGuard {
-    pub fn shared(repo: &Repository) -> Result<LockGuard> {
+    pub fn shared(repo: &Repository, command: &str) -> Result<LockGuard> {
+        Self::take(repo, false, command)
+    }
+
+    pub fn exclusive(repo: &Repository, command: &str) -> Result<LockGuard> {
+        Self::take(repo, true, command)
+    }
+
+    fn take(repo: &Repository, exclusive: bool, command: &str) -> Result<LockGuard> {
+        // Check first (cheap, and no lock file to clean up), then write ours and check again:
+        // two processes that both wrote before the other's check both see each other and both
+        // give up, never both proceed.
+        conflicts(repo, exclusive, command, None)?;
         let body = LockBody {
-            exclusive: false,
+            exclusive,
             hostname: crate::hostname(),
             pid: std::process::id(),
             time: now_secs(),
+            command: command.to_string(),
         };
-        let id = LockId::random();
-        let plain = body.encode();
-        let sealed = repo.keys().seal(b"rime lock v1", &plain);
-        repo.storage()
-            .write(FileKind::Lock, &id.to_hex(), &sealed)?;
-        Ok(LockGuard {
+        let id = write_lock(repo, &body)?;
+        if let Err(e) = conflicts(repo, exclusive, command, Some(id)) {
+            let _ = repo.storage().remove(FileKind::Lock, &id.to_hex());
+            return Err(e);
+        }
+        let held = Arc::new(Held {
             repo: repo.clone(),
-            id,
+            body: Mutex::new(body),
+            id: Mutex::new(id),
+            lost: AtomicBool::new(false),
+        });
+        let (stop, rx) = bounded::<()>(0);
+        let h = held.clone();
+        let refresher = std::thread::spawn(move || loop {
+            match rx.recv_timeout(Duration::from_secs(REFRESH_SECS)) {
+                Err(RecvTimeoutError::Timeout) => refresh(&h),
+                _ => return,
+            }
+        });
+        Ok(LockGuard {
+            held,
+            stop: Some(stop),
+            refresher: Some(refresher),
         })
     }
+
+    /// Fails if the lock was lost (a refresh failed, or someone removed it with `unlock`):
+    /// call before destructive steps.
+    pub fn check(&self) -> Result<()> {
+        let id = *self.held.id.lock();
+        let present = self
+            .held
+            .repo
+            .storage()
+            .size(FileKind::Lock, &id.to_hex())
+            .is_ok();
+        if self.held.lost.load(Ordering::SeqCst) || !present {
+            return Err(Error::new(
+                ErrorKind::Locked,
+                format!(
+                    "the lock of this {} was removed or could not be refreshed: stopping before any further change",
+                    self.held.body.lock().command
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Rewrite the lock now (as the refresh thread does every [`REFRESH_SECS`]).
+    pub fn refresh(&self) {
+        refresh(&self.held);
+    }
+
+    pub fn id(&self) -> LockId {
+        *self.held.id.lock()
+    }
+}
+
+fn write_lock(repo: &Repository, body: &LockBody) -> Result<LockId> {
+    let id = LockId::random();
+    let sealed = repo.keys().seal(AAD, &body.encode());
+    repo.storage().write(FileKind::Lock, &id.to_hex(), &sealed)?;
+    Ok(id)
+}
+
+/// Write a new lock file with the current time, then remove the old one (so there is never a
+/// moment without a lock). A lock removed by someone else is not silently re-created.
+fn refresh(h: &Held) {
+    let old = *h.id.lock();
+    if h.repo.storage().size(FileKind::Lock, &old.to_hex()).is_err() {
+        h.lost.store(true, Ordering::SeqCst);
+        return;
+    }
+    let body = {
+        let mut b = h.body.lock();
+        b.time = now_secs();
+        b.clone()
+    };
+    match write_lock(&h.repo, &body) {
+        Ok(new) => {
+            *h.id.lock() = new;
+            let _ = h.repo.storage().remove(FileKind::Lock, &old.to_hex());
+        }
+        Err(_) => h.lost.store(true, Ordering::SeqCst),
+    }
+}
+
+/// The first live lock that conflicts with taking one (`exclusive` or shared), as a `Locked`
+/// error naming its holder. Stale locks met on the way are removed.
+fn conflicts(repo: &Repository, exclusive: bool, command: &str, ours: Option<LockId>) -> Result<()> {
+    let now = now_secs();
+    for l in list_locks(repo)? {
+        if Some(l.id) == ours {
+            continue;
+        }
+        let b = match l.body {
+            Ok(b) => b,
+            // Not ours to judge (another key's lock cannot be told apart from garbage): an
+            // exclusive operation must not ignore it.
+            Err(e) if exclusive => {
+                return Err(Error::new(
+                    ErrorKind::Locked,
+                    format!(
+                        "repository at {} has a lock {} that cannot be read ({e}); remove it with `rime unlock --remove-all` if no other rime runs",
+                        repo.storage().location(),
+                        l.id.short()
+                    ),
+                ))
+            }
+            Err(_) => continue,
+        };
+        if b.stale_reason(now).is_some() {
+            let _ = repo.storage().remove(FileKind::Lock, &l.id.to_hex());
+            continue;
+        }
+        if exclusive || b.exclusive || (command == PRUNE && b.command == PRUNE) {
+            return Err(Error::new(
+                ErrorKind::Locked,
+                format!(
+                    "repository at {} is locked: {} (lock {}); it is stale after {} minutes without refresh, or remove it with `rime unlock` once that process is gone",
+                    repo.storage().location(),
+                    b.describe(),
+                    l.id.short(),
+                    STALE_SECS / 60
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 impl Drop for LockGuard {
     fn drop(&mut self) {
-        let _ = self
-            .repo
-            .storage()
-            .remove(FileKind::Lock, &self.id.to_hex());
+        drop(self.stop.take());
+        if let Some(t) = self.refresher.take() {
+            let _ = t.join();
+        }
+        let id = *self.held.id.lock();
+        let _ = self.held.repo.storage().remove(FileKind::Lock, &id.to_hex());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn v1_and_v2_bodies_decode() {
+        let b = LockBody {
+            exclusive: true,
+            hostname: "h".into(),
+            pid: 7,
+            time: 1_800_000_000,
+            command: "prune".into(),
+        };
+        assert_eq!(LockBody::decode(&b.encode()).unwrap(), b);
+        // A version 1 lock: the same fields without `command`.
+        let mut v1 = LOCK_MAGIC.to_vec();
+        v1.push(1);
+        v1.extend_from_slice(&[1, 1, b'h', 7]);
+        v1.extend_from_slice(&to_postcard(&1_800_000_000i64));
+        let d = LockBody::decode(&v1).unwrap();
+        assert_eq!((d.exclusive, d.pid, d.command.as_str()), (true, 7, ""));
+        assert!(LockBody::decode(b"RMLK\x03").is_err());
+    }
+
+    #[test]
+    fn staleness() {
+        let me = LockBody {
+            exclusive: false,
+            hostname: crate::hostname(),
+            pid: std::process::id(),
+            time: 1000,
+            command: "backup".into(),
+        };
+        assert!(me.stale_reason(1000 + STALE_SECS).is_none());
+        assert!(me.stale_reason(1001 + STALE_SECS).is_some());
+        // A clock that jumped back: a lock "from the future" is not stale.
+        assert!(me.stale_reason(0).is_none());
+        let dead = LockBody {
+            pid: i32::MAX as u32,
+            ..me.clone()
+        };
+        assert!(dead.stale_reason(1000).unwrap().contains("no longer runs"));
+        let elsewhere = LockBody {
+            hostname: format!("{}-other", crate::hostname()),
+            pid: i32::MAX as u32,
+            ..me
+        };
+        assert!(elsewhere.stale_reason(1000).is_none());
+    }
+
+    fn repo() -> Repository {
+        let opts = crate::repo::InitOptions {
+            kdf: crate::crypto::KdfParams::TESTING,
+            ..Default::default()
+        };
+        Repository::init(std::sync::Arc::new(crate::storage::MemoryStorage::new()), b"pw", &opts).unwrap()
+    }
+
+    #[test]
+    fn conflicts_name_the_holder_and_stale_locks_do_not_block() {
+        let r = repo();
+        let a = LockGuard::shared(&r, "backup").unwrap();
+        let b = LockGuard::shared(&r, "backup").unwrap(); // two backups at once
+        let p = LockGuard::shared(&r, "prune").unwrap(); // prune runs beside backups
+        let e = LockGuard::shared(&r, "prune").err().expect("a second prune is refused");
+        assert_eq!(e.kind(), ErrorKind::Locked);
+        let msg = e.to_string();
+        assert!(msg.contains("`prune`") && msg.contains(&format!("pid {}", std::process::id())), "{msg}");
+        assert!(msg.contains(&crate::hostname()), "{msg}");
+        let e = LockGuard::exclusive(&r, "repair").err().expect("exclusive refused while shared held");
+        assert!(e.to_string().contains("shared lock of `"), "{e}");
+        // Refresh keeps one lock per holder.
+        a.refresh();
+        assert_eq!(list_locks(&r).unwrap().len(), 3);
+        drop((a, b, p));
+        assert!(list_locks(&r).unwrap().is_empty(), "dropping removes the lock files");
+        let x = LockGuard::exclusive(&r, "repair").unwrap();
+        let e = LockGuard::shared(&r, "backup").err().expect("shared refused while exclusive held");
+        assert!(e.to_string().contains("exclusive lock of `repair`"), "{e}");
+        x.check().unwrap();
+        // `unlock --remove-all` takes it away; the holder notices before its next change.
+        assert_eq!(unlock(&r, true).unwrap().len(), 1);
+        assert_eq!(x.check().unwrap_err().kind(), ErrorKind::Locked);
+        drop(x);
+        // A lock of a dead process on this host, and one not refreshed for an hour: both stale,
+        // neither blocks an exclusive lock, and `unlock` removes them.
+        for body in [
+            LockBody { exclusive: true, hostname: crate::hostname(), pid: i32::MAX as u32, time: now_secs(), command: "prune".into() },
+            LockBody { exclusive: true, hostname: "elsewhere".into(), pid: 1, time: now_secs() - 3600, command: "prune".into() },
+        ] {
+            write_lock(&r, &body).unwrap();
+        }
+        assert_eq!(unlock(&r, false).unwrap().len(), 2);
+        write_lock(&r, &LockBody { exclusive: true, hostname: crate::hostname(), pid: i32::MAX as u32, time: now_secs(), command: "prune".into() }).unwrap();
+        drop(LockGuard::exclusive(&r, "repair").expect("stale lock ignored and removed"));
+        assert!(list_locks(&r).unwrap().is_empty());
     }
 }

@@ -1,10 +1,12 @@
 //! An open repository: storage, keys and config. Loading the index is a separate step
 //! ([`index::MasterIndex::load`]) because some operations (listing snapshots) never need it.
 
+pub mod headers;
 pub mod index;
 pub mod keys;
 pub mod lock;
 pub mod packer;
+pub mod pending;
 
 use std::sync::Arc;
 

@@ -45,6 +45,8 @@ struct Written {
     pending: Vec<IndexPack>,
     packs: u64,
     index_files: u64,
+    index_ids: Vec<crate::id::IndexId>,
+    pack_ids: Vec<PackId>,
 }
 
 struct Shared {
@@ -71,6 +73,9 @@ pub struct PackerStats {
     pub packs: u64,
     pub index_files: u64,
     pub bytes_written: u64,
+    /// The index files and packs written (prune must not remove them as "old").
+    pub index_ids: Vec<crate::id::IndexId>,
+    pub pack_ids: Vec<PackId>,
 }
 
 impl Packer {
@@ -190,6 +195,8 @@ impl Packer {
         Ok(PackerStats {
             packs: w.packs,
             index_files: w.index_files,
+            index_ids: w.index_ids.clone(),
+            pack_ids: w.pack_ids.clone(),
             bytes_written: self.shared.bytes_written.load(Ordering::Relaxed),
         })
     }
@@ -225,6 +232,7 @@ fn write_pack(shared: &Shared, mut b: Builder) -> Result<()> {
     shared.bytes_written.fetch_add(total, Ordering::Relaxed);
     {
         let mut w = shared.written.lock();
+        w.pack_ids.push(id);
         w.pending.push(IndexPack {
             id,
             blobs: b.entries,
@@ -243,6 +251,7 @@ fn flush_index(shared: &Shared, force: bool) -> Result<()> {
         w.index_files += 1;
         std::mem::take(&mut w.pending)
     };
-    write_index_file(&shared.repo, packs)?;
+    let id = write_index_file(&shared.repo, packs)?;
+    shared.written.lock().index_ids.push(id);
     Ok(())
 }

@@ -40,16 +40,19 @@ pub enum FileKind {
     Index,
     Snapshot,
     Lock,
+    /// Prune's records of packs marked for deletion (format-spec/SPEC.md, section 9).
+    Pending,
 }
 
 impl FileKind {
-    pub const ALL: [FileKind; 6] = [
+    pub const ALL: [FileKind; 7] = [
         FileKind::Config,
         FileKind::Key,
         FileKind::Pack,
         FileKind::Index,
         FileKind::Snapshot,
         FileKind::Lock,
+        FileKind::Pending,
     ];
 
     /// Directory name in the repository layout ("" for the config file at the top).
@@ -61,6 +64,7 @@ impl FileKind {
             FileKind::Index => "index",
             FileKind::Snapshot => "snapshots",
             FileKind::Lock => "locks",
+            FileKind::Pending => "pending",
         }
     }
 

@@ -157,7 +157,7 @@ pub fn backup_volume(
         info.inode = m.ino();
         info.dev = m.dev();
     }
-    let _lock = LockGuard::shared(repo)?;
+    let _lock = LockGuard::shared(repo, "volume backup")?;
     let index = MasterIndex::load(repo)?;
     let parent = find_parent(repo, &meta)?;
     let saver = BlobSaver::new(
@@ -198,6 +198,7 @@ pub fn backup_volume(
                     stats,
                     started,
                     vec![],
+                    (&index, &[]),
                 );
             }
         }
@@ -246,6 +247,7 @@ pub fn backup_volume(
         },
         started,
         warnings,
+        (&index, &packed.pack_ids),
     )
 }
 

@@ -105,6 +105,7 @@ pub(crate) fn save(
     mut stats: SnapshotStats,
     started: Instant,
     warnings: Vec<String>,
+    protect: (&crate::repo::index::MasterIndex, &[crate::id::PackId]),
 ) -> Result<BackupResult> {
     stats.duration_ms = started.elapsed().as_millis() as u64;
     let snapshot = Snapshot {
@@ -121,6 +122,9 @@ pub(crate) fn save(
         program: crate::PROGRAM.to_string(),
     };
     let id = repo.save_snapshot(&snapshot)?;
+    // As file backups do: packs a concurrent prune marked meanwhile are indexed again
+    // (format-spec/SPEC.md, section 9.3).
+    crate::repo::pending::protect_marked(repo, protect.0, protect.1)?;
     Ok(BackupResult {
         id,
         snapshot,

@@ -64,7 +64,7 @@ pub fn restore_volume(
     let size = snap.source.content_size().ok_or_else(|| {
         Error::invalid("this snapshot is a file tree: restore it into a directory")
     })?;
-    let _lock = LockGuard::shared(repo)?;
+    let _lock = LockGuard::shared(repo, "volume restore")?;
     let index = MasterIndex::load(repo)?;
     let map = load_map(repo, &index, &snap.root)?;
     if map.size != size {

@@ -1,0 +1,70 @@
+use std::process::ExitCode;
+
+use clap::Args;
+use rime_engine::ops::prune::{prune, PruneOptions};
+use rime_engine::{Error, Result};
+
+use crate::output::bytes;
+use crate::GlobalOpts;
+
+#[derive(Args)]
+pub struct PruneArgs {
+    /// Repack partly used packs until unused space is at most this share of the repository
+    #[arg(long, default_value = "5%", value_name = "PERCENT")]
+    max_unused: String,
+    /// Packs marked by an earlier prune are deleted only after this many minutes
+    #[arg(long, default_value_t = 60, value_name = "MINUTES")]
+    grace_minutes: u32,
+    /// Report what would be marked and deleted; change nothing
+    #[arg(long, short = 'n')]
+    dry_run: bool,
+}
+
+fn percent(s: &str) -> Result<f64> {
+    s.trim_end_matches('%')
+        .parse::<f64>()
+        .ok()
+        .filter(|v| (0.0..=100.0).contains(v))
+        .map(|v| v / 100.0)
+        .ok_or_else(|| Error::invalid(format!("bad --max-unused '{s}': use a percentage such as 5%")))
+}
+
+pub fn run(g: &GlobalOpts, a: PruneArgs) -> Result<ExitCode> {
+    let opts = PruneOptions {
+        max_unused: percent(&a.max_unused)?,
+        grace_secs: i64::from(a.grace_minutes) * 60,
+        dry_run: a.dry_run,
+    };
+    let repo = super::open(g)?;
+    let r = prune(&repo, &opts)?;
+    if g.json {
+        super::print_json(&serde_json::json!({
+            "dry_run": a.dry_run, "snapshots": r.snapshots, "blobs": r.blobs, "blobs_used": r.blobs_used,
+            "packs": r.packs, "pack_bytes": r.pack_bytes, "unused_bytes": r.unused_bytes,
+            "packs_marked": r.packs_marked, "bytes_marked": r.bytes_marked,
+            "packs_repacked": r.packs_repacked, "bytes_repacked": r.bytes_repacked,
+            "packs_deleted": r.packs_deleted, "bytes_deleted": r.bytes_deleted,
+            "packs_resurrected": r.packs_resurrected, "packs_waiting": r.packs_waiting,
+            "index_files_written": r.index_files_written, "index_files_removed": r.index_files_removed,
+            "bitmap_bytes": r.bitmap_bytes, "index_memory_bytes": r.index_memory_bytes,
+        }));
+    } else if !g.quiet {
+        let verb = if a.dry_run { "would be" } else { "" };
+        println!("{} snapshots, {} of {} blobs used", r.snapshots, r.blobs_used, r.blobs);
+        println!("{} packs, {} ({} unused)", r.packs, bytes(r.pack_bytes), bytes(r.unused_bytes));
+        println!(
+            "marked for deletion{verb}: {} packs ({}), {} of them repacked ({} copied)",
+            r.packs_marked, bytes(r.bytes_marked), r.packs_repacked, bytes(r.bytes_repacked)
+        );
+        println!(
+            "deleted{verb} (marked earlier): {} packs ({}); still waiting: {}; re-indexed: {}",
+            r.packs_deleted, bytes(r.bytes_deleted), r.packs_waiting, r.packs_resurrected
+        );
+        println!(
+            "memory: index {}, used-blob bitmap {}",
+            bytes(r.index_memory_bytes),
+            bytes(r.bitmap_bytes)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,92 @@
+//! `rime forget`: apply a retention policy and remove the snapshot files it does not keep.
+//!
+//! Only snapshot files are removed; the data they alone referenced stays until `prune`. So
+//! forget is cheap, and it is safe next to running backups and restores (a removed snapshot's
+//! trees and blobs stay readable until a prune, which takes an exclusive lock): forget takes a
+//! shared lock, and refuses to run while an exclusive lock (prune, repair) is held.
+
+use chrono::TimeZone;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::ops::policy::{self, GroupBy, GroupPlan, Policy};
+use crate::repo::lock::LockGuard;
+use crate::repo::{now_secs, Repository};
+use crate::storage::FileKind;
+
+#[derive(Debug, Clone, Default)]
+pub struct ForgetOptions {
+    pub policy: Policy,
+    pub group_by: GroupBy,
+    /// Only consider snapshots of this host / backup name / carrying all these tags.
+    pub hostname: Option<String>,
+    pub name: Option<String>,
+    pub tags: Vec<String>,
+    /// Decide and report, remove nothing.
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ForgetReport {
+    pub groups: Vec<GroupPlan>,
+    /// Snapshot files removed (0 with `dry_run`).
+    pub removed: u64,
+    /// Snapshots that could not be read: never removed, listed here.
+    pub unreadable: Vec<String>,
+}
+
+pub fn forget(repo: &Repository, opts: &ForgetOptions) -> Result<ForgetReport> {
+    forget_in(repo, opts, &chrono::Local, now_secs())
+}
+
+/// As [`forget`], with the time zone used for hourly … yearly periods and "now" given.
+pub fn forget_in<Tz: TimeZone>(
+    repo: &Repository,
+    opts: &ForgetOptions,
+    tz: &Tz,
+    now: i64,
+) -> Result<ForgetReport> {
+    if opts.policy.is_empty() {
+        return Err(Error::invalid(
+            "no retention rule given (--keep-last, --keep-daily, --keep-within, --remove-older-than, …): \
+             refusing to remove every snapshot",
+        ));
+    }
+    let _lock = if opts.dry_run {
+        None
+    } else {
+        Some(LockGuard::shared(repo, "forget")?)
+    };
+    let mut rep = ForgetReport::default();
+    let mut readable = Vec::new();
+    for (id, s) in repo.list_snapshots()? {
+        match s {
+            Ok(s) => {
+                if opts.hostname.as_ref().is_some_and(|h| *h != s.hostname)
+                    || opts.name.as_ref().is_some_and(|n| *n != s.name)
+                    || !opts.tags.iter().all(|t| s.tags.contains(t))
+                {
+                    continue;
+                }
+                readable.push((id, s));
+            }
+            Err(e) => rep
+                .unreadable
+                .push(format!("snapshot {}: {e} (kept)", id.short())),
+        }
+    }
+    rep.groups = policy::apply(readable, &opts.policy, opts.group_by, tz, now);
+    if opts.dry_run {
+        return Ok(rep);
+    }
+    for g in &rep.groups {
+        for d in g.decisions.iter().filter(|d| !d.keep) {
+            match repo.storage().remove(FileKind::Snapshot, &d.id.to_hex()) {
+                Ok(()) => rep.removed += 1,
+                // Another forget removed it first: the outcome is the same.
+                Err(e) if e.kind() == ErrorKind::MissingObject => {}
+                Err(e) => return Err(e.within(format!("removing snapshot {}", d.id.short()))),
+            }
+        }
+    }
+    Ok(rep)
+}

@@ -1,0 +1,196 @@
+//! `rime repair`: rebuild the index from the packs' own headers, and optionally drop snapshots
+//! whose data is gone, after saying exactly what is lost.
+//!
+//! Takes an exclusive lock: rewriting the index while a backup or prune works on it could
+//! hide packs from them.
+
+use std::collections::HashSet;
+
+use rayon::prelude::*;
+
+use crate::error::{ErrorKind, Result};
+use crate::format::index::IndexPack;
+use crate::format::tree::Part;
+use crate::format::snapshot::SourceKind;
+use crate::id::{IndexId, PackId, SnapshotId};
+use crate::repo::headers::read_pack_header;
+use crate::repo::index::{write_index_file, MasterIndex};
+use crate::repo::lock::LockGuard;
+use crate::repo::Repository;
+use crate::storage::FileKind;
+
+#[derive(Debug, Clone, Default)]
+pub struct RepairOptions {
+    /// Report only: rebuild nothing.
+    pub dry_run: bool,
+}
+
+/// A snapshot that cannot be restored completely.
+#[derive(Debug, Clone)]
+pub struct Broken {
+    pub id: SnapshotId,
+    /// "/path: what is missing" lines (at most 100 per snapshot) and the total count.
+    pub lost: Vec<String>,
+    pub lost_total: u64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RepairReport {
+    pub packs: u64,
+    /// Packs whose header could not be read: their blobs are lost.
+    pub unreadable_packs: Vec<String>,
+    pub blobs_indexed: u64,
+    pub index_files_written: u64,
+    pub index_files_removed: u64,
+    pub broken: Vec<Broken>,
+}
+
+pub fn repair(repo: &Repository, opts: &RepairOptions) -> Result<RepairReport> {
+    let lock = if opts.dry_run {
+        None
+    } else {
+        Some(LockGuard::exclusive(repo, "repair")?)
+    };
+    let mut rep = RepairReport::default();
+    let names = repo.storage().list(FileKind::Pack)?;
+    let headers: Vec<(PackId, Result<Vec<crate::format::pack::PackEntry>>)> = names
+        .par_iter()
+        .filter_map(|o| PackId::from_hex(&o.name).ok())
+        .map(|id| (id, read_pack_header(repo, &id)))
+        .collect();
+    rep.packs = headers.len() as u64;
+    let mut packs = Vec::new();
+    for (id, h) in headers {
+        match h {
+            Ok(blobs) if !blobs.is_empty() => {
+                rep.blobs_indexed += blobs.len() as u64;
+                packs.push(IndexPack { id, blobs });
+            }
+            Ok(_) => {}
+            Err(e) => rep.unreadable_packs.push(format!("pack {}: {e}", id.to_hex())),
+        }
+    }
+    if !opts.dry_run {
+        let old = MasterIndex::index_file_ids(repo)?;
+        let mut written: HashSet<IndexId> = HashSet::new();
+        for chunk in packs.chunks(1000) {
+            written.insert(write_index_file(repo, chunk.to_vec())?);
+            rep.index_files_written += 1;
+        }
+        for f in old.iter().filter(|f| !written.contains(f)) {
+            match repo.storage().remove(FileKind::Index, &f.to_hex()) {
+                Ok(()) => rep.index_files_removed += 1,
+                Err(e) if e.kind() == ErrorKind::MissingObject => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    drop(lock);
+    let index = if opts.dry_run {
+        MasterIndex::from_packs(&packs)
+    } else {
+        MasterIndex::load(repo)?
+    };
+    for (id, s) in repo.list_snapshots()? {
+        let mut lost = Vec::new();
+        let mut total = 0u64;
+        match &s {
+            Err(e) => {
+                total = 1;
+                lost.push(format!("the snapshot itself cannot be read: {e}"));
+            }
+            Ok(s) => match s.source {
+                SourceKind::Volume(_) | SourceKind::Stream(_) => {
+                    let v = MissingCounter {
+                        index: &index,
+                        missing: Default::default(),
+                        broken: Default::default(),
+                    };
+                    crate::ops::reachable::walk_snapshot(repo, &index, &id, s, &v)?;
+                    let (m, b) = (v.missing.into_inner(), v.broken.into_inner());
+                    total = m + b.len() as u64;
+                    if m > 0 {
+                        lost.push(format!("{m} chunks of the {} content", s.paths.join(", ")));
+                    }
+                    lost.extend(b.into_iter().take(100));
+                }
+                SourceKind::Files => {
+                    let mut stack = vec![(s.root, String::new())];
+                    while let Some((tid, path)) = stack.pop() {
+                        let tree = match repo.load_tree(&index, &tid) {
+                            Ok(t) => t,
+                            Err(e) => {
+                                total += 1;
+                                if lost.len() < 100 {
+                                    lost.push(format!("/{path}: the whole directory (tree {}: {e})", tid.short()));
+                                }
+                                continue;
+                            }
+                        };
+                        for n in &tree.nodes {
+                            let p = format!("{path}{}{}", if path.is_empty() { "" } else { "/" }, String::from_utf8_lossy(&n.name));
+                            let missing = n
+                                .content
+                                .iter()
+                                .filter(|part| matches!(part, Part::Data { id, .. } if !index.contains(id)))
+                                .count();
+                            if missing > 0 {
+                                total += 1;
+                                if lost.len() < 100 {
+                                    lost.push(format!("/{p}: {missing} of {} chunks of content", n.content.len()));
+                                }
+                            }
+                            if let Some(sub) = n.subtree {
+                                stack.push((sub, p));
+                            }
+                        }
+                    }
+                }
+            },
+        }
+        if total > 0 {
+            rep.broken.push(Broken {
+                id,
+                lost,
+                lost_total: total,
+            });
+        }
+    }
+    Ok(rep)
+}
+
+/// Remove the snapshots `repair` found broken (the caller has shown what they lose). Their
+/// intact data stays until `prune`. Returns how many were removed.
+pub fn forget_broken(repo: &Repository, broken: &[Broken]) -> Result<u64> {
+    let _lock = LockGuard::exclusive(repo, "repair")?;
+    let mut n = 0;
+    for b in broken {
+        match repo.storage().remove(FileKind::Snapshot, &b.id.to_hex()) {
+            Ok(()) => n += 1,
+            Err(e) if e.kind() == ErrorKind::MissingObject => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// Counts referenced blobs no index names (for volume and stream snapshots).
+struct MissingCounter<'a> {
+    index: &'a MasterIndex,
+    missing: parking_lot::Mutex<u64>,
+    broken: parking_lot::Mutex<Vec<String>>,
+}
+
+impl crate::ops::reachable::BlobVisitor for MissingCounter<'_> {
+    fn visit(&self, id: &crate::id::BlobId, _ty: crate::format::BlobType) -> bool {
+        if self.index.contains(id) {
+            true
+        } else {
+            *self.missing.lock() += 1;
+            false
+        }
+    }
+    fn unreadable_tree(&self, _s: &SnapshotId, path: &str, id: &crate::id::BlobId, err: crate::Error) {
+        self.broken.lock().push(format!("{path}: blob {}: {err}", id.short()));
+    }
+}

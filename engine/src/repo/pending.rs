@@ -1,0 +1,125 @@
+//! Prune's "pending deletion" records (`pending/<random id>`, format-spec/SPEC.md section 9):
+//! packs that no index names any more and that a later prune deletes once every operation that
+//! might still use them has ended.
+
+use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::format::{from_postcard, to_postcard};
+use crate::id::{LockId, PackId};
+use crate::repo::Repository;
+use crate::storage::FileKind;
+
+pub const PENDING_MAGIC: &[u8; 4] = b"RMPD";
+pub const PENDING_VERSION: u8 = 1;
+const AAD: &[u8] = b"rime pending v1";
+
+/// Record plaintext: magic "RMPD" | version u8 | postcard PendingRecord.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PendingRecord {
+    /// Unix seconds (of the pruning host) when the packs were marked.
+    pub time: i64,
+    /// False while the prune that writes it is still rewriting the index: an incomplete
+    /// record (left by a killed prune) is never acted on; the next prune marks its packs anew.
+    pub complete: bool,
+    /// Locks that existed right after the index stopped naming the packs: the operations that
+    /// may have loaded an index that still did. The packs are deleted only when all are gone.
+    pub locks: Vec<LockId>,
+    pub packs: Vec<PackId>,
+}
+
+impl PendingRecord {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = PENDING_MAGIC.to_vec();
+        out.push(PENDING_VERSION);
+        out.extend_from_slice(&to_postcard(self));
+        out
+    }
+
+    pub fn decode(buf: &[u8]) -> Result<PendingRecord> {
+        if buf.len() < 5 || &buf[..4] != PENDING_MAGIC {
+            return Err(Error::corrupt("pending record: bad magic"));
+        }
+        if buf[4] != PENDING_VERSION {
+            return Err(Error::new(
+                ErrorKind::UnsupportedVersion,
+                format!("pending record version {} is newer than this rime understands", buf[4]),
+            ));
+        }
+        from_postcard("pending record", &buf[5..])
+    }
+}
+
+/// Write a record under a random name; returns the name.
+pub fn write(repo: &Repository, rec: &PendingRecord) -> Result<String> {
+    // Repositories created before `pending/` existed lack the directory; `create` adds it.
+    repo.storage().create()?;
+    let name = LockId::random().to_hex();
+    let sealed = repo.keys().seal(AAD, &rec.encode());
+    repo.storage().write(FileKind::Pending, &name, &sealed)?;
+    Ok(name)
+}
+
+/// Every record, by name. An unreadable record is an error: ignoring it could resurrect
+/// nothing that a snapshot needs, but deleting around it blindly is worse.
+pub fn list(repo: &Repository) -> Result<Vec<(String, PendingRecord)>> {
+    let mut out = Vec::new();
+    let names = match repo.storage().list(FileKind::Pending) {
+        Ok(n) => n,
+        Err(e) if matches!(e.kind(), ErrorKind::MissingObject | ErrorKind::NotFound) => return Ok(out),
+        Err(e) => return Err(e),
+    };
+    for o in names {
+        let bytes = match repo.storage().read(FileKind::Pending, &o.name) {
+            Ok(b) => b,
+            Err(e) if e.kind() == ErrorKind::MissingObject => continue,
+            Err(e) => return Err(e),
+        };
+        let plain = repo
+            .keys()
+            .open(AAD, &bytes)
+            .ok_or_else(|| Error::corrupt(format!("pending record {}: authentication failed", o.name)))?;
+        let rec = PendingRecord::decode(&plain).map_err(|e| e.within(format!("pending record {}", o.name)))?;
+        out.push((o.name, rec));
+    }
+    Ok(out)
+}
+
+/// Called by a backup after it wrote its snapshot: packs that the index it loaded at its start
+/// names, or that it wrote itself, but that a prune has marked since (a prune that did not see
+/// the snapshot yet finds them unused), may hold blobs the snapshot needs. Index them again
+/// (from their headers), so the snapshot is restorable and the packs are never deleted; the
+/// next prune marks them again if nothing needs them. Returns how many packs were re-indexed.
+pub fn protect_marked(
+    repo: &Repository,
+    loaded: &crate::repo::index::MasterIndex,
+    written: &[PackId],
+) -> Result<usize> {
+    let records = list(repo)?;
+    if records.is_empty() {
+        return Ok(0);
+    }
+    let known: HashSet<PackId> = loaded.packs().iter().chain(written).copied().collect();
+    let mut seen = HashSet::new();
+    let mut packs = Vec::new();
+    for (_, rec) in records {
+        for p in rec.packs {
+            if !known.contains(&p) || !seen.insert(p) {
+                continue;
+            }
+            match crate::repo::headers::read_pack_header(repo, &p) {
+                Ok(blobs) if !blobs.is_empty() => packs.push(crate::format::index::IndexPack { id: p, blobs }),
+                // Gone or unreadable: nothing this backup could have used from it (a pack is
+                // deleted only after every backup that loaded an index naming it has ended).
+                _ => {}
+            }
+        }
+    }
+    let n = packs.len();
+    if n > 0 {
+        crate::repo::index::write_index_file(repo, packs)?;
+    }
+    Ok(n)
+}

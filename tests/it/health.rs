@@ -1,0 +1,340 @@
+//! Keeping repositories healthy: forget, prune, locks, partial data checks, through the real
+//! binary.
+
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+use crate::util::*;
+
+fn ids(r: &Repo) -> Vec<String> {
+    r.snapshots()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn pack_bytes(r: &Repo) -> u64 {
+    r.packs().iter().map(|(_, p)| fs::metadata(p).unwrap().len()).sum()
+}
+
+#[test]
+fn forget_dry_run_lists_reasons_then_removes_only_snapshot_files() {
+    let r = Repo::new();
+    let src = r.dir("src");
+    write_random_file(&src.join("f"), 1, 100_000);
+    let a1 = r.backup(&[&src], &["--host", "a", "--tag", "keep"])["id"].as_str().unwrap().to_string();
+    let a2 = r.backup(&[&src], &["--host", "a"])["id"].as_str().unwrap().to_string();
+    let a3 = r.backup(&[&src], &["--host", "a"])["id"].as_str().unwrap().to_string();
+    let b1 = r.backup(&[&src], &["--host", "b"])["id"].as_str().unwrap().to_string();
+    let packs_before = r.packs();
+
+    let out = r.run(&["forget", "--keep-last", "1", "--keep-tag", "keep", "--dry-run", "--json"]);
+    out.ok();
+    let v = out.json();
+    let mut verdicts = std::collections::HashMap::new();
+    for g in v["groups"].as_array().unwrap() {
+        for s in g["snapshots"].as_array().unwrap() {
+            verdicts.insert(
+                s["id"].as_str().unwrap().to_string(),
+                (s["keep"].as_bool().unwrap(), s["reasons"].clone()),
+            );
+        }
+    }
+    assert_eq!(v["groups"].as_array().unwrap().len(), 2, "grouped by host and name: {v}");
+    assert_eq!(verdicts[&a1], (true, serde_json::json!(["has tag(s) keep"])));
+    assert_eq!(verdicts[&a2], (false, serde_json::json!(["no rule keeps it"])));
+    assert_eq!(verdicts[&a3], (true, serde_json::json!(["last snapshot"])));
+    assert_eq!(verdicts[&b1], (true, serde_json::json!(["last snapshot"])));
+    assert_eq!(ids(&r).len(), 4, "dry run removes nothing");
+
+    let out = r.run(&["forget", "--keep-last", "1", "--keep-tag", "keep"]);
+    out.ok();
+    assert!(out.stdout.contains("removed 1 snapshot"), "{}", out.stdout);
+    let mut left = ids(&r);
+    left.sort();
+    let mut want = vec![a1, a3, b1];
+    want.sort();
+    assert_eq!(left, want);
+    assert_eq!(r.packs(), packs_before, "forget never touches packs");
+
+    // No rule at all is refused; a bad duration names itself.
+    r.run(&["forget"]).error_names(&["no retention rule"]);
+    r.run(&["forget", "--keep-within", "3x"]).error_names(&["3x"]);
+    // Freezer: nothing is older than a day.
+    r.run(&["forget", "--remove-older-than", "1"]).ok();
+    assert_eq!(ids(&r).len(), 3);
+}
+
+#[test]
+fn prune_marks_then_deletes_and_repacks_keeping_every_snapshot_exact() {
+    let r = Repo::new();
+    let src = r.dir("src");
+    // Two files in one backup share one data pack; the second backup drops one of them.
+    for i in 0..40 {
+        write_random_file(&src.join(format!("gone{i}")), 1000 + i, 75_000);
+        write_random_file(&src.join(format!("stays{i}")), 2000 + i, 75_000);
+    }
+    let first = r.backup(&[&src], &[])["id"].as_str().unwrap().to_string();
+    for i in 0..40 {
+        fs::remove_file(src.join(format!("gone{i}"))).unwrap();
+    }
+    write_random_file(&src.join("new"), 4, 2_000_000);
+    r.backup(&[&src], &[]);
+    // A third, separate pack nobody will need.
+    let other = r.dir("other");
+    write_random_file(&other.join("x"), 5, 2_000_000);
+    let x = r.backup(&[&other], &["-N", "other"])["id"].as_str().unwrap().to_string();
+    r.run(&["forget", "--keep-last", "1", "-N", ""]).ok();
+    r.run(&["forget", "--keep-last", "0", "-N", "other"]).ok();
+    assert!(!ids(&r).contains(&first) && !ids(&r).contains(&x));
+    let before = pack_bytes(&r);
+
+    let dry = r.run(&["prune", "--dry-run", "--json"]);
+    dry.ok();
+    let d = dry.json();
+    assert!(d["packs_marked"].as_u64().unwrap() >= 2, "{d}");
+    assert_eq!(pack_bytes(&r), before, "dry run changes nothing");
+
+    let p1 = r.run(&["prune", "--grace-minutes", "0", "--json"]);
+    p1.ok();
+    let v1 = p1.json();
+    assert!(v1["packs_repacked"].as_u64().unwrap() >= 1, "the half-used pack is repacked: {v1}");
+    assert_eq!(v1["packs_deleted"], 0, "phase one only marks: {v1}");
+    assert_eq!(r.objects("pending").len(), 1);
+    // One bit per stored blob.
+    assert_eq!(v1["bitmap_bytes"].as_u64().unwrap(), v1["blobs"].as_u64().unwrap().div_ceil(64) * 8);
+    let c = r.run(&["check", "--read-data"]);
+    assert!(c.success(), "{}", c.stderr.lines().filter(|l| l.starts_with("error")).collect::<Vec<_>>().join("\n"));
+    let t = r.fresh("t1");
+    r.restore("latest", &t, &[]);
+    compare_trees(&src, &t);
+
+    let p2 = r.run(&["prune", "--grace-minutes", "0", "--json"]);
+    p2.ok();
+    let v2 = p2.json();
+    assert_eq!(v2["packs_deleted"], v1["packs_marked"], "{v2}");
+    assert!(r.objects("pending").is_empty());
+    let after = pack_bytes(&r);
+    assert!(after < before * 6 / 10, "pruned {before} -> {after} bytes");
+    let c = r.run(&["check", "--read-data", "--json"]);
+    c.ok();
+    assert!(c.json()["warnings"].as_array().unwrap().is_empty(), "{}", c.stdout);
+    let t = r.fresh("t2");
+    r.restore("latest", &t, &[]);
+    compare_trees(&src, &t);
+
+    // A marked pack waits for the grace period.
+    r.run(&["forget", "--keep-last", "0", "--keep-tag", "none"]).ok();
+    r.run(&["prune", "--grace-minutes", "0"]).ok();
+    let v = r.run(&["prune", "--json"]).json();
+    assert_eq!(v["packs_deleted"], 0, "{v}");
+    assert!(v["packs_waiting"].as_u64().unwrap() >= 1, "{v}");
+}
+
+#[test]
+fn two_concurrent_backups_both_succeed_and_killed_backup_lock_is_stale() {
+    let r = Repo::new();
+    let a = r.dir("a");
+    let b = r.dir("b");
+    for i in 0..20 {
+        write_random_file(&a.join(format!("f{i}")), 100 + i, 400_000);
+        write_random_file(&b.join(format!("f{i}")), 200 + i, 400_000);
+    }
+    let spawn = |p: &Path, name: &str| {
+        Command::new(rime_bin())
+            .args(["--repo"])
+            .arg(&r.path)
+            .arg("--password-file")
+            .arg(&r.pw_file)
+            .args(["backup", "-N", name])
+            .arg(p)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (ca, cb) = (spawn(&a, "a"), spawn(&b, "b"));
+    for c in [ca, cb] {
+        let o = c.wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    assert_eq!(ids(&r).len(), 2);
+    for (p, n) in [(&a, "a"), (&b, "b")] {
+        let t = r.fresh(&format!("r{n}"));
+        let snap = r
+            .snapshots()
+            .into_iter()
+            .find(|s| s["name"] == n)
+            .unwrap();
+        r.restore(snap["id"].as_str().unwrap(), &t, &[]);
+        compare_trees(p, &t);
+    }
+    assert!(r.objects("locks").is_empty(), "finished operations leave no lock");
+
+    // A backup killed while it holds its lock leaves the lock; the process is gone, so the lock
+    // is stale: prune is not blocked and `unlock` removes it.
+    let big = r.dir("big");
+    write_random_file(&big.join("f"), 9, 60_000_000);
+    let mut c = spawn(&big, "big");
+    let t0 = std::time::Instant::now();
+    while r.objects("locks").is_empty() && t0.elapsed().as_secs() < 20 {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    c.kill().unwrap();
+    c.wait().unwrap();
+    if r.objects("locks").is_empty() {
+        eprintln!("skipped: backup finished before it could be killed");
+        return;
+    }
+    let out = r.run(&["unlock"]);
+    out.ok();
+    assert!(out.stdout.contains("no longer runs on this host"), "{}", out.stdout);
+    assert!(r.objects("locks").is_empty());
+    r.run(&["check"]).ok();
+}
+
+#[test]
+fn read_data_subset_parts_cover_every_pack_and_errors_name_snapshot_path_pack() {
+    let r = Repo::with_init_args(&["--insecure-fast-kdf"]);
+    let src = r.dir("src");
+    for i in 0..12 {
+        write_random_file(&src.join(format!("f{i}")), 300 + i, 300_000);
+        // One backup per file: many small packs.
+        r.backup(&[&src], &[]);
+    }
+    let total = r.packs().len() as u64;
+    let read = |arg: &str| -> Value {
+        let o = r.run(&["check", "--read-data-subset", arg, "--json"]);
+        o.ok();
+        o.json()
+    };
+    let parts: u64 = (1..=4)
+        .map(|n| read(&format!("{n}/4"))["packs_read"].as_u64().unwrap())
+        .sum();
+    assert_eq!(parts, total, "1/4..4/4 read every pack exactly once");
+    assert_eq!(read("1/4")["packs_read"], read("1/4")["packs_read"], "deterministic");
+    assert_eq!(read("100%")["packs_read"].as_u64().unwrap(), total);
+    assert_eq!(read("0")["packs_read"].as_u64().unwrap(), 0);
+    assert!(read("50%")["packs_read"].as_u64().unwrap() >= total / 2);
+    r.run(&["check", "--read-data-subset", "5/4"]).error_names(&["5/4"]);
+
+    // Damage the pack holding f0's data: the part that reads it names snapshot, path and pack.
+    let mut damaged = None;
+    for (name, path) in r.packs() {
+        let len = fs::metadata(&path).unwrap().len();
+        if len > 250_000 && len < 400_000 {
+            let mut b = fs::read(&path).unwrap();
+            b[100] ^= 1;
+            fs::write(&path, b).unwrap();
+            damaged = Some(name);
+            break;
+        }
+    }
+    let damaged = damaged.expect("a data pack of one file");
+    let part = (1..=4)
+        .find(|n| {
+            let o = r.run(&["check", "--read-data-subset", &format!("{n}/4"), "--json"]);
+            !o.success()
+        })
+        .expect("one part finds the damage");
+    let o = r.run(&["check", "--read-data-subset", &format!("{part}/4")]);
+    o.failed();
+    let line = o
+        .stderr
+        .lines()
+        .find(|l| l.contains("snapshot") && l.contains(&damaged))
+        .unwrap_or_else(|| panic!("no line names snapshot and pack:\n{}", o.stderr));
+    assert!(line.contains("/src/f"), "names the path: {line}");
+}
+
+#[test]
+fn repair_rebuilds_a_lost_index_and_forgets_broken_snapshots_after_naming_losses() {
+    let r = Repo::new();
+    let src = r.dir("src");
+    write_random_file(&src.join("keep"), 40, 1_500_000);
+    r.backup(&[&src], &[]);
+    let packs_one: Vec<String> = r.packs().into_iter().map(|(n, _)| n).collect();
+    write_random_file(&src.join("doomed"), 41, 1_500_000);
+    let second = r.backup(&[&src], &[])["id"].as_str().unwrap().to_string();
+    // Lose every index file: check fails, repair rebuilds from the packs, restore is exact.
+    for (_, p) in r.objects("index") {
+        fs::remove_file(p).unwrap();
+    }
+    r.run(&["check"]).failed();
+    let o = r.run(&["repair", "--json"]);
+    o.ok();
+    assert!(o.json()["broken"].as_array().unwrap().is_empty(), "{}", o.stdout);
+    r.run(&["check", "--read-data"]).ok();
+    let t = r.fresh("t");
+    r.restore(&second, &t, &[]);
+    compare_trees(&src, &t);
+
+    // Lose the pack holding "doomed": the second snapshot is broken and repair says what is lost.
+    let doomed: Vec<_> = r
+        .packs()
+        .into_iter()
+        .filter(|(n, p)| !packs_one.contains(n) && fs::metadata(p).unwrap().len() > 100_000)
+        .collect();
+    assert!(!doomed.is_empty(), "the second backup's data packs");
+    for (_, p) in doomed {
+        fs::remove_file(p).unwrap();
+    }
+    let o = r.run(&["repair"]);
+    o.failed();
+    assert!(o.stdout.contains("/doomed: "), "{}", o.stdout);
+    assert!(!o.stdout.contains("/keep"), "{}", o.stdout);
+    let o = r.run(&["repair", "--forget-broken"]);
+    o.ok();
+    assert!(o.stderr.contains(&format!("snapshot {} loses 1 item", &second[..8])), "{}", o.stderr);
+    assert!(!ids(&r).contains(&second));
+    assert_eq!(ids(&r).len(), 1);
+    r.run(&["check", "--read-data"]).ok();
+}
+
+/// Backups run while other snapshots sharing their content are forgotten and pruned (with no
+/// grace period): every backup restores exactly, at once and after the last prune.
+#[test]
+fn backups_running_during_prune_stay_restorable() {
+    let r = std::sync::Arc::new(Repo::new());
+    let rounds = 8u64;
+    let writer = {
+        let r = r.clone();
+        std::thread::spawn(move || {
+            let src = r.dir("src");
+            let mut saved = Vec::new();
+            for i in 0..rounds {
+                // The same bytes the pruning side backs up, forgets and prunes.
+                write_random_file(&src.join(format!("f{i}")), 7000 + i, 1_200_000);
+                let id = r.backup(&[&src], &["-N", "live"])["id"].as_str().unwrap().to_string();
+                let t = r.fresh(&format!("now{i}"));
+                let o = r.run(&[os("restore"), os(&id), os("--target"), os(&t)]);
+                assert!(o.success(), "restore right after backup failed: {}", o.stderr);
+                compare_trees(&src, &t);
+                let copy = r.fresh(&format!("copy{i}"));
+                cp_a(&src, &copy);
+                saved.push((id, copy));
+            }
+            saved
+        })
+    };
+    let junk = r.dir("junk");
+    for i in 0..rounds {
+        write_random_file(&junk.join("f"), 7000 + i, 1_200_000);
+        write_random_file(&junk.join("g"), 7000 + i + 1, 1_200_000);
+        r.backup(&[&junk], &["-N", "junk"]);
+        r.run(&["forget", "-N", "junk", "--keep-last", "0"]).ok();
+        r.run(&["prune", "--grace-minutes", "0", "--max-unused", "0%"]).ok();
+    }
+    let saved = writer.join().unwrap();
+    r.run(&["prune", "--grace-minutes", "0"]).ok();
+    r.run(&["prune", "--grace-minutes", "0"]).ok();
+    r.run(&["check", "--read-data"]).ok();
+    for (id, copy) in &saved {
+        let t = r.fresh(&format!("end{}", &id[..8]));
+        r.restore(id, &t, &[]);
+        compare_trees(copy, &t);
+    }
+}
