@@ -21,3 +21,8 @@ pub use header::{Entry, EntryKind};
 pub use read::TarReader;
 pub use snar::{DumpEntry, Snar, SnarDir};
 pub use write::TarWriter;
+pub mod apply;
+pub mod create;
+
+pub use apply::{apply, ApplyOptions, ApplyStats};
+pub use create::{create, CreateOptions, CreateOutcome, CreateStats};
