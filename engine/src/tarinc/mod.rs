@@ -26,3 +26,11 @@ pub mod create;
 
 pub use apply::{apply, ApplyOptions, ApplyStats};
 pub use create::{create, CreateOptions, CreateOutcome, CreateStats};
+pub mod compress;
+pub mod openssl;
+
+pub use compress::{Compression, CompressWriter, DecompressReader};
+pub use openssl::{DecryptReader, EncryptWriter, KdfDigest};
+pub mod stream;
+
+pub use stream::{open_reader, StreamFormat, StreamWriter};
