@@ -39,8 +39,15 @@ fn run(cmd: &mut Command) -> Vec<u8> {
 
 #[derive(Debug, PartialEq)]
 enum Node {
-    Dir { mode: u32, mtime: i64 },
-    File { mode: u32, mtime: i64, data: Vec<u8> },
+    Dir {
+        mode: u32,
+        mtime: i64,
+    },
+    File {
+        mode: u32,
+        mtime: i64,
+        data: Vec<u8>,
+    },
     Link(PathBuf),
 }
 
@@ -58,9 +65,16 @@ fn snapshot(root: &Path) -> BTreeMap<PathBuf, Node> {
                 Node::Link(fs::read_link(&p).unwrap())
             } else if m.is_dir() {
                 stack.push(p.clone());
-                Node::Dir { mode, mtime: m.mtime() }
+                Node::Dir {
+                    mode,
+                    mtime: m.mtime(),
+                }
             } else {
-                Node::File { mode, mtime: m.mtime(), data: fs::read(&p).unwrap() }
+                Node::File {
+                    mode,
+                    mtime: m.mtime(),
+                    data: fs::read(&p).unwrap(),
+                }
             };
             out.insert(rel, node);
         }
@@ -74,7 +88,11 @@ fn assert_same_tree(a: &Path, b: &Path) {
         assert_eq!(Some(v), sb.get(k), "{} differs", k.display());
     }
     for k in sb.keys() {
-        assert!(sa.contains_key(k), "{} should have been deleted", k.display());
+        assert!(
+            sa.contains_key(k),
+            "{} should have been deleted",
+            k.display()
+        );
     }
 }
 
@@ -116,8 +134,13 @@ fn mutate(root: &Path) {
 
 fn rime_level(root: &Path, prev: Option<&Snar>, out: &Path) -> (Snar, tarinc::CreateStats) {
     let f = fs::File::create(out).unwrap();
-    let o = tarinc::create(root, prev, std::io::BufWriter::new(f), &CreateOptions::default())
-        .unwrap();
+    let o = tarinc::create(
+        root,
+        prev,
+        std::io::BufWriter::new(f),
+        &CreateOptions::default(),
+    )
+    .unwrap();
     assert!(o.stats.warnings.is_empty(), "{:?}", o.stats.warnings);
     (o.snar, o.stats)
 }
@@ -154,10 +177,21 @@ fn snar_files_from_gnu_tar_round_trip_byte_for_byte() {
         let bytes = fs::read(&snar).unwrap();
         let parsed = Snar::parse(&bytes).unwrap();
         assert_eq!(parsed.to_bytes(), bytes, "level {level}");
-        let root = parsed.dirs.iter().find(|d| d.name == b".").expect("record for .");
-        let names: Vec<_> = root.entries.iter().map(|e| (e.flag, e.name.clone())).collect();
+        let root = parsed
+            .dirs
+            .iter()
+            .find(|d| d.name == b".")
+            .expect("record for .");
+        let names: Vec<_> = root
+            .entries
+            .iter()
+            .map(|e| (e.flag, e.name.clone()))
+            .collect();
         assert!(names.contains(&(b'D', b"a".to_vec())), "{names:?}");
-        assert!(names.contains(&(b'Y', b"top.txt".to_vec())) || level == 1, "{names:?}");
+        assert!(
+            names.contains(&(b'Y', b"top.txt".to_vec())) || level == 1,
+            "{names:?}"
+        );
         if level == 0 {
             mutate(&src);
         }
@@ -218,9 +252,14 @@ fn rime_levels_extract_with_gnu_tar_deletions_included() {
         .arg(t.path().join("level-3.tar"))
         .arg(format!("--listed-incremental={}", snar.display()))
         .arg("."));
-    let listing = run(Command::new("tar").arg("-tf").arg(t.path().join("level-3.tar")));
+    let listing = run(Command::new("tar")
+        .arg("-tf")
+        .arg(t.path().join("level-3.tar")));
     let listing = String::from_utf8_lossy(&listing);
-    assert!(!listing.contains("and-a-file-name") && !listing.contains("n.txt"), "{listing}");
+    assert!(
+        !listing.contains("and-a-file-name") && !listing.contains("n.txt"),
+        "{listing}"
+    );
     assert!(listing.contains("./a/after-gnu.txt"), "{listing}");
     rime_apply(&t.path().join("level-3.tar"), &dest2);
     assert_same_tree(&src, &dest2);
@@ -278,7 +317,7 @@ use std::io::{Read, Write};
 fn sample_data() -> Vec<u8> {
     // Compressible but not trivial: ~600 KB (more than one bzip2 block at level 1).
     (0..600_000u32)
-        .map(|i| ((i / 7) ^ (i % 13) * 31) as u8)
+        .map(|i| ((i / 7) ^ ((i % 13) * 31)) as u8)
         .collect()
 }
 
@@ -304,14 +343,23 @@ fn pipe(cmd: &mut Command, input: &[u8]) -> Vec<u8> {
     let feeder = std::thread::spawn(move || stdin.write_all(&input));
     let out = child.wait_with_output().unwrap();
     feeder.join().unwrap().unwrap();
-    assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     out.stdout
 }
 
 #[test]
 fn compression_interoperates_with_the_command_line_tools() {
     let data = sample_data();
-    for c in [Compression::Gzip, Compression::Bzip2, Compression::Xz, Compression::Zstd] {
+    for c in [
+        Compression::Gzip,
+        Compression::Bzip2,
+        Compression::Xz,
+        Compression::Zstd,
+    ] {
         let (tool, _) = tool_args(c);
         if !have(tool) {
             println!("skipped {tool}: not installed");
@@ -327,7 +375,10 @@ fn compression_interoperates_with_the_command_line_tools() {
         assert!(c.looks_like(&packed[..16]), "{tool} magic");
         assert_eq!(Compression::detect(&packed), Some(c));
         let out = pipe(Command::new(tool).args(["-d", "-c"]), &packed);
-        assert!(out.len() == data.len() + 4 && out[..data.len()] == data[..], "{tool} -d");
+        assert!(
+            out.len() == data.len() + 4 && out[..data.len()] == data[..],
+            "{tool} -d"
+        );
         // tool compresses, rime reads.
         let packed = pipe(Command::new(tool).arg("-c"), &data);
         let mut r = rime_engine::tarinc::DecompressReader::new(&packed[..], c).unwrap();
@@ -340,7 +391,10 @@ fn compression_interoperates_with_the_command_line_tools() {
         bad[mid] ^= 0xff;
         bad.truncate(bad.len() - 3);
         let mut r = rime_engine::tarinc::DecompressReader::new(&bad[..], c).unwrap();
-        assert!(r.read_to_end(&mut Vec::new()).is_err(), "{tool}: corrupt input accepted");
+        assert!(
+            r.read_to_end(&mut Vec::new()).is_err(),
+            "{tool}: corrupt input accepted"
+        );
     }
 }
 
@@ -354,7 +408,8 @@ fn openssl_enc_aes_256_cfb_both_ways() {
     assert_eq!(pw, b"correct horse");
     let data = sample_data();
     // A gzip stream to encrypt, so the key check has a format to recognise.
-    let mut w = rime_engine::tarinc::CompressWriter::new(Vec::new(), Compression::Gzip, None).unwrap();
+    let mut w =
+        rime_engine::tarinc::CompressWriter::new(Vec::new(), Compression::Gzip, None).unwrap();
     w.write_all(&data).unwrap();
     let gz = w.finish().unwrap();
     let pass_arg = format!("file:{}", pass.display());
@@ -362,29 +417,57 @@ fn openssl_enc_aes_256_cfb_both_ways() {
     for md in [KdfDigest::Md5, KdfDigest::Sha256] {
         // openssl encrypts, rime decrypts (digest found by trying both).
         let enc = pipe(
-            Command::new("openssl").args(["enc", "-aes-256-cfb", "-md", md.name(), "-pass", &pass_arg]),
+            Command::new("openssl").args([
+                "enc",
+                "-aes-256-cfb",
+                "-md",
+                md.name(),
+                "-pass",
+                &pass_arg,
+            ]),
             &gz,
         );
-        let mut r = rime_engine::tarinc::DecryptReader::new(&enc[..], &pw, &KdfDigest::ALL, 16, looks, "t")
-            .unwrap();
+        let mut r =
+            rime_engine::tarinc::DecryptReader::new(&enc[..], &pw, &KdfDigest::ALL, 16, looks, "t")
+                .unwrap();
         assert_eq!(r.digest(), md);
         let mut out = Vec::new();
         r.read_to_end(&mut out).unwrap();
         assert_eq!(out, gz, "rime decrypting openssl -md {}", md.name());
         // Wrong password: refused up front.
-        let e = rime_engine::tarinc::DecryptReader::new(&enc[..], b"wrong", &KdfDigest::ALL, 16, looks, "t")
-            .err()
-            .expect("wrong password accepted");
+        let e = rime_engine::tarinc::DecryptReader::new(
+            &enc[..],
+            b"wrong",
+            &KdfDigest::ALL,
+            16,
+            looks,
+            "t",
+        )
+        .err()
+        .expect("wrong password accepted");
         assert_eq!(e.kind(), rime_engine::ErrorKind::WrongPassword, "{e}");
         // rime encrypts, openssl decrypts.
         let mut w = rime_engine::tarinc::EncryptWriter::new(Vec::new(), &pw, md).unwrap();
         w.write_all(&gz).unwrap();
         let enc = w.finish().unwrap();
         let out = pipe(
-            Command::new("openssl").args(["enc", "-d", "-aes-256-cfb", "-md", md.name(), "-pass", &pass_arg]),
+            Command::new("openssl").args([
+                "enc",
+                "-d",
+                "-aes-256-cfb",
+                "-md",
+                md.name(),
+                "-pass",
+                &pass_arg,
+            ]),
             &enc,
         );
-        assert_eq!(out, gz, "openssl -d -md {} reading rime's stream", md.name());
+        assert_eq!(
+            out,
+            gz,
+            "openssl -d -md {} reading rime's stream",
+            md.name()
+        );
     }
 }
 
@@ -399,7 +482,11 @@ fn freezer_pipeline_both_ways_with_wrong_password_refused() {
     let pass = t.path().join("pass");
     fs::write(&pass, "s3cret\n").unwrap();
     let sh = |script: &str| {
-        run(Command::new("bash").arg("-o").arg("pipefail").arg("-c").arg(script));
+        run(Command::new("bash")
+            .arg("-o")
+            .arg("pipefail")
+            .arg("-c")
+            .arg(script));
     };
     sh(&format!(
         "cd {src} && tar --create -z --format=gnu --listed-incremental={t}/snar . \
@@ -421,21 +508,34 @@ fn freezer_pipeline_both_ways_with_wrong_password_refused() {
 
     // Wrong password / missing password / wrong compression: clear errors, nothing written.
     let never = t.path().join("never");
-    let bad = StreamFormat { password: Some(b"nope".to_vec()), ..fmt.clone() };
+    let bad = StreamFormat {
+        password: Some(b"nope".to_vec()),
+        ..fmt.clone()
+    };
     let f = fs::File::open(t.path().join("freezer.tar.gz.enc")).unwrap();
-    let e = rime_engine::tarinc::open_reader(f, &bad, "freezer.tar.gz.enc").err().unwrap();
+    let e = rime_engine::tarinc::open_reader(f, &bad, "freezer.tar.gz.enc")
+        .err()
+        .unwrap();
     assert_eq!(e.kind(), rime_engine::ErrorKind::WrongPassword, "{e}");
     let f = fs::File::open(t.path().join("freezer.tar.gz.enc")).unwrap();
-    let e = rime_engine::tarinc::open_reader(f, &StreamFormat::plain(Compression::Gzip), "x").err().unwrap();
+    let e = rime_engine::tarinc::open_reader(f, &StreamFormat::plain(Compression::Gzip), "x")
+        .err()
+        .unwrap();
     assert!(e.to_string().contains("password is needed"), "{e}");
     let f = fs::File::open(t.path().join("freezer.tar.gz.enc")).unwrap();
-    let xz = StreamFormat { compression: Compression::Xz, ..fmt.clone() };
+    let xz = StreamFormat {
+        compression: Compression::Xz,
+        ..fmt.clone()
+    };
     assert!(rime_engine::tarinc::open_reader(f, &xz, "x").is_err());
     // Uncompressed + encrypted: the key check is the tar header checksum.
     let plain_enc = {
         let mut w = StreamWriter::new(
             Vec::new(),
-            &StreamFormat { compression: Compression::None, ..fmt.clone() },
+            &StreamFormat {
+                compression: Compression::None,
+                ..fmt.clone()
+            },
             None,
         )
         .unwrap();
@@ -443,15 +543,24 @@ fn freezer_pipeline_both_ways_with_wrong_password_refused() {
         drop(o);
         w.finish().unwrap()
     };
-    let nofmt = StreamFormat { compression: Compression::None, password: Some(b"nope".to_vec()), digest: None };
-    let e = rime_engine::tarinc::open_reader(&plain_enc[..], &nofmt, "plain.enc").err().unwrap();
+    let nofmt = StreamFormat {
+        compression: Compression::None,
+        password: Some(b"nope".to_vec()),
+        digest: None,
+    };
+    let e = rime_engine::tarinc::open_reader(&plain_enc[..], &nofmt, "plain.enc")
+        .err()
+        .unwrap();
     assert_eq!(e.kind(), rime_engine::ErrorKind::WrongPassword, "{e}");
     assert!(!never.exists());
 
     // rime writes level 0 gzip+encrypted; Freezer's restore pipeline extracts it.
     for md in [KdfDigest::Sha256, KdfDigest::Md5] {
         let out = t.path().join(format!("rime-{}.tar.gz.enc", md.name()));
-        let fmt = StreamFormat { digest: Some(md), ..fmt.clone() };
+        let fmt = StreamFormat {
+            digest: Some(md),
+            ..fmt.clone()
+        };
         let w = StreamWriter::new(fs::File::create(&out).unwrap(), &fmt, None).unwrap();
         let o = tarinc::create(&src, None, w, &CreateOptions::default()).unwrap();
         o.out.finish().unwrap();

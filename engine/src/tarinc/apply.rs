@@ -201,7 +201,8 @@ impl Ctx<'_> {
                 let mut buf = vec![0u8; 256 * 1024];
                 if e.kind == EntryKind::Sparse {
                     for &(off, len) in &e.sparse {
-                        f.seek(SeekFrom::Start(off)).map_err(|x| self.io(&path, x))?;
+                        f.seek(SeekFrom::Start(off))
+                            .map_err(|x| self.io(&path, x))?;
                         let mut left = len;
                         while left > 0 {
                             let want = (buf.len() as u64).min(left) as usize;
@@ -242,7 +243,11 @@ impl Ctx<'_> {
                 };
                 let src = join(self.target, &lc);
                 if let Err(x) = fs::hard_link(&src, &path) {
-                    self.warn(format!("{}: cannot link to {}: {x}", path.display(), src.display()));
+                    self.warn(format!(
+                        "{}: cannot link to {}: {x}",
+                        path.display(),
+                        src.display()
+                    ));
                 }
                 return Ok(());
             }
@@ -257,7 +262,10 @@ impl Ctx<'_> {
                     _ => (libc::S_IFBLK, makedev(e.dev_major, e.dev_minor)),
                 };
                 if let Err(x) = crate::sys::mknod(&path, t | e.mode, rdev) {
-                    self.warn(format!("{}: cannot create special file: {x}", path.display()));
+                    self.warn(format!(
+                        "{}: cannot create special file: {x}",
+                        path.display()
+                    ));
                     return Ok(());
                 }
             }

@@ -60,7 +60,9 @@ impl Compression {
         match self {
             Compression::None => {
                 p.len() >= super::header::BLOCK
-                    && super::header::checksum_ok(p[..super::header::BLOCK].try_into().unwrap_or(&[0; 512]))
+                    && super::header::checksum_ok(
+                        p[..super::header::BLOCK].try_into().unwrap_or(&[0; 512]),
+                    )
                     && !p[..super::header::BLOCK].iter().all(|&b| b == 0)
             }
             Compression::Gzip => p.len() >= 4 && p[..3] == [0x1f, 0x8b, 0x08] && p[3] & 0xe0 == 0,
@@ -179,9 +181,7 @@ impl<R: BufRead> DecompressReader<R> {
         Ok(match c {
             Compression::None => DecompressReader::None(r),
             Compression::Gzip => DecompressReader::Gzip(flate2::bufread::MultiGzDecoder::new(r)),
-            Compression::Bzip2 => {
-                DecompressReader::Bzip2(bzip2::bufread::MultiBzDecoder::new(r))
-            }
+            Compression::Bzip2 => DecompressReader::Bzip2(bzip2::bufread::MultiBzDecoder::new(r)),
             Compression::Xz => {
                 DecompressReader::Xz(liblzma::bufread::XzDecoder::new_multi_decoder(r))
             }

@@ -114,7 +114,11 @@ pub fn create<W: Write>(
         let mut b = globset::GlobSetBuilder::new();
         for p in &opts.exclude {
             b.add(globset::Glob::new(p).map_err(|e| {
-                Error::with_source(crate::ErrorKind::InvalidInput, format!("exclude pattern {p:?}"), e)
+                Error::with_source(
+                    crate::ErrorKind::InvalidInput,
+                    format!("exclude pattern {p:?}"),
+                    e,
+                )
             })?);
         }
         Some(b.build().map_err(|e| {
@@ -136,7 +140,8 @@ pub fn create<W: Write>(
         root_dev: md.dev(),
     };
     // Depth-first, sorted: a stack of (path on disk, archive name, metadata).
-    let mut stack: Vec<(PathBuf, Vec<u8>, Metadata)> = vec![(root.to_path_buf(), b".".to_vec(), md)];
+    let mut stack: Vec<(PathBuf, Vec<u8>, Metadata)> =
+        vec![(root.to_path_buf(), b".".to_vec(), md)];
     while let Some((path, name, md)) = stack.pop() {
         let subdirs = ctx.dir(&path, &name, &md)?;
         stack.extend(subdirs.into_iter().rev());
@@ -183,7 +188,10 @@ impl<W: Write> Ctx<'_, W> {
     ) -> Result<Vec<(PathBuf, Vec<u8>, Metadata)>> {
         if self.opts.one_file_system && md.dev() != self.root_dev {
             // Stored without contents, as GNU tar does with --one-file-system.
-            self.warn(format!("{}: on a different file system; not dumped", path.display()));
+            self.warn(format!(
+                "{}: on a different file system; not dumped",
+                path.display()
+            ));
             return self.dumpdir_member(name, md, &[]).map(|_| Vec::new());
         }
         let mut names: Vec<OsString> = match fs::read_dir(path) {
@@ -204,7 +212,10 @@ impl<W: Write> Ctx<'_, W> {
             }
             Err(e) => {
                 // Not stored at all: an empty dumpdir would delete its contents on extraction.
-                self.warn(format!("{}: cannot read directory, not dumped: {e}", path.display()));
+                self.warn(format!(
+                    "{}: cannot read directory, not dumped: {e}",
+                    path.display()
+                ));
                 return Ok(Vec::new());
             }
         };
@@ -232,18 +243,27 @@ impl<W: Write> Ctx<'_, W> {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
                 Err(e) => {
                     self.warn(format!("{}: cannot stat: {e}", child.display()));
-                    entries.push(DumpEntry { flag: b'N', name: nb });
+                    entries.push(DumpEntry {
+                        flag: b'N',
+                        name: nb,
+                    });
                     continue;
                 }
             };
             let rel = &arch[2..];
             if self.excluded(rel, &nb) {
-                entries.push(DumpEntry { flag: b'N', name: nb });
+                entries.push(DumpEntry {
+                    flag: b'N',
+                    name: nb,
+                });
                 continue;
             }
             let ft = cmd.file_type();
             if ft.is_dir() {
-                entries.push(DumpEntry { flag: b'D', name: nb });
+                entries.push(DumpEntry {
+                    flag: b'D',
+                    name: nb,
+                });
                 subdirs.push((child, arch, cmd));
                 continue;
             }
@@ -293,12 +313,20 @@ impl<W: Write> Ctx<'_, W> {
         e.uname = self
             .users
             .entry(md.uid())
-            .or_insert_with(|| crate::sys::user_name(md.uid()).unwrap_or_default().into_bytes())
+            .or_insert_with(|| {
+                crate::sys::user_name(md.uid())
+                    .unwrap_or_default()
+                    .into_bytes()
+            })
             .clone();
         e.gname = self
             .groups
             .entry(md.gid())
-            .or_insert_with(|| crate::sys::group_name(md.gid()).unwrap_or_default().into_bytes())
+            .or_insert_with(|| {
+                crate::sys::group_name(md.gid())
+                    .unwrap_or_default()
+                    .into_bytes()
+            })
             .clone();
         e
     }
@@ -358,7 +386,10 @@ impl<W: Write> Ctx<'_, W> {
             };
             let missing = self.tar.append_reader(&h, &mut src).map_err(werr)?;
             if let Some(e) = read_err {
-                self.warn(format!("{}: read error, stored zero-filled: {e}", path.display()));
+                self.warn(format!(
+                    "{}: read error, stored zero-filled: {e}",
+                    path.display()
+                ));
             } else if missing > 0 {
                 self.warn(format!(
                     "{}: file shrank by {missing} bytes while read; zero-filled",

@@ -139,7 +139,11 @@ pub fn get_num(field: &[u8]) -> Option<i64> {
         let neg = first == 0xff;
         let mut v: i128 = if neg { -1 } else { 0 };
         for (i, &b) in field.iter().enumerate() {
-            let b = if i == 0 { b & 0x7f | if neg { 0x80 } else { 0 } } else { b };
+            let b = if i == 0 {
+                b & 0x7f | if neg { 0x80 } else { 0 }
+            } else {
+                b
+            };
             v = v.checked_mul(256)? | i128::from(b);
         }
         if neg && v >= 0 {
@@ -303,7 +307,16 @@ mod tests {
 
     #[test]
     fn numbers_round_trip() {
-        for v in [0i64, 1, 0o7777777, 0o7777777 + 1, 1 << 40, -1, -1_000_000, i64::MAX] {
+        for v in [
+            0i64,
+            1,
+            0o7777777,
+            0o7777777 + 1,
+            1 << 40,
+            -1,
+            -1_000_000,
+            i64::MAX,
+        ] {
             let mut f = [0u8; 12];
             put_num(&mut f, v);
             assert_eq!(get_num(&f), Some(v), "value {v}");

@@ -29,7 +29,7 @@ pub use create::{create, CreateOptions, CreateOutcome, CreateStats};
 pub mod compress;
 pub mod openssl;
 
-pub use compress::{Compression, CompressWriter, DecompressReader};
+pub use compress::{CompressWriter, Compression, DecompressReader};
 pub use openssl::{DecryptReader, EncryptWriter, KdfDigest};
 pub mod stream;
 

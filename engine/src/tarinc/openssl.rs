@@ -106,7 +106,12 @@ impl<W: Write> EncryptWriter<W> {
     }
 
     /// Start a stream with a given salt (for reproducible tests).
-    pub fn with_salt(mut inner: W, password: &[u8], md: KdfDigest, salt: [u8; 8]) -> io::Result<Self> {
+    pub fn with_salt(
+        mut inner: W,
+        password: &[u8],
+        md: KdfDigest,
+        salt: [u8; 8],
+    ) -> io::Result<Self> {
         let (key, iv) = evp_bytes_to_key(md, password, &salt);
         inner.write_all(MAGIC)?;
         inner.write_all(&salt)?;
@@ -248,15 +253,29 @@ mod tests {
         w.write_all(&data).unwrap();
         let enc = w.finish().unwrap();
         assert_eq!(enc.len(), data.len() + 16);
-        let mut r = DecryptReader::new(&enc[..], b"pw", &KdfDigest::ALL, 16, |p| p[..4] == data[..4], "t")
-            .unwrap();
+        let mut r = DecryptReader::new(
+            &enc[..],
+            b"pw",
+            &KdfDigest::ALL,
+            16,
+            |p| p[..4] == data[..4],
+            "t",
+        )
+        .unwrap();
         assert_eq!(r.digest(), KdfDigest::Sha256);
         let mut out = Vec::new();
         r.read_to_end(&mut out).unwrap();
         assert_eq!(out, data);
-        let e = DecryptReader::new(&enc[..], b"px", &KdfDigest::ALL, 16, |p| p[..4] == data[..4], "t")
-            .err()
-            .unwrap();
+        let e = DecryptReader::new(
+            &enc[..],
+            b"px",
+            &KdfDigest::ALL,
+            16,
+            |p| p[..4] == data[..4],
+            "t",
+        )
+        .err()
+        .unwrap();
         assert_eq!(e.kind(), ErrorKind::WrongPassword);
     }
 }

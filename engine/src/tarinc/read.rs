@@ -49,7 +49,10 @@ impl<R: Read> TarReader<R> {
             // Decompressors report bad input this way.
             Error::with_source(
                 crate::ErrorKind::Corrupt,
-                format!("tar stream {}: cannot decode (at byte {})", self.name, self.offset),
+                format!(
+                    "tar stream {}: cannot decode (at byte {})",
+                    self.name, self.offset
+                ),
                 e,
             )
         } else {
@@ -243,7 +246,9 @@ impl<R: Read> TarReader<R> {
                     b"gid" => e.gid = num().unwrap_or(e.gid as i64) as u64,
                     b"mtime" => e.mtime = num().unwrap_or(e.mtime),
                     b"size" => {
-                        let s = num().filter(|s| *s >= 0).ok_or_else(|| self.err("bad pax size"))?;
+                        let s = num()
+                            .filter(|s| *s >= 0)
+                            .ok_or_else(|| self.err("bad pax size"))?;
                         e.size = s as u64;
                         self.remaining = e.size;
                         self.padding = (BLOCK as u64 - e.size % BLOCK as u64) % BLOCK as u64;
@@ -254,7 +259,9 @@ impl<R: Read> TarReader<R> {
             if e.kind == EntryKind::Sparse {
                 let total: u64 = e.sparse.iter().map(|s| s.1).sum();
                 if total != e.size
-                    || e.sparse.iter().any(|&(o, l)| o.checked_add(l).map_or(true, |end| end > e.real_size))
+                    || e.sparse
+                        .iter()
+                        .any(|&(o, l)| !matches!(o.checked_add(l), Some(end) if end <= e.real_size))
                 {
                     return Err(self.err("sparse map does not match the member size"));
                 }

@@ -78,10 +78,7 @@ impl Snar {
                 String::from_utf8_lossy(version)
             )));
         }
-        let mut p = Fields {
-            data,
-            pos: nl + 1,
-        };
+        let mut p = Fields { data, pos: nl + 1 };
         let time_sec = p.int("snapshot time")?;
         let time_nsec = p.int("snapshot time nanoseconds")?;
         let mut dirs = Vec::new();
@@ -222,8 +219,14 @@ mod tests {
             ino: 42,
             name: b".".to_vec(),
             entries: vec![
-                DumpEntry { flag: b'D', name: b"a".to_vec() },
-                DumpEntry { flag: b'Y', name: b"f".to_vec() },
+                DumpEntry {
+                    flag: b'D',
+                    name: b"a".to_vec(),
+                },
+                DumpEntry {
+                    flag: b'Y',
+                    name: b"f".to_vec(),
+                },
             ],
         });
         s.dirs.push(SnarDir {

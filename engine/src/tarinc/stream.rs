@@ -32,7 +32,7 @@ impl StreamFormat {
 /// The encryption layer of a [`StreamWriter`].
 pub enum Sink<W: Write> {
     Plain(W),
-    Encrypted(EncryptWriter<W>),
+    Encrypted(Box<EncryptWriter<W>>),
 }
 
 impl<W: Write> Write for Sink<W> {
@@ -56,13 +56,17 @@ pub struct StreamWriter<W: Write>(CompressWriter<Sink<W>>);
 impl<W: Write> StreamWriter<W> {
     pub fn new(out: W, fmt: &StreamFormat, level: Option<u32>) -> Result<Self> {
         let sink = match &fmt.password {
-            Some(pw) => Sink::Encrypted(
+            Some(pw) => Sink::Encrypted(Box::new(
                 EncryptWriter::new(out, pw, fmt.digest.unwrap_or(KdfDigest::Sha256))
                     .map_err(|e| Error::io("writing encrypted stream", e))?,
-            ),
+            )),
             None => Sink::Plain(out),
         };
-        Ok(StreamWriter(CompressWriter::new(sink, fmt.compression, level)?))
+        Ok(StreamWriter(CompressWriter::new(
+            sink,
+            fmt.compression,
+            level,
+        )?))
     }
 
     /// Write the compression trailer and flush; returns the underlying sink.
@@ -130,7 +134,11 @@ pub fn open_reader<'a, R: Read + 'a>(
                 };
                 return Err(Error::corrupt(format!(
                     "stream {name}: not a {} tar stream ({hint})",
-                    if c == Compression::None { "plain" } else { c.name() }
+                    if c == Compression::None {
+                        "plain"
+                    } else {
+                        c.name()
+                    }
                 )));
             }
             Box::new(Cursor::new(probe).chain(src))
