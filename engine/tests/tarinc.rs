@@ -577,3 +577,38 @@ fn freezer_pipeline_both_ways_with_wrong_password_refused() {
         assert_same_tree(&src, &dest);
     }
 }
+
+#[test]
+fn parallel_compression_is_read_by_the_tools() {
+    // 3.5 blocks of input, so several independently compressed parts are concatenated.
+    let block = 256 * 1024;
+    let data: Vec<u8> = (0..(block * 7 / 2) as u32)
+        .map(|i| ((i / 5) ^ ((i % 11) * 17)) as u8)
+        .collect();
+    for c in [
+        Compression::Gzip,
+        Compression::Zstd,
+        Compression::Xz,
+        Compression::Bzip2,
+    ] {
+        let (tool, _) = tool_args(c);
+        if !have(tool) {
+            println!("skipped {tool}: not installed");
+            continue;
+        }
+        let mut w = rime_engine::tarinc::ParallelCompressWriter::with_block_size(
+            Vec::new(),
+            c,
+            Some(1),
+            block,
+        );
+        w.write_all(&data).unwrap();
+        let packed = w.finish().unwrap();
+        let out = pipe(Command::new(tool).args(["-d", "-c"]), &packed);
+        assert!(out == data, "{tool} -d of rime's parallel stream");
+        let mut r = rime_engine::tarinc::DecompressReader::new(&packed[..], c).unwrap();
+        let mut back = Vec::new();
+        r.read_to_end(&mut back).unwrap();
+        assert!(back == data, "rime reading its parallel {tool} stream");
+    }
+}

@@ -34,3 +34,6 @@ pub use openssl::{DecryptReader, EncryptWriter, KdfDigest};
 pub mod stream;
 
 pub use stream::{open_reader, StreamFormat, StreamWriter};
+pub mod parallel;
+
+pub use parallel::ParallelCompressWriter;
