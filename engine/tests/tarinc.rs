@@ -612,3 +612,37 @@ fn parallel_compression_is_read_by_the_tools() {
         assert!(back == data, "rime reading its parallel {tool} stream");
     }
 }
+
+#[test]
+fn gnu_sparse_members_are_restored() {
+    require!("tar");
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    fs::create_dir(&src).unwrap();
+    {
+        use std::io::{Seek, SeekFrom};
+        let mut f = fs::File::create(src.join("sparse.img")).unwrap();
+        // Many data regions so the map needs GNU extension blocks (more than 4 entries).
+        for i in 0..30u64 {
+            f.seek(SeekFrom::Start(i * 1_000_000)).unwrap();
+            f.write_all(format!("region {i}").as_bytes()).unwrap();
+        }
+        f.set_len(31_000_000).unwrap();
+    }
+    let archive = t.path().join("sparse.tar");
+    run(Command::new("tar")
+        .current_dir(&src)
+        .args(["--create", "--format=gnu", "--sparse", "-f"])
+        .arg(&archive)
+        .arg("."));
+    assert!(
+        fs::metadata(&archive).unwrap().len() < 1_000_000,
+        "tar did not store it sparse"
+    );
+    let dest = t.path().join("dest");
+    rime_apply(&archive, &dest);
+    assert_eq!(
+        fs::read(src.join("sparse.img")).unwrap(),
+        fs::read(dest.join("sparse.img")).unwrap()
+    );
+}
