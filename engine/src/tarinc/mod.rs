@@ -7,13 +7,13 @@
 //! tar and Freezer's backups are restorable by rime:
 //!
 //! - [`snar`]: the snapshot file (format version 2), parsed and written byte for byte;
-//! - [`create`]: an incremental archive of a directory tree at any level, plus the new SNAR;
-//! - [`apply`]: extraction that honours dumpdir entries (files absent from a level are deleted);
+//! - [`create()`]: an incremental archive of a directory tree at any level, plus the new SNAR;
+//! - [`apply()`]: extraction that honours dumpdir entries (files absent from a level are deleted);
 //! - [`compress`]: gzip, bzip2, xz, zstd stream wrappers;
 //! - [`openssl`]: `openssl enc -aes-256-cfb` compatible encryption with wrong-key detection;
 //! - [`parallel`]: multi-core compression producing streams the standard tools read;
 //! - [`stream`]: tar → compression → encryption assembled from a [`StreamFormat`];
-//! - [`header`], [`read`], [`write`]: GNU tar blocks, a streaming reader and writer.
+//! - [`header`], [`read`], [`write`](mod@write): GNU tar blocks, a streaming reader and writer.
 
 pub mod header;
 pub mod read;
