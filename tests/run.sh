@@ -7,6 +7,10 @@ cd "$(dirname "$0")/.."
 
 need=()
 command -v tar >/dev/null || need+=(tar)
+# tar engine interop tests (engine/tests/tarinc.rs)
+for t in gzip bzip2 xz zstd openssl; do
+  command -v $t >/dev/null || need+=("$([ $t = xz ] && echo xz-utils || echo $t)")
+done
 command -v setfattr >/dev/null || need+=(attr)
 command -v setpriv >/dev/null || need+=(util-linux)
 command -v ps >/dev/null || need+=(procps)

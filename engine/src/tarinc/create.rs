@@ -1,0 +1,456 @@
+//! Writing a GNU tar incremental archive of a directory tree (`tar --create
+//! --listed-incremental=SNAR --format=gnu .` run inside the tree), at level 0 or on top of a
+//! previous snapshot state.
+//!
+//! Every directory is stored as a GNU dumpdir member (typeflag `D`) listing its entries — `Y` in
+//! this archive, `N` unchanged since the previous level, `D` a subdirectory — so that extraction
+//! (`tar --extract --listed-incremental=/dev/null`) deletes what no longer exists. A file is
+//! dumped when it is new in its directory (not in the directory's previous dumpdir, or the
+//! directory itself is new / has a new inode) or when its mtime or ctime is not older than the
+//! previous snapshot time: GNU tar's rule, so GNU tar and rime can continue each other's chains.
+//!
+//! Order: each directory's dumpdir, then its files in byte order, then its subdirectories
+//! (depth first). GNU tar puts all dumpdirs first; both orders extract identically because a
+//! dumpdir only purges names it does not list. Memory holds the directory listings of the new
+//! snapshot state (as GNU tar does), never file data.
+//!
+//! Differences from GNU tar, on purpose: the header atime field is set to the mtime (a real
+//! atime would change every header on every run and defeat deduplication of the stream);
+//! renamed directories are dumped as new ones instead of `R`/`T` rename records.
+
+use std::collections::{HashMap, HashSet};
+use std::ffi::OsString;
+use std::fs::{self, File, Metadata};
+use std::io::Write;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use super::header::{Entry, EntryKind};
+use super::snar::{DumpEntry, Snar, SnarDir};
+use super::write::TarWriter;
+use crate::error::{Error, IoContext, Result};
+
+/// What to archive and how.
+#[derive(Debug, Clone)]
+pub struct CreateOptions {
+    /// Do not descend into directories on other file systems (Freezer passes
+    /// `--one-file-system`); such directories are stored empty, as GNU tar does.
+    pub one_file_system: bool,
+    /// Glob patterns; an entry whose name or path (relative to the root) matches is not dumped
+    /// (marked `N`, so extraction keeps whatever is there).
+    pub exclude: Vec<String>,
+}
+
+impl Default for CreateOptions {
+    fn default() -> Self {
+        CreateOptions {
+            one_file_system: true,
+            exclude: Vec::new(),
+        }
+    }
+}
+
+/// Counters and the non-fatal problems met (unreadable files, files changed while read).
+#[derive(Debug, Default, Clone)]
+pub struct CreateStats {
+    pub dirs: u64,
+    pub files_dumped: u64,
+    pub files_unchanged: u64,
+    pub bytes: u64,
+    pub archive_bytes: u64,
+    pub warnings: Vec<String>,
+}
+
+/// The result of [`create`]: the sink back (to finish compression/encryption), the new
+/// snapshot state to keep for the next level, and statistics.
+pub struct CreateOutcome<W> {
+    pub out: W,
+    pub snar: Snar,
+    pub stats: CreateStats,
+}
+
+struct Ctx<'a, W: Write> {
+    tar: TarWriter<W>,
+    prev: HashMap<&'a [u8], &'a SnarDir>,
+    level0: bool,
+    since: (i64, i64),
+    opts: &'a CreateOptions,
+    exclude: Option<globset::GlobSet>,
+    links: HashMap<(u64, u64), Vec<u8>>,
+    users: HashMap<u32, Vec<u8>>,
+    groups: HashMap<u32, Vec<u8>>,
+    stats: CreateStats,
+    snar: Snar,
+    root_dev: u64,
+}
+
+/// Archive the tree at `root` into `out` as a GNU incremental archive. `previous` is the state
+/// of the last level (`None` for a level 0).
+pub fn create<W: Write>(
+    root: &Path,
+    previous: Option<&Snar>,
+    out: W,
+    opts: &CreateOptions,
+) -> Result<CreateOutcome<W>> {
+    // The snapshot time the next level compares against. File systems stamp files with a
+    // coarse clock (one kernel tick behind the fine clock we read), so a file written just
+    // after this instant can carry an earlier mtime; starting the window one second early
+    // re-dumps such files instead of missing them.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .saturating_sub(std::time::Duration::from_secs(1));
+    let md = fs::symlink_metadata(root).io_context(|| format!("backup root {}", root.display()))?;
+    if !md.is_dir() {
+        return Err(Error::invalid(format!(
+            "backup root {} is not a directory",
+            root.display()
+        )));
+    }
+    let exclude = if opts.exclude.is_empty() {
+        None
+    } else {
+        let mut b = globset::GlobSetBuilder::new();
+        for p in &opts.exclude {
+            b.add(globset::Glob::new(p).map_err(|e| {
+                Error::with_source(
+                    crate::ErrorKind::InvalidInput,
+                    format!("exclude pattern {p:?}"),
+                    e,
+                )
+            })?);
+        }
+        Some(b.build().map_err(|e| {
+            Error::with_source(crate::ErrorKind::InvalidInput, "exclude patterns", e)
+        })?)
+    };
+    let mut ctx = Ctx {
+        tar: TarWriter::new(out),
+        prev: previous.map(|p| p.by_name()).unwrap_or_default(),
+        level0: previous.is_none(),
+        since: previous.map_or((0, 0), |p| (p.time_sec, p.time_nsec)),
+        opts,
+        exclude,
+        links: HashMap::new(),
+        users: HashMap::new(),
+        groups: HashMap::new(),
+        stats: CreateStats::default(),
+        snar: Snar::new(now.as_secs() as i64, i64::from(now.subsec_nanos())),
+        root_dev: md.dev(),
+    };
+    // Depth-first, sorted: a stack of (path on disk, archive name, metadata).
+    let mut stack: Vec<(PathBuf, Vec<u8>, Metadata)> =
+        vec![(root.to_path_buf(), b".".to_vec(), md)];
+    while let Some((path, name, md)) = stack.pop() {
+        let subdirs = ctx.dir(&path, &name, &md)?;
+        stack.extend(subdirs.into_iter().rev());
+    }
+    let mut stats = ctx.stats;
+    stats.archive_bytes = ctx.tar.position();
+    let out = ctx
+        .tar
+        .finish()
+        .map_err(|e| Error::io("writing tar archive", e))?;
+    Ok(CreateOutcome {
+        out,
+        snar: ctx.snar,
+        stats,
+    })
+}
+
+fn older(md_sec: i64, md_nsec: i64, since: (i64, i64)) -> bool {
+    (md_sec, md_nsec) < since
+}
+
+impl<W: Write> Ctx<'_, W> {
+    fn warn(&mut self, w: String) {
+        self.stats.warnings.push(w);
+    }
+
+    fn excluded(&self, rel: &[u8], base: &[u8]) -> bool {
+        match &self.exclude {
+            Some(g) => {
+                g.is_match(Path::new(std::ffi::OsStr::from_bytes(rel)))
+                    || g.is_match(Path::new(std::ffi::OsStr::from_bytes(base)))
+            }
+            None => false,
+        }
+    }
+
+    /// Dump one directory: its dumpdir member, then its changed non-directory entries.
+    /// Returns the subdirectories to visit.
+    fn dir(
+        &mut self,
+        path: &Path,
+        name: &[u8],
+        md: &Metadata,
+    ) -> Result<Vec<(PathBuf, Vec<u8>, Metadata)>> {
+        if self.opts.one_file_system && md.dev() != self.root_dev {
+            // Stored without contents, as GNU tar does with --one-file-system.
+            self.warn(format!(
+                "{}: on a different file system; not dumped",
+                path.display()
+            ));
+            return self.dumpdir_member(name, md, &[]).map(|_| Vec::new());
+        }
+        let mut names: Vec<OsString> = match fs::read_dir(path) {
+            Ok(rd) => {
+                let mut v = Vec::new();
+                for ent in rd {
+                    match ent {
+                        Ok(e) => v.push(e.file_name()),
+                        Err(e) => {
+                            self.warn(format!("{}: cannot list: {e}", path.display()));
+                        }
+                    }
+                }
+                v
+            }
+            Err(e) if name == b"." => {
+                return Err(Error::io(format!("backup root {}", path.display()), e))
+            }
+            Err(e) => {
+                // Not stored at all: an empty dumpdir would delete its contents on extraction.
+                self.warn(format!(
+                    "{}: cannot read directory, not dumped: {e}",
+                    path.display()
+                ));
+                return Ok(Vec::new());
+            }
+        };
+        names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+        let prev = self
+            .prev
+            .get(name)
+            .filter(|d| d.dev == md.dev() && d.ino == md.ino());
+        let all = self.level0 || prev.is_none();
+        let known: HashSet<&[u8]> = prev
+            .map(|d| d.entries.iter().map(|e| e.name.as_slice()).collect())
+            .unwrap_or_default();
+
+        let mut entries: Vec<DumpEntry> = Vec::with_capacity(names.len());
+        let mut dump: Vec<(PathBuf, Vec<u8>, Metadata)> = Vec::new();
+        let mut subdirs = Vec::new();
+        for n in names {
+            let nb = n.into_vec();
+            let child = path.join(std::ffi::OsStr::from_bytes(&nb));
+            let mut arch = name.to_vec();
+            arch.push(b'/');
+            arch.extend_from_slice(&nb);
+            let cmd = match fs::symlink_metadata(&child) {
+                Ok(m) => m,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => {
+                    self.warn(format!("{}: cannot stat: {e}", child.display()));
+                    entries.push(DumpEntry {
+                        flag: b'N',
+                        name: nb,
+                    });
+                    continue;
+                }
+            };
+            let rel = &arch[2..];
+            if self.excluded(rel, &nb) {
+                entries.push(DumpEntry {
+                    flag: b'N',
+                    name: nb,
+                });
+                continue;
+            }
+            let ft = cmd.file_type();
+            if ft.is_dir() {
+                entries.push(DumpEntry {
+                    flag: b'D',
+                    name: nb,
+                });
+                subdirs.push((child, arch, cmd));
+                continue;
+            }
+            let flag = if ft.is_socket() {
+                b'N' // tar does not archive sockets
+            } else if all || !known.contains(nb.as_slice()) {
+                b'Y'
+            } else if older(cmd.mtime(), cmd.mtime_nsec(), self.since)
+                && older(cmd.ctime(), cmd.ctime_nsec(), self.since)
+            {
+                b'N'
+            } else {
+                b'Y'
+            };
+            if flag == b'Y' {
+                dump.push((child, arch, cmd));
+            } else {
+                self.stats.files_unchanged += 1;
+            }
+            entries.push(DumpEntry { flag, name: nb });
+        }
+
+        self.dumpdir_member(name, md, &entries)?;
+        self.snar.dirs.push(SnarDir {
+            nfs: false,
+            mtime_sec: md.mtime(),
+            mtime_nsec: md.mtime_nsec(),
+            dev: md.dev(),
+            ino: md.ino(),
+            name: name.to_vec(),
+            entries,
+        });
+        for (p, a, m) in dump {
+            self.member(&p, a, &m)?;
+        }
+        Ok(subdirs)
+    }
+
+    fn base_entry(&mut self, path: Vec<u8>, kind: EntryKind, md: &Metadata) -> Entry {
+        let mut e = Entry::new(path, kind);
+        e.mode = md.mode() & 0o7777;
+        e.uid = u64::from(md.uid());
+        e.gid = u64::from(md.gid());
+        e.mtime = md.mtime();
+        e.atime = md.mtime();
+        e.ctime = md.ctime();
+        e.uname = self
+            .users
+            .entry(md.uid())
+            .or_insert_with(|| {
+                crate::sys::user_name(md.uid())
+                    .unwrap_or_default()
+                    .into_bytes()
+            })
+            .clone();
+        e.gname = self
+            .groups
+            .entry(md.gid())
+            .or_insert_with(|| {
+                crate::sys::group_name(md.gid())
+                    .unwrap_or_default()
+                    .into_bytes()
+            })
+            .clone();
+        e
+    }
+
+    fn dumpdir_member(&mut self, name: &[u8], md: &Metadata, entries: &[DumpEntry]) -> Result<()> {
+        let mut data = Vec::new();
+        for e in entries {
+            data.push(e.flag);
+            data.extend_from_slice(&e.name);
+            data.push(0);
+        }
+        data.push(0);
+        let mut path = name.to_vec();
+        path.push(b'/');
+        let mut h = self.base_entry(path, EntryKind::Dumpdir, md);
+        h.size = data.len() as u64;
+        self.stats.dirs += 1;
+        self.tar
+            .append_bytes(&h, &data)
+            .map_err(|e| Error::io("writing tar archive", e))
+    }
+
+    fn member(&mut self, path: &Path, arch: Vec<u8>, md: &Metadata) -> Result<()> {
+        let ft = md.file_type();
+        let werr = |e| Error::io("writing tar archive", e);
+        if ft.is_file() {
+            if md.nlink() > 1 {
+                let key = (md.dev(), md.ino());
+                if let Some(first) = self.links.get(&key).cloned() {
+                    let mut h = self.base_entry(arch, EntryKind::HardLink, md);
+                    h.link = first;
+                    self.stats.files_dumped += 1;
+                    return self.tar.append_bytes(&h, &[]).map_err(werr);
+                }
+            }
+            let file = fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NOATIME)
+                .open(path)
+                .or_else(|_| File::open(path));
+            let mut file = match file {
+                Ok(f) => f,
+                Err(e) => {
+                    self.warn(format!("{}: cannot open, not dumped: {e}", path.display()));
+                    return Ok(());
+                }
+            };
+            if md.nlink() > 1 {
+                self.links.insert((md.dev(), md.ino()), arch.clone());
+            }
+            let mut h = self.base_entry(arch, EntryKind::Regular, md);
+            h.size = md.len();
+            let mut read_err = None;
+            let mut src = ErrCapture {
+                inner: &mut file,
+                err: &mut read_err,
+            };
+            let missing = self.tar.append_reader(&h, &mut src).map_err(werr)?;
+            if let Some(e) = read_err {
+                self.warn(format!(
+                    "{}: read error, stored zero-filled: {e}",
+                    path.display()
+                ));
+            } else if missing > 0 {
+                self.warn(format!(
+                    "{}: file shrank by {missing} bytes while read; zero-filled",
+                    path.display()
+                ));
+            }
+            self.stats.files_dumped += 1;
+            self.stats.bytes += h.size;
+            return Ok(());
+        }
+        let mut h = if ft.is_symlink() {
+            let target = match fs::read_link(path) {
+                Ok(t) => t,
+                Err(e) => {
+                    self.warn(format!("{}: cannot read link: {e}", path.display()));
+                    return Ok(());
+                }
+            };
+            let mut h = self.base_entry(arch, EntryKind::Symlink, md);
+            h.link = target.into_os_string().into_vec();
+            h
+        } else if ft.is_fifo() {
+            self.base_entry(arch, EntryKind::Fifo, md)
+        } else if ft.is_char_device() || ft.is_block_device() {
+            let kind = if ft.is_char_device() {
+                EntryKind::CharDevice
+            } else {
+                EntryKind::BlockDevice
+            };
+            let mut h = self.base_entry(arch, kind, md);
+            let d = md.rdev();
+            h.dev_major = ((d >> 32) & 0xffff_f000) | ((d >> 8) & 0xfff);
+            h.dev_minor = ((d >> 12) & 0xffff_ff00) | (d & 0xff);
+            h
+        } else {
+            return Ok(());
+        };
+        h.size = 0;
+        self.stats.files_dumped += 1;
+        self.tar.append_bytes(&h, &[]).map_err(werr)
+    }
+}
+
+/// A reader that turns a read error into end-of-data (the writer zero-fills) and remembers it.
+struct ErrCapture<'a> {
+    inner: &'a mut File,
+    err: &'a mut Option<std::io::Error>,
+}
+
+impl std::io::Read for ErrCapture<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.err.is_some() {
+            return Ok(0);
+        }
+        match self.inner.read(buf) {
+            Ok(n) => Ok(n),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => Ok(0).and(self.read(buf)),
+            Err(e) => {
+                *self.err = Some(e);
+                Ok(0)
+            }
+        }
+    }
+}
