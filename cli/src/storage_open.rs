@@ -20,7 +20,7 @@ pub fn parse_rate(s: &str) -> std::result::Result<u64, String> {
 }
 
 pub fn open(g: &GlobalOpts, url: &str) -> Result<Arc<dyn Storage>> {
-    open_with(g, url, g.ssh_key.clone())
+    open_with(g, url, g.ssh_key.clone(), None)
 }
 
 /// A storage of a `[storage:NAME]` section, with its own SSH key (and Swift credentials).
@@ -28,20 +28,32 @@ pub fn open_section(
     g: &GlobalOpts,
     s: &crate::config_file::StorageSection,
 ) -> Result<Arc<dyn Storage>> {
-    if s.url.starts_with("swift://") && !s.swift_env.is_empty() {
-        return Err(rime_engine::Error::invalid(format!(
-            "[storage:{}]: per-storage Swift credentials are not supported by this build",
-            s.name
-        )));
-    }
-    open_with(g, &s.url, s.ssh_key.clone().or_else(|| g.ssh_key.clone()))
-        .map_err(|e| e.within(format!("[storage:{}]", s.name)))
+    let within = |e: rime_engine::Error| e.within(format!("[storage:{}]", s.name));
+    // The section's own Swift credentials (osrc file, os_*/st_* keys) replace the environment's.
+    let swift = if s.url.starts_with("swift://") && !s.swift_env.is_empty() {
+        let map = s
+            .swift_env
+            .iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+            .collect();
+        Some(rime_engine::storage::SwiftCredentials::from_map(&map).map_err(within)?)
+    } else {
+        None
+    };
+    open_with(
+        g,
+        &s.url,
+        s.ssh_key.clone().or_else(|| g.ssh_key.clone()),
+        swift,
+    )
+    .map_err(within)
 }
 
 fn open_with(
     g: &GlobalOpts,
     url: &str,
     ssh_key: Option<std::path::PathBuf>,
+    swift: Option<rime_engine::storage::SwiftCredentials>,
 ) -> Result<Arc<dyn Storage>> {
     let opts = OpenOptions {
         sftp: SftpOptions {
@@ -55,6 +67,7 @@ fn open_with(
         limit_download: g.limit_download,
         retry: None,
         dry_run: g.dry_run,
+        swift,
     };
     let opened = open_layered(url, &opts)?;
     if let Some(d) = opened.dry_run {

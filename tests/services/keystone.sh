@@ -3,7 +3,8 @@
 # keystoneauth), in front of cluster 1 of tests/services/swift.sh (its rings, storage servers and
 # memcached; accounts are AUTH_<project id>, apart from tempauth's AUTH_test).
 #
-#   tests/services/keystone.sh start STATE_DIR SWIFT_STATE_DIR   (swift.sh must be running)
+#   tests/services/keystone.sh start STATE_DIR [SWIFT_STATE_DIR]  (swift.sh must be running;
+#        SWIFT_STATE_DIR defaults to $RIME_TEST_SWIFT_STATE from swift.sh's env file)
 #   tests/services/keystone.sh stop STATE_DIR
 #
 # Installs nothing (tests/run.sh installs python3-keystone python3-keystonemiddleware uwsgi
@@ -167,7 +168,7 @@ EOF
 
 case $cmd in
 start)
-  sw=${3:?SWIFT_STATE_DIR missing (start tests/services/swift.sh first)}
+  sw=${3:-${RIME_TEST_SWIFT_STATE:?SWIFT_STATE_DIR missing (start tests/services/swift.sh first)}}
   mkdir -p "$state/cache"
   state=$(cd "$state" && pwd)
   sw=$(cd "$sw" && pwd)

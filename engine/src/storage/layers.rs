@@ -26,6 +26,8 @@ pub struct OpenOptions {
     /// Retries for network storages (local directories are not retried: their errors last).
     pub retry: Option<RetryPolicy>,
     pub dry_run: bool,
+    /// Credentials for a `swift://` URL (a config section's); `None`: from the environment.
+    pub swift: Option<crate::storage::SwiftCredentials>,
 }
 
 pub struct Opened {
@@ -53,6 +55,8 @@ pub fn open_layered(url: &str, opts: &OpenOptions) -> Result<Opened> {
         let mut o = opts.sftp.clone();
         o.connections = o.connections.or(connections);
         Arc::new(SftpStorage::open(url, &o)?)
+    } else if let (true, Some(creds)) = (url.starts_with("swift://"), &opts.swift) {
+        Arc::new(crate::storage::SwiftStorage::open(url, creds.clone())?)
     } else {
         open_url(url)?
     };

@@ -26,6 +26,7 @@ use md5::{Digest, Md5};
 use reqwest::StatusCode;
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::storage::retry::{with_retries, RetryPolicy};
 use crate::storage::{check_name, missing, FileKind, ObjectInfo, PendingObject, Storage};
 use client::SwiftClient;
 use http::{encode_path, status_error, transport_error};
@@ -472,9 +473,14 @@ impl PendingObject for SwiftPending {
         Ok(())
     }
 
+    /// The retry wrapper cannot replay a streamed object, so the upload retries here, with the
+    /// same policy (the body is shared, not copied, between attempts).
     fn commit(self: Box<Self>, _storage: &dyn Storage, name: &str) -> Result<()> {
         let md5: [u8; 16] = self.md5.finalize().into();
-        self.inner.put(self.kind, name, Bytes::from(self.data), md5)
+        let body = Bytes::from(self.data);
+        with_retries(&RetryPolicy::default(), |_| {
+            self.inner.put(self.kind, name, body.clone(), md5)
+        })
     }
 }
 
