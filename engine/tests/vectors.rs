@@ -444,7 +444,9 @@ fn lock_body() -> LockBody {
 fn lock_v1_bytes() -> Vec<u8> {
     let l = lock_body();
     let mut out = b"RMLK\x01".to_vec();
-    out.extend_from_slice(&postcard::to_allocvec(&(l.exclusive, l.hostname, l.pid, l.time)).unwrap());
+    out.extend_from_slice(
+        &postcard::to_allocvec(&(l.exclusive, l.hostname, l.pid, l.time)).unwrap(),
+    );
     out
 }
 

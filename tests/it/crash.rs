@@ -45,7 +45,11 @@ fn run_or_kill(r: &Repo, args: &[&std::ffi::OsStr], after: Duration) -> bool {
 fn mutate(src: &Path, round: u64) {
     for i in 0..3 {
         let k = (round * 7 + i * 5) % 24;
-        write_random_file(&src.join(format!("f{k}")), round * 100 + i, 150_000 + (k as usize) * 20_000);
+        write_random_file(
+            &src.join(format!("f{k}")),
+            round * 100 + i,
+            150_000 + (k as usize) * 20_000,
+        );
     }
     write_random_file(&src.join(format!("new{round}")), round * 1000, 400_000);
     let _ = fs::remove_file(src.join(format!("new{}", round.saturating_sub(3))));
@@ -54,7 +58,10 @@ fn mutate(src: &Path, round: u64) {
 struct Lcg(u64);
 impl Lcg {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         self.0 >> 33
     }
 }
@@ -62,10 +69,21 @@ impl Lcg {
 /// Every saved snapshot restores exactly the tree it was taken of.
 fn verify(r: &Repo, saved: &BTreeMap<String, PathBuf>, round: u64) {
     let c = r.run(&["check"]);
-    assert!(c.success(), "check after kill (round {round}):\n{}", c.stderr);
-    let existing: Vec<String> = r.snapshots().iter().map(|s| s["id"].as_str().unwrap().to_string()).collect();
+    assert!(
+        c.success(),
+        "check after kill (round {round}):\n{}",
+        c.stderr
+    );
+    let existing: Vec<String> = r
+        .snapshots()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_string())
+        .collect();
     for (id, copy) in saved {
-        assert!(existing.contains(id), "snapshot {id} vanished (round {round})");
+        assert!(
+            existing.contains(id),
+            "snapshot {id} vanished (round {round})"
+        );
         let t = r.fresh(&format!("restore-{round}-{}", &id[..8]));
         r.restore(id, &t, &[]);
         compare_trees(copy, &t);
@@ -78,7 +96,11 @@ fn sigkill_during_backup_and_prune_loses_nothing_reported_saved() {
     let r = Repo::new();
     let src = r.dir("src");
     for k in 0..24 {
-        write_random_file(&src.join(format!("f{k}")), 5000 + k, 150_000 + (k as usize) * 20_000);
+        write_random_file(
+            &src.join(format!("f{k}")),
+            5000 + k,
+            150_000 + (k as usize) * 20_000,
+        );
     }
     let mut saved: BTreeMap<String, PathBuf> = BTreeMap::new();
     let keep = |r: &Repo, saved: &mut BTreeMap<String, PathBuf>, id: String, n: usize| {
@@ -114,10 +136,20 @@ fn sigkill_during_backup_and_prune_loses_nothing_reported_saved() {
         if round % 3 == 0 {
             let out = r.run(&["forget", "--keep-last", "3", "--json"]);
             out.ok();
-            let kept: Vec<String> = r.snapshots().iter().map(|s| s["id"].as_str().unwrap().to_string()).collect();
+            let kept: Vec<String> = r
+                .snapshots()
+                .iter()
+                .map(|s| s["id"].as_str().unwrap().to_string())
+                .collect();
             saved.retain(|id, _| kept.contains(id));
             let at = Duration::from_micros(rng.next() % (incr.as_micros() as u64 + 1));
-            let prune = [os("prune"), os("--grace-minutes"), os("0"), os("--max-unused"), os("0%")];
+            let prune = [
+                os("prune"),
+                os("--grace-minutes"),
+                os("0"),
+                os("--max-unused"),
+                os("0%"),
+            ];
             let prune: Vec<&std::ffi::OsStr> = prune.iter().map(|a| a.as_os_str()).collect();
             if !run_or_kill(&r, &prune, at) {
                 kills += 1;
@@ -128,12 +160,20 @@ fn sigkill_during_backup_and_prune_loses_nothing_reported_saved() {
             verify(&r, &saved, round);
         }
     }
-    eprintln!("crash harness: {kills} runs killed, {} snapshots verified", saved.len());
-    assert!(kills >= 8, "too few runs were actually killed ({kills}) to mean anything");
+    eprintln!(
+        "crash harness: {kills} runs killed, {} snapshots verified",
+        saved.len()
+    );
+    assert!(
+        kills >= 8,
+        "too few runs were actually killed ({kills}) to mean anything"
+    );
     // Two final prunes with nothing running (marking, then deleting) remove every leftover of
     // killed runs. No repacking here: that would mark packs anew.
-    r.run(&["prune", "--grace-minutes", "0", "--max-unused", "100%"]).ok();
-    r.run(&["prune", "--grace-minutes", "0", "--max-unused", "100%"]).ok();
+    r.run(&["prune", "--grace-minutes", "0", "--max-unused", "100%"])
+        .ok();
+    r.run(&["prune", "--grace-minutes", "0", "--max-unused", "100%"])
+        .ok();
     let c = r.run(&["check", "--read-data", "--json"]);
     c.ok();
     assert!(

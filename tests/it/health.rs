@@ -17,7 +17,10 @@ fn ids(r: &Repo) -> Vec<String> {
 }
 
 fn pack_bytes(r: &Repo) -> u64 {
-    r.packs().iter().map(|(_, p)| fs::metadata(p).unwrap().len()).sum()
+    r.packs()
+        .iter()
+        .map(|(_, p)| fs::metadata(p).unwrap().len())
+        .sum()
 }
 
 #[test]
@@ -25,13 +28,33 @@ fn forget_dry_run_lists_reasons_then_removes_only_snapshot_files() {
     let r = Repo::new();
     let src = r.dir("src");
     write_random_file(&src.join("f"), 1, 100_000);
-    let a1 = r.backup(&[&src], &["--host", "a", "--tag", "keep"])["id"].as_str().unwrap().to_string();
-    let a2 = r.backup(&[&src], &["--host", "a"])["id"].as_str().unwrap().to_string();
-    let a3 = r.backup(&[&src], &["--host", "a"])["id"].as_str().unwrap().to_string();
-    let b1 = r.backup(&[&src], &["--host", "b"])["id"].as_str().unwrap().to_string();
+    let a1 = r.backup(&[&src], &["--host", "a", "--tag", "keep"])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let a2 = r.backup(&[&src], &["--host", "a"])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let a3 = r.backup(&[&src], &["--host", "a"])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let b1 = r.backup(&[&src], &["--host", "b"])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let packs_before = r.packs();
 
-    let out = r.run(&["forget", "--keep-last", "1", "--keep-tag", "keep", "--dry-run", "--json"]);
+    let out = r.run(&[
+        "forget",
+        "--keep-last",
+        "1",
+        "--keep-tag",
+        "keep",
+        "--dry-run",
+        "--json",
+    ]);
     out.ok();
     let v = out.json();
     let mut verdicts = std::collections::HashMap::new();
@@ -43,9 +66,19 @@ fn forget_dry_run_lists_reasons_then_removes_only_snapshot_files() {
             );
         }
     }
-    assert_eq!(v["groups"].as_array().unwrap().len(), 2, "grouped by host and name: {v}");
-    assert_eq!(verdicts[&a1], (true, serde_json::json!(["has tag(s) keep"])));
-    assert_eq!(verdicts[&a2], (false, serde_json::json!(["no rule keeps it"])));
+    assert_eq!(
+        v["groups"].as_array().unwrap().len(),
+        2,
+        "grouped by host and name: {v}"
+    );
+    assert_eq!(
+        verdicts[&a1],
+        (true, serde_json::json!(["has tag(s) keep"]))
+    );
+    assert_eq!(
+        verdicts[&a2],
+        (false, serde_json::json!(["no rule keeps it"]))
+    );
     assert_eq!(verdicts[&a3], (true, serde_json::json!(["last snapshot"])));
     assert_eq!(verdicts[&b1], (true, serde_json::json!(["last snapshot"])));
     assert_eq!(ids(&r).len(), 4, "dry run removes nothing");
@@ -62,7 +95,8 @@ fn forget_dry_run_lists_reasons_then_removes_only_snapshot_files() {
 
     // No rule at all is refused; a bad duration names itself.
     r.run(&["forget"]).error_names(&["no retention rule"]);
-    r.run(&["forget", "--keep-within", "3x"]).error_names(&["3x"]);
+    r.run(&["forget", "--keep-within", "3x"])
+        .error_names(&["3x"]);
     // Freezer: nothing is older than a day.
     r.run(&["forget", "--remove-older-than", "1"]).ok();
     assert_eq!(ids(&r).len(), 3);
@@ -86,7 +120,10 @@ fn prune_marks_then_deletes_and_repacks_keeping_every_snapshot_exact() {
     // A third, separate pack nobody will need.
     let other = r.dir("other");
     write_random_file(&other.join("x"), 5, 2_000_000);
-    let x = r.backup(&[&other], &["-N", "other"])["id"].as_str().unwrap().to_string();
+    let x = r.backup(&[&other], &["-N", "other"])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     r.run(&["forget", "--keep-last", "1", "-N", ""]).ok();
     r.run(&["forget", "--keep-last", "0", "-N", "other"]).ok();
     assert!(!ids(&r).contains(&first) && !ids(&r).contains(&x));
@@ -101,13 +138,27 @@ fn prune_marks_then_deletes_and_repacks_keeping_every_snapshot_exact() {
     let p1 = r.run(&["prune", "--grace-minutes", "0", "--json"]);
     p1.ok();
     let v1 = p1.json();
-    assert!(v1["packs_repacked"].as_u64().unwrap() >= 1, "the half-used pack is repacked: {v1}");
+    assert!(
+        v1["packs_repacked"].as_u64().unwrap() >= 1,
+        "the half-used pack is repacked: {v1}"
+    );
     assert_eq!(v1["packs_deleted"], 0, "phase one only marks: {v1}");
     assert_eq!(r.objects("pending").len(), 1);
     // One bit per stored blob.
-    assert_eq!(v1["bitmap_bytes"].as_u64().unwrap(), v1["blobs"].as_u64().unwrap().div_ceil(64) * 8);
+    assert_eq!(
+        v1["bitmap_bytes"].as_u64().unwrap(),
+        v1["blobs"].as_u64().unwrap().div_ceil(64) * 8
+    );
     let c = r.run(&["check", "--read-data"]);
-    assert!(c.success(), "{}", c.stderr.lines().filter(|l| l.starts_with("error")).collect::<Vec<_>>().join("\n"));
+    assert!(
+        c.success(),
+        "{}",
+        c.stderr
+            .lines()
+            .filter(|l| l.starts_with("error"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
     let t = r.fresh("t1");
     r.restore("latest", &t, &[]);
     compare_trees(&src, &t);
@@ -121,13 +172,18 @@ fn prune_marks_then_deletes_and_repacks_keeping_every_snapshot_exact() {
     assert!(after < before * 6 / 10, "pruned {before} -> {after} bytes");
     let c = r.run(&["check", "--read-data", "--json"]);
     c.ok();
-    assert!(c.json()["warnings"].as_array().unwrap().is_empty(), "{}", c.stdout);
+    assert!(
+        c.json()["warnings"].as_array().unwrap().is_empty(),
+        "{}",
+        c.stdout
+    );
     let t = r.fresh("t2");
     r.restore("latest", &t, &[]);
     compare_trees(&src, &t);
 
     // A marked pack waits for the grace period.
-    r.run(&["forget", "--keep-last", "0", "--keep-tag", "none"]).ok();
+    r.run(&["forget", "--keep-last", "0", "--keep-tag", "none"])
+        .ok();
     r.run(&["prune", "--grace-minutes", "0"]).ok();
     let v = r.run(&["prune", "--json"]).json();
     assert_eq!(v["packs_deleted"], 0, "{v}");
@@ -164,15 +220,14 @@ fn two_concurrent_backups_both_succeed_and_killed_backup_lock_is_stale() {
     assert_eq!(ids(&r).len(), 2);
     for (p, n) in [(&a, "a"), (&b, "b")] {
         let t = r.fresh(&format!("r{n}"));
-        let snap = r
-            .snapshots()
-            .into_iter()
-            .find(|s| s["name"] == n)
-            .unwrap();
+        let snap = r.snapshots().into_iter().find(|s| s["name"] == n).unwrap();
         r.restore(snap["id"].as_str().unwrap(), &t, &[]);
         compare_trees(p, &t);
     }
-    assert!(r.objects("locks").is_empty(), "finished operations leave no lock");
+    assert!(
+        r.objects("locks").is_empty(),
+        "finished operations leave no lock"
+    );
 
     // A backup killed while it holds its lock leaves the lock; the process is gone, so the lock
     // is stale: prune is not blocked and `unlock` removes it.
@@ -191,7 +246,11 @@ fn two_concurrent_backups_both_succeed_and_killed_backup_lock_is_stale() {
     }
     let out = r.run(&["unlock"]);
     out.ok();
-    assert!(out.stdout.contains("no longer runs on this host"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("no longer runs on this host"),
+        "{}",
+        out.stdout
+    );
     assert!(r.objects("locks").is_empty());
     r.run(&["check"]).ok();
 }
@@ -215,11 +274,16 @@ fn read_data_subset_parts_cover_every_pack_and_errors_name_snapshot_path_pack() 
         .map(|n| read(&format!("{n}/4"))["packs_read"].as_u64().unwrap())
         .sum();
     assert_eq!(parts, total, "1/4..4/4 read every pack exactly once");
-    assert_eq!(read("1/4")["packs_read"], read("1/4")["packs_read"], "deterministic");
+    assert_eq!(
+        read("1/4")["packs_read"],
+        read("1/4")["packs_read"],
+        "deterministic"
+    );
     assert_eq!(read("100%")["packs_read"].as_u64().unwrap(), total);
     assert_eq!(read("0")["packs_read"].as_u64().unwrap(), 0);
     assert!(read("50%")["packs_read"].as_u64().unwrap() >= total / 2);
-    r.run(&["check", "--read-data-subset", "5/4"]).error_names(&["5/4"]);
+    r.run(&["check", "--read-data-subset", "5/4"])
+        .error_names(&["5/4"]);
 
     // Damage the pack holding f0's data: the part that reads it names snapshot, path and pack.
     let mut damaged = None;
@@ -266,7 +330,11 @@ fn repair_rebuilds_a_lost_index_and_forgets_broken_snapshots_after_naming_losses
     r.run(&["check"]).failed();
     let o = r.run(&["repair", "--json"]);
     o.ok();
-    assert!(o.json()["broken"].as_array().unwrap().is_empty(), "{}", o.stdout);
+    assert!(
+        o.json()["broken"].as_array().unwrap().is_empty(),
+        "{}",
+        o.stdout
+    );
     r.run(&["check", "--read-data"]).ok();
     let t = r.fresh("t");
     r.restore(&second, &t, &[]);
@@ -288,7 +356,12 @@ fn repair_rebuilds_a_lost_index_and_forgets_broken_snapshots_after_naming_losses
     assert!(!o.stdout.contains("/keep"), "{}", o.stdout);
     let o = r.run(&["repair", "--forget-broken"]);
     o.ok();
-    assert!(o.stderr.contains(&format!("snapshot {} loses 1 item", &second[..8])), "{}", o.stderr);
+    assert!(
+        o.stderr
+            .contains(&format!("snapshot {} loses 1 item", &second[..8])),
+        "{}",
+        o.stderr
+    );
     assert!(!ids(&r).contains(&second));
     assert_eq!(ids(&r).len(), 1);
     r.run(&["check", "--read-data"]).ok();
@@ -308,10 +381,17 @@ fn backups_running_during_prune_stay_restorable() {
             for i in 0..rounds {
                 // The same bytes the pruning side backs up, forgets and prunes.
                 write_random_file(&src.join(format!("f{i}")), 7000 + i, 1_200_000);
-                let id = r.backup(&[&src], &["-N", "live"])["id"].as_str().unwrap().to_string();
+                let id = r.backup(&[&src], &["-N", "live"])["id"]
+                    .as_str()
+                    .unwrap()
+                    .to_string();
                 let t = r.fresh(&format!("now{i}"));
                 let o = r.run(&[os("restore"), os(&id), os("--target"), os(&t)]);
-                assert!(o.success(), "restore right after backup failed: {}", o.stderr);
+                assert!(
+                    o.success(),
+                    "restore right after backup failed: {}",
+                    o.stderr
+                );
                 compare_trees(&src, &t);
                 let copy = r.fresh(&format!("copy{i}"));
                 cp_a(&src, &copy);
@@ -326,7 +406,8 @@ fn backups_running_during_prune_stay_restorable() {
         write_random_file(&junk.join("g"), 7000 + i + 1, 1_200_000);
         r.backup(&[&junk], &["-N", "junk"]);
         r.run(&["forget", "-N", "junk", "--keep-last", "0"]).ok();
-        r.run(&["prune", "--grace-minutes", "0", "--max-unused", "0%"]).ok();
+        r.run(&["prune", "--grace-minutes", "0", "--max-unused", "0%"])
+            .ok();
     }
     let saved = writer.join().unwrap();
     r.run(&["prune", "--grace-minutes", "0"]).ok();

@@ -7,8 +7,10 @@ mod devices;
 mod util;
 
 mod cli;
+mod crash;
 mod excludes;
 mod faults;
+mod health;
 mod incremental;
 mod keys;
 mod mongo;
@@ -21,5 +23,3 @@ mod sftp;
 mod snapshots_live;
 mod swift;
 mod volume;
-mod health;
-mod crash;

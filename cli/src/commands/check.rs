@@ -18,7 +18,11 @@ pub struct CheckArgs {
 }
 
 pub fn run(g: &GlobalOpts, a: CheckArgs) -> Result<ExitCode> {
-    let subset = a.read_data_subset.as_deref().map(Subset::parse).transpose()?;
+    let subset = a
+        .read_data_subset
+        .as_deref()
+        .map(Subset::parse)
+        .transpose()?;
     let read_data = a.read_data || subset.is_some();
     let repo = super::open(g)?;
     let r = check(&repo, &CheckOptions { read_data, subset })?;
@@ -41,7 +45,10 @@ pub fn run(g: &GlobalOpts, a: CheckArgs) -> Result<ExitCode> {
                 r.trees,
                 r.packs,
                 if read_data {
-                    format!(", {} blobs in {} packs read and verified", r.blobs_checked, r.packs_read)
+                    format!(
+                        ", {} blobs in {} packs read and verified",
+                        r.blobs_checked, r.packs_read
+                    )
                 } else {
                     String::new()
                 },

@@ -65,14 +65,27 @@ pub fn run(g: &GlobalOpts, a: ForgetArgs) -> Result<ExitCode> {
         weekly: a.keep_weekly,
         monthly: a.keep_monthly,
         yearly: a.keep_yearly,
-        within: a.keep_within.as_deref().map(CalendarDuration::parse).transpose()?,
+        within: a
+            .keep_within
+            .as_deref()
+            .map(CalendarDuration::parse)
+            .transpose()?,
         tags: a
             .keep_tag
             .iter()
-            .map(|t| t.split(',').map(str::to_string).filter(|t| !t.is_empty()).collect())
+            .map(|t| {
+                t.split(',')
+                    .map(str::to_string)
+                    .filter(|t| !t.is_empty())
+                    .collect()
+            })
             .collect(),
         remove_older_than_days: a.remove_older_than,
-        remove_before: a.remove_from_date.as_deref().map(crate::output::parse_date).transpose()?,
+        remove_before: a
+            .remove_from_date
+            .as_deref()
+            .map(crate::output::parse_date)
+            .transpose()?,
     };
     let opts = ForgetOptions {
         policy,
@@ -117,11 +130,18 @@ pub fn run(g: &GlobalOpts, a: ForgetArgs) -> Result<ExitCode> {
                 );
             }
         }
-        let n: usize = r.groups.iter().map(|g| g.decisions.iter().filter(|d| !d.keep).count()).sum();
+        let n: usize = r
+            .groups
+            .iter()
+            .map(|g| g.decisions.iter().filter(|d| !d.keep).count())
+            .sum();
         if a.dry_run {
             println!("dry run: {n} snapshot(s) would be removed");
         } else {
-            println!("removed {} snapshot(s); run `rime prune` to free their data", r.removed);
+            println!(
+                "removed {} snapshot(s); run `rime prune` to free their data",
+                r.removed
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

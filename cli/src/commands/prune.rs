@@ -26,7 +26,11 @@ fn percent(s: &str) -> Result<f64> {
         .ok()
         .filter(|v| (0.0..=100.0).contains(v))
         .map(|v| v / 100.0)
-        .ok_or_else(|| Error::invalid(format!("bad --max-unused '{s}': use a percentage such as 5%")))
+        .ok_or_else(|| {
+            Error::invalid(format!(
+                "bad --max-unused '{s}': use a percentage such as 5%"
+            ))
+        })
 }
 
 pub fn run(g: &GlobalOpts, a: PruneArgs) -> Result<ExitCode> {
@@ -50,15 +54,29 @@ pub fn run(g: &GlobalOpts, a: PruneArgs) -> Result<ExitCode> {
         }));
     } else if !g.quiet {
         let verb = if a.dry_run { "would be" } else { "" };
-        println!("{} snapshots, {} of {} blobs used", r.snapshots, r.blobs_used, r.blobs);
-        println!("{} packs, {} ({} unused)", r.packs, bytes(r.pack_bytes), bytes(r.unused_bytes));
+        println!(
+            "{} snapshots, {} of {} blobs used",
+            r.snapshots, r.blobs_used, r.blobs
+        );
+        println!(
+            "{} packs, {} ({} unused)",
+            r.packs,
+            bytes(r.pack_bytes),
+            bytes(r.unused_bytes)
+        );
         println!(
             "marked for deletion{verb}: {} packs ({}), {} of them repacked ({} copied)",
-            r.packs_marked, bytes(r.bytes_marked), r.packs_repacked, bytes(r.bytes_repacked)
+            r.packs_marked,
+            bytes(r.bytes_marked),
+            r.packs_repacked,
+            bytes(r.bytes_repacked)
         );
         println!(
             "deleted{verb} (marked earlier): {} packs ({}); still waiting: {}; re-indexed: {}",
-            r.packs_deleted, bytes(r.bytes_deleted), r.packs_waiting, r.packs_resurrected
+            r.packs_deleted,
+            bytes(r.bytes_deleted),
+            r.packs_waiting,
+            r.packs_resurrected
         );
         println!(
             "memory: index {}, used-blob bitmap {}",

@@ -46,14 +46,29 @@ pub fn run(g: &GlobalOpts, a: RepairArgs) -> Result<ExitCode> {
     } else if !g.quiet {
         println!(
             "index {} from {} packs ({} blobs){}",
-            if a.dry_run { "would be rebuilt" } else { "rebuilt" },
+            if a.dry_run {
+                "would be rebuilt"
+            } else {
+                "rebuilt"
+            },
             r.packs,
             r.blobs_indexed,
-            if a.dry_run { String::new() } else { format!(": {} index files written, {} removed", r.index_files_written, r.index_files_removed) }
+            if a.dry_run {
+                String::new()
+            } else {
+                format!(
+                    ": {} index files written, {} removed",
+                    r.index_files_written, r.index_files_removed
+                )
+            }
         );
         if !a.forget_broken {
             for b in &r.broken {
-                println!("snapshot {} is broken, {} item(s) lost:", b.id.short(), b.lost_total);
+                println!(
+                    "snapshot {} is broken, {} item(s) lost:",
+                    b.id.short(),
+                    b.lost_total
+                );
                 for l in &b.lost {
                     println!("  {l}");
                 }
@@ -62,8 +77,15 @@ pub fn run(g: &GlobalOpts, a: RepairArgs) -> Result<ExitCode> {
         if removed > 0 {
             println!("removed {removed} broken snapshot(s)");
         } else if !r.broken.is_empty() && !a.forget_broken {
-            println!("{} broken snapshot(s); `rime repair --forget-broken` removes them", r.broken.len());
+            println!(
+                "{} broken snapshot(s); `rime repair --forget-broken` removes them",
+                r.broken.len()
+            );
         }
     }
-    Ok(if r.broken.is_empty() || removed > 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if r.broken.is_empty() || removed > 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

@@ -87,7 +87,8 @@ impl Subset {
             Subset::Part { n, m } => names
                 .into_iter()
                 .filter(|name| {
-                    let prefix = u64::from_str_radix(name.get(..16).unwrap_or("0"), 16).unwrap_or(0);
+                    let prefix =
+                        u64::from_str_radix(name.get(..16).unwrap_or("0"), 16).unwrap_or(0);
                     ((u128::from(prefix) * u128::from(m)) >> 64) as u32 == n - 1
                 })
                 .collect(),
@@ -383,7 +384,10 @@ fn read_data(
                 have.sort_by_key(|e| e.offset);
                 for w in &want {
                     if !have.contains(w) {
-                        damaged.lock().insert(w.id, format!("pack {name} (header disagrees with the index)"));
+                        damaged.lock().insert(
+                            w.id,
+                            format!("pack {name} (header disagrees with the index)"),
+                        );
                         errs.push(format!(
                             "pack {name}: index entry for blob {} disagrees with the pack header",
                             w.id
@@ -417,23 +421,40 @@ fn affected(
         return;
     };
     let mut out = Vec::new();
-    for (sid, s) in snaps.iter().filter_map(|(i, s)| s.as_ref().ok().map(|s| (i, s))) {
+    for (sid, s) in snaps
+        .iter()
+        .filter_map(|(i, s)| s.as_ref().ok().map(|s| (i, s)))
+    {
         let mut stack = vec![(s.root, String::new())];
         while let Some((tid, path)) = stack.pop() {
             if out.len() >= MAX {
                 break;
             }
             if let Some(where_) = damaged.get(&tid) {
-                out.push(format!("snapshot {}: /{path}: directory tree {} in {where_} is damaged", sid.short(), tid.short()));
+                out.push(format!(
+                    "snapshot {}: /{path}: directory tree {} in {where_} is damaged",
+                    sid.short(),
+                    tid.short()
+                ));
                 continue;
             }
-            let Ok(tree) = repo.load_tree(index, &tid) else { continue };
+            let Ok(tree) = repo.load_tree(index, &tid) else {
+                continue;
+            };
             for n in &tree.nodes {
-                let p = format!("{path}{}{}", if path.is_empty() { "" } else { "/" }, String::from_utf8_lossy(&n.name));
+                let p = format!(
+                    "{path}{}{}",
+                    if path.is_empty() { "" } else { "/" },
+                    String::from_utf8_lossy(&n.name)
+                );
                 for part in &n.content {
                     if let Part::Data { id, .. } = part {
                         if let Some(where_) = damaged.get(id) {
-                            out.push(format!("snapshot {}: /{p}: data blob {} in {where_} is damaged", sid.short(), id.short()));
+                            out.push(format!(
+                                "snapshot {}: /{p}: data blob {} in {where_} is damaged",
+                                sid.short(),
+                                id.short()
+                            ));
                             break;
                         }
                     }

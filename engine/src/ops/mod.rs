@@ -57,6 +57,22 @@ impl CommitCheck {
     }
 }
 
+/// Run `f` with at least as many threads as the storage wants concurrent reads (network
+/// storages answer each ranged read slowly; the machine's cores would leave them idle).
+pub(crate) fn with_io_threads<T: Send>(
+    repo: &crate::repo::Repository,
+    f: impl FnOnce() -> T + Send,
+) -> T {
+    let want = repo.storage().concurrency() * 2;
+    if want <= rayon::current_num_threads() {
+        return f();
+    }
+    match rayon::ThreadPoolBuilder::new().num_threads(want).build() {
+        Ok(pool) => pool.install(f),
+        Err(_) => f(),
+    }
+}
+
 /// Progress reporter that ignores everything.
 pub struct NoProgress;
 impl Progress for NoProgress {}

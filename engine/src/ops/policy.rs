@@ -288,7 +288,9 @@ fn decide<Tz: TimeZone>(
             count: policy.hourly,
             reason: "hourly snapshot",
             last: None,
-            period: |t| i64::from(t.year()) * 1_000_000 + i64::from(t.ordinal()) * 100 + i64::from(t.hour()),
+            period: |t| {
+                i64::from(t.year()) * 1_000_000 + i64::from(t.ordinal()) * 100 + i64::from(t.hour())
+            },
         },
         Bucket {
             count: policy.daily,
@@ -319,10 +321,7 @@ fn decide<Tz: TimeZone>(
         },
     ];
     let newest = snaps.first().map(|(_, s)| s.time.secs);
-    let within_cutoff = policy
-        .within
-        .zip(newest)
-        .map(|(d, n)| d.before(tz, n));
+    let within_cutoff = policy.within.zip(newest).map(|(d, n)| d.before(tz, n));
     let older_than_cutoff = policy
         .remove_older_than_days
         .map(|d| now - i64::from(d) * 86_400);
@@ -401,7 +400,9 @@ mod tests {
     use chrono::{FixedOffset, Utc};
 
     fn snap(time: &str, host: &str, tags: &[&str]) -> (SnapshotId, Snapshot) {
-        let t = chrono::DateTime::parse_from_rfc3339(time).expect("rfc3339").timestamp();
+        let t = chrono::DateTime::parse_from_rfc3339(time)
+            .expect("rfc3339")
+            .timestamp();
         let s = Snapshot {
             time: Timestamp { secs: t, nanos: 0 },
             hostname: host.into(),
@@ -487,7 +488,9 @@ mod tests {
             .map(|d| {
                 format!(
                     "{} {}",
-                    Utc.timestamp_opt(d.snapshot.time.secs, 0).unwrap().format("%Y-%m-%d"),
+                    Utc.timestamp_opt(d.snapshot.time.secs, 0)
+                        .unwrap()
+                        .format("%Y-%m-%d"),
                     d.reasons.join("+")
                 )
             })
@@ -545,14 +548,22 @@ mod tests {
         let plans = apply(snaps, &p, GroupBy::default(), &Utc, i64::MAX / 2);
         let kept: Vec<_> = plans[0].decisions.iter().filter(|d| d.keep).collect();
         // 2026-03-31 minus one month = 2026-02-28, minus 2 days = 2026-02-26 03:00 (inclusive).
-        let oldest = Utc.timestamp_opt(kept.last().unwrap().snapshot.time.secs, 0).unwrap();
-        assert_eq!(oldest.format("%Y-%m-%d %H:%M").to_string(), "2026-02-26 03:00");
+        let oldest = Utc
+            .timestamp_opt(kept.last().unwrap().snapshot.time.secs, 0)
+            .unwrap();
+        assert_eq!(
+            oldest.format("%Y-%m-%d %H:%M").to_string(),
+            "2026-02-26 03:00"
+        );
         assert_eq!(kept.len(), 34);
         assert_eq!(kept[0].reasons, ["within 1m2d of the newest snapshot"]);
         for bad in ["", "5", "1x", "d", "1d1d", "-1d"] {
             assert!(CalendarDuration::parse(bad).is_err(), "{bad:?} accepted");
         }
-        assert_eq!(CalendarDuration::parse("1y2m3d4h").unwrap().to_string(), "1y2m3d4h");
+        assert_eq!(
+            CalendarDuration::parse("1y2m3d4h").unwrap().to_string(),
+            "1y2m3d4h"
+        );
     }
 
     #[test]

@@ -113,7 +113,10 @@ impl BlobVisitor for Marker<'_> {
         match self.index.position(id) {
             Some(p) => self.used.set(p),
             None => {
-                self.missing.lock().entry(*id).or_insert(SnapshotId([0; 32]));
+                self.missing
+                    .lock()
+                    .entry(*id)
+                    .or_insert(SnapshotId([0; 32]));
                 false
             }
         }
@@ -122,9 +125,11 @@ impl BlobVisitor for Marker<'_> {
         if err.kind() == ErrorKind::MissingObject {
             self.missing.lock().insert(*id, *snapshot);
         } else {
-            self.broken
-                .lock()
-                .push(format!("snapshot {}: /{path}: tree {}: {err}", snapshot.short(), id.short()));
+            self.broken.lock().push(format!(
+                "snapshot {}: /{path}: tree {}: {err}",
+                snapshot.short(),
+                id.short()
+            ));
         }
     }
 }
@@ -162,23 +167,25 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport> {
     let live: HashSet<LockId> = list_locks(repo)?
         .into_iter()
         .filter(|l| Some(l.id) != ours)
-        .filter(|l| l.body.as_ref().map_or(true, |b| b.stale_reason(now).is_none()))
+        .filter(|l| {
+            l.body
+                .as_ref()
+                .map_or(true, |b| b.stale_reason(now).is_none())
+        })
         .map(|l| l.id)
         .collect();
     let mut snaps = Vec::new();
     for (id, s) in repo.list_snapshots()? {
         match s {
             Ok(s) => snaps.push((id, s)),
-            Err(e) => {
-                return Err(Error::new(
-                    e.kind(),
-                    format!(
-                        "snapshot {} cannot be read ({e}): prune would not know what it references; \
+            Err(e) => return Err(Error::new(
+                e.kind(),
+                format!(
+                    "snapshot {} cannot be read ({e}): prune would not know what it references; \
                          remove it (`rime repair --forget-broken`) or fix the storage first",
-                        id.short()
-                    ),
-                ))
-            }
+                    id.short()
+                ),
+            )),
         }
     }
     rep.snapshots = snaps.len() as u64;
@@ -328,7 +335,11 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport> {
     // Packs no index names and no complete record lists: left by interrupted backups (or a
     // running one, which the lock list protects), or listed by a prune that was killed before
     // it completed its record.
-    let incomplete: Vec<&String> = records.iter().filter(|(_, r)| !r.complete).map(|(n, _)| n).collect();
+    let incomplete: Vec<&String> = records
+        .iter()
+        .filter(|(_, r)| !r.complete)
+        .map(|(n, _)| n)
+        .collect();
     let completed: HashSet<PackId> = records
         .iter()
         .filter(|(_, r)| r.complete)
@@ -347,7 +358,10 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport> {
         .chain(orphans.iter().copied())
         .collect();
     rep.packs_marked = marked.len() as u64;
-    rep.bytes_marked = marked.iter().map(|p| stored.get(p).copied().unwrap_or(0)).sum();
+    rep.bytes_marked = marked
+        .iter()
+        .map(|p| stored.get(p).copied().unwrap_or(0))
+        .sum();
     rep.packs_repacked = repack.iter().filter(|r| **r).count() as u64;
     if opts.dry_run || marked.is_empty() {
         return Ok(rep);

@@ -10,8 +10,8 @@ use rayon::prelude::*;
 
 use crate::error::{ErrorKind, Result};
 use crate::format::index::IndexPack;
-use crate::format::tree::Part;
 use crate::format::snapshot::SourceKind;
+use crate::format::tree::Part;
 use crate::id::{IndexId, PackId, SnapshotId};
 use crate::repo::headers::read_pack_header;
 use crate::repo::index::{write_index_file, MasterIndex};
@@ -67,7 +67,9 @@ pub fn repair(repo: &Repository, opts: &RepairOptions) -> Result<RepairReport> {
                 packs.push(IndexPack { id, blobs });
             }
             Ok(_) => {}
-            Err(e) => rep.unreadable_packs.push(format!("pack {}: {e}", id.to_hex())),
+            Err(e) => rep
+                .unreadable_packs
+                .push(format!("pack {}: {e}", id.to_hex())),
         }
     }
     if !opts.dry_run {
@@ -122,13 +124,20 @@ pub fn repair(repo: &Repository, opts: &RepairOptions) -> Result<RepairReport> {
                             Err(e) => {
                                 total += 1;
                                 if lost.len() < 100 {
-                                    lost.push(format!("/{path}: the whole directory (tree {}: {e})", tid.short()));
+                                    lost.push(format!(
+                                        "/{path}: the whole directory (tree {}: {e})",
+                                        tid.short()
+                                    ));
                                 }
                                 continue;
                             }
                         };
                         for n in &tree.nodes {
-                            let p = format!("{path}{}{}", if path.is_empty() { "" } else { "/" }, String::from_utf8_lossy(&n.name));
+                            let p = format!(
+                                "{path}{}{}",
+                                if path.is_empty() { "" } else { "/" },
+                                String::from_utf8_lossy(&n.name)
+                            );
                             let missing = n
                                 .content
                                 .iter()
@@ -137,7 +146,10 @@ pub fn repair(repo: &Repository, opts: &RepairOptions) -> Result<RepairReport> {
                             if missing > 0 {
                                 total += 1;
                                 if lost.len() < 100 {
-                                    lost.push(format!("/{p}: {missing} of {} chunks of content", n.content.len()));
+                                    lost.push(format!(
+                                        "/{p}: {missing} of {} chunks of content",
+                                        n.content.len()
+                                    ));
                                 }
                             }
                             if let Some(sub) = n.subtree {
@@ -190,7 +202,15 @@ impl crate::ops::reachable::BlobVisitor for MissingCounter<'_> {
             false
         }
     }
-    fn unreadable_tree(&self, _s: &SnapshotId, path: &str, id: &crate::id::BlobId, err: crate::Error) {
-        self.broken.lock().push(format!("{path}: blob {}: {err}", id.short()));
+    fn unreadable_tree(
+        &self,
+        _s: &SnapshotId,
+        path: &str,
+        id: &crate::id::BlobId,
+        err: crate::Error,
+    ) {
+        self.broken
+            .lock()
+            .push(format!("{path}: blob {}: {err}", id.short()));
     }
 }

@@ -216,19 +216,21 @@ pub fn restore(
     let bytes = AtomicU64::new(0);
     let blobs = AtomicU64::new(0);
     let errors: Mutex<Vec<Error>> = Mutex::new(Vec::new());
-    work.par_iter().for_each(|(pack, range)| {
-        if let Err(e) = restore_range(
-            repo,
-            pack,
-            range,
-            &plan.files,
-            &fin,
-            &bytes,
-            &blobs,
-            progress,
-        ) {
-            errors.lock().push(e);
-        }
+    crate::ops::with_io_threads(repo, || {
+        work.par_iter().for_each(|(pack, range)| {
+            if let Err(e) = restore_range(
+                repo,
+                pack,
+                range,
+                &plan.files,
+                &fin,
+                &bytes,
+                &blobs,
+                progress,
+            ) {
+                errors.lock().push(e);
+            }
+        })
     });
     let mut errors = errors.into_inner();
     if !errors.is_empty() {

@@ -2,7 +2,9 @@
 //! the source of truth when the index is lost (repair) or a pack must be re-indexed (prune).
 
 use crate::error::{Error, Result};
-use crate::format::pack::{decode_header_plain, decode_trailer, PackEntry, PACK_HEADER_AAD, TRAILER_LEN};
+use crate::format::pack::{
+    decode_header_plain, decode_trailer, PackEntry, PACK_HEADER_AAD, TRAILER_LEN,
+};
 use crate::id::PackId;
 use crate::repo::Repository;
 use crate::storage::FileKind;
@@ -16,12 +18,18 @@ pub fn read_pack_header(repo: &Repository, pack: &PackId) -> Result<Vec<PackEntr
     if size < t {
         return Err(ctx(Error::corrupt("shorter than its trailer")));
     }
-    let trailer = repo.storage().read_range(FileKind::Pack, &name, size - t, t).map_err(ctx)?;
+    let trailer = repo
+        .storage()
+        .read_range(FileKind::Pack, &name, size - t, t)
+        .map_err(ctx)?;
     let hlen = u64::from(decode_trailer(&trailer).map_err(ctx)?);
     let hstart = size
         .checked_sub(t + hlen)
         .ok_or_else(|| ctx(Error::corrupt("header length exceeds the pack")))?;
-    let sealed = repo.storage().read_range(FileKind::Pack, &name, hstart, hlen).map_err(ctx)?;
+    let sealed = repo
+        .storage()
+        .read_range(FileKind::Pack, &name, hstart, hlen)
+        .map_err(ctx)?;
     let plain = repo
         .keys()
         .open(PACK_HEADER_AAD, &sealed)

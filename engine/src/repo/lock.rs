@@ -85,7 +85,10 @@ impl LockBody {
     /// Why this lock is stale at time `now`, or `None` if it may still be held.
     pub fn stale_reason(&self, now: i64) -> Option<String> {
         if now - self.time > STALE_SECS {
-            return Some(format!("not refreshed for {} minutes", (now - self.time) / 60));
+            return Some(format!(
+                "not refreshed for {} minutes",
+                (now - self.time) / 60
+            ));
         }
         if self.hostname == crate::hostname() && !crate::sys::process_alive(self.pid) {
             return Some(format!("process {} no longer runs on this host", self.pid));
@@ -100,8 +103,16 @@ impl LockBody {
             .unwrap_or_else(|| format!("@{}", self.time));
         format!(
             "{} lock of `{}` by host {}, pid {}, taken or refreshed {when}",
-            if self.exclusive { "exclusive" } else { "shared" },
-            if self.command.is_empty() { "?" } else { &self.command },
+            if self.exclusive {
+                "exclusive"
+            } else {
+                "shared"
+            },
+            if self.command.is_empty() {
+                "?"
+            } else {
+                &self.command
+            },
             self.hostname,
             self.pid,
         )
@@ -144,7 +155,9 @@ pub fn unlock(repo: &Repository, all: bool) -> Result<Vec<String>> {
     for l in list_locks(repo)? {
         let why = match &l.body {
             Ok(b) if all => Some(b.describe()),
-            Ok(b) => b.stale_reason(now).map(|r| format!("{} ({r})", b.describe())),
+            Ok(b) => b
+                .stale_reason(now)
+                .map(|r| format!("{} ({r})", b.describe())),
             Err(e) => all.then(|| format!("unreadable lock {}: {e}", l.id.short())),
         };
         if let Some(why) = why {
@@ -255,7 +268,8 @@ impl LockGuard {
 fn write_lock(repo: &Repository, body: &LockBody) -> Result<LockId> {
     let id = LockId::random();
     let sealed = repo.keys().seal(AAD, &body.encode());
-    repo.storage().write(FileKind::Lock, &id.to_hex(), &sealed)?;
+    repo.storage()
+        .write(FileKind::Lock, &id.to_hex(), &sealed)?;
     Ok(id)
 }
 
@@ -263,7 +277,11 @@ fn write_lock(repo: &Repository, body: &LockBody) -> Result<LockId> {
 /// moment without a lock). A lock removed by someone else is not silently re-created.
 fn refresh(h: &Held) {
     let old = *h.id.lock();
-    if h.repo.storage().size(FileKind::Lock, &old.to_hex()).is_err() {
+    if h.repo
+        .storage()
+        .size(FileKind::Lock, &old.to_hex())
+        .is_err()
+    {
         h.lost.store(true, Ordering::SeqCst);
         return;
     }
@@ -283,7 +301,12 @@ fn refresh(h: &Held) {
 
 /// The first live lock that conflicts with taking one (`exclusive` or shared), as a `Locked`
 /// error naming its holder. Stale locks met on the way are removed.
-fn conflicts(repo: &Repository, exclusive: bool, command: &str, ours: Option<LockId>) -> Result<()> {
+fn conflicts(
+    repo: &Repository,
+    exclusive: bool,
+    command: &str,
+    ours: Option<LockId>,
+) -> Result<()> {
     let now = now_secs();
     for l in list_locks(repo)? {
         if Some(l.id) == ours {
@@ -332,7 +355,11 @@ impl Drop for LockGuard {
             let _ = t.join();
         }
         let id = *self.held.id.lock();
-        let _ = self.held.repo.storage().remove(FileKind::Lock, &id.to_hex());
+        let _ = self
+            .held
+            .repo
+            .storage()
+            .remove(FileKind::Lock, &id.to_hex());
     }
 }
 
@@ -391,7 +418,12 @@ mod tests {
             kdf: crate::crypto::KdfParams::TESTING,
             ..Default::default()
         };
-        Repository::init(std::sync::Arc::new(crate::storage::MemoryStorage::new()), b"pw", &opts).unwrap()
+        Repository::init(
+            std::sync::Arc::new(crate::storage::MemoryStorage::new()),
+            b"pw",
+            &opts,
+        )
+        .unwrap()
     }
 
     #[test]
@@ -400,20 +432,32 @@ mod tests {
         let a = LockGuard::shared(&r, "backup").unwrap();
         let b = LockGuard::shared(&r, "backup").unwrap(); // two backups at once
         let p = LockGuard::shared(&r, "prune").unwrap(); // prune runs beside backups
-        let e = LockGuard::shared(&r, "prune").err().expect("a second prune is refused");
+        let e = LockGuard::shared(&r, "prune")
+            .err()
+            .expect("a second prune is refused");
         assert_eq!(e.kind(), ErrorKind::Locked);
         let msg = e.to_string();
-        assert!(msg.contains("`prune`") && msg.contains(&format!("pid {}", std::process::id())), "{msg}");
+        assert!(
+            msg.contains("`prune`") && msg.contains(&format!("pid {}", std::process::id())),
+            "{msg}"
+        );
         assert!(msg.contains(&crate::hostname()), "{msg}");
-        let e = LockGuard::exclusive(&r, "repair").err().expect("exclusive refused while shared held");
+        let e = LockGuard::exclusive(&r, "repair")
+            .err()
+            .expect("exclusive refused while shared held");
         assert!(e.to_string().contains("shared lock of `"), "{e}");
         // Refresh keeps one lock per holder.
         a.refresh();
         assert_eq!(list_locks(&r).unwrap().len(), 3);
         drop((a, b, p));
-        assert!(list_locks(&r).unwrap().is_empty(), "dropping removes the lock files");
+        assert!(
+            list_locks(&r).unwrap().is_empty(),
+            "dropping removes the lock files"
+        );
         let x = LockGuard::exclusive(&r, "repair").unwrap();
-        let e = LockGuard::shared(&r, "backup").err().expect("shared refused while exclusive held");
+        let e = LockGuard::shared(&r, "backup")
+            .err()
+            .expect("shared refused while exclusive held");
         assert!(e.to_string().contains("exclusive lock of `repair`"), "{e}");
         x.check().unwrap();
         // `unlock --remove-all` takes it away; the holder notices before its next change.
@@ -423,13 +467,35 @@ mod tests {
         // A lock of a dead process on this host, and one not refreshed for an hour: both stale,
         // neither blocks an exclusive lock, and `unlock` removes them.
         for body in [
-            LockBody { exclusive: true, hostname: crate::hostname(), pid: i32::MAX as u32, time: now_secs(), command: "prune".into() },
-            LockBody { exclusive: true, hostname: "elsewhere".into(), pid: 1, time: now_secs() - 3600, command: "prune".into() },
+            LockBody {
+                exclusive: true,
+                hostname: crate::hostname(),
+                pid: i32::MAX as u32,
+                time: now_secs(),
+                command: "prune".into(),
+            },
+            LockBody {
+                exclusive: true,
+                hostname: "elsewhere".into(),
+                pid: 1,
+                time: now_secs() - 3600,
+                command: "prune".into(),
+            },
         ] {
             write_lock(&r, &body).unwrap();
         }
         assert_eq!(unlock(&r, false).unwrap().len(), 2);
-        write_lock(&r, &LockBody { exclusive: true, hostname: crate::hostname(), pid: i32::MAX as u32, time: now_secs(), command: "prune".into() }).unwrap();
+        write_lock(
+            &r,
+            &LockBody {
+                exclusive: true,
+                hostname: crate::hostname(),
+                pid: i32::MAX as u32,
+                time: now_secs(),
+                command: "prune".into(),
+            },
+        )
+        .unwrap();
         drop(LockGuard::exclusive(&r, "repair").expect("stale lock ignored and removed"));
         assert!(list_locks(&r).unwrap().is_empty());
     }

@@ -45,7 +45,10 @@ impl PendingRecord {
         if buf[4] != PENDING_VERSION {
             return Err(Error::new(
                 ErrorKind::UnsupportedVersion,
-                format!("pending record version {} is newer than this rime understands", buf[4]),
+                format!(
+                    "pending record version {} is newer than this rime understands",
+                    buf[4]
+                ),
             ));
         }
         from_postcard("pending record", &buf[5..])
@@ -68,7 +71,9 @@ pub fn list(repo: &Repository) -> Result<Vec<(String, PendingRecord)>> {
     let mut out = Vec::new();
     let names = match repo.storage().list(FileKind::Pending) {
         Ok(n) => n,
-        Err(e) if matches!(e.kind(), ErrorKind::MissingObject | ErrorKind::NotFound) => return Ok(out),
+        Err(e) if matches!(e.kind(), ErrorKind::MissingObject | ErrorKind::NotFound) => {
+            return Ok(out)
+        }
         Err(e) => return Err(e),
     };
     for o in names {
@@ -77,11 +82,11 @@ pub fn list(repo: &Repository) -> Result<Vec<(String, PendingRecord)>> {
             Err(e) if e.kind() == ErrorKind::MissingObject => continue,
             Err(e) => return Err(e),
         };
-        let plain = repo
-            .keys()
-            .open(AAD, &bytes)
-            .ok_or_else(|| Error::corrupt(format!("pending record {}: authentication failed", o.name)))?;
-        let rec = PendingRecord::decode(&plain).map_err(|e| e.within(format!("pending record {}", o.name)))?;
+        let plain = repo.keys().open(AAD, &bytes).ok_or_else(|| {
+            Error::corrupt(format!("pending record {}: authentication failed", o.name))
+        })?;
+        let rec = PendingRecord::decode(&plain)
+            .map_err(|e| e.within(format!("pending record {}", o.name)))?;
         out.push((o.name, rec));
     }
     Ok(out)
@@ -110,7 +115,9 @@ pub fn protect_marked(
                 continue;
             }
             match crate::repo::headers::read_pack_header(repo, &p) {
-                Ok(blobs) if !blobs.is_empty() => packs.push(crate::format::index::IndexPack { id: p, blobs }),
+                Ok(blobs) if !blobs.is_empty() => {
+                    packs.push(crate::format::index::IndexPack { id: p, blobs })
+                }
                 // Gone or unreadable: nothing this backup could have used from it (a pack is
                 // deleted only after every backup that loaded an index naming it has ended).
                 _ => {}

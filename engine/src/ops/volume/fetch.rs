@@ -76,27 +76,29 @@ pub(crate) fn fetch(
         }
     }
     work.sort_by_key(|(_, r)| std::cmp::Reverse(r.len()));
-    work.par_iter().try_for_each(|(pack, range)| -> Result<()> {
-        let start = u64::from(range[0].0.offset);
-        let last = &range[range.len() - 1].0;
-        let end = u64::from(last.offset) + u64::from(last.stored_len);
-        let buf = repo
-            .storage()
-            .read_range(FileKind::Pack, &pack.to_hex(), start, end - start)
-            .map_err(|e| e.within(format!("pack {pack}")))?;
-        for (e, offsets) in range {
-            let s = (u64::from(e.offset) - start) as usize;
-            let stored = &buf[s..s + e.stored_len as usize];
-            let plain =
-                open_blob(repo.keys(), e.ty, e.flags, e.raw_len, &e.id, stored).map_err(|err| {
-                    err.within(format!(
-                        "pack {pack}, blob {} at content offset {}",
-                        e.id.short(),
-                        offsets[0]
-                    ))
-                })?;
-            deliver(offsets, &plain)?;
-        }
-        Ok(())
+    crate::ops::with_io_threads(repo, || {
+        work.par_iter().try_for_each(|(pack, range)| -> Result<()> {
+            let start = u64::from(range[0].0.offset);
+            let last = &range[range.len() - 1].0;
+            let end = u64::from(last.offset) + u64::from(last.stored_len);
+            let buf = repo
+                .storage()
+                .read_range(FileKind::Pack, &pack.to_hex(), start, end - start)
+                .map_err(|e| e.within(format!("pack {pack}")))?;
+            for (e, offsets) in range {
+                let s = (u64::from(e.offset) - start) as usize;
+                let stored = &buf[s..s + e.stored_len as usize];
+                let plain = open_blob(repo.keys(), e.ty, e.flags, e.raw_len, &e.id, stored)
+                    .map_err(|err| {
+                        err.within(format!(
+                            "pack {pack}, blob {} at content offset {}",
+                            e.id.short(),
+                            offsets[0]
+                        ))
+                    })?;
+                deliver(offsets, &plain)?;
+            }
+            Ok(())
+        })
     })
 }

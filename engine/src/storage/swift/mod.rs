@@ -306,6 +306,12 @@ struct Listed {
 }
 
 impl Storage for SwiftStorage {
+    /// Single Swift transfers are latency-bound: upload several packs at once (each pending
+    /// pack is held in memory, so this also bounds memory).
+    fn concurrency(&self) -> usize {
+        4
+    }
+
     fn location(&self) -> String {
         self.inner.location()
     }
