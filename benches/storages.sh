@@ -4,7 +4,7 @@
 # Starts its own two local Swift clusters (tests/services/swift.sh, ports from 18700), writes
 # SIZE_MB of incompressible new data in 32 MiB files, and times, in the same run:
 #   rime-backup-1     rime backup to cluster 1
-#   rime-backup-2x    (to do) rime backup to clusters 1 and 2 at once, once multi-storage lands
+#   rime-backup-2x    rime backup to clusters 1 and 2 at once (a config file with two sections)
 #   swift-upload      `swift upload` (python-swiftclient, segmented with SEGMENT, its default
 #                     concurrency) of the same files to cluster 1
 #   restic-backup     restic backup to cluster 1 (when restic is installed)
@@ -65,9 +65,17 @@ use 1
 "$RIME" --repo "$r1" --password-file "$pw" init >>"$WORK/log"
 timeit rime-backup-1 "$RIME" --repo "$r1" --password-file "$pw" --quiet backup "$WORK/src"
 
-# TODO(multi-storage): time `rime backup` to clusters 1 and 2 at once (one storage section per
-# cluster in a config file) once the multi-storage work has landed; target <= 1.3x rime-backup-1.
-echo "rime-backup-2x: not measured yet (needs the multi-storage config)"
+# Both clusters at once, each with its own credentials: one [storage:NAME] section per cluster.
+cfg="$WORK/two.ini"
+{
+  for n in 1 2; do
+    a="RIME_TEST_SWIFT${n}_AUTH" u="RIME_TEST_SWIFT${n}_USER" k="RIME_TEST_SWIFT${n}_KEY"
+    printf '[storage:cluster%s]\nstorage = swift\ncontainer = bench2x/rime\nst_auth = %s\nst_user = %s\nst_key = %s\n' \
+      "$n" "${!a}" "${!u}" "${!k}"
+  done
+} >"$cfg"
+"$RIME" --config "$cfg" --password-file "$pw" init >>"$WORK/log" 2>&1
+timeit rime-backup-2x "$RIME" --config "$cfg" --password-file "$pw" --quiet backup "$WORK/src"
 
 timeit swift-upload swift upload --segment-size "$SEGMENT" bench-swiftclient "$WORK/src"
 
@@ -100,11 +108,12 @@ fi
   echo
   echo "| phase | seconds | MiB/s |"
   echo "| --- | ---: | ---: |"
-  for k in rime-backup-1 swift-upload restic-backup rime-restore swift-download restic-restore; do
+  for k in rime-backup-1 rime-backup-2x swift-upload restic-backup rime-restore swift-download restic-restore; do
     [ -n "${T[$k]:-}" ] || continue
     printf '| %s | %.2f | %.0f |\n' "$k" "${T[$k]}" "$(echo "$SIZE_MB / ${T[$k]}" | bc -l)"
   done
   echo
   [ -n "${T[swift-upload]:-}" ] && printf 'rime backup vs swift upload: %.2fx faster (target >= 1.5x)\n\n' "$(echo "${T[swift-upload]} / ${T[rime-backup-1]}" | bc -l)"
+  [ -n "${T[rime-backup-2x]:-}" ] && printf 'rime to two clusters vs one: %.2fx the time (target <= 1.3x)\n\n' "$(echo "${T[rime-backup-2x]} / ${T[rime-backup-1]}" | bc -l)"
   [ -n "${T[restic-restore]:-}" ] && printf 'rime restore vs restic restore: %.2fx faster (target >= 2x)\n' "$(echo "${T[restic-restore]} / ${T[rime-restore]}" | bc -l)"
 } | tee "$OUT"
