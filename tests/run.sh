@@ -60,6 +60,31 @@ if [ "$(id -u)" = 0 ]; then
   start_service mariadb
   start_service sshd
 fi
+# A port range with nothing listening (another run, or a developer's services, may hold the
+# default ones): FIRST, FIRST+STEP, ... ; prints the first free base of COUNT ports.
+free_base() { # FIRST STEP COUNT
+  python3 - "$@" <<'PY'
+import socket, sys
+first, step, count = map(int, sys.argv[1:])
+for base in range(first, first + 20 * step, step):
+    ok = True
+    for p in range(base, base + count):
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", p))
+        except OSError:
+            ok = False
+        finally:
+            s.close()
+        if not ok:
+            break
+    if ok:
+        print(base)
+        break
+PY
+}
+export RIME_SWIFT_PORT_BASE=${RIME_SWIFT_PORT_BASE:-$(free_base 18600 100 20 || echo 18600)}
+export RIME_KEYSTONE_PORT=${RIME_KEYSTONE_PORT:-$(free_base 18640 100 2 || echo 18640)}
 # OpenStack Swift: two one-replica tempauth clusters.
 swift_debs=(swift swift-proxy swift-account swift-container swift-object memcached python3-swiftclient)
 if { [ -x /usr/bin/swift-proxy-server ] && [ -x /usr/bin/memcached ]; } || install_debs "${swift_debs[@]}"; then
