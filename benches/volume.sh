@@ -42,6 +42,9 @@ done
 mkdir -p "$WORK" "$(dirname "$OUT")"
 mountpoint -q "$WORK" || mount -t tmpfs -o size="$TMPFS_SIZE" tmpfs "$WORK"
 trap 'cd /; [ -n "${LOOPDEV:-}" ] && losetup -d "$LOOPDEV"; umount "$WORK" 2>/dev/null || true' EXIT
+# Touch the tmpfs's memory once: in a VM, the first write to never-used guest memory costs
+# several times a later one, and would be charged to whichever tool happens to run first.
+dd if=/dev/zero of="$WORK/warm" bs=16M count=$((${WARM_MB:-10240} / 16)) status=none && rm -f "$WORK/warm"
 echo secret-bench >"$WORK/pw"
 export RESTIC_PASSWORD_FILE=$WORK/pw BORG_PASSPHRASE=secret-bench BORG_RELOCATED_REPO_ACCESS_IS_OK=yes \
   BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK=yes RESTIC_CACHE_DIR=$WORK/restic-cache BORG_BASE_DIR=$WORK/borg-base
