@@ -178,14 +178,16 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport> {
     for (id, s) in repo.list_snapshots()? {
         match s {
             Ok(s) => snaps.push((id, s)),
-            Err(e) => return Err(Error::new(
-                e.kind(),
-                format!(
+            Err(e) => {
+                return Err(Error::new(
+                    e.kind(),
+                    format!(
                     "snapshot {} cannot be read ({e}): prune would not know what it references; \
                          remove it (`rime repair --forget-broken`) or fix the storage first",
                     id.short()
                 ),
-            )),
+                ))
+            }
         }
     }
     rep.snapshots = snaps.len() as u64;

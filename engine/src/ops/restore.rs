@@ -29,7 +29,7 @@ use crate::storage::FileKind;
 /// Largest single read from a pack.
 pub const MAX_RANGE: u64 = 16 << 20;
 /// Gaps up to this size between needed blobs are read through rather than split.
-pub(crate) const MAX_GAP: u64 = 1 << 20;
+const MAX_GAP: u64 = 1 << 20;
 
 #[derive(Debug, Clone)]
 pub struct RestoreOptions {
@@ -192,27 +192,7 @@ pub fn restore(
         Ok(())
     })?;
     // 4. Data, by pack, in parallel ranges.
-    let mut work: Vec<(PackId, Vec<BlobUses>)> = Vec::new();
-    for (pack, mut blobs) in std::mem::take(&mut plan.packs) {
-        blobs.sort_by_key(|(e, _)| e.offset);
-        let mut cur: Vec<BlobUses> = Vec::new();
-        for b in blobs {
-            if let (Some(first), Some(last)) = (cur.first(), cur.last()) {
-                let end = u64::from(b.0.offset) + u64::from(b.0.stored_len);
-                let gap = u64::from(b.0.offset)
-                    .saturating_sub(u64::from(last.0.offset) + u64::from(last.0.stored_len));
-                if gap > MAX_GAP || end - u64::from(first.0.offset) > MAX_RANGE {
-                    work.push((pack, std::mem::take(&mut cur)));
-                }
-            }
-            cur.push(b);
-        }
-        if !cur.is_empty() {
-            work.push((pack, cur));
-        }
-    }
-    // Larger ranges first keeps both cores busy to the end.
-    work.sort_by_key(|(_, r)| std::cmp::Reverse(r.len()));
+    let work = pack_ranges(std::mem::take(&mut plan.packs));
     let bytes = AtomicU64::new(0);
     let blobs = AtomicU64::new(0);
     let errors: Mutex<Vec<Error>> = Mutex::new(Vec::new());
@@ -267,6 +247,35 @@ pub fn restore(
     stats.blobs = blobs.into_inner();
     stats.warnings = warnings.into_inner();
     Ok(stats)
+}
+
+/// Group the blobs needed from each pack into ranges read in one request: neighbours closer
+/// than [`MAX_GAP`] are read through, no range exceeds [`MAX_RANGE`]. Larger ranges come first,
+/// which keeps every thread busy to the end.
+pub(crate) fn pack_ranges<T>(
+    packs: impl IntoIterator<Item = (PackId, Vec<(crate::format::pack::PackEntry, T)>)>,
+) -> Vec<(PackId, Vec<(crate::format::pack::PackEntry, T)>)> {
+    let mut work = Vec::new();
+    for (pack, mut blobs) in packs {
+        blobs.sort_by_key(|(e, _)| e.offset);
+        let mut cur: Vec<(crate::format::pack::PackEntry, T)> = Vec::new();
+        for b in blobs {
+            if let (Some(first), Some(last)) = (cur.first(), cur.last()) {
+                let end = u64::from(b.0.offset) + u64::from(b.0.stored_len);
+                let gap = u64::from(b.0.offset)
+                    .saturating_sub(u64::from(last.0.offset) + u64::from(last.0.stored_len));
+                if gap > MAX_GAP || end - u64::from(first.0.offset) > MAX_RANGE {
+                    work.push((pack, std::mem::take(&mut cur)));
+                }
+            }
+            cur.push(b);
+        }
+        if !cur.is_empty() {
+            work.push((pack, cur));
+        }
+    }
+    work.sort_by_key(|(_, r): &(PackId, Vec<_>)| std::cmp::Reverse(r.len()));
+    work
 }
 
 /// Create the target directory or check it is empty; returns whether it was created.

@@ -10,7 +10,6 @@ use crate::format::blob::open_blob;
 use crate::format::pack::PackEntry;
 use crate::format::BlobType;
 use crate::id::{BlobId, PackId};
-use crate::ops::restore::{MAX_GAP, MAX_RANGE};
 use crate::repo::index::MasterIndex;
 use crate::repo::Repository;
 use crate::storage::FileKind;
@@ -56,26 +55,7 @@ pub(crate) fn fetch(
         by_blob.insert(id, slots.len());
         slots.push((pack, list.len() - 1));
     }
-    let mut work: Vec<(PackId, Vec<Uses>)> = Vec::new();
-    for (pack, mut blobs) in by_pack {
-        blobs.sort_by_key(|(e, _)| e.offset);
-        let mut cur: Vec<Uses> = Vec::new();
-        for b in blobs {
-            if let (Some(first), Some(last)) = (cur.first(), cur.last()) {
-                let end = u64::from(b.0.offset) + u64::from(b.0.stored_len);
-                let gap = u64::from(b.0.offset)
-                    .saturating_sub(u64::from(last.0.offset) + u64::from(last.0.stored_len));
-                if gap > MAX_GAP || end - u64::from(first.0.offset) > MAX_RANGE {
-                    work.push((pack, std::mem::take(&mut cur)));
-                }
-            }
-            cur.push(b);
-        }
-        if !cur.is_empty() {
-            work.push((pack, cur));
-        }
-    }
-    work.sort_by_key(|(_, r)| std::cmp::Reverse(r.len()));
+    let work = crate::ops::restore::pack_ranges(by_pack);
     crate::ops::with_io_threads(repo, || {
         work.par_iter().try_for_each(|(pack, range)| -> Result<()> {
             let start = u64::from(range[0].0.offset);
