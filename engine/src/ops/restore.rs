@@ -455,6 +455,39 @@ fn restore_range(
     blobs: &AtomicU64,
     progress: &dyn Progress,
 ) -> Result<()> {
+    open_range(
+        repo,
+        pack,
+        range,
+        |uses| format!("needed by {}", files[uses[0].file as usize].path.display()),
+        |uses, plain| {
+            blobs.fetch_add(1, Ordering::Relaxed);
+            for t in uses {
+                let f = &files[t.file as usize];
+                let file = open_for_write(&f.path)?;
+                file.write_all_at(plain, t.offset)
+                    .io_context(|| format!("cannot write {}", f.path.display()))?;
+                bytes.fetch_add(plain.len() as u64, Ordering::Relaxed);
+                if f.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+                    fin.finish(&file, f);
+                    progress.item_done(f.node.size);
+                }
+            }
+            Ok(())
+        },
+    )
+}
+
+/// Read one range of a pack (from [`pack_ranges`]) in one request, open and verify each blob
+/// in it, and hand it to `each` with its uses. Errors name the pack and, through `what`, who
+/// needed the blob.
+pub(crate) fn open_range<T>(
+    repo: &Repository,
+    pack: &PackId,
+    range: &[(crate::format::pack::PackEntry, T)],
+    what: impl Fn(&T) -> String,
+    mut each: impl FnMut(&T, &[u8]) -> Result<()>,
+) -> Result<()> {
     let start = u64::from(range[0].0.offset);
     let last = &range[range.len() - 1].0;
     let end = u64::from(last.offset) + u64::from(last.stored_len);
@@ -465,23 +498,9 @@ fn restore_range(
     for (e, uses) in range {
         let s = (u64::from(e.offset) - start) as usize;
         let stored = &buf[s..s + e.stored_len as usize];
-        let plain =
-            open_blob(repo.keys(), e.ty, e.flags, e.raw_len, &e.id, stored).map_err(|err| {
-                let f = &files[uses[0].file as usize];
-                err.within(format!("pack {pack}, needed by {}", f.path.display()))
-            })?;
-        blobs.fetch_add(1, Ordering::Relaxed);
-        for t in uses {
-            let f = &files[t.file as usize];
-            let file = open_for_write(&f.path)?;
-            file.write_all_at(&plain, t.offset)
-                .io_context(|| format!("cannot write {}", f.path.display()))?;
-            bytes.fetch_add(plain.len() as u64, Ordering::Relaxed);
-            if f.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
-                fin.finish(&file, f);
-                progress.item_done(f.node.size);
-            }
-        }
+        let plain = open_blob(repo.keys(), e.ty, e.flags, e.raw_len, &e.id, stored)
+            .map_err(|err| err.within(format!("pack {pack}, {}", what(uses))))?;
+        each(uses, &plain)?;
     }
     Ok(())
 }

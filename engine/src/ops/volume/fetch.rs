@@ -6,13 +6,11 @@ use std::collections::HashMap;
 use rayon::prelude::*;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::format::blob::open_blob;
 use crate::format::pack::PackEntry;
 use crate::format::BlobType;
 use crate::id::{BlobId, PackId};
 use crate::repo::index::MasterIndex;
 use crate::repo::Repository;
-use crate::storage::FileKind;
 
 /// Receives a verified blob's plaintext with the content offsets it belongs at.
 pub(crate) type Deliver<'a> = dyn Fn(&[u64], &[u8]) -> Result<()> + Sync + 'a;
@@ -57,28 +55,14 @@ pub(crate) fn fetch(
     }
     let work = crate::ops::restore::pack_ranges(by_pack);
     crate::ops::with_io_threads(repo, || {
-        work.par_iter().try_for_each(|(pack, range)| -> Result<()> {
-            let start = u64::from(range[0].0.offset);
-            let last = &range[range.len() - 1].0;
-            let end = u64::from(last.offset) + u64::from(last.stored_len);
-            let buf = repo
-                .storage()
-                .read_range(FileKind::Pack, &pack.to_hex(), start, end - start)
-                .map_err(|e| e.within(format!("pack {pack}")))?;
-            for (e, offsets) in range {
-                let s = (u64::from(e.offset) - start) as usize;
-                let stored = &buf[s..s + e.stored_len as usize];
-                let plain = open_blob(repo.keys(), e.ty, e.flags, e.raw_len, &e.id, stored)
-                    .map_err(|err| {
-                        err.within(format!(
-                            "pack {pack}, blob {} at content offset {}",
-                            e.id.short(),
-                            offsets[0]
-                        ))
-                    })?;
-                deliver(offsets, &plain)?;
-            }
-            Ok(())
+        work.par_iter().try_for_each(|(pack, range)| {
+            crate::ops::restore::open_range(
+                repo,
+                pack,
+                range,
+                |offsets| format!("blob at content offset {}", offsets[0]),
+                |offsets, plain| deliver(offsets, plain),
+            )
         })
     })
 }
