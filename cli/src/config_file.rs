@@ -110,7 +110,7 @@ pub fn load(path: &Path) -> Result<ConfigFile> {
     Ok(cfg)
 }
 
-fn storage_section(
+pub fn storage_section(
     name: &str,
     kv: &BTreeMap<String, String>,
     base: &Path,

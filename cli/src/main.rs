@@ -127,11 +127,22 @@ enum Command {
     Repair(commands::repair::RepairArgs),
     /// Remove stale locks (or all locks with --remove-all)
     Unlock(commands::unlock::UnlockArgs),
+    /// Freezer's agent: its options, config files and actions (also run as freezer-agent
+    /// or freezerc); file backups are GNU tar incremental levels stored in <container>/rime
+    #[command(args_override_self = true)]
+    Agent(commands::agent::AgentArgs),
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    if matches!(cli.command, Command::Backup(_)) {
+    let args = match commands::agent::rewrite_args(std::env::args_os().collect()) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("rime: error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let cli = Cli::parse_from(args);
+    if matches!(cli.command, Command::Backup(_) | Command::Agent(_)) {
         progress::install_cancel_handler();
     }
     let g = &cli.global;
@@ -151,6 +162,7 @@ fn main() -> ExitCode {
         Command::Prune(a) => commands::prune::run(g, a),
         Command::Repair(a) => commands::repair::run(g, a),
         Command::Unlock(a) => commands::unlock::run(g, a),
+        Command::Agent(a) => commands::agent::run(g, a),
     };
     let storage_failed = commands::finish_storages(g);
     if g.dry_run && result.is_ok() && !g.quiet {

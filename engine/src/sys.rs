@@ -139,3 +139,14 @@ pub fn process_alive(pid: u32) -> bool {
     let r = unsafe { libc::kill(pid as libc::pid_t, 0) };
     r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
+
+/// Freezer's `--max-priority`: nice -19 and the best-effort I/O class's highest level for this
+/// process. Returns whether each succeeded (raising the CPU priority needs root).
+pub fn max_priority() -> (bool, bool) {
+    // SAFETY: setpriority on this process has no memory preconditions.
+    let cpu = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, -19) } == 0;
+    // ioprio_set(IOPRIO_WHO_PROCESS = 1, this process, class BE (2) << 13 | level 0).
+    // SAFETY: a plain system call with integer arguments.
+    let io = unsafe { libc::syscall(libc::SYS_ioprio_set, 1, 0, 2 << 13) } == 0;
+    (cpu, io)
+}

@@ -36,7 +36,7 @@ use rime_engine::format::pack::{
     PACK_HEADER_AAD, PACK_MAGIC, TRAILER_LEN,
 };
 use rime_engine::format::snapshot::{
-    ChunkerKind, Snapshot, SnapshotStats, SourceKind, VolumeSource,
+    ChunkerKind, Snapshot, SnapshotStats, SourceKind, TarLevelSource, VolumeSource,
 };
 use rime_engine::format::tree::{Node, NodeKind, Part, Timestamp, Tree, Xattr};
 use rime_engine::format::{BlobFlags, BlobType, FORMAT_VERSION};
@@ -429,6 +429,25 @@ fn volume_snapshot() -> Snapshot {
     }
 }
 
+/// Level 1 of a tar chain whose level 0 is snapshot 44…44 (SPEC 4.7, `TarLevelSource`).
+fn tar_level_snapshot() -> Snapshot {
+    Snapshot {
+        source: SourceKind::TarLevel(TarLevelSource {
+            size: map_segment().len(),
+            tar_size: 1_048_576,
+            level: 1,
+            chain: vec![SnapshotId([0x44; 32])],
+            compression: "gzip".into(),
+            encrypted: true,
+            annotations: vec![("freezer.mode".into(), "fs".into())],
+        }),
+        root: keys().blob_id(&chunk_map().encode()),
+        paths: vec!["/home/vector".into()],
+        parent: Some(SnapshotId([0x44; 32])),
+        ..snapshot()
+    }
+}
+
 fn lock_body() -> LockBody {
     LockBody {
         exclusive: false,
@@ -613,6 +632,7 @@ fn all_vectors() -> Vec<(&'static str, Vec<u8>)> {
         ("map-segment.bin", map_segment().encode()),
         ("chunk-map.bin", chunk_map().encode()),
         ("snapshot-volume.bin", volume_snapshot().encode()),
+        ("snapshot-tar-level.bin", tar_level_snapshot().encode()),
         ("lock.bin", lock_plain.clone()),
         (
             "lock-sealed.bin",
@@ -1267,6 +1287,17 @@ fn volume_vectors_decode_to_their_values() {
     assert_eq!(
         Snapshot::decode(&read_vector("snapshot-volume.bin")).unwrap(),
         volume_snapshot()
+    );
+    let tar = read_vector("snapshot-tar-level.bin");
+    assert_eq!(Snapshot::decode(&tar).unwrap(), tar_level_snapshot());
+    // The source field as SPEC 4.7 spells it out: variant 3, size 1052672, tar_size 1048576,
+    // level 1, a chain of one id, "gzip", encrypted, one annotation.
+    let mut source = vec![0x03, 0x80, 0xa0, 0x40, 0x80, 0x80, 0x40, 0x01, 0x01];
+    source.extend([0x44; 32]);
+    source.extend(b"\x04gzip\x01\x01\x0cfreezer.mode\x02fs");
+    assert!(
+        tar.windows(source.len()).any(|w| w == source),
+        "TarLevel source bytes"
     );
     // The first bytes of a chunk map are its magic, as the spec's table says.
     assert_eq!(&read_vector("chunk-map.bin")[..4], b"RMAP");

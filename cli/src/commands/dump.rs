@@ -15,9 +15,20 @@ pub struct DumpArgs {
     /// relative to what restore would write. Volume and stream snapshots: omit it, the whole
     /// image or stream is written
     path: Option<String>,
+    /// `tar-incremental`: write the GNU tar incremental chain of a tar-level snapshot (made by
+    /// `rime agent`) as DIR/level-0.tar, level-1.tar, ... for `tar --extract
+    /// --listed-incremental=/dev/null` applied in order
+    #[arg(long, value_name = "FORMAT", value_parser = ["tar-incremental"])]
+    format: Option<String>,
+    /// With --format tar-incremental: the directory to write the archives into
+    #[arg(long, value_name = "DIR", requires = "format")]
+    output_dir: Option<std::path::PathBuf>,
 }
 
 pub fn run(g: &GlobalOpts, a: DumpArgs) -> Result<ExitCode> {
+    if a.format.is_some() {
+        return tar_incremental(g, &a);
+    }
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
     {
@@ -54,5 +65,41 @@ pub fn run(g: &GlobalOpts, a: DumpArgs) -> Result<ExitCode> {
     }
     std::io::Write::flush(&mut out)
         .map_err(|e| rime_engine::Error::io("cannot write output", e))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--format tar-incremental --output-dir DIR`: one archive per level of the chain.
+fn tar_incremental(g: &GlobalOpts, a: &DumpArgs) -> Result<ExitCode> {
+    use rime_engine::ops::tarlevel;
+    let dir = a.output_dir.as_ref().ok_or_else(|| {
+        rime_engine::Error::invalid("--format tar-incremental needs --output-dir DIR")
+    })?;
+    if a.path.is_some() {
+        return Err(rime_engine::Error::invalid(
+            "--format tar-incremental writes whole levels: give no path",
+        ));
+    }
+    let repo = super::open(g)?;
+    let (id, _) = rime_engine::ops::select::resolve(&repo, &a.snapshot, &Default::default())?;
+    let chain = tarlevel::chain_of(&repo, &id)?;
+    std::fs::create_dir_all(dir)
+        .map_err(|e| rime_engine::Error::io(format!("cannot create {}", dir.display()), e))?;
+    for (level, (_, snap)) in chain.iter().enumerate() {
+        let path = dir.join(format!("level-{level}.tar"));
+        let tmp = dir.join(format!(".level-{level}.tar.part"));
+        let f = std::fs::File::create(&tmp)
+            .map_err(|e| rime_engine::Error::io(format!("cannot create {}", tmp.display()), e))?;
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
+        let n = tarlevel::write_archive(&repo, snap, &mut w)?;
+        let f = w.into_inner().map_err(|e| {
+            rime_engine::Error::io(format!("cannot write {}", tmp.display()), e.into_error())
+        })?;
+        f.sync_all()
+            .and_then(|_| std::fs::rename(&tmp, &path))
+            .map_err(|e| rime_engine::Error::io(format!("cannot write {}", path.display()), e))?;
+        if !g.quiet {
+            println!("{} ({})", path.display(), crate::output::bytes(n));
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }

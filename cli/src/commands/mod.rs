@@ -1,5 +1,10 @@
 //! One module per command.
 
+pub mod agent;
+pub mod agent_admin;
+pub mod agent_backup;
+pub mod agent_opts;
+pub mod agent_restore;
 pub mod backup;
 pub mod backup_mysql;
 pub mod backup_snapshot;
@@ -43,10 +48,18 @@ pub fn storage(g: &GlobalOpts) -> Result<Arc<dyn Storage>> {
             members.push(crate::storage_open::open_section(g, &s)?);
         }
     }
-    match members.len() {
-        0 => Err(Error::invalid(
+    if members.is_empty() {
+        return Err(Error::invalid(
             "no repository given: use --repo, RIME_REPO or --config with [storage:NAME] sections",
-        )),
+        ));
+    }
+    fan_out(members)
+}
+
+/// One storage as is, several as one fan-out (reported at the end of the run).
+pub fn fan_out(mut members: Vec<Arc<dyn Storage>>) -> Result<Arc<dyn Storage>> {
+    match members.len() {
+        0 => Err(Error::invalid("no storage given")),
         1 => Ok(members.pop().expect("one member")),
         _ => {
             let f = FANOUT.get_or_init(|| Arc::new(rime_engine::storage::Fanout::new(members)));

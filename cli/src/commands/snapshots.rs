@@ -99,5 +99,11 @@ fn source_json(k: &rime_engine::format::snapshot::SourceKind) -> serde_json::Val
             "kind": "stream", "size": st.size, "command": st.command,
             "annotations": ann(&st.annotations),
         }),
+        SourceKind::TarLevel(t) => serde_json::json!({
+            "kind": "tar-level", "size": t.size, "tar_size": t.tar_size, "level": t.level,
+            "chain": t.chain.iter().map(|c| c.to_hex()).collect::<Vec<_>>(),
+            "compression": t.compression, "encrypted": t.encrypted,
+            "annotations": ann(&t.annotations),
+        }),
     }
 }

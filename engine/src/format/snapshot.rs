@@ -18,6 +18,9 @@ pub enum SourceKind {
     /// A byte stream (standard input, a command's output, a database dump); `root` is a
     /// chunk map.
     Stream(StreamSource),
+    /// One level of a GNU tar incremental chain (the agent's tar engine, Freezer's levels);
+    /// `root` is a chunk map of the uncompressed tar stream followed by the SNAR state.
+    TarLevel(TarLevelSource),
 }
 
 impl SourceKind {
@@ -32,6 +35,7 @@ impl SourceKind {
             SourceKind::Files => None,
             SourceKind::Volume(v) => Some(v.size),
             SourceKind::Stream(s) => Some(s.size),
+            SourceKind::TarLevel(t) => Some(t.size),
         }
     }
 
@@ -40,6 +44,7 @@ impl SourceKind {
             SourceKind::Files => "files",
             SourceKind::Volume(_) => "volume",
             SourceKind::Stream(_) => "stream",
+            SourceKind::TarLevel(_) => "tar-level",
         }
     }
 }
@@ -82,6 +87,29 @@ pub struct StreamSource {
     /// The command whose output was stored, or empty for standard input.
     pub command: String,
     /// As for volumes: e.g. ("mysql.dump", "mariadb-dump --single-transaction ...").
+    pub annotations: Vec<(String, String)>,
+}
+
+/// One level of a tar incremental chain. The content (the chunk map at `root`) is the
+/// uncompressed GNU tar incremental archive of this level (`tar_size` bytes) immediately
+/// followed by the GNU tar snapshot file (SNAR, format 2) after this level, so that the next
+/// level is computed from the repository alone and both deduplicate like any stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TarLevelSource {
+    /// Content bytes: the archive plus the SNAR.
+    pub size: u64,
+    /// Bytes of the tar archive at the start of the content.
+    pub tar_size: u64,
+    /// 0 for a full backup; N for an incremental against level N-1 of `chain`.
+    pub level: u32,
+    /// The snapshots of levels 0..level-1 this level is applied on top of, in level order.
+    pub chain: Vec<SnapshotId>,
+    /// The compression the user asked for (`gzip`, `bzip2`, `xz`, `zstd`, or empty), used when
+    /// the archive is written out in Freezer's format; the stored stream is uncompressed.
+    pub compression: String,
+    /// Whether the user asked for encryption (a pass file): Freezer metadata reports it.
+    pub encrypted: bool,
+    /// Sorted key/value facts, as for volumes (e.g. `lvm.snapshot`, `freezer.mode`).
     pub annotations: Vec<(String, String)>,
 }
 

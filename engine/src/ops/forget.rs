@@ -75,6 +75,7 @@ pub fn forget_in<Tz: TimeZone>(
         }
     }
     rep.groups = policy::apply(readable, &opts.policy, opts.group_by, tz, now);
+    keep_tar_chains(&mut rep.groups);
     if opts.dry_run {
         return Ok(rep);
     }
@@ -89,4 +90,26 @@ pub fn forget_in<Tz: TimeZone>(
         }
     }
     Ok(rep)
+}
+
+/// A kept tar-level snapshot cannot be restored without the levels below it: keep them too,
+/// whatever the policy said (they may sit in other groups).
+fn keep_tar_chains(groups: &mut [GroupPlan]) {
+    use crate::format::snapshot::SourceKind;
+    let needed: std::collections::HashSet<crate::id::SnapshotId> = groups
+        .iter()
+        .flat_map(|g| g.decisions.iter())
+        .filter(|d| d.keep)
+        .filter_map(|d| match &d.snapshot.source {
+            SourceKind::TarLevel(t) => Some(t.chain.iter().copied()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    for d in groups.iter_mut().flat_map(|g| g.decisions.iter_mut()) {
+        if !d.keep && needed.contains(&d.id) {
+            d.keep = true;
+            d.reasons = vec!["needed by a kept tar level".to_string()];
+        }
+    }
 }

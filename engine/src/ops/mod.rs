@@ -13,6 +13,7 @@ pub mod repair;
 pub mod restore;
 pub mod select;
 pub mod stats;
+pub mod tarlevel;
 pub mod volume;
 
 mod blob_saver;

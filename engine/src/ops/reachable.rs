@@ -39,7 +39,7 @@ pub fn walk_snapshot(
         }
         // `root` is a chunk map (a tree-type blob) listing segments (tree-type blobs) listing
         // the data blobs in order.
-        SourceKind::Volume(_) | SourceKind::Stream(_) => {
+        SourceKind::Volume(_) | SourceKind::Stream(_) | SourceKind::TarLevel(_) => {
             if v.visit(&snap.root, BlobType::Tree) {
                 walk_chunk_map(repo, index, id, &snap.root, v);
             }

@@ -102,7 +102,7 @@ pub fn repair(repo: &Repository, opts: &RepairOptions) -> Result<RepairReport> {
                 lost.push(format!("the snapshot itself cannot be read: {e}"));
             }
             Ok(s) => match s.source {
-                SourceKind::Volume(_) | SourceKind::Stream(_) => {
+                SourceKind::Volume(_) | SourceKind::Stream(_) | SourceKind::TarLevel(_) => {
                     let v = MissingCounter {
                         index: &index,
                         missing: Default::default(),

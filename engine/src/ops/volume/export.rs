@@ -17,6 +17,19 @@ const WINDOW: u64 = 64 << 20;
 
 /// Write the whole content to `out`; returns the bytes written.
 pub fn export(repo: &Repository, snap: &Snapshot, out: &mut dyn Write) -> Result<u64> {
+    export_range(repo, snap, 0, u64::MAX, out)
+}
+
+/// Write the content bytes `start..end` (clipped to the content) to `out`; only the segments
+/// and chunks overlapping the range are read. Returns the bytes written.
+pub fn export_range(
+    repo: &Repository,
+    snap: &Snapshot,
+    start: u64,
+    end: u64,
+    out: &mut dyn Write,
+) -> Result<u64> {
+    let range = (start, end);
     if !snap.source.has_chunk_map() {
         return Err(Error::invalid(
             "this snapshot is a file tree: dump a path of it instead",
@@ -26,21 +39,34 @@ pub fn export(repo: &Repository, snap: &Snapshot, out: &mut dyn Write) -> Result
     let map = load_map(repo, &index, &snap.root)?;
     let mut total = 0u64;
     for (seg_off, seg) in segment_offsets(&map) {
+        if seg_off + seg.len <= start {
+            continue;
+        }
+        if seg_off >= end {
+            break;
+        }
         let segment = load_segment(repo, &index, seg)?;
         let mut off = seg_off;
         let mut window: Vec<(u64, Part)> = Vec::new();
         let mut window_bytes = 0u64;
         for p in segment.parts {
-            window.push((off, p));
+            let here = off;
             off += p.len();
+            if off <= start {
+                continue;
+            }
+            if here >= end {
+                break;
+            }
+            window.push((here, p));
             window_bytes += p.len();
             if window_bytes >= WINDOW {
-                total += write_window(repo, &index, &window, out)?;
+                total += write_window(repo, &index, &window, range, out)?;
                 window.clear();
                 window_bytes = 0;
             }
         }
-        total += write_window(repo, &index, &window, out)?;
+        total += write_window(repo, &index, &window, range, out)?;
     }
     out.flush()
         .io_context(|| "cannot write the output".to_string())?;
@@ -51,6 +77,7 @@ fn write_window(
     repo: &Repository,
     index: &MasterIndex,
     window: &[(u64, Part)],
+    (r_start, r_end): (u64, u64),
     out: &mut dyn Write,
 ) -> Result<u64> {
     let Some(&(start, _)) = window.first() else {
@@ -73,7 +100,10 @@ fn write_window(
     })?;
     let zeros = vec![0u8; 1 << 20];
     let mut n = 0u64;
-    for ((_, p), slot) in window.iter().zip(slots) {
+    for ((off, p), slot) in window.iter().zip(slots) {
+        // The part of this chunk inside the range, relative to the chunk.
+        let lo = r_start.saturating_sub(*off).min(p.len()) as usize;
+        let hi = r_end.saturating_sub(*off).min(p.len()) as usize;
         match p {
             Part::Data { .. } => {
                 let data = slot.into_inner().ok_or_else(|| {
@@ -81,11 +111,18 @@ fn write_window(
                         "a chunk near content offset {start} was not delivered"
                     ))
                 })?;
-                out.write_all(&data)
+                if data.len() as u64 != p.len() {
+                    return Err(Error::corrupt(format!(
+                        "the chunk at content offset {off} is {} bytes, the map says {}",
+                        data.len(),
+                        p.len()
+                    )));
+                }
+                out.write_all(&data[lo..hi])
                     .io_context(|| "cannot write the output".to_string())?;
             }
-            Part::Hole { len } => {
-                let mut left = *len;
+            Part::Hole { .. } => {
+                let mut left = (hi - lo) as u64;
                 while left > 0 {
                     let k = left.min(zeros.len() as u64) as usize;
                     out.write_all(&zeros[..k])
@@ -94,7 +131,7 @@ fn write_window(
                 }
             }
         }
-        n += p.len();
+        n += (hi - lo) as u64;
     }
     Ok(n)
 }

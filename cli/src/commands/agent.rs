@@ -1,0 +1,279 @@
+//! `rime agent` (also run as `freezer-agent` or `freezerc`): Freezer's agent options with their
+//! meanings and defaults, so Freezer jobs and scheduler configurations run unchanged.
+//!
+//! The options are parsed here; `agent_opts` checks them (unsupported Freezer features are
+//! refused, never ignored) and resolves the repository, and one module per action does the
+//! work. A `--config` file's non-storage sections become command-line options placed before
+//! the real ones ([`expand_config`]), so the command line wins.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+use rime_engine::Result;
+
+use super::backup_snapshot::SnapshotArgs;
+use crate::GlobalOpts;
+
+#[derive(Args, Debug, Clone)]
+pub struct AgentArgs {
+    /// backup, restore, info (list restore points), admin (retention) or exec (--command)
+    #[arg(long, default_value = "backup", value_name = "ACTION")]
+    pub action: String,
+    /// fs, mysql or mongo
+    #[arg(short = 'm', long, default_value = "fs", value_name = "MODE")]
+    pub mode: String,
+    /// tar (GNU tar incremental levels, the default) or rime (rime's own snapshots)
+    #[arg(short = 'e', long, default_value = "tar", value_name = "ENGINE")]
+    pub engine: String,
+    /// The directory (or file) to back up
+    #[arg(short = 'F', long = "path-to-backup", visible_alias = "file-to-backup", value_name = "PATH")]
+    pub path_to_backup: Option<PathBuf>,
+    /// Backup name [default: freezer_{mode}_{hostname}]
+    #[arg(short = 'N', long, value_name = "NAME")]
+    pub backup_name: Option<String>,
+    /// Container: a directory for local and ssh storage, a container for Swift; the rime
+    /// repository is <container>/rime
+    #[arg(short = 'C', long, default_value = "freezer_backups", value_name = "CONTAINER")]
+    pub container: String,
+    /// local, ssh or swift
+    #[arg(long, default_value = "swift", value_name = "STORAGE")]
+    pub storage: String,
+    #[arg(long, value_name = "USER")]
+    pub ssh_username: Option<String>,
+    #[arg(long, value_name = "HOST")]
+    pub ssh_host: Option<String>,
+    #[arg(long, default_value_t = 22, value_name = "PORT")]
+    pub ssh_port: u16,
+    /// Host name the backups are filed under (another host's, to restore them here)
+    #[arg(long, value_name = "HOST")]
+    pub hostname: Option<String>,
+    /// Levels 0..N, then a new level 0
+    #[arg(long, value_name = "N")]
+    pub max_level: Option<u32>,
+    /// Levels up to N, then every backup is level N (a differential against level N-1)
+    #[arg(long, value_name = "N")]
+    pub always_level: Option<u32>,
+    /// A new level 0 when the chain's level 0 is this many days old
+    #[arg(long, value_name = "DAYS")]
+    pub restart_always_level: Option<f64>,
+    /// Every backup is a level 0
+    #[arg(long)]
+    pub no_incremental: bool,
+    /// Incremental backups (the default; accepted for Freezer job files)
+    #[arg(long)]
+    pub incremental: bool,
+    /// admin: remove backups older than DAYS (never one a kept backup needs, never the newest)
+    #[arg(short = 'R', long, visible_alias = "remove-older-then", value_name = "DAYS")]
+    pub remove_older_than: Option<f64>,
+    /// admin: remove backups taken before DATE (YYYY-MM-DDThh:mm:ss)
+    #[arg(long, value_name = "DATE")]
+    pub remove_from_date: Option<String>,
+    /// restore: the directory to restore into (must be empty unless --overwrite)
+    #[arg(long, value_name = "DIR")]
+    pub restore_abs_path: Option<PathBuf>,
+    /// restore: the newest backup at or before DATE (YYYY-MM-DDThh:mm:ss, local time)
+    #[arg(long, value_name = "DATE")]
+    pub restore_from_date: Option<String>,
+    /// restore: write into a non-empty directory
+    #[arg(long)]
+    pub overwrite: bool,
+    /// File whose first line is the password (of the rime repository)
+    #[arg(long, value_name = "FILE")]
+    pub encrypt_pass_file: Option<PathBuf>,
+    /// gzip, bzip2, xz or zstd: used when levels are written out in Freezer's format
+    #[arg(long, default_value = "gzip", value_name = "ALGO")]
+    pub compression: String,
+    /// Glob pattern of files not to back up (repeatable)
+    #[arg(long, value_name = "PATTERN")]
+    pub exclude: Vec<String>,
+    /// soft, hard or all
+    #[arg(long, value_name = "KIND")]
+    pub dereference_symlink: Option<String>,
+    /// Freezer's upload unit; rime's repository packs data itself (checked, then unused)
+    #[arg(short = 'M', long, value_name = "BYTES")]
+    pub max_segment_size: Option<String>,
+    /// Upload limit in bytes per second, K/M/G suffixes (-1: none)
+    #[arg(long, value_name = "RATE", allow_hyphen_values = true)]
+    pub upload_limit: Option<String>,
+    /// Download limit in bytes per second, K/M/G suffixes (-1: none)
+    #[arg(long, value_name = "RATE", allow_hyphen_values = true)]
+    pub download_limit: Option<String>,
+    /// Run at the highest CPU and I/O priority
+    #[arg(long)]
+    pub max_priority: bool,
+    /// Write the backup metadata JSON (Freezer's fields) to FILE, or - for standard output
+    #[arg(long, value_name = "FILE")]
+    pub metadata_out: Option<String>,
+    /// Append log lines to FILE
+    #[arg(long, value_name = "FILE")]
+    pub log_file: Option<PathBuf>,
+    /// debug, info, warning, error
+    #[arg(long, default_value = "info", value_name = "LEVEL")]
+    pub log_level: String,
+    /// exec: the command to run (a `|` pipeline, as Freezer)
+    #[arg(long, value_name = "COMMAND")]
+    pub command: Option<String>,
+    /// mysql mode: INI file with host, user, password (and port)
+    #[arg(long, value_name = "FILE")]
+    pub mysql_conf: Option<PathBuf>,
+    /// mongo mode: the node to check is the primary
+    #[arg(long, default_value = "mongodb://127.0.0.1:27017", value_name = "URI")]
+    pub mongo_uri: String,
+    #[command(flatten)]
+    pub snap: SnapshotArgs,
+    #[command(flatten)]
+    pub unsupported: Unsupported,
+}
+
+/// Freezer options for features rime does not have: accepted by the parser so that the error
+/// names them, then refused.
+#[derive(Args, Debug, Clone, Default)]
+pub struct Unsupported {
+    #[arg(long, hide = true)]
+    pub cinder_vol_id: Option<String>,
+    #[arg(long, hide = true)]
+    pub cinder_vol_name: Option<String>,
+    #[arg(long, hide = true)]
+    pub cindernative_vol_id: Option<String>,
+    #[arg(long, hide = true)]
+    pub cindernative_backup_id: Option<String>,
+    #[arg(long, hide = true)]
+    pub cinderbrick_vol_id: Option<String>,
+    #[arg(long, hide = true)]
+    pub nova_inst_id: Option<String>,
+    #[arg(long, hide = true)]
+    pub nova_inst_name: Option<String>,
+    #[arg(long, hide = true)]
+    pub glance_image_id: Option<String>,
+    #[arg(long, hide = true)]
+    pub glance_image_name: Option<String>,
+    #[arg(long, hide = true)]
+    pub project_id: Option<String>,
+    #[arg(long, hide = true)]
+    pub sql_server_conf: Option<String>,
+    #[arg(long, hide = true)]
+    pub ssh_password: Option<String>,
+    #[arg(long, hide = true)]
+    pub ftp_host: Option<String>,
+    #[arg(long, hide = true)]
+    pub access_key: Option<String>,
+    #[arg(long, hide = true)]
+    pub secret_key: Option<String>,
+    #[arg(long, hide = true)]
+    pub endpoint: Option<String>,
+    #[arg(long, hide = true)]
+    pub consistency_check: bool,
+    #[arg(long, hide = true)]
+    pub consistency_checksum: Option<String>,
+}
+
+impl Unsupported {
+    /// The first option given, by its Freezer name.
+    pub fn first(&self) -> Option<&'static str> {
+        let u = self;
+        [
+            (u.cinder_vol_id.is_some(), "--cinder-vol-id (Cinder backups)"),
+            (u.cinder_vol_name.is_some(), "--cinder-vol-name (Cinder backups)"),
+            (u.cindernative_vol_id.is_some(), "--cindernative-vol-id (Cinder backups)"),
+            (u.cindernative_backup_id.is_some(), "--cindernative-backup-id (Cinder backups)"),
+            (u.cinderbrick_vol_id.is_some(), "--cinderbrick-vol-id (Cinder backups)"),
+            (u.nova_inst_id.is_some(), "--nova-inst-id (Nova backups)"),
+            (u.nova_inst_name.is_some(), "--nova-inst-name (Nova backups)"),
+            (u.glance_image_id.is_some(), "--glance-image-id (Glance backups)"),
+            (u.glance_image_name.is_some(), "--glance-image-name (Glance backups)"),
+            (u.project_id.is_some(), "--project-id (Nova/Glance project backups)"),
+            (u.sql_server_conf.is_some(), "--sql-server-conf (SQL Server)"),
+            (u.ssh_password.is_some(), "--ssh-password (use --ssh-key)"),
+            (u.ftp_host.is_some(), "--ftp-host (FTP storage)"),
+            (u.access_key.is_some(), "--access-key (S3 storage)"),
+            (u.secret_key.is_some(), "--secret-key (S3 storage)"),
+            (u.endpoint.is_some(), "--endpoint (S3 storage)"),
+            (u.consistency_check, "--consistency-check (rime verifies every chunk by its hash)"),
+            (u.consistency_checksum.is_some(), "--consistency-checksum"),
+        ]
+        .into_iter()
+        .find(|(given, _)| *given)
+        .map(|(_, name)| name)
+    }
+}
+
+pub fn run(g: &GlobalOpts, a: AgentArgs) -> Result<ExitCode> {
+    let job = super::agent_opts::Job::resolve(g, &a)?;
+    let r = match a.action.as_str() {
+        "backup" => super::agent_backup::run(&job, &a),
+        "restore" => super::agent_restore::restore(&job, &a),
+        "info" => super::agent_restore::info(&job, &a),
+        "admin" => super::agent_admin::admin(&job, &a),
+        "exec" => super::agent_admin::exec(&job, &a),
+        _ => unreachable!("checked by Job::resolve"),
+    };
+    if let Err(e) = &r {
+        job.log("ERROR", &e.to_string());
+    }
+    r
+}
+
+/// Names under which the binary behaves as `rime agent`.
+pub const AGENT_NAMES: [&str; 2] = ["freezer-agent", "freezerc"];
+
+/// The command line as `rime` parses it: `freezer-agent ARGS` becomes `rime agent ARGS`, and the
+/// agent's `--config FILE` sections are inserted before its own options.
+pub fn rewrite_args(mut args: Vec<std::ffi::OsString>) -> Result<Vec<std::ffi::OsString>> {
+    let invoked = args
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if AGENT_NAMES.contains(&invoked.as_str()) {
+        args[0] = "rime".into();
+        args.insert(1, "agent".into());
+    }
+    let Some(pos) = args.iter().position(|a| a == "agent") else {
+        return Ok(args);
+    };
+    // The config file named on the command line (either spelling).
+    let mut config = None;
+    for (i, a) in args.iter().enumerate() {
+        let s = a.to_string_lossy();
+        if s == "--config" {
+            config = args.get(i + 1).map(PathBuf::from);
+        } else if let Some(v) = s.strip_prefix("--config=") {
+            config = Some(PathBuf::from(v));
+        }
+    }
+    let Some(config) = config else {
+        return Ok(args);
+    };
+    let extra = expand_config(&crate::config_file::load(&config)?)?;
+    let tail = args.split_off(pos + 1);
+    args.extend(extra);
+    args.extend(tail);
+    Ok(args)
+}
+
+/// Keys of a Freezer job file that are not agent options (scheduler, storage, credentials).
+const IGNORED_KEYS: [&str; 2] = ["osrc", "os_auth_url"];
+
+/// The non-storage sections of a Freezer INI file as `--key value` arguments: `true` becomes a
+/// bare flag, `false` and `None` (and empty values) leave the option unset.
+pub fn expand_config(cfg: &crate::config_file::ConfigFile) -> Result<Vec<std::ffi::OsString>> {
+    let mut out = vec![];
+    for kv in cfg.sections.values() {
+        for (k, v) in kv {
+            if IGNORED_KEYS.contains(&k.as_str()) || k == "config" {
+                continue;
+            }
+            let flag = format!("--{}", k.replace('_', "-"));
+            match v.to_ascii_lowercase().as_str() {
+                "" | "none" | "false" => {}
+                "true" => out.push(flag.into()),
+                _ => {
+                    out.push(flag.into());
+                    out.push(v.into());
+                }
+            }
+        }
+    }
+    Ok(out)
+}

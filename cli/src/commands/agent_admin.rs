@@ -1,0 +1,118 @@
+//! `rime agent --action admin` (retention, then garbage collection) and `--action exec`
+//! (run `--command`, failing when it fails).
+
+use std::process::{Command, ExitCode, Stdio};
+
+use rime_engine::ops::prune::{prune, PruneOptions};
+use rime_engine::ops::tarlevel::retain::remove_older;
+use rime_engine::{Error, Result};
+
+use super::agent::AgentArgs;
+use super::agent_opts::{parse_date, Job};
+
+pub fn admin(job: &Job, a: &AgentArgs) -> Result<ExitCode> {
+    let now = chrono::Utc::now().timestamp();
+    let cutoff = match (&a.remove_older_than, &a.remove_from_date) {
+        (Some(days), None) => {
+            if !(*days >= 0.0 && days.is_finite()) {
+                return Err(Error::invalid(format!(
+                    "--remove-older-than {days}: expected a number of days"
+                )));
+            }
+            now - (days * 86400.0) as i64
+        }
+        (None, Some(d)) => parse_date("--remove-from-date", d)?,
+        _ => {
+            return Err(Error::invalid(
+                "--action admin needs --remove-older-than DAYS or --remove-from-date DATE",
+            ))
+        }
+    };
+    let repo = job.open(false)?;
+    let removed = remove_older(
+        &repo,
+        &job.hostname,
+        &job.backup_name,
+        cutoff,
+        job.g.dry_run,
+    )?;
+    let verb = if job.g.dry_run { "would remove" } else { "removed" };
+    job.say(&format!(
+        "{verb} {} backup(s) of {}/{} taken before {}{}",
+        removed.len(),
+        job.hostname,
+        job.backup_name,
+        rime_engine::ops::tarlevel::history::fmt_time(cutoff),
+        if removed.is_empty() {
+            String::new()
+        } else {
+            format!(
+                ": {}",
+                removed.iter().map(|i| i.short()).collect::<Vec<_>>().join(" ")
+            )
+        }
+    ));
+    if !removed.is_empty() {
+        let r = prune(
+            &repo,
+            &PruneOptions {
+                dry_run: job.g.dry_run,
+                ..PruneOptions::default()
+            },
+        )?;
+        job.say(&format!(
+            "garbage collection: {} pack(s) of unused data marked ({}), deleted by a later run",
+            r.packs_marked,
+            crate::output::bytes(r.bytes_marked)
+        ));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Freezer's exec: `--command` split on `|` into a pipeline whose stages are split on spaces
+/// (no shell); the job fails when the last stage does.
+pub fn exec(job: &Job, a: &AgentArgs) -> Result<ExitCode> {
+    let cmd = a
+        .command
+        .as_deref()
+        .filter(|c| !c.trim().is_empty())
+        .ok_or_else(|| Error::invalid("--action exec needs --command"))?;
+    let stages: Vec<Vec<&str>> = cmd
+        .split('|')
+        .map(|s| s.split_whitespace().collect::<Vec<_>>())
+        .collect();
+    if stages.iter().any(|s| s.is_empty()) {
+        return Err(Error::invalid(format!("--command {cmd:?}: an empty pipeline stage")));
+    }
+    job.log("INFO", &format!("exec: {cmd}"));
+    let mut children = vec![];
+    let mut input: Option<std::process::ChildStdout> = None;
+    let n = stages.len();
+    for (i, st) in stages.iter().enumerate() {
+        let mut c = Command::new(st[0]);
+        c.args(&st[1..]);
+        if let Some(out) = input.take() {
+            c.stdin(Stdio::from(out));
+        }
+        if i + 1 < n {
+            c.stdout(Stdio::piped());
+        }
+        let mut child = c
+            .spawn()
+            .map_err(|e| Error::io(format!("--command: cannot run {:?}", st[0]), e))?;
+        input = child.stdout.take();
+        children.push(child);
+    }
+    let mut last = None;
+    for mut c in children {
+        last = Some(
+            c.wait()
+                .map_err(|e| Error::io("--command: waiting for the command", e))?,
+        );
+    }
+    let status = last.expect("one stage at least");
+    if !status.success() {
+        return Err(Error::invalid(format!("--command {cmd:?} failed ({status})")));
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,135 @@
+//! Restoring a tar-level chain (levels 0..N applied in order with [`crate::tarinc::apply`], so
+//! files deleted between levels are deleted), and writing each level out as a plain GNU tar
+//! incremental archive (`rime dump --format tar-incremental`).
+
+use std::io::{Read, Write};
+use std::path::Path;
+
+use crate::error::{Error, IoContext, Result};
+use crate::format::snapshot::Snapshot;
+use crate::id::SnapshotId;
+use crate::ops::volume::export::export_range;
+use crate::repo::Repository;
+use crate::tarinc::{apply, ApplyOptions, ApplyStats, TarReader};
+
+use super::history;
+
+/// One applied level.
+#[derive(Debug, Clone)]
+pub struct LevelApplied {
+    pub id: SnapshotId,
+    pub level: u32,
+    pub stats: ApplyStats,
+}
+
+/// The chain ending at the newest backup of `hostname`/`name` at or before `date` (seconds;
+/// `None` = the newest), as snapshots in level order.
+pub fn chain_at(
+    repo: &Repository,
+    hostname: &str,
+    name: &str,
+    date: Option<i64>,
+) -> Result<Vec<(SnapshotId, Snapshot)>> {
+    let snaps = history::list(repo, Some(hostname), Some(name))?;
+    if snaps.is_empty() {
+        return Err(Error::new(
+            crate::ErrorKind::NotFound,
+            format!("no tar backup of host {hostname:?} named {name:?} in the repository"),
+        ));
+    }
+    let ids = history::restore_chain(&history::levels(&snaps), date)?;
+    Ok(ids
+        .iter()
+        .map(|id| {
+            snaps
+                .iter()
+                .find(|(i, _)| i == id)
+                .cloned()
+                .expect("restore_chain returns listed ids")
+        })
+        .collect())
+}
+
+/// The chain ending at snapshot `id` (which must be a tar-level snapshot).
+pub fn chain_of(repo: &Repository, id: &SnapshotId) -> Result<Vec<(SnapshotId, Snapshot)>> {
+    let end = repo.load_snapshot(id)?;
+    let t = history::source(&end)?;
+    let mut out = Vec::with_capacity(t.chain.len() + 1);
+    for (level, c) in t.chain.iter().enumerate() {
+        let s = repo.load_snapshot(c).map_err(|e| {
+            e.within(format!(
+                "level {level} of the chain of snapshot {}",
+                id.short()
+            ))
+        })?;
+        out.push((*c, s));
+    }
+    out.push((*id, end));
+    Ok(out)
+}
+
+/// Apply the levels of `chain` in order into `target`.
+pub fn restore_chain(
+    repo: &Repository,
+    chain: &[(SnapshotId, Snapshot)],
+    target: &Path,
+    opts: &ApplyOptions,
+) -> Result<Vec<LevelApplied>> {
+    let mut out = vec![];
+    for (id, s) in chain {
+        let t = history::source(s)?;
+        let stats = with_archive(repo, s, |r| {
+            let mut reader = TarReader::new(r, format!("level {} ({})", t.level, id.short()));
+            apply(&mut reader, target, opts)
+        })
+        .map_err(|e| e.within(format!("restoring level {} ({})", t.level, id.short())))?;
+        out.push(LevelApplied {
+            id: *id,
+            level: t.level,
+            stats,
+        });
+    }
+    Ok(out)
+}
+
+/// Write a level's archive (the tar bytes, without the SNAR) to `out`; returns its length.
+pub fn write_archive(repo: &Repository, s: &Snapshot, out: &mut dyn Write) -> Result<u64> {
+    let t = history::source(s)?;
+    let n = export_range(repo, s, 0, t.tar_size, out)?;
+    if n != t.tar_size {
+        return Err(Error::corrupt(format!(
+            "the archive is {n} bytes, the snapshot says {}",
+            t.tar_size
+        )));
+    }
+    Ok(n)
+}
+
+/// Run `f` on a reader of the level's archive, fed by a thread reading the repository.
+fn with_archive<T>(
+    repo: &Repository,
+    s: &Snapshot,
+    f: impl FnOnce(&mut dyn Read) -> Result<T>,
+) -> Result<T> {
+    let (mut reader, writer) =
+        std::io::pipe().map_err(|e| Error::io("cannot create a pipe for the tar stream", e))?;
+    std::thread::scope(|sc| {
+        let feeder = sc.spawn(move || {
+            let mut w = std::io::BufWriter::with_capacity(1 << 20, writer);
+            write_archive(repo, s, &mut w)?;
+            w.flush().io_context(|| "tar stream pipe".to_string())
+        });
+        let r = f(&mut reader);
+        // Let the feeder finish: read what the archive reader left (end-of-archive padding).
+        let drained = std::io::copy(&mut reader, &mut std::io::sink());
+        drop(reader);
+        let fed = feeder
+            .join()
+            .unwrap_or_else(|_| Err(Error::invalid("the repository reader panicked")));
+        // A repository error explains a truncated archive, so it comes first.
+        fed?;
+        let v = r?;
+        drained.map_err(|e| Error::io("reading the tar stream", e))?;
+        Ok(v)
+    })
+}
