@@ -7,6 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -p rime-cli
 RIME="$PWD/target/release/rime"
+# Freezer's command names: the same binary acts as `rime agent` when run under them.
+for name in freezer-agent freezerc; do ln -sf rime "$PWD/target/release/$name"; done
 SRC=${SRC:-$PWD}                          # default source: this source tree
 WORK=${WORK:-$(mktemp -d /tmp/rime-quickstart.XXXXXX)}
 REPO=${REPO:-$WORK/repo}

@@ -6,6 +6,7 @@
 mod devices;
 mod util;
 
+mod agent;
 mod cli;
 mod crash;
 mod excludes;

@@ -214,6 +214,11 @@ pub fn run(g: &GlobalOpts, a: AgentArgs) -> Result<ExitCode> {
     r
 }
 
+const SUBCOMMANDS: [&str; 16] = [
+    "init", "backup", "snapshots", "restore", "ls", "dump", "diff", "copy", "stats", "check",
+    "key", "forget", "prune", "repair", "unlock", "agent",
+];
+
 /// Names under which the binary behaves as `rime agent`.
 pub const AGENT_NAMES: [&str; 2] = ["freezer-agent", "freezerc"];
 
@@ -229,7 +234,14 @@ pub fn rewrite_args(mut args: Vec<std::ffi::OsString>) -> Result<Vec<std::ffi::O
         args[0] = "rime".into();
         args.insert(1, "agent".into());
     }
-    let Some(pos) = args.iter().position(|a| a == "agent") else {
+    // The subcommand is the first argument naming one; only `agent` reads job files.
+    let Some(pos) = args
+        .iter()
+        .skip(1)
+        .position(|a| SUBCOMMANDS.iter().any(|c| a == c))
+        .map(|p| p + 1)
+        .filter(|&p| args[p] == "agent")
+    else {
         return Ok(args);
     };
     // The config file named on the command line (either spelling).

@@ -267,9 +267,15 @@ impl Job {
                     repo.config().repo_id.short(),
                     self.location()
                 ));
+                if encryption == Encryption::None {
+                    self.warn_unencrypted();
+                }
                 Ok(repo)
             }
-            Err(e) if e.kind() == ErrorKind::WrongPassword && self.password.is_none() => {
+            Err(e)
+                if self.password.is_none()
+                    && matches!(e.kind(), ErrorKind::WrongPassword | ErrorKind::InvalidInput) =>
+            {
                 Err(Error::new(
                     ErrorKind::WrongPassword,
                     format!(
@@ -288,14 +294,19 @@ impl Job {
         }
     }
 
+    /// Always on standard error, even with --quiet: nobody should miss it.
     fn warn_unencrypted(&self) {
+        let say = |m: &str| {
+            eprintln!("{m}");
+            self.log("WARNING", m);
+        };
         if self.password.is_some() {
-            self.say(&format!(
+            say(&format!(
                 "rime: warning: the repository at {} is NOT encrypted (it was created without --encrypt-pass-file); the pass file is not used",
                 self.location()
             ));
         } else {
-            self.say(&format!(
+            say(&format!(
                 "rime: warning: no --encrypt-pass-file: the repository at {} is NOT encrypted",
                 self.location()
             ));

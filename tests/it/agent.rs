@@ -1,0 +1,425 @@
+//! `rime agent` (Freezer's agent options): tar-level backups in the repository, restores at a
+//! date, Freezer's level rules, config files, retention, exec, and GNU tar reading the levels.
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+
+use chrono::TimeZone;
+use serde_json::Value;
+use tempfile::TempDir;
+
+use crate::util::*;
+
+/// A job: a source tree, a container on local storage and a pass file.
+struct Job {
+    tmp: TempDir,
+}
+
+impl Job {
+    fn new() -> Job {
+        let j = Job {
+            tmp: tempfile::tempdir().unwrap(),
+        };
+        mkdir(&j.src());
+        write(&j.p("pass"), "agent secret\nsecond line ignored\n");
+        write(&j.p("wrong"), "not the password\n");
+        j
+    }
+    fn p(&self, name: &str) -> PathBuf {
+        self.tmp.path().join(name)
+    }
+    fn src(&self) -> PathBuf {
+        self.p("src")
+    }
+    /// `rime agent` with the job's storage, name, source and pass file, then `extra`.
+    fn run(&self, extra: &[&str]) -> Out {
+        let mut args: Vec<String> = vec![
+            "agent".into(),
+            "--storage".into(),
+            "local".into(),
+            "--container".into(),
+            self.p("container").display().to_string(),
+            "--backup-name".into(),
+            "job".into(),
+            "--hostname".into(),
+            "host1".into(),
+            "--encrypt-pass-file".into(),
+            self.p("pass").display().to_string(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        rime_raw(&args, &[])
+    }
+    /// A backup; returns the metadata JSON.
+    fn backup(&self, extra: &[&str]) -> Value {
+        let meta = self.p("meta.json");
+        let src = self.src().display().to_string();
+        let mut args = vec!["--path-to-backup", &src, "--metadata-out"];
+        let m = meta.display().to_string();
+        args.push(&m);
+        args.extend(extra);
+        self.run(&args).ok();
+        serde_json::from_slice(&std::fs::read(&meta).unwrap()).unwrap()
+    }
+    fn restore(&self, target: &Path, extra: &[&str]) -> Out {
+        let t = target.display().to_string();
+        let mut args = vec!["--action", "restore", "--restore-abs-path", &t];
+        args.extend(extra);
+        self.run(&args)
+    }
+}
+
+/// Local time string of a Freezer metadata time stamp, as `--restore-from-date` takes it.
+fn local_date(secs: i64) -> String {
+    chrono::Local
+        .timestamp_opt(secs, 0)
+        .unwrap()
+        .format("%Y-%m-%dT%H:%M:%S")
+        .to_string()
+}
+
+/// GNU tar headers keep whole-second mtimes (as Freezer's archives): drop the nanoseconds of an
+/// expected tree so that a restore can match it exactly.
+fn whole_second_mtimes(root: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    let mut all = walk(root);
+    all.push(PathBuf::new());
+    for rel in all {
+        let p = root.join(&rel);
+        let m = std::fs::symlink_metadata(&p).unwrap();
+        set_mtime(&p, m.mtime(), 0);
+    }
+}
+
+/// Backups must not share a second (dates are second-granular).
+fn next_second() {
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+}
+
+fn levels_of(j: &Job, n: usize, extra: &[&str]) -> Vec<u64> {
+    (0..n)
+        .map(|i| {
+            write(&j.src().join("counter"), format!("{i}"));
+            let m = j.backup(extra);
+            next_second();
+            m["curr_backup_level"].as_u64().unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn agent_levels_restore_at_each_date_and_gnu_tar_reads_the_dump() {
+    let j = Job::new();
+    let s = j.src();
+    write(&s.join("keep.txt"), "unchanged\n");
+    write(&s.join("edit.txt"), "version 0\n");
+    write(&s.join("gone.txt"), "deleted at level 1\n");
+    mkdir(&s.join("dir/sub"));
+    write_random_file(&s.join("dir/sub/big.bin"), 1, 300_000);
+    write(&s.join("dir/removed-later/x"), "x");
+    symlink("keep.txt", &s.join("link"));
+    chmod(&s.join("keep.txt"), 0o640);
+    let mut states = vec![];
+    let mut times = vec![];
+    for level in 0..3u64 {
+        if level == 1 {
+            write(&s.join("edit.txt"), "version 1, longer\n");
+            std::fs::remove_file(s.join("gone.txt")).unwrap();
+            write(&s.join("dir/new.txt"), "new at level 1\n");
+        }
+        if level == 2 {
+            std::fs::remove_dir_all(s.join("dir/removed-later")).unwrap();
+            write(&s.join("edit.txt"), "v2\n");
+            write_random_file(&s.join("dir/sub/big.bin"), 2, 300_000);
+        }
+        let m = j.backup(&[]);
+        assert_eq!(m["curr_backup_level"], level, "{m}");
+        assert_eq!(m["backup_name"], "job");
+        assert_eq!(m["hostname"], "host1");
+        assert_eq!(m["compression"], "gzip");
+        assert_eq!(m["encryption"], true);
+        assert_eq!(m["engine_name"], "tar");
+        times.push(m["time_stamp"].as_i64().unwrap());
+        let copy = j.p(&format!("state{level}"));
+        save_copy(&s, &copy);
+        whole_second_mtimes(&copy);
+        states.push(copy);
+        next_second();
+    }
+    // The newest, and each date's state.
+    let out = j.p("latest");
+    j.restore(&out, &[]).ok();
+    compare_trees(&states[2], &out);
+    for (i, t) in times.iter().enumerate() {
+        let out = j.p(&format!("at{i}"));
+        j.restore(&out, &["--restore-from-date", &local_date(*t)])
+            .ok();
+        compare_trees(&states[i], &out);
+    }
+    // Before the first backup: a clear error and nothing written.
+    let out = j.p("too-early");
+    j.restore(&out, &["--restore-from-date", &local_date(times[0] - 3600)])
+        .error_names(&["first backup"]);
+    assert!(!out.exists());
+    // A non-empty target needs --overwrite.
+    j.restore(&states[0], &[]).error_names(&["not empty", "--overwrite"]);
+    // info lists the three levels.
+    let info = j.run(&["--action", "info"]);
+    info.ok();
+    assert!(info.stdout.contains("3 restore point(s)"), "{}", info.stdout);
+    let json = rime_raw(
+        [
+            "agent",
+            "--json",
+            "--action",
+            "info",
+            "--storage",
+            "local",
+            "--container",
+            &j.p("container").display().to_string(),
+            "--encrypt-pass-file",
+            &j.p("pass").display().to_string(),
+        ],
+        &[],
+    );
+    let v: Value = serde_json::from_str(&json.ok().stdout).unwrap();
+    let levels: Vec<u64> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["level"].as_u64().unwrap())
+        .collect();
+    assert_eq!(levels, vec![0, 1, 2]);
+    assert!(v.as_array().unwrap().iter().all(|r| r["hostname"] == "host1"));
+    // dump --format tar-incremental: real GNU tar rebuilds the tree, deletions included.
+    let repo = j.p("container/rime");
+    let dump = j.p("dump");
+    rime_raw(
+        [
+            os("--repo"),
+            os(&repo),
+            os("--password-file"),
+            os(j.p("pass")),
+            os("dump"),
+            os("latest"),
+            os("--format"),
+            os("tar-incremental"),
+            os("--output-dir"),
+            os(&dump),
+        ],
+        &[],
+    )
+    .ok();
+    let gt = j.p("gnutar");
+    mkdir(&gt);
+    for l in 0..3 {
+        let o = run_cmd(
+            "tar",
+            &[
+                OsStr::new("--extract"),
+                OsStr::new("--listed-incremental=/dev/null"),
+                OsStr::new("-f"),
+                dump.join(format!("level-{l}.tar")).as_os_str(),
+                OsStr::new("-C"),
+                gt.as_os_str(),
+            ],
+        );
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    compare_trees(&states[2], &gt);
+    assert!(!gt.join("gone.txt").exists() && !gt.join("dir/removed-later").exists());
+}
+
+#[test]
+fn agent_level_rules_max_and_always_level() {
+    let j = Job::new();
+    assert_eq!(
+        levels_of(&j, 5, &["--max-level", "2"]),
+        vec![0, 1, 2, 0, 1],
+        "max-level wraps after level 2"
+    );
+    let j = Job::new();
+    assert_eq!(levels_of(&j, 4, &["--always-level", "1"]), vec![0, 1, 1, 1]);
+    // Each always-level backup is a differential on the level 0: restoring the newest needs
+    // the level 0 and the newest level 1 only, and gives the newest content.
+    let out = j.p("out");
+    j.restore(&out, &[]).ok();
+    assert_eq!(std::fs::read_to_string(out.join("counter")).unwrap(), "3");
+    let j = Job::new();
+    assert_eq!(levels_of(&j, 2, &["--no-incremental"]), vec![0, 0]);
+}
+
+#[test]
+fn agent_config_file_merges_with_command_line_precedence() {
+    let j = Job::new();
+    write(&j.src().join("f"), "data");
+    let ini = format!(
+        "[job]\naction = backup\nbackup_name = from-config\nmax_level = 1\nno_incremental = False\n\
+         overwrite = None\ncontainer = {}\nstorage = local\npath_to_backup = {}\n",
+        j.p("container").display(),
+        j.src().display()
+    );
+    write(&j.p("job.ini"), ini);
+    let pass = j.p("pass").display().to_string();
+    let cfg = j.p("job.ini").display().to_string();
+    let run = |extra: &[&str]| {
+        let mut a = vec!["agent", "--config", &cfg, "--encrypt-pass-file", &pass];
+        a.extend(extra);
+        rime_raw(&a, &[])
+    };
+    run(&[]).ok();
+    next_second();
+    // The command line wins over the file.
+    run(&["--backup-name", "from-cli", "--metadata-out", "-"]).ok();
+    let c = j.p("container").display().to_string();
+    let info = rime_raw(
+        ["agent", "--json", "--action", "info", "--storage", "local", "--container", &c, "--encrypt-pass-file", &pass],
+        &[],
+    );
+    let v: Value = serde_json::from_str(&info.ok().stdout).unwrap();
+    let names: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["backup_name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["from-config", "from-cli"]);
+    // max_level = 1 from the file applies: level 0, then 1, then 0.
+    let lv = |out: &Out| -> u64 {
+        let v: Value = serde_json::from_str(out.stdout.lines().last().unwrap()).unwrap();
+        v["curr_backup_level"].as_u64().unwrap()
+    };
+    next_second();
+    assert_eq!(lv(run(&["--metadata-out", "-"]).ok()), 1);
+    next_second();
+    assert_eq!(lv(run(&["--metadata-out", "-"]).ok()), 0);
+    // A [storage:NAME] section: the repository is <container>/rime there.
+    let ini2 = format!(
+        "[default]\nbackup_name = multi\npath_to_backup = {}\n[storage:one]\nstorage = local\ncontainer = {}\n",
+        j.src().display(),
+        j.p("other").display()
+    );
+    write(&j.p("multi.ini"), ini2);
+    let cfg2 = j.p("multi.ini").display().to_string();
+    rime_raw(["agent", "--config", &cfg2, "--encrypt-pass-file", &pass], &[]).ok();
+    assert!(j.p("other/rime/config").exists());
+}
+
+#[test]
+fn agent_rejects_unsupported_and_conflicting_options() {
+    let j = Job::new();
+    let src = j.src().display().to_string();
+    for (args, needles) in [
+        (vec!["--engine", "rsync"], vec!["--engine rsync", "not supported by rime"]),
+        (vec!["--storage", "s3"], vec!["--storage s3", "not supported"]),
+        (vec!["--mode", "cinder"], vec!["--mode cinder", "not supported"]),
+        (vec!["--nova-inst-id", "x"], vec!["--nova-inst-id", "not supported"]),
+        (vec!["--compression", "lz4"], vec!["--compression", "gzip"]),
+        (
+            vec!["--always-level", "1", "--no-incremental"],
+            vec!["--no-incremental", "--always-level"],
+        ),
+        (vec!["--upload-limit", "10Q"], vec!["--upload-limit"]),
+        (vec!["--action", "frobnicate"], vec!["--action"]),
+        (vec!["--dereference-symlink", "all"], vec!["--dereference-symlink", "not supported"]),
+    ] {
+        let mut a = vec!["--path-to-backup", &src];
+        a.extend(args.iter().copied());
+        j.run(&a).error_names(&needles);
+    }
+    assert!(!j.p("container").exists(), "nothing created by a refused job");
+    // K/M/G suffixes are accepted (Freezer documents them but rejects them).
+    write(&j.src().join("f"), "x");
+    j.run(&["--path-to-backup", &src, "--upload-limit", "10M", "--download-limit", "-1"])
+        .ok();
+}
+
+#[test]
+fn agent_wrong_password_and_unencrypted_repositories() {
+    let j = Job::new();
+    write(&j.src().join("f"), "secret data");
+    j.backup(&[]);
+    let out = j.p("out");
+    let t = out.display().to_string();
+    let wrong = j.p("wrong").display().to_string();
+    j.run(&[
+        "--action",
+        "restore",
+        "--restore-abs-path",
+        &t,
+        "--encrypt-pass-file",
+        &wrong,
+    ])
+    .code(12);
+    assert!(!out.exists(), "nothing written with a wrong password");
+    // Without any pass file: an encrypted repository is refused with a pointer to the option.
+    let c = j.p("container").display().to_string();
+    rime_raw(
+        ["agent", "--action", "info", "--storage", "local", "--container", &c],
+        &[],
+    )
+    .error_names(&["encrypted", "--encrypt-pass-file"]);
+    // A new job without a pass file: an unencrypted repository, with a warning every run.
+    let c2 = j.p("plain").display().to_string();
+    let src = j.src().display().to_string();
+    let o = rime_raw(
+        ["agent", "--storage", "local", "--container", &c2, "-N", "p", "-F", &src],
+        &[],
+    );
+    assert!(o.ok().stderr.contains("NOT encrypted"), "{}", o.stderr);
+}
+
+#[test]
+fn agent_admin_keeps_what_kept_backups_need() {
+    let j = Job::new();
+    let mut times = vec![];
+    for i in 0..4 {
+        write(&j.src().join("n"), format!("{i}"));
+        let m = j.backup(&["--max-level", "1"]);
+        times.push(m["time_stamp"].as_i64().unwrap());
+        next_second();
+    }
+    let count = |j: &Job| -> usize {
+        let o = j.run(&["--action", "info", "--json"]);
+        serde_json::from_str::<Value>(&o.ok().stdout)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    // Chains: [0 1] [2 3]. A cutoff just after backup 2 (level 0 of the second chain) removes
+    // the first chain; backup 2 stays because backup 3 needs it.
+    j.run(&["--action", "admin", "--remove-from-date", &local_date(times[2] + 1)])
+        .ok();
+    assert_eq!(count(&j), 2);
+    // Everything is older than the cutoff: the newest chain still stays.
+    j.run(&["--action", "admin", "--remove-older-then", "0"]).ok();
+    assert_eq!(count(&j), 2);
+    let out = j.p("out");
+    j.restore(&out, &[]).ok();
+    assert_eq!(std::fs::read_to_string(out.join("n")).unwrap(), "3");
+}
+
+#[test]
+fn agent_exec_fails_when_the_command_fails_and_runs_as_freezerc() {
+    let j = Job::new();
+    j.run(&["--action", "exec", "--command", "true"]).ok();
+    j.run(&["--action", "exec", "--command", "echo hi | grep -q hi"]).ok();
+    j.run(&["--action", "exec", "--command", "echo hi | grep -q nope"])
+        .error_names(&["failed"]);
+    j.run(&["--action", "exec", "--command", "false"]).failed();
+    // The same binary under Freezer's names acts as `rime agent`.
+    for name in ["freezerc", "freezer-agent"] {
+        let link = j.p(name);
+        std::os::unix::fs::symlink(rime_bin(), &link).unwrap();
+        let o = std::process::Command::new(&link)
+            .args(["--action", "exec", "--command", "false"])
+            .output()
+            .unwrap();
+        assert!(!o.status.success());
+        let o = std::process::Command::new(&link)
+            .args(["--action", "exec", "--command", "true"])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+}
