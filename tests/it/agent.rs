@@ -161,11 +161,16 @@ fn agent_levels_restore_at_each_date_and_gnu_tar_reads_the_dump() {
         .error_names(&["first backup"]);
     assert!(!out.exists());
     // A non-empty target needs --overwrite.
-    j.restore(&states[0], &[]).error_names(&["not empty", "--overwrite"]);
+    j.restore(&states[0], &[])
+        .error_names(&["not empty", "--overwrite"]);
     // info lists the three levels.
     let info = j.run(&["--action", "info"]);
     info.ok();
-    assert!(info.stdout.contains("3 restore point(s)"), "{}", info.stdout);
+    assert!(
+        info.stdout.contains("3 restore point(s)"),
+        "{}",
+        info.stdout
+    );
     let json = rime_raw(
         [
             "agent",
@@ -189,7 +194,11 @@ fn agent_levels_restore_at_each_date_and_gnu_tar_reads_the_dump() {
         .map(|r| r["level"].as_u64().unwrap())
         .collect();
     assert_eq!(levels, vec![0, 1, 2]);
-    assert!(v.as_array().unwrap().iter().all(|r| r["hostname"] == "host1"));
+    assert!(v
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["hostname"] == "host1"));
     // dump --format tar-incremental: real GNU tar rebuilds the tree, deletions included.
     let repo = j.p("container/rime");
     let dump = j.p("dump");
@@ -272,7 +281,18 @@ fn agent_config_file_merges_with_command_line_precedence() {
     run(&["--backup-name", "from-cli", "--metadata-out", "-"]).ok();
     let c = j.p("container").display().to_string();
     let info = rime_raw(
-        ["agent", "--json", "--action", "info", "--storage", "local", "--container", &c, "--encrypt-pass-file", &pass],
+        [
+            "agent",
+            "--json",
+            "--action",
+            "info",
+            "--storage",
+            "local",
+            "--container",
+            &c,
+            "--encrypt-pass-file",
+            &pass,
+        ],
         &[],
     );
     let v: Value = serde_json::from_str(&info.ok().stdout).unwrap();
@@ -300,7 +320,11 @@ fn agent_config_file_merges_with_command_line_precedence() {
     );
     write(&j.p("multi.ini"), ini2);
     let cfg2 = j.p("multi.ini").display().to_string();
-    rime_raw(["agent", "--config", &cfg2, "--encrypt-pass-file", &pass], &[]).ok();
+    rime_raw(
+        ["agent", "--config", &cfg2, "--encrypt-pass-file", &pass],
+        &[],
+    )
+    .ok();
     assert!(j.p("other/rime/config").exists());
 }
 
@@ -309,10 +333,22 @@ fn agent_rejects_unsupported_and_conflicting_options() {
     let j = Job::new();
     let src = j.src().display().to_string();
     for (args, needles) in [
-        (vec!["--engine", "rsync"], vec!["--engine rsync", "not supported by rime"]),
-        (vec!["--storage", "s3"], vec!["--storage s3", "not supported"]),
-        (vec!["--mode", "cinder"], vec!["--mode cinder", "not supported"]),
-        (vec!["--nova-inst-id", "x"], vec!["--nova-inst-id", "not supported"]),
+        (
+            vec!["--engine", "rsync"],
+            vec!["--engine rsync", "not supported by rime"],
+        ),
+        (
+            vec!["--storage", "s3"],
+            vec!["--storage s3", "not supported"],
+        ),
+        (
+            vec!["--mode", "cinder"],
+            vec!["--mode cinder", "not supported"],
+        ),
+        (
+            vec!["--nova-inst-id", "x"],
+            vec!["--nova-inst-id", "not supported"],
+        ),
         (vec!["--compression", "lz4"], vec!["--compression", "gzip"]),
         (
             vec!["--always-level", "1", "--no-incremental"],
@@ -320,17 +356,30 @@ fn agent_rejects_unsupported_and_conflicting_options() {
         ),
         (vec!["--upload-limit", "10Q"], vec!["--upload-limit"]),
         (vec!["--action", "frobnicate"], vec!["--action"]),
-        (vec!["--dereference-symlink", "all"], vec!["--dereference-symlink", "not supported"]),
+        (
+            vec!["--dereference-symlink", "all"],
+            vec!["--dereference-symlink", "not supported"],
+        ),
     ] {
         let mut a = vec!["--path-to-backup", &src];
         a.extend(args.iter().copied());
         j.run(&a).error_names(&needles);
     }
-    assert!(!j.p("container").exists(), "nothing created by a refused job");
+    assert!(
+        !j.p("container").exists(),
+        "nothing created by a refused job"
+    );
     // K/M/G suffixes are accepted (Freezer documents them but rejects them).
     write(&j.src().join("f"), "x");
-    j.run(&["--path-to-backup", &src, "--upload-limit", "10M", "--download-limit", "-1"])
-        .ok();
+    j.run(&[
+        "--path-to-backup",
+        &src,
+        "--upload-limit",
+        "10M",
+        "--download-limit",
+        "-1",
+    ])
+    .ok();
 }
 
 #[test]
@@ -354,7 +403,15 @@ fn agent_wrong_password_and_unencrypted_repositories() {
     // Without any pass file: an encrypted repository is refused with a pointer to the option.
     let c = j.p("container").display().to_string();
     rime_raw(
-        ["agent", "--action", "info", "--storage", "local", "--container", &c],
+        [
+            "agent",
+            "--action",
+            "info",
+            "--storage",
+            "local",
+            "--container",
+            &c,
+        ],
         &[],
     )
     .error_names(&["encrypted", "--encrypt-pass-file"]);
@@ -362,7 +419,17 @@ fn agent_wrong_password_and_unencrypted_repositories() {
     let c2 = j.p("plain").display().to_string();
     let src = j.src().display().to_string();
     let o = rime_raw(
-        ["agent", "--storage", "local", "--container", &c2, "-N", "p", "-F", &src],
+        [
+            "agent",
+            "--storage",
+            "local",
+            "--container",
+            &c2,
+            "-N",
+            "p",
+            "-F",
+            &src,
+        ],
         &[],
     );
     assert!(o.ok().stderr.contains("NOT encrypted"), "{}", o.stderr);
@@ -388,11 +455,17 @@ fn agent_admin_keeps_what_kept_backups_need() {
     };
     // Chains: [0 1] [2 3]. A cutoff just after backup 2 (level 0 of the second chain) removes
     // the first chain; backup 2 stays because backup 3 needs it.
-    j.run(&["--action", "admin", "--remove-from-date", &local_date(times[2] + 1)])
-        .ok();
+    j.run(&[
+        "--action",
+        "admin",
+        "--remove-from-date",
+        &local_date(times[2] + 1),
+    ])
+    .ok();
     assert_eq!(count(&j), 2);
     // Everything is older than the cutoff: the newest chain still stays.
-    j.run(&["--action", "admin", "--remove-older-then", "0"]).ok();
+    j.run(&["--action", "admin", "--remove-older-then", "0"])
+        .ok();
     assert_eq!(count(&j), 2);
     let out = j.p("out");
     j.restore(&out, &[]).ok();
@@ -403,7 +476,8 @@ fn agent_admin_keeps_what_kept_backups_need() {
 fn agent_exec_fails_when_the_command_fails_and_runs_as_freezerc() {
     let j = Job::new();
     j.run(&["--action", "exec", "--command", "true"]).ok();
-    j.run(&["--action", "exec", "--command", "echo hi | grep -q hi"]).ok();
+    j.run(&["--action", "exec", "--command", "echo hi | grep -q hi"])
+        .ok();
     j.run(&["--action", "exec", "--command", "echo hi | grep -q nope"])
         .error_names(&["failed"]);
     j.run(&["--action", "exec", "--command", "false"]).failed();

@@ -27,14 +27,24 @@ pub struct AgentArgs {
     #[arg(short = 'e', long, default_value = "tar", value_name = "ENGINE")]
     pub engine: String,
     /// The directory (or file) to back up
-    #[arg(short = 'F', long = "path-to-backup", visible_alias = "file-to-backup", value_name = "PATH")]
+    #[arg(
+        short = 'F',
+        long = "path-to-backup",
+        visible_alias = "file-to-backup",
+        value_name = "PATH"
+    )]
     pub path_to_backup: Option<PathBuf>,
     /// Backup name [default: freezer_{mode}_{hostname}]
     #[arg(short = 'N', long, value_name = "NAME")]
     pub backup_name: Option<String>,
     /// Container: a directory for local and ssh storage, a container for Swift; the rime
     /// repository is <container>/rime
-    #[arg(short = 'C', long, default_value = "freezer_backups", value_name = "CONTAINER")]
+    #[arg(
+        short = 'C',
+        long,
+        default_value = "freezer_backups",
+        value_name = "CONTAINER"
+    )]
     pub container: String,
     /// local, ssh or swift
     #[arg(long, default_value = "swift", value_name = "STORAGE")]
@@ -64,7 +74,12 @@ pub struct AgentArgs {
     #[arg(long)]
     pub incremental: bool,
     /// admin: remove backups older than DAYS (never one a kept backup needs, never the newest)
-    #[arg(short = 'R', long, visible_alias = "remove-older-then", value_name = "DAYS")]
+    #[arg(
+        short = 'R',
+        long,
+        visible_alias = "remove-older-then",
+        value_name = "DAYS"
+    )]
     pub remove_older_than: Option<f64>,
     /// admin: remove backups taken before DATE (YYYY-MM-DDThh:mm:ss)
     #[arg(long, value_name = "DATE")]
@@ -173,23 +188,56 @@ impl Unsupported {
     pub fn first(&self) -> Option<&'static str> {
         let u = self;
         [
-            (u.cinder_vol_id.is_some(), "--cinder-vol-id (Cinder backups)"),
-            (u.cinder_vol_name.is_some(), "--cinder-vol-name (Cinder backups)"),
-            (u.cindernative_vol_id.is_some(), "--cindernative-vol-id (Cinder backups)"),
-            (u.cindernative_backup_id.is_some(), "--cindernative-backup-id (Cinder backups)"),
-            (u.cinderbrick_vol_id.is_some(), "--cinderbrick-vol-id (Cinder backups)"),
+            (
+                u.cinder_vol_id.is_some(),
+                "--cinder-vol-id (Cinder backups)",
+            ),
+            (
+                u.cinder_vol_name.is_some(),
+                "--cinder-vol-name (Cinder backups)",
+            ),
+            (
+                u.cindernative_vol_id.is_some(),
+                "--cindernative-vol-id (Cinder backups)",
+            ),
+            (
+                u.cindernative_backup_id.is_some(),
+                "--cindernative-backup-id (Cinder backups)",
+            ),
+            (
+                u.cinderbrick_vol_id.is_some(),
+                "--cinderbrick-vol-id (Cinder backups)",
+            ),
             (u.nova_inst_id.is_some(), "--nova-inst-id (Nova backups)"),
-            (u.nova_inst_name.is_some(), "--nova-inst-name (Nova backups)"),
-            (u.glance_image_id.is_some(), "--glance-image-id (Glance backups)"),
-            (u.glance_image_name.is_some(), "--glance-image-name (Glance backups)"),
-            (u.project_id.is_some(), "--project-id (Nova/Glance project backups)"),
-            (u.sql_server_conf.is_some(), "--sql-server-conf (SQL Server)"),
+            (
+                u.nova_inst_name.is_some(),
+                "--nova-inst-name (Nova backups)",
+            ),
+            (
+                u.glance_image_id.is_some(),
+                "--glance-image-id (Glance backups)",
+            ),
+            (
+                u.glance_image_name.is_some(),
+                "--glance-image-name (Glance backups)",
+            ),
+            (
+                u.project_id.is_some(),
+                "--project-id (Nova/Glance project backups)",
+            ),
+            (
+                u.sql_server_conf.is_some(),
+                "--sql-server-conf (SQL Server)",
+            ),
             (u.ssh_password.is_some(), "--ssh-password (use --ssh-key)"),
             (u.ftp_host.is_some(), "--ftp-host (FTP storage)"),
             (u.access_key.is_some(), "--access-key (S3 storage)"),
             (u.secret_key.is_some(), "--secret-key (S3 storage)"),
             (u.endpoint.is_some(), "--endpoint (S3 storage)"),
-            (u.consistency_check, "--consistency-check (rime verifies every chunk by its hash)"),
+            (
+                u.consistency_check,
+                "--consistency-check (rime verifies every chunk by its hash)",
+            ),
             (u.consistency_checksum.is_some(), "--consistency-checksum"),
         ]
         .into_iter()
@@ -215,8 +263,22 @@ pub fn run(g: &GlobalOpts, a: AgentArgs) -> Result<ExitCode> {
 }
 
 const SUBCOMMANDS: [&str; 16] = [
-    "init", "backup", "snapshots", "restore", "ls", "dump", "diff", "copy", "stats", "check",
-    "key", "forget", "prune", "repair", "unlock", "agent",
+    "init",
+    "backup",
+    "snapshots",
+    "restore",
+    "ls",
+    "dump",
+    "diff",
+    "copy",
+    "stats",
+    "check",
+    "key",
+    "forget",
+    "prune",
+    "repair",
+    "unlock",
+    "agent",
 ];
 
 /// Names under which the binary behaves as `rime agent`.

@@ -36,7 +36,11 @@ pub fn admin(job: &Job, a: &AgentArgs) -> Result<ExitCode> {
         cutoff,
         job.g.dry_run,
     )?;
-    let verb = if job.g.dry_run { "would remove" } else { "removed" };
+    let verb = if job.g.dry_run {
+        "would remove"
+    } else {
+        "removed"
+    };
     job.say(&format!(
         "{verb} {} backup(s) of {}/{} taken before {}{}",
         removed.len(),
@@ -48,7 +52,11 @@ pub fn admin(job: &Job, a: &AgentArgs) -> Result<ExitCode> {
         } else {
             format!(
                 ": {}",
-                removed.iter().map(|i| i.short()).collect::<Vec<_>>().join(" ")
+                removed
+                    .iter()
+                    .map(|i| i.short())
+                    .collect::<Vec<_>>()
+                    .join(" ")
             )
         }
     ));
@@ -82,7 +90,9 @@ pub fn exec(job: &Job, a: &AgentArgs) -> Result<ExitCode> {
         .map(|s| s.split_whitespace().collect::<Vec<_>>())
         .collect();
     if stages.iter().any(|s| s.is_empty()) {
-        return Err(Error::invalid(format!("--command {cmd:?}: an empty pipeline stage")));
+        return Err(Error::invalid(format!(
+            "--command {cmd:?}: an empty pipeline stage"
+        )));
     }
     job.log("INFO", &format!("exec: {cmd}"));
     let mut children = vec![];
@@ -112,7 +122,9 @@ pub fn exec(job: &Job, a: &AgentArgs) -> Result<ExitCode> {
     }
     let status = last.expect("one stage at least");
     if !status.success() {
-        return Err(Error::invalid(format!("--command {cmd:?} failed ({status})")));
+        return Err(Error::invalid(format!(
+            "--command {cmd:?} failed ({status})"
+        )));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -23,9 +23,8 @@ pub fn run(job: &Job, a: &AgentArgs) -> Result<ExitCode> {
         .ok_or_else(|| Error::invalid("--action backup needs --path-to-backup (-F)"))?;
     let path = std::path::absolute(&path)
         .map_err(|e| Error::io(format!("--path-to-backup {}", path.display()), e))?;
-    let md = std::fs::metadata(&path).map_err(|e| {
-        Error::io(format!("--path-to-backup {}", path.display()), e)
-    })?;
+    let md = std::fs::metadata(&path)
+        .map_err(|e| Error::io(format!("--path-to-backup {}", path.display()), e))?;
     if a.mode == "mysql" && a.mysql_conf.is_none() {
         return Err(Error::invalid("--mode mysql needs --mysql-conf"));
     }
@@ -70,7 +69,9 @@ pub fn run(job: &Job, a: &AgentArgs) -> Result<ExitCode> {
     let mut root = path.clone();
     let mut annotations = vec![("freezer.mode".to_string(), a.mode.clone())];
     if a.snap.wanted() {
-        let mysql = (a.mode == "mysql").then_some(a.mysql_conf.as_deref()).flatten();
+        let mysql = (a.mode == "mysql")
+            .then_some(a.mysql_conf.as_deref())
+            .flatten();
         let t = super::backup_snapshot::take(&a.snap, Some(&path), false, mysql, job.g.quiet)?;
         root = t.snap.translate(&path)?;
         for tag in &t.binlog_tags {
@@ -81,7 +82,8 @@ pub fn run(job: &Job, a: &AgentArgs) -> Result<ExitCode> {
         live = Some(t.snap);
     } else if a.mode == "mysql" {
         // Without a snapshot the tables stay locked for the whole archive, as Freezer does.
-        let conf = rime_engine::source::mysql::MysqlConf::load(a.mysql_conf.as_deref().expect("checked"))?;
+        let conf =
+            rime_engine::source::mysql::MysqlConf::load(a.mysql_conf.as_deref().expect("checked"))?;
         let defaults = conf.defaults_file()?;
         lock = Some(rime_engine::source::mysql::ReadLock::acquire(&defaults)?);
     }
@@ -124,7 +126,14 @@ pub fn run(job: &Job, a: &AgentArgs) -> Result<ExitCode> {
         crate::output::bytes(s.stats.bytes_total),
         crate::output::bytes(s.stats.bytes_added),
     ));
-    write_metadata(job, a, &path, r.plan.level, s.time.secs, Some(&r.backup.id.to_hex()))?;
+    write_metadata(
+        job,
+        a,
+        &path,
+        r.plan.level,
+        s.time.secs,
+        Some(&r.backup.id.to_hex()),
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -143,7 +152,12 @@ fn rime_engine_backup(job: &Job, a: &AgentArgs, path: &Path) -> Result<ExitCode>
         args.push("--dereference".into());
     }
     if a.mode == "mongo" {
-        args.extend(["--mode".into(), "mongo".into(), "--mongo-uri".into(), a.mongo_uri.clone()]);
+        args.extend([
+            "--mode".into(),
+            "mongo".into(),
+            "--mongo-uri".into(),
+            a.mongo_uri.clone(),
+        ]);
     }
     args.push(path.display().to_string());
     let Ok(parsed) = crate::Cli::try_parse_from(&args) else {

@@ -66,11 +66,13 @@ pub fn parse_date(option: &str, v: &str) -> Result<i64> {
     let naive = ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d"]
         .iter()
         .find_map(|f| {
-            chrono::NaiveDateTime::parse_from_str(v, f).ok().or_else(|| {
-                chrono::NaiveDate::parse_from_str(v, f)
-                    .ok()
-                    .and_then(|d| d.and_hms_opt(0, 0, 0))
-            })
+            chrono::NaiveDateTime::parse_from_str(v, f)
+                .ok()
+                .or_else(|| {
+                    chrono::NaiveDate::parse_from_str(v, f)
+                        .ok()
+                        .and_then(|d| d.and_hms_opt(0, 0, 0))
+                })
         })
         .ok_or_else(|| {
             Error::invalid(format!(
@@ -96,7 +98,14 @@ impl Job {
             "--mode",
             &a.mode,
             &["fs", "mysql", "mongo"],
-            &["sqlserver", "cinder", "cindernative", "cinderbrick", "nova", "glance"],
+            &[
+                "sqlserver",
+                "cinder",
+                "cindernative",
+                "cinderbrick",
+                "nova",
+                "glance",
+            ],
         )?;
         one_of(
             "--engine",
@@ -159,7 +168,8 @@ impl Job {
         }
         let password = match &a.encrypt_pass_file {
             Some(f) => Some(
-                crate::password::read_password_file(f).map_err(|e| e.within("--encrypt-pass-file"))?,
+                crate::password::read_password_file(f)
+                    .map_err(|e| e.within("--encrypt-pass-file"))?,
             ),
             None => match (&g.password_file, std::env::var("RIME_PASSWORD")) {
                 (Some(f), _) => Some(crate::password::read_password_file(f)?),

@@ -1,6 +1,7 @@
 //! A tar-level backup: [`crate::tarinc::create`] at the level the rules give, streamed through
-//! an OS pipe into the content-defined chunker of the stream-backup path, so that the files a
-//! new level 0 shares with earlier levels cost (almost) nothing in the repository.
+//! an OS pipe into the repository, one chunk per tar member ([`super::split`]; large members
+//! by content-defined chunking), so that the files a new level 0 shares with earlier levels
+//! cost (almost) nothing in the repository.
 
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
@@ -11,7 +12,6 @@ use crate::format::snapshot::{SnapshotStats, SourceKind, TarLevelSource};
 use crate::ops::backup::BackupResult;
 use crate::ops::blob_saver::BlobSaver;
 use crate::ops::volume::map::MapWriter;
-use crate::ops::volume::stream::chunk_reader;
 use crate::ops::volume::{save, SnapshotMeta};
 use crate::ops::Progress;
 use crate::repo::index::MasterIndex;
@@ -21,6 +21,7 @@ use crate::tarinc::{self, CreateOptions, CreateStats, Snar};
 
 use super::history;
 use super::plan::{plan, LevelRules, Plan};
+use super::split::chunk_tar;
 
 #[derive(Debug, Clone)]
 pub struct TarBackupOptions {
@@ -47,7 +48,12 @@ pub struct TarBackupResult {
 }
 
 /// Decide the next level without backing up (for `--dry-run`).
-pub fn next_plan(repo: &Repository, meta: &SnapshotMeta, rules: &LevelRules, now: i64) -> Result<Plan> {
+pub fn next_plan(
+    repo: &Repository,
+    meta: &SnapshotMeta,
+    rules: &LevelRules,
+    now: i64,
+) -> Result<Plan> {
     let snaps = history::list(repo, Some(&meta.hostname), Some(&meta.name))?;
     plan(&history::levels(&snaps), rules, now)
 }
@@ -82,9 +88,10 @@ pub fn backup(
     let (chunked, produced) = std::thread::scope(|s| {
         let producer = s.spawn(|| produce(opts, previous.as_ref(), pipe_w));
         let mut reader = reader;
-        let chunked = chunk_reader(
+        let chunked = chunk_tar(
             &mut reader,
             &repo.chunker(),
+            repo.config().chunker.max_size as usize,
             &saver,
             &mut writer,
             progress,

@@ -14,6 +14,7 @@ pub mod history;
 pub mod plan;
 pub mod restore;
 pub mod retain;
+mod split;
 
 pub use backup::{backup, load_snar, next_plan, TarBackupOptions, TarBackupResult};
 pub use plan::{LevelBackup, LevelRules, Plan};

@@ -124,7 +124,9 @@ pub fn plan(history: &[LevelBackup], rules: &LevelRules, now: i64) -> Result<Pla
             .find(|h| h.id == full[0])
             .map_or(last.time, |h| h.time);
         if (now - l0_time) as f64 >= days * 86400.0 {
-            return Ok(Plan::full("--restart-always-level: the level 0 is old enough"));
+            return Ok(Plan::full(
+                "--restart-always-level: the level 0 is old enough",
+            ));
         }
     }
     if let Some(m) = rules.max_level {
