@@ -383,3 +383,55 @@ fn max_priority() {
         eprintln!("rime: warning: --max-priority: cannot raise the I/O priority");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn args(extra: &[&str]) -> AgentArgs {
+        let mut v = vec!["rime", "agent"];
+        v.extend(extra);
+        match crate::Cli::try_parse_from(v).unwrap().command {
+            crate::Command::Agent(a) => a,
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn repository_is_container_slash_rime_on_each_storage() {
+        let url = |e: &[&str]| primary_storage(&args(e)).unwrap().url;
+        assert_eq!(url(&["--storage", "local", "-C", "/srv/b/"]), "/srv/b/rime");
+        assert_eq!(
+            url(&[
+                "--storage",
+                "ssh",
+                "-C",
+                "/srv/c",
+                "--ssh-host",
+                "10.0.0.5",
+                "--ssh-username",
+                "bk",
+                "--ssh-port",
+                "2222"
+            ]),
+            "sftp://bk@10.0.0.5:2222/srv/c/rime"
+        );
+        assert_eq!(
+            url(&["-C", "nightly"]),
+            "swift://nightly/rime",
+            "swift is the default"
+        );
+        assert!(primary_storage(&args(&["--storage", "ssh"])).is_err());
+    }
+
+    #[test]
+    fn freezer_dates_and_limits() {
+        assert!(parse_date("--x", "2026-11-21T10:00:00").is_ok());
+        assert!(parse_date("--x", "2026-11-21 10:00:00").is_ok());
+        assert!(parse_date("--x", "yesterday").is_err());
+        assert_eq!(parse_limit("--u", "-1").unwrap(), None);
+        assert_eq!(parse_limit("--u", "2M").unwrap(), Some(2 << 20));
+        assert!(parse_limit("--u", "2Q").is_err());
+    }
+}

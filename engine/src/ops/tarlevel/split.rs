@@ -149,7 +149,7 @@ fn octal(f: &[u8]) -> Option<u64> {
         .take_while(|b| (b'0'..=b'7').contains(b))
         .collect();
     if s.is_empty() {
-        return Some(0).filter(|_| f.iter().any(|b| *b == b'0'));
+        return Some(0).filter(|_| f.contains(&b'0'));
     }
     u64::from_str_radix(std::str::from_utf8(&s).ok()?, 8).ok()
 }
