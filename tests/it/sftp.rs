@@ -2,7 +2,7 @@
 //! by tests/run.sh): round trips, host key checking, wrong keys, a server outage mid-backup,
 //! dry run and bandwidth limits. Skipped with a printed reason when RIME_TEST_SSH_* is unset.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -458,4 +458,53 @@ fn sftp_server_killed_mid_backup_then_back() {
         .ok();
     assert_same_tree(&src, &restored(&target, &src));
     r.run(&["check", "--read-data"]).ok();
+}
+
+#[test]
+fn agent_tar_levels_over_ssh_storage() {
+    let Some(s) = server() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    mkdir(&src);
+    write(&src.join("a"), "level zero\n");
+    let pass = tmp.path().join("pass");
+    write(&pass, "ssh agent pass\n");
+    let container = tmp.path().join("container");
+    let run = |extra: &[&OsStr]| {
+        let mut a: Vec<OsString> = [
+            "agent",
+            "--storage",
+            "ssh",
+            "--ssh-host",
+            &s.host,
+            "--ssh-port",
+            &s.port,
+            "--ssh-username",
+            &s.user,
+        ]
+        .iter()
+        .map(os)
+        .collect();
+        a.extend([os("--ssh-key"), os(&s.key), os("--ssh-config"), os(&s.config)]);
+        a.extend([os("--container"), os(&container), os("-N"), os("j")]);
+        a.extend([os("--encrypt-pass-file"), os(&pass)]);
+        a.extend(extra.iter().map(os));
+        rime_raw(a, &[])
+    };
+    run(&[OsStr::new("-F"), src.as_os_str()]).ok();
+    assert!(container.join("rime/config").exists(), "<container>/rime on the server");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    std::fs::remove_file(src.join("a")).unwrap();
+    write(&src.join("b"), "level one\n");
+    run(&[OsStr::new("-F"), src.as_os_str()]).ok();
+    let out = tmp.path().join("out");
+    run(&[
+        OsStr::new("--action"),
+        OsStr::new("restore"),
+        OsStr::new("--restore-abs-path"),
+        out.as_os_str(),
+    ])
+    .ok();
+    assert!(!out.join("a").exists());
+    assert_eq!(std::fs::read_to_string(out.join("b")).unwrap(), "level one\n");
 }
