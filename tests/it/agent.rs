@@ -314,9 +314,11 @@ fn agent_config_file_merges_with_command_line_precedence() {
     assert_eq!(lv(run(&["--metadata-out", "-"]).ok()), 0);
     // A [storage:NAME] section: the repository is <container>/rime there.
     let ini2 = format!(
-        "[default]\nbackup_name = multi\npath_to_backup = {}\n[storage:one]\nstorage = local\ncontainer = {}\n",
+        "[default]\nbackup_name = multi\npath_to_backup = {}\n[storage:one]\nstorage = local\ncontainer = {}\n\
+         [storage:two]\nstorage = local\ncontainer = {}\n",
         j.src().display(),
-        j.p("other").display()
+        j.p("other").display(),
+        j.p("third").display()
     );
     write(&j.p("multi.ini"), ini2);
     let cfg2 = j.p("multi.ini").display().to_string();
@@ -326,6 +328,22 @@ fn agent_config_file_merges_with_command_line_precedence() {
     )
     .ok();
     assert!(j.p("other/rime/config").exists());
+    assert!(j.p("third/rime/config").exists(), "one backup written to both storages");
+    // Each storage alone restores it.
+    for c in ["other", "third"] {
+        let out = j.p(&format!("out-{c}"));
+        let cont = j.p(c).display().to_string();
+        let t = out.display().to_string();
+        rime_raw(
+            [
+                "agent", "--action", "restore", "--storage", "local", "--container", &cont, "-N",
+                "multi", "--restore-abs-path", &t, "--encrypt-pass-file", &pass,
+            ],
+            &[],
+        )
+        .ok();
+        assert_eq!(std::fs::read_to_string(out.join("f")).unwrap(), "data");
+    }
 }
 
 #[test]

@@ -421,3 +421,57 @@ fn swift_config_sections_with_their_own_credentials() {
         one.restore_equals(&id, &src);
     }
 }
+
+#[test]
+fn agent_tar_levels_in_a_swift_container() {
+    let c = need!("1");
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    mkdir(&src);
+    write(&src.join("a"), "level zero\n");
+    let pass = tmp.path().join("pass");
+    write(&pass, "swift agent pass\n");
+    let container = unique_container("agent");
+    let env: Vec<(&str, &OsStr)> = c
+        .env
+        .iter()
+        .map(|(k, v)| (k.as_str(), OsStr::new(v.as_str())))
+        .collect();
+    let run = |extra: &[&OsStr]| {
+        let mut a: Vec<OsString> = ["agent", "--container", &container, "-N", "j"]
+            .iter()
+            .map(os)
+            .collect();
+        a.extend([os("--encrypt-pass-file"), os(&pass)]);
+        a.extend(extra.iter().map(os));
+        rime_raw(a, &env)
+    };
+    // Swift is Freezer's default storage.
+    run(&[OsStr::new("-F"), src.as_os_str()]).ok();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    std::fs::remove_file(src.join("a")).unwrap();
+    write(&src.join("b"), "level one\n");
+    run(&[OsStr::new("-F"), src.as_os_str()]).ok();
+    let out = tmp.path().join("out");
+    run(&[
+        OsStr::new("--action"),
+        OsStr::new("restore"),
+        OsStr::new("--restore-abs-path"),
+        out.as_os_str(),
+    ])
+    .ok();
+    assert!(!out.join("a").exists());
+    assert_eq!(std::fs::read_to_string(out.join("b")).unwrap(), "level one\n");
+    // The repository sits under <container>/rime.
+    let o = rime_raw(
+        [
+            os("--repo"),
+            os(format!("swift://{container}/rime")),
+            os("--password-file"),
+            os(&pass),
+            os("snapshots"),
+        ],
+        &env,
+    );
+    o.ok();
+}
