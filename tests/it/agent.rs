@@ -328,7 +328,10 @@ fn agent_config_file_merges_with_command_line_precedence() {
     )
     .ok();
     assert!(j.p("other/rime/config").exists());
-    assert!(j.p("third/rime/config").exists(), "one backup written to both storages");
+    assert!(
+        j.p("third/rime/config").exists(),
+        "one backup written to both storages"
+    );
     // Each storage alone restores it.
     for c in ["other", "third"] {
         let out = j.p(&format!("out-{c}"));
@@ -336,8 +339,19 @@ fn agent_config_file_merges_with_command_line_precedence() {
         let t = out.display().to_string();
         rime_raw(
             [
-                "agent", "--action", "restore", "--storage", "local", "--container", &cont, "-N",
-                "multi", "--restore-abs-path", &t, "--encrypt-pass-file", &pass,
+                "agent",
+                "--action",
+                "restore",
+                "--storage",
+                "local",
+                "--container",
+                &cont,
+                "-N",
+                "multi",
+                "--restore-abs-path",
+                &t,
+                "--encrypt-pass-file",
+                &pass,
             ],
             &[],
         )

@@ -242,3 +242,66 @@ fn snapshot_backup_of_a_running_server_on_btrfs_is_consistent() {
         "1\tone\n2\ttwo\n"
     );
 }
+
+#[test]
+fn agent_mysql_mode_archives_the_datadir_with_tables_locked() {
+    let Some(s) = server() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let pass = tmp.path().join("pass");
+    std::fs::write(&pass, "mysql agent pass\n").unwrap();
+    let container = tmp.path().join("c");
+    let data = s.state.join("data");
+    let run = |extra: &[&std::ffi::OsStr]| {
+        let mut a: Vec<std::ffi::OsString> = vec![
+            os("agent"),
+            os("--mode"),
+            os("mysql"),
+            os("--mysql-conf"),
+            os(&s.conf),
+            os("--storage"),
+            os("local"),
+            os("--container"),
+            os(&container),
+            os("-N"),
+            os("db"),
+            os("--encrypt-pass-file"),
+            os(&pass),
+        ];
+        a.extend(extra.iter().map(os));
+        rime_raw(a, &[])
+    };
+    run(&[std::ffi::OsStr::new("-F"), data.as_os_str()]).ok();
+    // Without --mysql-conf, mysql mode is refused.
+    rime_raw(
+        [
+            os("agent"),
+            os("--mode"),
+            os("mysql"),
+            os("--storage"),
+            os("local"),
+            os("--container"),
+            os(&container),
+            os("-F"),
+            os(&data),
+        ],
+        &[],
+    )
+    .error_names(&["--mysql-conf"]);
+    let o = rime_raw(
+        [
+            os("--repo"),
+            os(container.join("rime")),
+            os("--password-file"),
+            os(&pass),
+            os("snapshots"),
+            os("--json"),
+        ],
+        &[],
+    );
+    let text = o.ok().stdout.clone();
+    assert!(
+        text.contains("tar-level") && text.contains("\"freezer.mode\""),
+        "{text}"
+    );
+    assert!(text.contains("\"mysql\""), "{text}");
+}

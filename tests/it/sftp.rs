@@ -485,14 +485,22 @@ fn agent_tar_levels_over_ssh_storage() {
         .iter()
         .map(os)
         .collect();
-        a.extend([os("--ssh-key"), os(&s.key), os("--ssh-config"), os(&s.config)]);
+        a.extend([
+            os("--ssh-key"),
+            os(&s.key),
+            os("--ssh-config"),
+            os(&s.config),
+        ]);
         a.extend([os("--container"), os(&container), os("-N"), os("j")]);
         a.extend([os("--encrypt-pass-file"), os(&pass)]);
         a.extend(extra.iter().map(os));
         rime_raw(a, &[])
     };
     run(&[OsStr::new("-F"), src.as_os_str()]).ok();
-    assert!(container.join("rime/config").exists(), "<container>/rime on the server");
+    assert!(
+        container.join("rime/config").exists(),
+        "<container>/rime on the server"
+    );
     std::thread::sleep(std::time::Duration::from_millis(1100));
     std::fs::remove_file(src.join("a")).unwrap();
     write(&src.join("b"), "level one\n");
@@ -506,5 +514,8 @@ fn agent_tar_levels_over_ssh_storage() {
     ])
     .ok();
     assert!(!out.join("a").exists());
-    assert_eq!(std::fs::read_to_string(out.join("b")).unwrap(), "level one\n");
+    assert_eq!(
+        std::fs::read_to_string(out.join("b")).unwrap(),
+        "level one\n"
+    );
 }

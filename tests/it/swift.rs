@@ -461,7 +461,10 @@ fn agent_tar_levels_in_a_swift_container() {
     ])
     .ok();
     assert!(!out.join("a").exists());
-    assert_eq!(std::fs::read_to_string(out.join("b")).unwrap(), "level one\n");
+    assert_eq!(
+        std::fs::read_to_string(out.join("b")).unwrap(),
+        "level one\n"
+    );
     // The repository sits under <container>/rime.
     let o = rime_raw(
         [

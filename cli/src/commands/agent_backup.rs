@@ -21,7 +21,8 @@ pub fn run(job: &Job, a: &AgentArgs) -> Result<ExitCode> {
         .path_to_backup
         .clone()
         .ok_or_else(|| Error::invalid("--action backup needs --path-to-backup (-F)"))?;
-    let path = std::path::absolute(&path)
+    // Freezer changes into the path, so a symlink to a directory is followed.
+    let path = std::fs::canonicalize(&path)
         .map_err(|e| Error::io(format!("--path-to-backup {}", path.display()), e))?;
     let md = std::fs::metadata(&path)
         .map_err(|e| Error::io(format!("--path-to-backup {}", path.display()), e))?;

@@ -102,9 +102,11 @@ pub fn backup(
             .unwrap_or_else(|_| Err(Error::invalid("the tar writer panicked")));
         (chunked, produced)
     });
-    // The producer's error explains a consumer failure (a closed pipe), so it comes first.
-    let (tar_stats, tar_size) = produced?;
+    // A failing consumer closes the pipe, which the producer then reports as a broken pipe:
+    // the consumer's error is the cause. A failing producer closes the pipe early, which the
+    // consumer takes for the end of the stream: the producer's error is then the only one.
     let size = chunked?;
+    let (tar_stats, tar_size) = produced?;
     let (root, _) = writer.finish(&saver)?;
     let stats = SnapshotStats {
         files: tar_stats.files_dumped + tar_stats.files_unchanged,
