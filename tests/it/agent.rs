@@ -235,6 +235,23 @@ fn agent_levels_restore_at_each_date_and_gnu_tar_reads_the_dump() {
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     }
     compare_trees(&states[2], &gt);
+    // Plain `rime restore` of a tar level replays its chain too.
+    let plain = j.p("plain-restore");
+    rime_raw(
+        [
+            os("--repo"),
+            os(&repo),
+            os("--password-file"),
+            os(j.p("pass")),
+            os("restore"),
+            os("latest"),
+            os("--target"),
+            os(&plain),
+        ],
+        &[],
+    )
+    .ok();
+    compare_trees(&states[2], &plain);
     assert!(!gt.join("gone.txt").exists() && !gt.join("dir/removed-later").exists());
 }
 

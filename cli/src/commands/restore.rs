@@ -63,6 +63,13 @@ pub fn run(g: &GlobalOpts, a: RestoreArgs) -> Result<ExitCode> {
         a.snapshot.as_str()
     };
     let (id, snap) = resolve(&repo, spec, &filter)?;
+    if matches!(
+        snap.source,
+        rime_engine::format::snapshot::SourceKind::TarLevel(_)
+    ) && a.mysql_conf.is_none()
+    {
+        return tar_level(g, &repo, &id, &a);
+    }
     if snap.source.has_chunk_map() || a.mysql_conf.is_some() {
         return super::restore_volume::run(
             g,
@@ -117,4 +124,39 @@ pub fn run(g: &GlobalOpts, a: RestoreArgs) -> Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// A tar level (written by `rime agent`): its chain, levels 0..N, applied in order.
+fn tar_level(
+    g: &GlobalOpts,
+    repo: &rime_engine::repo::Repository,
+    id: &rime_engine::id::SnapshotId,
+    a: &RestoreArgs,
+) -> Result<ExitCode> {
+    use rime_engine::ops::tarlevel;
+    let target = a.target.clone().ok_or_else(|| {
+        rime_engine::Error::invalid("restoring a tar level needs a target directory")
+    })?;
+    let nonempty = std::fs::read_dir(&target).is_ok_and(|mut d| d.next().is_some());
+    if nonempty && !a.overwrite {
+        return Err(rime_engine::Error::invalid(format!(
+            "target {} is not empty: use --overwrite to restore into it",
+            target.display()
+        )));
+    }
+    let chain = tarlevel::chain_of(repo, id)?;
+    let mut opts = rime_engine::tarinc::ApplyOptions::default();
+    if a.no_ownership {
+        opts.same_owner = false;
+    }
+    let applied = tarlevel::restore_chain(repo, &chain, &target, &opts)?;
+    if !g.quiet {
+        println!(
+            "restored tar levels 0..{} of snapshot {} into {}",
+            applied.len() - 1,
+            id.short(),
+            target.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -35,6 +35,16 @@ pub fn list(
 /// The tar-level part of a snapshot's source.
 pub fn source(s: &Snapshot) -> Result<&TarLevelSource> {
     match &s.source {
+        SourceKind::TarLevel(t) if t.tar_size > t.size || t.chain.len() != t.level as usize => {
+            Err(Error::corrupt(format!(
+                "tar level snapshot of {}: archive of {} bytes in {} bytes of content, {} chain members for level {}",
+                s.paths.join(", "),
+                t.tar_size,
+                t.size,
+                t.chain.len(),
+                t.level
+            )))
+        }
         SourceKind::TarLevel(t) => Ok(t),
         _ => Err(Error::invalid(format!(
             "snapshot of {} is a {} snapshot, not a tar-level backup",
