@@ -329,6 +329,11 @@ fn agent_config_file_merges_with_command_line_precedence() {
     assert_eq!(lv(run(&["--metadata-out", "-"]).ok()), 1);
     next_second();
     assert_eq!(lv(run(&["--metadata-out", "-"]).ok()), 0);
+    // A key that is no agent option is refused by name, not ignored.
+    write(&j.p("bad.ini"), "[default]\nproxy = http://proxy:3128\n");
+    let bad = j.p("bad.ini").display().to_string();
+    rime_raw(["agent", "--config", &bad, "--action", "info"], &[])
+        .error_names(&["proxy", "not supported by rime"]);
     // A [storage:NAME] section: the repository is <container>/rime there.
     let ini2 = format!(
         "[default]\nbackup_name = multi\npath_to_backup = {}\n[storage:one]\nstorage = local\ncontainer = {}\n\

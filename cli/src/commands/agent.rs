@@ -326,19 +326,35 @@ pub fn rewrite_args(mut args: Vec<std::ffi::OsString>) -> Result<Vec<std::ffi::O
     Ok(args)
 }
 
-/// Keys of a Freezer job file that are not agent options (scheduler, storage, credentials).
-const IGNORED_KEYS: [&str; 2] = ["osrc", "os_auth_url"];
-
 /// The non-storage sections of a Freezer INI file as `--key value` arguments: `true` becomes a
-/// bare flag, `false` and `None` (and empty values) leave the option unset.
+/// bare flag, `false` and `None` (and empty values) leave the option unset. A key that is no
+/// agent option is refused by name; OpenStack credentials (`osrc`, `os_*`) are left to the
+/// environment and to `[storage:NAME]` sections.
 pub fn expand_config(cfg: &crate::config_file::ConfigFile) -> Result<Vec<std::ffi::OsString>> {
+    use clap::{Args, CommandFactory};
+    let cmd = AgentArgs::augment_args(crate::Cli::command());
+    let known: Vec<String> = cmd
+        .get_arguments()
+        .filter_map(|a| a.get_long().map(str::to_string))
+        .chain(
+            cmd.get_arguments()
+                .flat_map(|a| a.get_all_aliases().unwrap_or_default())
+                .map(str::to_string),
+        )
+        .collect();
     let mut out = vec![];
-    for kv in cfg.sections.values() {
+    for (section, kv) in &cfg.sections {
         for (k, v) in kv {
-            if IGNORED_KEYS.contains(&k.as_str()) || k == "config" {
+            if k == "osrc" || k.starts_with("os_") || k == "config" {
                 continue;
             }
-            let flag = format!("--{}", k.replace('_', "-"));
+            let long = k.replace('_', "-");
+            if !known.contains(&long) {
+                return Err(rime_engine::Error::invalid(format!(
+                    "configuration [{section}] {k} = {v}: {k} is not a rime agent option (not supported by rime)"
+                )));
+            }
+            let flag = format!("--{long}");
             match v.to_ascii_lowercase().as_str() {
                 "" | "none" | "false" => {}
                 "true" => out.push(flag.into()),
