@@ -271,7 +271,14 @@ fn agent_level_rules_max_and_always_level() {
     j.restore(&out, &[]).ok();
     assert_eq!(std::fs::read_to_string(out.join("counter")).unwrap(), "3");
     let j = Job::new();
-    assert_eq!(levels_of(&j, 2, &["--no-incremental"]), vec![0, 0]);
+    write(&j.src().join("scratch.tmp"), "excluded");
+    assert_eq!(
+        levels_of(&j, 2, &["--no-incremental", "--exclude", "*.tmp"]),
+        vec![0, 0]
+    );
+    let out = j.p("out");
+    j.restore(&out, &[]).ok();
+    assert!(out.join("counter").exists() && !out.join("scratch.tmp").exists());
 }
 
 #[test]
