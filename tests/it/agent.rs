@@ -461,6 +461,22 @@ fn agent_wrong_password_and_unencrypted_repositories() {
     ])
     .code(12);
     assert!(!out.exists(), "nothing written with a wrong password");
+    // A truncated pack: a clear error and a non-zero exit.
+    let data = j.p("container/rime/data");
+    for rel in walk(&data) {
+        let pack = data.join(rel);
+        if pack.is_file() {
+            let f = std::fs::OpenOptions::new().write(true).open(&pack).unwrap();
+            f.set_len(100).unwrap();
+        }
+    }
+    j.run(&[
+        "--action",
+        "restore",
+        "--restore-abs-path",
+        &j.p("out-truncated").display().to_string(),
+    ])
+    .error_names(&["truncated"]);
     // Without any pass file: an encrypted repository is refused with a pointer to the option.
     let c = j.p("container").display().to_string();
     rime_raw(
