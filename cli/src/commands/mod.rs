@@ -60,6 +60,11 @@ pub fn finish_storages(g: &GlobalOpts) -> bool {
     let Some(f) = FANOUT.get() else {
         return false;
     };
+    if let Some(repo) = OPENED.get() {
+        for m in repo.recovered() {
+            eprintln!("rime: warning: damaged copy: {m}");
+        }
+    }
     let reports = f.finish();
     let mut failed = false;
     for r in &reports {
@@ -88,12 +93,20 @@ pub fn open(g: &GlobalOpts) -> Result<Repository> {
     if let Some(f) = FANOUT.get() {
         f.check_same_repository()?;
     }
-    if g.no_password {
-        return Repository::open(s, None);
+    let repo = if g.no_password {
+        Repository::open(s, None)?
+    } else {
+        let pw = crate::password::get(g)?;
+        Repository::open(s, Some(&pw))?
+    };
+    if FANOUT.get().is_some() {
+        let _ = OPENED.set(repo.clone());
     }
-    let pw = crate::password::get(g)?;
-    Repository::open(s, Some(&pw))
+    Ok(repo)
 }
+
+/// The repository opened on several storages, kept to report damage repaired from a good copy.
+static OPENED: std::sync::OnceLock<Repository> = std::sync::OnceLock::new();
 
 /// Open the repository and the view of one snapshot (what restore would write), for ls and dump.
 pub fn snapshot_view(

@@ -392,6 +392,26 @@ impl Storage for Fanout {
         self.first(|s| s.read_range(kind, name, offset, len))
     }
 
+    fn replicas(&self) -> usize {
+        self.members.len()
+    }
+
+    fn read_range_replica(
+        &self,
+        replica: usize,
+        kind: FileKind,
+        name: &str,
+        offset: u64,
+        len: u64,
+    ) -> Result<Vec<u8>> {
+        let m = self.members.get(replica).ok_or_else(|| {
+            Error::invalid(format!("{} has no copy number {replica}", self.location()))
+        })?;
+        m.storage
+            .read_range(kind, name, offset, len)
+            .map_err(|e| e.within(m.storage.location()))
+    }
+
     fn write(&self, kind: FileKind, name: &str, data: &[u8]) -> Result<()> {
         crate::storage::check_name(kind, name)?;
         let data = Arc::new(data.to_vec());
