@@ -75,6 +75,12 @@ pub struct GlobalOpts {
     /// a changed host key is still refused
     #[arg(long, global = true)]
     pub ssh_accept_new: bool,
+    /// Keystone region whose object-store endpoint to use (overrides OS_REGION_NAME)
+    #[arg(long, global = true, value_name = "REGION")]
+    pub os_region_name: Option<String>,
+    /// Keystone endpoint interface: public or internal (overrides OS_INTERFACE)
+    #[arg(long, global = true, value_name = "INTERFACE", value_parser = ["public", "internal", "admin"])]
+    pub os_interface: Option<String>,
     /// ssh config file to use instead of ~/.ssh/config (ssh -F)
     #[arg(long, env = "RIME_SSH_CONFIG", global = true, value_name = "FILE")]
     pub ssh_config: Option<std::path::PathBuf>,
