@@ -272,6 +272,22 @@ fn a_corrupted_pack_on_one_storage_is_read_from_the_other() {
         assert!(n > 0, "no pack was damaged");
     };
     damage(&a);
+    // check reads every copy, and names the damaged storage (not the good one).
+    let o = run_multi(&repo, &[&a, &b], &["check", "--read-data"]);
+    assert_ne!(
+        o.code, 0,
+        "check missed damage on one storage: {}",
+        o.stdout
+    );
+    assert!(
+        o.stderr
+            .contains(&format!("storage {}: error", a.display()))
+            && !o
+                .stderr
+                .contains(&format!("storage {}: error", b.display())),
+        "{}",
+        o.stderr
+    );
     let out = repo.fresh("from-good-copy");
     let o = run_multi(
         &repo,

@@ -33,16 +33,7 @@ static FANOUT: std::sync::OnceLock<Arc<rime_engine::storage::Fanout>> = std::syn
 
 /// The run's storage: one `--repo`, or all of them as one fan-out.
 pub fn storage(g: &GlobalOpts) -> Result<Arc<dyn Storage>> {
-    let mut members: Vec<Arc<dyn Storage>> = g
-        .repo
-        .iter()
-        .map(|u| crate::storage_open::open(g, u))
-        .collect::<Result<_>>()?;
-    if let Some(path) = &g.config {
-        for s in crate::config_file::load(path)?.storages {
-            members.push(crate::storage_open::open_section(g, &s)?);
-        }
-    }
+    let mut members = members(g)?;
     match members.len() {
         0 => Err(Error::invalid(
             "no repository given: use --repo, RIME_REPO or --config with [storage:NAME] sections",
@@ -53,6 +44,21 @@ pub fn storage(g: &GlobalOpts) -> Result<Arc<dyn Storage>> {
             Ok(f.clone())
         }
     }
+}
+
+/// Every storage the options name (`--repo`, repeated, and `--config` sections), opened.
+pub fn members(g: &GlobalOpts) -> Result<Vec<Arc<dyn Storage>>> {
+    let mut members: Vec<Arc<dyn Storage>> = g
+        .repo
+        .iter()
+        .map(|u| crate::storage_open::open(g, u))
+        .collect::<Result<_>>()?;
+    if let Some(path) = &g.config {
+        for s in crate::config_file::load(path)?.storages {
+            members.push(crate::storage_open::open_section(g, &s)?);
+        }
+    }
+    Ok(members)
 }
 
 /// With several storages: wait for their writes and report each. Returns whether one failed.
@@ -93,16 +99,21 @@ pub fn open(g: &GlobalOpts) -> Result<Repository> {
     if let Some(f) = FANOUT.get() {
         f.check_same_repository()?;
     }
-    let repo = if g.no_password {
-        Repository::open(s, None)?
-    } else {
-        let pw = crate::password::get(g)?;
-        Repository::open(s, Some(&pw))?
-    };
+    let repo = open_on(g, s)?;
     if FANOUT.get().is_some() {
         let _ = OPENED.set(repo.clone());
     }
     Ok(repo)
+}
+
+/// Open the repository on one given storage, with the run's password.
+pub fn open_on(g: &GlobalOpts, s: Arc<dyn Storage>) -> Result<Repository> {
+    if g.no_password {
+        Repository::open(s, None)
+    } else {
+        let pw = crate::password::get(g)?;
+        Repository::open(s, Some(&pw))
+    }
 }
 
 /// The repository opened on several storages, kept to report damage repaired from a good copy.
