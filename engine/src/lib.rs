@@ -48,3 +48,4 @@ pub fn username() -> String {
 /// The program name and version recorded in snapshots.
 pub const PROGRAM: &str = concat!("rime ", env!("CARGO_PKG_VERSION"));
 pub mod tarinc;
+pub mod freezer;

@@ -1,0 +1,97 @@
+//! Which backups a restore replays.
+//!
+//! The end of the chain is the newest backup of the host and name at or before the date; then,
+//! level by level down to 0, the newest backup of the level below taken before it, within the
+//! same level-0 group. For plain `--max-level` chains this is Freezer's rule (newest level 0
+//! at or before the date, plus its increments at or before the date). For `--always-level`
+//! chains, where several backups share a level, it picks by time: each differential is
+//! replayed on the backup it was really taken against, where Freezer's flat dict keyed by level
+//! keeps an arbitrary one.
+
+use super::scan::LegacyBackup;
+use crate::error::{Error, ErrorKind, Result};
+
+/// Format epoch seconds for messages (UTC).
+pub fn show_time(ts: i64) -> String {
+    chrono::DateTime::from_timestamp(ts, 0)
+        .map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_else(|| ts.to_string())
+}
+
+/// The chain (level 0 first) for `hostname_backup_name` ending at the newest backup at or
+/// before `until` (epoch seconds; `None` = the newest of all).
+pub fn resolve(
+    all: &[LegacyBackup],
+    hostname_backup_name: &str,
+    until: Option<i64>,
+) -> Result<Vec<LegacyBackup>> {
+    let mine: Vec<&LegacyBackup> = all
+        .iter()
+        .filter(|b| b.hostname_backup_name == hostname_backup_name)
+        .collect();
+    if mine.is_empty() {
+        let mut known: Vec<&str> = all
+            .iter()
+            .map(|b| b.hostname_backup_name.as_str())
+            .collect();
+        known.dedup();
+        return Err(Error::new(
+            ErrorKind::NotFound,
+            format!(
+                "no Freezer backup named {hostname_backup_name:?} (host_name); found: {}",
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
+            ),
+        ));
+    }
+    let eligible: Vec<&LegacyBackup> = mine
+        .iter()
+        .copied()
+        .filter(|b| until.map_or(true, |u| b.timestamp <= u))
+        .collect();
+    let Some(end) = eligible
+        .iter()
+        .copied()
+        .max_by_key(|b| (b.timestamp, b.level))
+    else {
+        let first = mine.iter().map(|b| b.timestamp).min().unwrap_or_default();
+        return Err(Error::new(
+            ErrorKind::NotFound,
+            format!(
+                "no Freezer backup of {hostname_backup_name} at or before {}: the first one is \
+                 from {}",
+                show_time(until.unwrap_or_default()),
+                show_time(first)
+            ),
+        ));
+    };
+    let mut chain = vec![end.clone()];
+    let mut cur = end;
+    while cur.level > 0 {
+        let want = cur.level - 1;
+        let below = eligible
+            .iter()
+            .copied()
+            .filter(|b| {
+                b.level_zero == cur.level_zero && b.level == want && b.timestamp <= cur.timestamp
+            })
+            .max_by_key(|b| b.timestamp)
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::MissingObject,
+                    format!(
+                        "Freezer chain of {} is broken: no level {want} backup under {} \
+                         (level-0 group {})",
+                        hostname_backup_name, cur.dir, cur.level_zero
+                    ),
+                )
+            })?;
+        chain.push(below.clone());
+        cur = below;
+    }
+    chain.reverse();
+    Ok(chain)
+}
