@@ -95,3 +95,54 @@ pub fn resolve(
     chain.reverse();
     Ok(chain)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn b(l0: i64, level: u32, ts: i64) -> LegacyBackup {
+        LegacyBackup {
+            hostname_backup_name: "h_n".into(),
+            host: "h".into(),
+            name: "n".into(),
+            level_zero: l0,
+            level,
+            timestamp: ts,
+            size: 1,
+            compression: None,
+            encrypted: false,
+            metadata: None,
+            data: vec![],
+            dir: format!("data/tar/h_n/{l0}/{level}_{ts}"),
+        }
+    }
+
+    fn times(c: &[LegacyBackup]) -> Vec<i64> {
+        c.iter().map(|b| b.timestamp).collect()
+    }
+
+    #[test]
+    fn max_level_cycles_and_dates() {
+        // 0,1,2 then a new 0,1 (max-level 2).
+        let all = [b(10, 0, 10), b(10, 1, 20), b(10, 2, 30), b(40, 0, 40), b(40, 1, 50)];
+        assert_eq!(times(&resolve(&all, "h_n", None).unwrap()), [40, 50]);
+        assert_eq!(times(&resolve(&all, "h_n", Some(39)).unwrap()), [10, 20, 30]);
+        assert_eq!(times(&resolve(&all, "h_n", Some(25)).unwrap()), [10, 20]);
+        assert_eq!(times(&resolve(&all, "h_n", Some(10)).unwrap()), [10]);
+        let e = resolve(&all, "h_n", Some(9)).unwrap_err();
+        assert!(e.to_string().contains("first one"), "{e}");
+        assert_eq!(resolve(&all, "x_y", None).unwrap_err().kind(), ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn always_level_duplicates_resolved_by_time() {
+        // always-level 2: 0, 1, then differentials at level 2 against the level 1.
+        let all = [b(10, 0, 10), b(10, 1, 20), b(10, 2, 30), b(10, 2, 40), b(10, 2, 50)];
+        assert_eq!(times(&resolve(&all, "h_n", Some(45)).unwrap()), [10, 20, 40]);
+        assert_eq!(times(&resolve(&all, "h_n", None).unwrap()), [10, 20, 50]);
+        // always-level 1 with a level 2 chain broken: a missing level is an error.
+        let broken = [b(10, 0, 10), b(10, 2, 30)];
+        let e = resolve(&broken, "h_n", None).unwrap_err();
+        assert!(e.to_string().contains("no level 1"), "{e}");
+    }
+}
