@@ -68,7 +68,6 @@ pub struct Fixture {
     pub tmp: TempDir,
     /// The local Freezer container (`--container` of `--storage local`).
     pub container: PathBuf,
-    pub src: PathBuf,
     pub key: PathBuf,
     pub spec: Spec,
     pub made: Vec<Made>,
@@ -249,7 +248,6 @@ impl Fixture {
         Fixture {
             tmp,
             container,
-            src,
             key,
             spec,
             made,
@@ -327,8 +325,11 @@ impl Fixture {
             for (n, piece) in data.chunks(segment).enumerate() {
                 put(&format!("data/tar/{rel}/segments/{n:08}"), piece, &[]);
             }
-            let em = std::fs::read(self.container.join(format!("data/tar/{rel}/engine_metadata")))
-                .unwrap();
+            let em = std::fs::read(
+                self.container
+                    .join(format!("data/tar/{rel}/engine_metadata")),
+            )
+            .unwrap();
             put(&format!("data/tar/{rel}/engine_metadata"), &em, &[]);
             put(
                 &format!("data/tar/{rel}/data"),

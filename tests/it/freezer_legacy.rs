@@ -58,7 +58,10 @@ fn freezer_list_and_restore_every_date_gzip() {
     assert_eq!(all.len(), 5);
     for (i, (b, m)) in all.iter().zip(&f.made).enumerate() {
         assert_eq!((b.host.as_str(), b.name.as_str()), ("web1", "etc_files"));
-        assert_eq!((b.level, b.timestamp, b.level_zero), (m.level, m.ts, m.level_zero));
+        assert_eq!(
+            (b.level, b.timestamp, b.level_zero),
+            (m.level, m.ts, m.level_zero)
+        );
         assert_eq!(b.compression.map(|c| c.name()), Some("gzip"));
         assert!(!b.encrypted);
         assert_eq!(b.size, std::fs::metadata(f.data(i)).unwrap().len());
@@ -103,7 +106,9 @@ fn freezer_bzip2_xz_and_both_key_derivations() {
         let all = legacy::list(&c).unwrap();
         assert_eq!(all.len(), 3, "{comp} {kdf:?}");
         assert!(all.iter().all(|b| b.encrypted == kdf.is_some()));
-        assert!(all.iter().all(|b| b.compression.map(|c| c.name()) == Some(comp)));
+        assert!(all
+            .iter()
+            .all(|b| b.compression.map(|c| c.name()) == Some(comp)));
         let pass = kdf.map(|_| PASS);
         check_every_date(&c, &f, pass);
     }
@@ -117,19 +122,18 @@ fn freezer_wrong_or_missing_key_writes_nothing() {
     let target = f.tmp.path().join("target");
     write(&target.join("precious"), b"do not touch");
     for pass in [Some(&b"wrong password"[..]), None] {
-        let e = legacy::restore(
-            &c,
-            "web1",
-            "etc_files",
-            None,
-            pass,
-            &target,
-            true,
-        )
-        .unwrap_err();
+        let e = legacy::restore(&c, "web1", "etc_files", None, pass, &target, true).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::WrongPassword, "{e}");
-        assert_eq!(walk(&target).len(), 2, "target changed: {:?}", walk(&target));
-        assert_eq!(std::fs::read(target.join("precious")).unwrap(), b"do not touch");
+        assert_eq!(
+            walk(&target).len(),
+            2,
+            "target changed: {:?}",
+            walk(&target)
+        );
+        assert_eq!(
+            std::fs::read(target.join("precious")).unwrap(),
+            b"do not touch"
+        );
     }
     // An empty target is not created either.
     let fresh = f.tmp.path().join("fresh");
@@ -178,7 +182,10 @@ fn freezer_corrupted_or_truncated_data_names_the_object() {
     assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
     let t = f.tmp.path().join("t2");
     let e = restore_at(&c, &f, f.made[2].ts, None, &t).unwrap_err();
-    assert!(e.to_string().contains(&lvl1) || e.to_string().contains(&lvl2), "{e}");
+    assert!(
+        e.to_string().contains(&lvl1) || e.to_string().contains(&lvl2),
+        "{e}"
+    );
     // Level 0 alone is intact.
     let t = f.tmp.path().join("t0");
     restore_at(&c, &f, f.made[0].ts, None, &t).unwrap();
@@ -191,7 +198,10 @@ fn freezer_corrupted_or_truncated_data_names_the_object() {
     let c = LocalContainer::new(&g.container);
     let t = g.tmp.path().join("t");
     let e = restore_at(&c, &g, g.made[2].ts, Some(PASS), &t).unwrap_err();
-    assert!(e.to_string().contains(&format!("2_{}", g.made[2].ts)), "{e}");
+    assert!(
+        e.to_string().contains(&format!("2_{}", g.made[2].ts)),
+        "{e}"
+    );
     assert!(e.to_string().contains("/data"), "{e}");
 }
 
@@ -227,7 +237,10 @@ fn import_and_check(from: &str, f: &Fixture, env: &[(&str, &std::ffi::OsStr)], e
             .iter()
             .map(|t| t.as_str().unwrap().to_string())
             .collect();
-        assert!(tags.contains(&format!("freezer-level={}", m.level)), "{tags:?}");
+        assert!(
+            tags.contains(&format!("freezer-level={}", m.level)),
+            "{tags:?}"
+        );
         let id = s["id"].as_str().unwrap();
         let target = repo.fresh(&format!("restored-{}", m.ts));
         repo.restore(id, &target, &[]);
@@ -261,7 +274,11 @@ fn freezer_import_then_rime_restore_equals_sources() {
     out.ok();
     let snaps = repo.snapshots();
     assert_eq!(snaps.len(), 3);
-    assert!(snaps[0]["time"].as_str().unwrap().starts_with("2023-11-14"), "{}", snaps[0]);
+    assert!(
+        snaps[0]["time"].as_str().unwrap().starts_with("2023-11-14"),
+        "{}",
+        snaps[0]
+    );
     // Without the key: a clear error, nothing imported.
     let repo = Repo::new();
     repo.run(&[os("import-freezer"), os("--from"), os(&f.container)])
@@ -332,7 +349,12 @@ fn freezer_over_sftp_list_restore_import() {
         &url,
         &f,
         &[],
-        &["--ssh-key", &s.key.to_string_lossy(), "--ssh-config", &s.config.to_string_lossy()],
+        &[
+            "--ssh-key",
+            &s.key.to_string_lossy(),
+            "--ssh-config",
+            &s.config.to_string_lossy(),
+        ],
     );
 }
 
@@ -386,7 +408,10 @@ fn freezer_on_swift_segments_and_manifest() {
     let c = swift_container(&env, &name);
     let all = legacy::list(c.as_ref()).unwrap();
     assert_eq!(all.len(), 3);
-    assert!(all[0].data.len() > 3, "level 0 should be in several segments");
+    assert!(
+        all[0].data.len() > 3,
+        "level 0 should be in several segments"
+    );
     assert_eq!(all[0].size, std::fs::metadata(f.data(0)).unwrap().len());
     check_every_date(c.as_ref(), &f, Some(PASS));
     let envs: Vec<(&str, &std::ffi::OsStr)> = env

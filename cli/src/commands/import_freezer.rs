@@ -70,11 +70,13 @@ pub fn run(g: &GlobalOpts, a: ImportFreezerArgs) -> Result<ExitCode> {
     if a.list {
         let all: Vec<LegacyBackup> = legacy::list(c.as_ref())?
             .into_iter()
-            .filter(|b| a.host.as_ref().map_or(true, |h| *h == b.host))
-            .filter(|b| a.name.as_ref().map_or(true, |n| *n == b.name))
+            .filter(|b| a.host.as_ref().is_none_or(|h| *h == b.host))
+            .filter(|b| a.name.as_ref().is_none_or(|n| *n == b.name))
             .collect();
         if g.json {
-            super::print_json(&serde_json::Value::Array(all.iter().map(describe).collect()));
+            super::print_json(&serde_json::Value::Array(
+                all.iter().map(describe).collect(),
+            ));
         } else {
             println!(
                 "{:<16} {:<20} {:>5}  {:<20}  {:>10}  {:<6} {:<9} chain",

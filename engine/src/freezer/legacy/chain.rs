@@ -50,7 +50,7 @@ pub fn resolve(
     let eligible: Vec<&LegacyBackup> = mine
         .iter()
         .copied()
-        .filter(|b| until.map_or(true, |u| b.timestamp <= u))
+        .filter(|b| until.is_none_or(|u| b.timestamp <= u))
         .collect();
     let Some(end) = eligible
         .iter()
@@ -124,21 +124,42 @@ mod tests {
     #[test]
     fn max_level_cycles_and_dates() {
         // 0,1,2 then a new 0,1 (max-level 2).
-        let all = [b(10, 0, 10), b(10, 1, 20), b(10, 2, 30), b(40, 0, 40), b(40, 1, 50)];
+        let all = [
+            b(10, 0, 10),
+            b(10, 1, 20),
+            b(10, 2, 30),
+            b(40, 0, 40),
+            b(40, 1, 50),
+        ];
         assert_eq!(times(&resolve(&all, "h_n", None).unwrap()), [40, 50]);
-        assert_eq!(times(&resolve(&all, "h_n", Some(39)).unwrap()), [10, 20, 30]);
+        assert_eq!(
+            times(&resolve(&all, "h_n", Some(39)).unwrap()),
+            [10, 20, 30]
+        );
         assert_eq!(times(&resolve(&all, "h_n", Some(25)).unwrap()), [10, 20]);
         assert_eq!(times(&resolve(&all, "h_n", Some(10)).unwrap()), [10]);
         let e = resolve(&all, "h_n", Some(9)).unwrap_err();
         assert!(e.to_string().contains("first one"), "{e}");
-        assert_eq!(resolve(&all, "x_y", None).unwrap_err().kind(), ErrorKind::NotFound);
+        assert_eq!(
+            resolve(&all, "x_y", None).unwrap_err().kind(),
+            ErrorKind::NotFound
+        );
     }
 
     #[test]
     fn always_level_duplicates_resolved_by_time() {
         // always-level 2: 0, 1, then differentials at level 2 against the level 1.
-        let all = [b(10, 0, 10), b(10, 1, 20), b(10, 2, 30), b(10, 2, 40), b(10, 2, 50)];
-        assert_eq!(times(&resolve(&all, "h_n", Some(45)).unwrap()), [10, 20, 40]);
+        let all = [
+            b(10, 0, 10),
+            b(10, 1, 20),
+            b(10, 2, 30),
+            b(10, 2, 40),
+            b(10, 2, 50),
+        ];
+        assert_eq!(
+            times(&resolve(&all, "h_n", Some(45)).unwrap()),
+            [10, 20, 40]
+        );
         assert_eq!(times(&resolve(&all, "h_n", None).unwrap()), [10, 20, 50]);
         // always-level 1 with a level 2 chain broken: a missing level is an error.
         let broken = [b(10, 0, 10), b(10, 2, 30)];

@@ -60,11 +60,7 @@ impl Container for LocalContainer {
         let mut out = vec![];
         for ent in rd {
             let ent = ent.map_err(|e| Error::io(format!("cannot list {}", p.display()), e))?;
-            let size = ent
-                .metadata()
-                .ok()
-                .filter(|m| m.is_file())
-                .map(|m| m.len());
+            let size = ent.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
             out.push((ent.file_name().to_string_lossy().into_owned(), size));
         }
         Ok(out)

@@ -68,8 +68,7 @@ impl ImportReport {
 }
 
 fn selected(b: &LegacyBackup, o: &ImportOptions) -> bool {
-    o.host.as_ref().map_or(true, |h| *h == b.host)
-        && o.name.as_ref().map_or(true, |n| *n == b.name)
+    o.host.as_ref().is_none_or(|h| *h == b.host) && o.name.as_ref().is_none_or(|n| *n == b.name)
 }
 
 /// Import every selected backup of `c` that the repository does not hold yet, oldest first.
@@ -135,7 +134,9 @@ fn import_one(
         chain = resolve(&others, &b.hostname_backup_name, Some(b.timestamp))?;
     }
     let tmp = match &opts.temp_dir {
-        Some(d) => tempfile::Builder::new().prefix("rime-freezer-").tempdir_in(d),
+        Some(d) => tempfile::Builder::new()
+            .prefix("rime-freezer-")
+            .tempdir_in(d),
         None => tempfile::Builder::new().prefix("rime-freezer-").tempdir(),
     }
     .map_err(|e| Error::io("cannot create a temporary directory for the import", e))?;

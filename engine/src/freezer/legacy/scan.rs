@@ -161,11 +161,9 @@ fn describe(
             data.push(DataObject { path, size });
         }
     }
-    if data.is_empty() {
-        if metadata.is_none() {
-            return Ok(None);
-        }
-        // Listed by its metadata but without data: shown, and restore says what is missing.
+    // Listed by its metadata but without data: shown, and restore says what is missing.
+    if data.is_empty() && metadata.is_none() {
+        return Ok(None);
     }
     let (host, name) = split_host_name(hn);
     let declared = metadata

@@ -133,10 +133,7 @@ pub fn explain(b: &LegacyBackup, state: &Mutex<ReadState>, e: Error) -> Error {
     } else {
         format!(", reading object {current}")
     };
-    e.within(format!(
-        "Freezer backup {} (level {}{at})",
-        b.dir, b.level
-    ))
+    e.within(format!("Freezer backup {} (level {}{at})", b.dir, b.level))
 }
 
 /// Open a backup's stream, checking the key and the format before returning: a wrong

@@ -135,7 +135,10 @@ impl SwiftStorage {
             )
         })?;
         if !ranged {
-            body = body.get(offset as usize..).map(<[u8]>::to_vec).unwrap_or_default();
+            body = body
+                .get(offset as usize..)
+                .map(<[u8]>::to_vec)
+                .unwrap_or_default();
             body.truncate(len as usize);
         }
         Ok(body)
