@@ -91,6 +91,8 @@ fn freezer_list_and_restore_every_date_gzip() {
     assert_eq!(rows[2]["level"], 2);
     assert_eq!(rows[2]["timestamp"], f.made[2].ts);
     assert_eq!(rows[2]["compression"], "gzip");
+    // Two chains imported: the second level 0 starts a fresh replay.
+    import_and_check(&f.container.to_string_lossy(), &f, &[], &[]);
 }
 
 #[test]

@@ -33,6 +33,10 @@ pub struct ImportFreezerArgs {
     /// List the Freezer backups (host, name, level, time, size) without importing
     #[arg(long)]
     list: bool,
+    /// Where to replay each chain before backing it up (default: the system's temporary
+    /// directory); needs room for the largest backed-up tree
+    #[arg(long, value_name = "DIR")]
+    temp_dir: Option<PathBuf>,
 }
 
 fn time(ts: i64) -> String {
@@ -108,7 +112,7 @@ pub fn run(g: &GlobalOpts, a: ImportFreezerArgs) -> Result<ExitCode> {
         host: a.host.clone(),
         name: a.name.clone(),
         pass,
-        temp_dir: None,
+        temp_dir: a.temp_dir.clone(),
     };
     let mut rows = vec![];
     let report = legacy::import(&repo, c.as_ref(), &opts, |b, o| {

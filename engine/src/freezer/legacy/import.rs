@@ -18,7 +18,7 @@ use std::path::PathBuf;
 
 use super::chain::resolve;
 use super::container::Container;
-use super::restore::restore_chain;
+use super::restore::{apply_levels, restore_chain};
 use super::scan::LegacyBackup;
 use crate::error::{Error, Result};
 use crate::format::tree::Timestamp;
@@ -104,15 +104,30 @@ pub fn import(
     }
     todo.sort_by_key(|b| (b.timestamp, b.level, b.hostname_backup_name.clone()));
     let mut report = ImportReport::default();
+    let mut replayed: Option<Replayed> = None;
     for b in todo {
         let outcome = match done.get(&b.id()) {
             Some(id) => ImportOutcome::AlreadyImported(*id),
-            None => ImportOutcome::Imported(import_one(repo, c, &all, b, opts)?),
+            None => ImportOutcome::Imported(import_one(repo, c, &all, b, opts, &mut replayed)?),
         };
         on_item(b, &outcome);
         report.items.push((b.clone(), outcome));
     }
     Ok(report)
+}
+
+/// The tree of the last imported backup, kept so that the next level of the same chain is
+/// applied on top of it instead of replaying the chain from level 0 again.
+struct Replayed {
+    dir: tempfile::TempDir,
+    /// Ids of the backups applied, level 0 first.
+    chain: Vec<String>,
+}
+
+impl Replayed {
+    fn tree(&self) -> PathBuf {
+        self.dir.path().join("tree")
+    }
 }
 
 fn import_one(
@@ -121,6 +136,7 @@ fn import_one(
     all: &[LegacyBackup],
     b: &LegacyBackup,
     opts: &ImportOptions,
+    replayed: &mut Option<Replayed>,
 ) -> Result<SnapshotId> {
     // The chain ending exactly at this backup: `resolve` at its timestamp ends at the newest
     // backup at that time, which is `b` unless two share the second; pick `b` explicitly then.
@@ -133,16 +149,45 @@ fn import_one(
             .collect();
         chain = resolve(&others, &b.hostname_backup_name, Some(b.timestamp))?;
     }
-    let tmp = match &opts.temp_dir {
-        Some(d) => tempfile::Builder::new()
-            .prefix("rime-freezer-")
-            .tempdir_in(d),
-        None => tempfile::Builder::new().prefix("rime-freezer-").tempdir(),
-    }
-    .map_err(|e| Error::io("cannot create a temporary directory for the import", e))?;
-    let tree = tmp.path().join("tree");
+    let ids: Vec<String> = chain.iter().map(LegacyBackup::id).collect();
     let apply_opts = ApplyOptions::default();
-    restore_chain(c, &chain, opts.pass.as_deref(), &tree, false, &apply_opts)?;
+    let extends = replayed
+        .as_ref()
+        .is_some_and(|r| r.chain.len() + 1 == ids.len() && r.chain[..] == ids[..ids.len() - 1]);
+    if extends {
+        let r = replayed.as_mut().expect("checked");
+        // Forget the tree's chain first: if applying fails half-way it no longer matches.
+        let applied = std::mem::take(&mut r.chain);
+        apply_levels(
+            c,
+            &chain[chain.len() - 1..],
+            opts.pass.as_deref(),
+            &r.tree(),
+            &apply_opts,
+        )?;
+        r.chain = applied;
+        r.chain.push(b.id());
+    } else {
+        *replayed = None; // remove the previous tree before making a new one
+        let dir = match &opts.temp_dir {
+            Some(d) => tempfile::Builder::new()
+                .prefix("rime-freezer-")
+                .tempdir_in(d),
+            None => tempfile::Builder::new().prefix("rime-freezer-").tempdir(),
+        }
+        .map_err(|e| Error::io("cannot create a temporary directory for the import", e))?;
+        let r = Replayed { dir, chain: vec![] };
+        restore_chain(
+            c,
+            &chain,
+            opts.pass.as_deref(),
+            &r.tree(),
+            false,
+            &apply_opts,
+        )?;
+        *replayed = Some(Replayed { chain: ids, ..r });
+    }
+    let tree = replayed.as_ref().expect("just replayed").tree();
     let mut bo = BackupOptions::new(vec![tree]);
     bo.hostname = b.host.clone();
     bo.name = b.name.clone();

@@ -61,6 +61,21 @@ pub fn restore_chain(
                 b.dir, b.level
             )));
         }
+    }
+    apply_levels(c, chain, pass, target, opts)
+}
+
+/// Apply `levels` in order onto whatever `target` holds (a tree restored up to the level below
+/// the first one), after checking every level's objects, key and format.
+pub fn apply_levels(
+    c: &dyn Container,
+    levels: &[LegacyBackup],
+    pass: Option<&[u8]>,
+    target: &Path,
+    opts: &ApplyOptions,
+) -> Result<RestoreReport> {
+    let chain = levels;
+    for b in chain {
         check_objects(b)?;
     }
     // Key and format of every level, before the first write.

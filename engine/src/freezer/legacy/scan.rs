@@ -153,11 +153,9 @@ fn describe(
     if data.is_empty() {
         if let Some((_, listed)) = entries.iter().find(|(n, _)| n == "data") {
             let path = format!("{dir}/data");
-            // A large object manifest lists as 0 bytes; HEAD gives the total.
-            let size = match listed {
-                Some(s) if *s > 0 => *s,
-                _ => c.size(&path)?.unwrap_or(0),
-            };
+            // A Swift large object manifest lists with its own size (0 bytes for a DLO); a
+            // HEAD gives the size of what a GET returns.
+            let size = c.size(&path)?.or(*listed).unwrap_or(0);
             data.push(DataObject { path, size });
         }
     }

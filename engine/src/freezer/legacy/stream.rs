@@ -131,7 +131,7 @@ pub fn explain(b: &LegacyBackup, state: &Mutex<ReadState>, e: Error) -> Error {
     let at = if current.is_empty() {
         String::new()
     } else {
-        format!(", reading object {current}")
+        format!(", data read up to object {current}")
     };
     e.within(format!("Freezer backup {} (level {}{at})", b.dir, b.level))
 }
