@@ -96,6 +96,18 @@ fn freezer_list_and_restore_every_date_gzip() {
 }
 
 #[test]
+fn freezer_always_level_differentials_resolved_by_time() {
+    // --always-level 1: every backup after the first is a differential against level 0, so
+    // level 1 appears three times in one chain; each date must get its own.
+    let mut spec = Spec::new("xz", None);
+    spec.levels = vec![0, 1, 1, 1];
+    let f = Fixture::build(spec);
+    let c = LocalContainer::new(&f.container);
+    assert_eq!(legacy::list(&c).unwrap().len(), 4);
+    check_every_date(&c, &f, None);
+}
+
+#[test]
 fn freezer_bzip2_xz_and_both_key_derivations() {
     for (comp, kdf) in [
         ("bzip2", Some(Kdf::Md5)),
