@@ -133,6 +133,8 @@ enum Command {
     Repair(commands::repair::RepairArgs),
     /// Remove stale locks (or all locks with --remove-all)
     Unlock(commands::unlock::UnlockArgs),
+    /// Import backups written by OpenStack Freezer (tar engine) as rime snapshots, or --list them
+    ImportFreezer(commands::import_freezer::ImportFreezerArgs),
 }
 
 fn main() -> ExitCode {
@@ -157,6 +159,7 @@ fn main() -> ExitCode {
         Command::Prune(a) => commands::prune::run(g, a),
         Command::Repair(a) => commands::repair::run(g, a),
         Command::Unlock(a) => commands::unlock::run(g, a),
+        Command::ImportFreezer(a) => commands::import_freezer::run(g, a),
     };
     let storage_failed = commands::finish_storages(g);
     if g.dry_run && result.is_ok() && !g.quiet {

@@ -9,6 +9,7 @@ pub mod copy;
 pub mod diff;
 pub mod dump;
 pub mod forget;
+pub mod import_freezer;
 pub mod init;
 pub mod key;
 pub mod ls;

@@ -14,6 +14,7 @@ mod client;
 mod credentials;
 mod http;
 mod keystone;
+mod paths;
 mod session;
 
 pub use credentials::{Interface, KeystoneMethod, SwiftCredentials};
