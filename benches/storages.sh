@@ -2,7 +2,10 @@
 # benches/storages.sh — rime against OpenStack Swift, next to python-swiftclient and restic.
 #
 # Starts its own two local Swift clusters (tests/services/swift.sh, ports from 18700), writes
-# SIZE_MB of incompressible new data in 32 MiB files, and times, in the same run:
+# new data (DATA=random: SIZE_MB of incompressible data in 32 MiB files, the worst case for a
+# compressing tool; DATA=typical: the Linux kernel source as one uncompressed tar, the text an
+# operator backs up, plus a tar of /usr/lib/x86_64-linux-gnu, the binaries; about 2 GiB), and
+# times, in the same run:
 #   rime-backup-1     rime backup to cluster 1
 #   rime-backup-2x    rime backup to clusters 1 and 2 at once (a config file with two sections)
 #   swift-upload      `swift upload` (python-swiftclient, segmented with SEGMENT, its default
@@ -11,9 +14,11 @@
 #   rime-restore      rime restore of that snapshot from cluster 1
 #   swift-download    `swift download` of the uploaded files
 #   restic-restore    restic restore from cluster 1
-# Restores are compared with the source (cmp -r).
+# Restores are compared with the source (cmp -r). Each phase also records the CPU seconds of the
+# client (user + system) and of the Swift server processes: on a small machine the servers run
+# on the same cores as the client, so their CPU bounds every client's speed.
 #
-# Environment: RIME [target/release/rime], SIZE_MB [2048], SEGMENT [100M], WORK
+# Environment: DATA [random], RIME [target/release/rime], SIZE_MB [2048], SEGMENT [100M], WORK
 # [/var/tmp/rime-bench-swift], OUT [benches/results/storages-<date>.md].
 # Needs the packages tests/run.sh installs for Swift (run as root).
 set -euo pipefail
@@ -21,9 +26,10 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 RIME=${RIME:-target/release/rime}
 [[ $RIME == /* ]] || RIME=$ROOT/$RIME
 SIZE_MB=${SIZE_MB:-2048}
+DATA=${DATA:-random}
 SEGMENT=${SEGMENT:-100M}
 WORK=${WORK:-/var/tmp/rime-bench-swift}
-OUT=${OUT:-$ROOT/benches/results/storages-$(date -u +%Y%m%d-%H%M).md}
+OUT=${OUT:-$ROOT/benches/results/storages-$DATA-$(date -u +%Y%m%d-%H%M).md}
 export RIME_SWIFT_PORT_BASE=${RIME_SWIFT_PORT_BASE:-18700}
 
 [ -x "$RIME" ] || (cd "$ROOT" && cargo build --release -p rime-cli)
@@ -35,22 +41,48 @@ trap '"$ROOT/tests/services/swift.sh" stop "$svc" || true' EXIT
 # shellcheck disable=SC1091
 source "$svc/env"
 
-echo "writing $SIZE_MB MiB of new data..."
-for i in $(seq 1 $((SIZE_MB / 32))); do
-  head -c $((32 << 20)) /dev/urandom >"$WORK/src/f$i"
-done
+case $DATA in
+random)
+  echo "writing $SIZE_MB MiB of new data..."
+  for i in $(seq 1 $((SIZE_MB / 32))); do
+    head -c $((32 << 20)) /dev/urandom >"$WORK/src/f$i"
+  done
+  ;;
+typical)
+  tarball=$(ls /usr/src/linux-source-*.tar.xz 2>/dev/null | sort -V | tail -n1)
+  [ -n "$tarball" ] || { echo "DATA=typical needs /usr/src/linux-source-*.tar.xz (apt install linux-source)" >&2; exit 2; }
+  echo "unpacking $tarball and archiving /usr/lib/x86_64-linux-gnu..."
+  xz -dc "$tarball" >"$WORK/src/linux-source.tar"
+  tar -C /usr/lib -cf "$WORK/src/usr-lib.tar" x86_64-linux-gnu 2>/dev/null || true
+  SIZE_MB=$(($(du -sm --apparent-size "$WORK/src" | cut -f1)))
+  ;;
+*) echo "DATA must be random or typical" >&2; exit 2 ;;
+esac
 sync
 
-declare -A T
+# CPU seconds used so far by every Swift server process (both clusters).
+server_cpu() {
+  local tck p sum=0
+  tck=$(getconf CLK_TCK)
+  for p in $(pgrep -f 'swift-[a-z]+-server'); do
+    sum=$((sum + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
+  done
+  echo "scale=2; $sum / $tck" | bc
+}
+
+declare -A T CLIENT SERVER
 timeit() { # NAME CMD...
-  local name=$1 t0 t1
+  local name=$1 t0 t1 s0
   shift
   sync
+  s0=$(server_cpu)
   t0=$(date +%s.%N)
-  "$@" >>"$WORK/log" 2>&1
+  /usr/bin/time -f '%U %S' -o "$WORK/cpu" "$@" >>"$WORK/log" 2>&1
   t1=$(date +%s.%N)
   T[$name]=$(echo "$t1 - $t0" | bc)
-  printf '%-16s %8.2f s\n' "$name" "${T[$name]}"
+  CLIENT[$name]=$(awk '{print $1 + $2}' "$WORK/cpu")
+  SERVER[$name]=$(echo "$(server_cpu) - $s0" | bc)
+  printf '%-16s %8.2f s  client CPU %6.2f s  Swift CPU %6.2f s\n' "$name" "${T[$name]}" "${CLIENT[$name]}" "${SERVER[$name]}"
 }
 
 use() { # N: the ST_* variables for cluster N
@@ -102,15 +134,15 @@ if command -v restic >/dev/null; then
 fi
 
 {
-  echo "# rime and Swift: $SIZE_MB MiB of new data, $(date -u +%Y-%m-%d\ %H:%M) UTC"
+  echo "# rime and Swift: $SIZE_MB MiB of new data (DATA=$DATA), $(date -u +%Y-%m-%d\ %H:%M) UTC"
   echo
   echo "One local one-replica Swift cluster (tempauth), $(nproc) cores; swift upload with --segment-size $SEGMENT."
   echo
-  echo "| phase | seconds | MiB/s |"
-  echo "| --- | ---: | ---: |"
+  echo "| phase | seconds | MiB/s | client CPU s | Swift servers CPU s |"
+  echo "| --- | ---: | ---: | ---: | ---: |"
   for k in rime-backup-1 rime-backup-2x swift-upload restic-backup rime-restore swift-download restic-restore; do
     [ -n "${T[$k]:-}" ] || continue
-    printf '| %s | %.2f | %.0f |\n' "$k" "${T[$k]}" "$(echo "$SIZE_MB / ${T[$k]}" | bc -l)"
+    printf '| %s | %.2f | %.0f | %.2f | %.2f |\n' "$k" "${T[$k]}" "$(echo "$SIZE_MB / ${T[$k]}" | bc -l)" "${CLIENT[$k]}" "${SERVER[$k]}"
   done
   echo
   [ -n "${T[swift-upload]:-}" ] && printf 'rime backup vs swift upload: %.2fx faster (target >= 1.5x)\n\n' "$(echo "${T[swift-upload]} / ${T[rime-backup-1]}" | bc -l)"

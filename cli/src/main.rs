@@ -75,6 +75,12 @@ pub struct GlobalOpts {
     /// a changed host key is still refused
     #[arg(long, global = true)]
     pub ssh_accept_new: bool,
+    /// Keystone region whose object-store endpoint to use (overrides OS_REGION_NAME)
+    #[arg(long, global = true, value_name = "REGION")]
+    pub os_region_name: Option<String>,
+    /// Keystone endpoint interface: public or internal (overrides OS_INTERFACE)
+    #[arg(long, global = true, value_name = "INTERFACE", value_parser = ["public", "internal", "admin"])]
+    pub os_interface: Option<String>,
     /// ssh config file to use instead of ~/.ssh/config (ssh -F)
     #[arg(long, env = "RIME_SSH_CONFIG", global = true, value_name = "FILE")]
     pub ssh_config: Option<std::path::PathBuf>,
@@ -127,6 +133,8 @@ enum Command {
     Repair(commands::repair::RepairArgs),
     /// Remove stale locks (or all locks with --remove-all)
     Unlock(commands::unlock::UnlockArgs),
+    /// Import backups written by OpenStack Freezer (tar engine) as rime snapshots, or --list them
+    ImportFreezer(commands::import_freezer::ImportFreezerArgs),
     /// Freezer's agent: its options, config files and actions (also run as freezer-agent
     /// or freezerc); file backups are GNU tar incremental levels stored in <container>/rime
     #[command(args_override_self = true)]
@@ -162,6 +170,7 @@ fn main() -> ExitCode {
         Command::Prune(a) => commands::prune::run(g, a),
         Command::Repair(a) => commands::repair::run(g, a),
         Command::Unlock(a) => commands::unlock::run(g, a),
+        Command::ImportFreezer(a) => commands::import_freezer::run(g, a),
         Command::Agent(a) => commands::agent::run(g, a),
     };
     let storage_failed = commands::finish_storages(g);

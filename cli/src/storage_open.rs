@@ -20,7 +20,27 @@ pub fn parse_rate(s: &str) -> std::result::Result<u64, String> {
 }
 
 pub fn open(g: &GlobalOpts, url: &str) -> Result<Arc<dyn Storage>> {
-    open_with(g, url, g.ssh_key.clone(), None)
+    open_with(g, url, g.ssh_key.clone(), swift_overrides(g, url)?)
+}
+
+/// Swift credentials from the environment when `--os-region-name` or `--os-interface` is
+/// given (they replace `OS_REGION_NAME` / `OS_INTERFACE`); otherwise the storage reads the
+/// environment itself.
+fn swift_overrides(
+    g: &GlobalOpts,
+    url: &str,
+) -> Result<Option<rime_engine::storage::SwiftCredentials>> {
+    let mut o = std::collections::HashMap::new();
+    if let Some(r) = &g.os_region_name {
+        o.insert("os_region_name".to_string(), r.clone());
+    }
+    if let Some(i) = &g.os_interface {
+        o.insert("os_interface".to_string(), i.clone());
+    }
+    if o.is_empty() || !url.starts_with("swift://") {
+        return Ok(None);
+    }
+    rime_engine::storage::SwiftCredentials::from_env_with(&o).map(Some)
 }
 
 /// A storage of a `[storage:NAME]` section, with its own SSH key (and Swift credentials).

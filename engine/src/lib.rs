@@ -47,4 +47,5 @@ pub fn username() -> String {
 
 /// The program name and version recorded in snapshots.
 pub const PROGRAM: &str = concat!("rime ", env!("CARGO_PKG_VERSION"));
+pub mod freezer;
 pub mod tarinc;

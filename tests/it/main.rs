@@ -11,6 +11,8 @@ mod cli;
 mod crash;
 mod excludes;
 mod faults;
+mod freezer_fixture;
+mod freezer_legacy;
 mod health;
 mod incremental;
 mod keys;

@@ -237,3 +237,82 @@ fn freezer_config_file_storages_receive_one_backup() {
         .failed()
         .error_names(&["storage:old", "ftp"]);
 }
+
+/// A storage can serve damaged bytes without any error of its own: the restore must detect the
+/// damage blob by blob, read those blobs from the other storage, say which copy was damaged,
+/// and restore exactly. With every copy damaged it must fail and name the pack.
+#[test]
+fn a_corrupted_pack_on_one_storage_is_read_from_the_other() {
+    let repo = Repo::new();
+    let a = repo.tmp.path().join("a");
+    let b = repo.tmp.path().join("b");
+    run_multi(&repo, &[&a, &b], &["init", "--insecure-fast-kdf"]).ok();
+    let src = repo.dir("src");
+    for i in 0..4 {
+        write_random_file(&src.join(format!("f{i}")), 40 + i, 700_000);
+    }
+    run_multi(&repo, &[&a, &b], &["backup", src.to_str().unwrap()]).ok();
+    // Flip bytes in the middle of every data pack on `a` (same size, no I/O error).
+    let damage = |root: &std::path::Path| {
+        let mut n = 0;
+        for entry in walk(&root.join("data")) {
+            let p = root.join("data").join(entry);
+            if p.is_file() {
+                let mut bytes = fs::read(&p).unwrap();
+                if bytes.len() > 4096 {
+                    let mid = bytes.len() / 2;
+                    for x in &mut bytes[mid..mid + 64] {
+                        *x ^= 0x5a;
+                    }
+                    fs::write(&p, bytes).unwrap();
+                    n += 1;
+                }
+            }
+        }
+        assert!(n > 0, "no pack was damaged");
+    };
+    damage(&a);
+    // check reads every copy, and names the damaged storage (not the good one).
+    let o = run_multi(&repo, &[&a, &b], &["check", "--read-data"]);
+    assert_ne!(
+        o.code, 0,
+        "check missed damage on one storage: {}",
+        o.stdout
+    );
+    assert!(
+        o.stderr
+            .contains(&format!("storage {}: error", a.display()))
+            && !o
+                .stderr
+                .contains(&format!("storage {}: error", b.display())),
+        "{}",
+        o.stderr
+    );
+    let out = repo.fresh("from-good-copy");
+    let o = run_multi(
+        &repo,
+        &[&a, &b],
+        &["restore", "latest", "--target", out.to_str().unwrap()],
+    );
+    o.ok();
+    compare_trees(&src, &out);
+    assert!(
+        o.stderr.contains("damaged copy") && o.stderr.contains("read again from copy"),
+        "the damage on one storage was not reported: {}",
+        o.stderr
+    );
+    // Both copies damaged: an error naming the pack, never wrong data.
+    damage(&b);
+    let out = repo.fresh("both-damaged");
+    let o = run_multi(
+        &repo,
+        &[&a, &b],
+        &["restore", "latest", "--target", out.to_str().unwrap()],
+    );
+    assert_ne!(o.code, 0, "a restore from two damaged copies succeeded");
+    assert!(
+        o.stderr.contains("damaged on all 2 storages") && o.stderr.contains("pack "),
+        "{}",
+        o.stderr
+    );
+}

@@ -370,6 +370,24 @@ fn swift_keystone_round_trip_and_bad_password() {
     bad[2].1 = "not-the-password".into();
     r.run_with(&["snapshots"], &bad)
         .error_names(&["credentials rejected", "keystone", "rimeuser"]);
+    // --os-region-name replaces OS_REGION_NAME: a region without Swift is named in the error,
+    // and the right one given on the command line works even when the variable is wrong.
+    r.run_with(&["--os-region-name", "Atlantis", "snapshots"], &env)
+        .error_names(&["Atlantis"]);
+    let mut wrong_var = env.clone();
+    let region = wrong_var[6].1.clone();
+    wrong_var[6].1 = "Atlantis".into();
+    r.run_with(
+        &[
+            "--os-region-name",
+            region.as_str(),
+            "--os-interface",
+            "public",
+            "snapshots",
+        ],
+        &wrong_var,
+    )
+    .ok();
 }
 
 /// `rime --config FILE` with two `[storage:NAME]` Swift sections, one with `st_*` keys and one with

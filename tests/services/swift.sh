@@ -237,6 +237,8 @@ start)
     echo "export RIME_TEST_SWIFT2_TOKEN_LIFE=8"
     echo "export RIME_TEST_SWIFT_STATE=$state"
     echo "export RIME_TEST_SWIFT_SCRIPT=$here/swift.sh"
+    # start-proxy/stop-proxy (used by the outage test) must find the same ports.
+    echo "export RIME_SWIFT_PORT_BASE=$base"
   } >"$state/env"
   ;;
 stop)

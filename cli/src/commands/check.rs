@@ -24,23 +24,60 @@ pub fn run(g: &GlobalOpts, a: CheckArgs) -> Result<ExitCode> {
         .map(Subset::parse)
         .transpose()?;
     let read_data = a.read_data || subset.is_some();
-    let repo = super::open(g)?;
-    let r = check(&repo, &CheckOptions { read_data, subset })?;
+    let opts = CheckOptions { read_data, subset };
+    let members = super::members(g)?;
+    if members.len() <= 1 {
+        let repo = super::open(g)?;
+        let r = check(&repo, &opts)?;
+        return Ok(report(g, &r, read_data, None));
+    }
+    // One repository on several storages: each copy must be checked, since restores may need
+    // any of them (reads use the first that answers, which would hide damage on the others).
+    let mut all_ok = true;
+    for s in members {
+        let location = s.location();
+        let r = super::open_on(g, s).and_then(|repo| check(&repo, &opts));
+        match r {
+            Ok(r) => {
+                all_ok &= report(g, &r, read_data, Some(&location)) == ExitCode::SUCCESS;
+            }
+            Err(e) => {
+                eprintln!("rime: error: storage {location}: {e}");
+                all_ok = false;
+            }
+        }
+    }
+    Ok(if all_ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Print one check's result (for one storage when `on` names it) and its exit code.
+fn report(
+    g: &GlobalOpts,
+    r: &rime_engine::ops::check::CheckReport,
+    read_data: bool,
+    on: Option<&str>,
+) -> ExitCode {
+    let prefix = on.map(|l| format!("storage {l}: ")).unwrap_or_default();
     if g.json {
         super::print_json(&serde_json::json!({
             "ok": r.ok(), "snapshots": r.snapshots, "trees": r.trees, "packs": r.packs,
             "blobs_checked": r.blobs_checked, "packs_read": r.packs_read, "bytes_read": r.bytes_read, "errors": r.errors, "warnings": r.warnings,
+            "storage": on,
         }));
     } else {
         for w in &r.warnings {
-            eprintln!("warning: {w}");
+            eprintln!("{prefix}warning: {w}");
         }
         for e in &r.errors {
-            eprintln!("error: {e}");
+            eprintln!("{prefix}error: {e}");
         }
         if !g.quiet {
             println!(
-                "checked {} snapshots, {} trees, {} packs{}: {}",
+                "{prefix}checked {} snapshots, {} trees, {} packs{}: {}",
                 r.snapshots,
                 r.trees,
                 r.packs,
@@ -60,9 +97,9 @@ pub fn run(g: &GlobalOpts, a: CheckArgs) -> Result<ExitCode> {
             );
         }
     }
-    Ok(if r.ok() {
+    if r.ok() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
-    })
+    }
 }

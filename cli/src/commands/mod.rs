@@ -14,6 +14,7 @@ pub mod copy;
 pub mod diff;
 pub mod dump;
 pub mod forget;
+pub mod import_freezer;
 pub mod init;
 pub mod key;
 pub mod ls;
@@ -38,16 +39,7 @@ static FANOUT: std::sync::OnceLock<Arc<rime_engine::storage::Fanout>> = std::syn
 
 /// The run's storage: one `--repo`, or all of them as one fan-out.
 pub fn storage(g: &GlobalOpts) -> Result<Arc<dyn Storage>> {
-    let mut members: Vec<Arc<dyn Storage>> = g
-        .repo
-        .iter()
-        .map(|u| crate::storage_open::open(g, u))
-        .collect::<Result<_>>()?;
-    if let Some(path) = &g.config {
-        for s in crate::config_file::load(path)?.storages {
-            members.push(crate::storage_open::open_section(g, &s)?);
-        }
-    }
+    let members = members(g)?;
     if members.is_empty() {
         return Err(Error::invalid(
             "no repository given: use --repo, RIME_REPO or --config with [storage:NAME] sections",
@@ -68,11 +60,31 @@ pub fn fan_out(mut members: Vec<Arc<dyn Storage>>) -> Result<Arc<dyn Storage>> {
     }
 }
 
+/// Every storage the options name (`--repo`, repeated, and `--config` sections), opened.
+pub fn members(g: &GlobalOpts) -> Result<Vec<Arc<dyn Storage>>> {
+    let mut members: Vec<Arc<dyn Storage>> = g
+        .repo
+        .iter()
+        .map(|u| crate::storage_open::open(g, u))
+        .collect::<Result<_>>()?;
+    if let Some(path) = &g.config {
+        for s in crate::config_file::load(path)?.storages {
+            members.push(crate::storage_open::open_section(g, &s)?);
+        }
+    }
+    Ok(members)
+}
+
 /// With several storages: wait for their writes and report each. Returns whether one failed.
 pub fn finish_storages(g: &GlobalOpts) -> bool {
     let Some(f) = FANOUT.get() else {
         return false;
     };
+    if let Some(repo) = OPENED.get() {
+        for m in repo.recovered() {
+            eprintln!("rime: warning: damaged copy: {m}");
+        }
+    }
     let reports = f.finish();
     let mut failed = false;
     for r in &reports {
@@ -101,12 +113,25 @@ pub fn open(g: &GlobalOpts) -> Result<Repository> {
     if let Some(f) = FANOUT.get() {
         f.check_same_repository()?;
     }
-    if g.no_password {
-        return Repository::open(s, None);
+    let repo = open_on(g, s)?;
+    if FANOUT.get().is_some() {
+        let _ = OPENED.set(repo.clone());
     }
-    let pw = crate::password::get(g)?;
-    Repository::open(s, Some(&pw))
+    Ok(repo)
 }
+
+/// Open the repository on one given storage, with the run's password.
+pub fn open_on(g: &GlobalOpts, s: Arc<dyn Storage>) -> Result<Repository> {
+    if g.no_password {
+        Repository::open(s, None)
+    } else {
+        let pw = crate::password::get(g)?;
+        Repository::open(s, Some(&pw))
+    }
+}
+
+/// The repository opened on several storages, kept to report damage repaired from a good copy.
+static OPENED: std::sync::OnceLock<Repository> = std::sync::OnceLock::new();
 
 /// Open the repository and the view of one snapshot (what restore would write), for ls and dump.
 pub fn snapshot_view(

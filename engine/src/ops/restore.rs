@@ -481,6 +481,11 @@ fn restore_range(
 /// Read one range of a pack (from [`pack_ranges`]) in one request, open and verify each blob
 /// in it, and hand it to `each` with its uses. Errors name the pack and, through `what`, who
 /// needed the blob.
+///
+/// When the repository is on several storages and a blob fails verification, the rest of the
+/// range is read again from the other copies in turn: a storage can hand back damaged bytes
+/// without any error of its own, and the restore should not fail while a good copy exists.
+/// Blobs already delivered are not delivered twice.
 pub(crate) fn open_range<T>(
     repo: &Repository,
     pack: &PackId,
@@ -488,19 +493,55 @@ pub(crate) fn open_range<T>(
     what: impl Fn(&T) -> String,
     mut each: impl FnMut(&T, &[u8]) -> Result<()>,
 ) -> Result<()> {
+    let storage = repo.storage();
+    let name = pack.to_hex();
     let start = u64::from(range[0].0.offset);
     let last = &range[range.len() - 1].0;
     let end = u64::from(last.offset) + u64::from(last.stored_len);
-    let buf = repo
-        .storage()
-        .read_range(FileKind::Pack, &pack.to_hex(), start, end - start)
+    let mut buf = storage
+        .read_range(FileKind::Pack, &name, start, end - start)
         .map_err(|e| e.within(format!("pack {pack}")))?;
-    for (e, uses) in range {
-        let s = (u64::from(e.offset) - start) as usize;
+    let mut base = start;
+    let mut next_copy = 0;
+    let copies = storage.replicas();
+    let mut i = 0;
+    while i < range.len() {
+        let (e, uses) = &range[i];
+        let s = (u64::from(e.offset) - base) as usize;
         let stored = &buf[s..s + e.stored_len as usize];
-        let plain = open_blob(repo.keys(), e.ty, e.flags, e.raw_len, &e.id, stored)
-            .map_err(|err| err.within(format!("pack {pack}, {}", what(uses))))?;
-        each(uses, &plain)?;
+        match open_blob(repo.keys(), e.ty, e.flags, e.raw_len, &e.id, stored) {
+            Ok(plain) => {
+                each(uses, &plain)?;
+                i += 1;
+            }
+            Err(err) if copies > 1 && next_copy < copies => {
+                let from = u64::from(e.offset);
+                let copy = next_copy;
+                next_copy += 1;
+                if let Ok(b) =
+                    storage.read_range_replica(copy, FileKind::Pack, &name, from, end - from)
+                {
+                    if b.len() as u64 == end - from {
+                        buf = b;
+                        base = from;
+                        repo.note_recovered(format!(
+                            "pack {pack}, {}: {err}; read again from copy {} of {}",
+                            what(uses),
+                            copy + 1,
+                            copies
+                        ));
+                    }
+                }
+            }
+            Err(err) => {
+                let err = err.within(format!("pack {pack}, {}", what(uses)));
+                return Err(if copies > 1 {
+                    err.within(format!("damaged on all {copies} storages"))
+                } else {
+                    err
+                });
+            }
+        }
     }
     Ok(())
 }

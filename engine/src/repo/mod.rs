@@ -48,6 +48,9 @@ pub struct Repository {
     config: Config,
     key_id: KeyId,
     master: MasterSecret,
+    /// Damage found on one copy of a multi-storage repository and repaired from another
+    /// during this process's reads (see [`Repository::recovered`]).
+    recovered: Arc<parking_lot::Mutex<Vec<String>>>,
 }
 
 impl Repository {
@@ -82,6 +85,7 @@ impl Repository {
         storage.write(FileKind::Config, "config", &bytes)?;
         let config = config::decode(&bytes)?;
         Ok(Repository {
+            recovered: Default::default(),
             storage,
             keys,
             config,
@@ -138,6 +142,7 @@ impl Repository {
             )));
         }
         Ok(Repository {
+            recovered: Default::default(),
             storage,
             keys,
             config,
@@ -148,6 +153,17 @@ impl Repository {
 
     pub fn storage(&self) -> &Arc<dyn Storage> {
         &self.storage
+    }
+
+    /// Objects that were damaged on one storage and read correctly from another, one message
+    /// each. The data delivered was right; the damaged copy should be repaired (`rime check`
+    /// on that storage, then `rime copy` from a good one).
+    pub fn recovered(&self) -> Vec<String> {
+        self.recovered.lock().clone()
+    }
+
+    pub(crate) fn note_recovered(&self, message: String) {
+        self.recovered.lock().push(message);
     }
 
     pub fn keys(&self) -> &Keys {

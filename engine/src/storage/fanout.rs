@@ -392,6 +392,26 @@ impl Storage for Fanout {
         self.first(|s| s.read_range(kind, name, offset, len))
     }
 
+    fn replicas(&self) -> usize {
+        self.members.len()
+    }
+
+    fn read_range_replica(
+        &self,
+        replica: usize,
+        kind: FileKind,
+        name: &str,
+        offset: u64,
+        len: u64,
+    ) -> Result<Vec<u8>> {
+        let m = self.members.get(replica).ok_or_else(|| {
+            Error::invalid(format!("{} has no copy number {replica}", self.location()))
+        })?;
+        m.storage
+            .read_range(kind, name, offset, len)
+            .map_err(|e| e.within(m.storage.location()))
+    }
+
     fn write(&self, kind: FileKind, name: &str, data: &[u8]) -> Result<()> {
         crate::storage::check_name(kind, name)?;
         let data = Arc::new(data.to_vec());
@@ -529,5 +549,99 @@ mod tests {
                 .unwrap(),
             vec![3; 100]
         );
+    }
+
+    /// A storage whose writes wait until a gate opens: a member that has stalled.
+    struct Gated {
+        inner: MemoryStorage,
+        open: Mutex<bool>,
+        opened: Condvar,
+    }
+
+    impl Storage for Gated {
+        fn location(&self) -> String {
+            "gated".into()
+        }
+        fn create(&self) -> Result<()> {
+            Ok(())
+        }
+        fn list(&self, kind: FileKind) -> Result<Vec<ObjectInfo>> {
+            self.inner.list(kind)
+        }
+        fn read(&self, kind: FileKind, name: &str) -> Result<Vec<u8>> {
+            self.inner.read(kind, name)
+        }
+        fn read_range(&self, kind: FileKind, name: &str, o: u64, l: u64) -> Result<Vec<u8>> {
+            self.inner.read_range(kind, name, o, l)
+        }
+        fn write(&self, kind: FileKind, name: &str, data: &[u8]) -> Result<()> {
+            let mut open = self.open.lock();
+            while !*open {
+                self.opened.wait(&mut open);
+            }
+            drop(open);
+            self.inner.write(kind, name, data)
+        }
+        fn remove(&self, kind: FileKind, name: &str) -> Result<()> {
+            self.inner.remove(kind, name)
+        }
+        fn size(&self, kind: FileKind, name: &str) -> Result<u64> {
+            self.inner.size(kind, name)
+        }
+    }
+
+    /// A stalled member lets the others run ahead by a bounded number of objects (so memory
+    /// stays bounded), holds the writer there, and catches up once it moves again.
+    #[test]
+    fn a_stalled_member_bounds_memory_and_does_not_lose_objects() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let fast = Arc::new(MemoryStorage::default());
+        let slow = Arc::new(Gated {
+            inner: MemoryStorage::default(),
+            open: Mutex::new(false),
+            opened: Condvar::new(),
+        });
+        let f = Arc::new(Fanout::new(vec![
+            fast.clone() as Arc<dyn Storage>,
+            slow.clone(),
+        ]));
+        let total = 6 * QUEUE_DEPTH;
+        let sent = Arc::new(AtomicUsize::new(0));
+        let producer = {
+            let (f, sent) = (f.clone(), sent.clone());
+            std::thread::spawn(move || {
+                for i in 0..total {
+                    f.write(FileKind::Pack, &format!("{i:064x}"), &[i as u8; 1000])
+                        .unwrap();
+                    sent.fetch_add(1, Ordering::SeqCst);
+                }
+            })
+        };
+        // The fast member receives objects while the slow one has stored none.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while fast.list(FileKind::Pack).unwrap().len() < QUEUE_DEPTH {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the fast member got nothing"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert!(slow.inner.list(FileKind::Pack).unwrap().is_empty());
+        // The writer is held once the stalled member's queue is full: objects in memory for it
+        // are bounded by the queue (plus those its uploaders hold), not by the backup's size.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let held_at = sent.load(Ordering::SeqCst);
+        let bound = QUEUE_DEPTH + 2 * slow.concurrency().max(fast.concurrency()) + 2;
+        assert!(
+            held_at < total && held_at <= bound,
+            "{held_at} of {total} writes returned while a member was stalled (bound {bound})"
+        );
+        *slow.open.lock() = true;
+        slow.opened.notify_all();
+        producer.join().unwrap();
+        let r = f.finish();
+        assert!(r.iter().all(|m| m.error.is_none()), "{r:?}");
+        assert_eq!(fast.list(FileKind::Pack).unwrap().len(), total);
+        assert_eq!(slow.inner.list(FileKind::Pack).unwrap().len(), total);
     }
 }

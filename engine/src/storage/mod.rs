@@ -135,6 +135,33 @@ pub trait Storage: Send + Sync {
     fn concurrency(&self) -> usize {
         1
     }
+
+    /// How many independent copies of the repository reads can come from: several when one
+    /// backup is written to several storages ([`Fanout`]), else 1.
+    fn replicas(&self) -> usize {
+        1
+    }
+
+    /// [`Storage::read_range`] from one copy only (`replica < replicas()`). A restore that finds
+    /// a blob damaged re-reads it from the other copies instead of failing: a storage can serve
+    /// a corrupted object without any error of its own.
+    fn read_range_replica(
+        &self,
+        replica: usize,
+        kind: FileKind,
+        name: &str,
+        offset: u64,
+        len: u64,
+    ) -> Result<Vec<u8>> {
+        if replica == 0 {
+            self.read_range(kind, name, offset, len)
+        } else {
+            Err(Error::invalid(format!(
+                "{} has no copy number {replica}",
+                self.location()
+            )))
+        }
+    }
 }
 
 /// An object being written by [`Storage::begin_write`]. Invisible until committed; dropping it

@@ -10,6 +10,7 @@
 
 mod conn;
 mod ops;
+mod paths;
 mod pool;
 mod protocol;
 mod url;

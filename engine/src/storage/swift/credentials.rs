@@ -137,7 +137,13 @@ const KEYS: &[&str] = &[
 impl SwiftCredentials {
     /// From the process environment (`ST_AUTH`... or `OS_AUTH_URL`...).
     pub fn from_env() -> Result<SwiftCredentials> {
-        let map = KEYS
+        SwiftCredentials::from_env_with(&HashMap::new())
+    }
+
+    /// From the process environment, with some lower-case keys replaced (command-line options
+    /// such as `--os-region-name`, which win over `OS_REGION_NAME`).
+    pub fn from_env_with(overrides: &HashMap<String, String>) -> Result<SwiftCredentials> {
+        let mut map: HashMap<String, String> = KEYS
             .iter()
             .filter_map(|k| {
                 std::env::var(k.to_ascii_uppercase())
@@ -145,6 +151,7 @@ impl SwiftCredentials {
                     .map(|v| (k.to_string(), v))
             })
             .collect();
+        map.extend(overrides.iter().map(|(k, v)| (k.clone(), v.clone())));
         SwiftCredentials::from_map(&map)
             .map_err(|e| e.within("Swift credentials from the environment"))
     }

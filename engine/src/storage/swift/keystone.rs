@@ -175,7 +175,7 @@ pub(super) fn endpoint(
         .collect();
     if services.is_empty() {
         return Err(Error::new(
-            ErrorKind::NotFound,
+            ErrorKind::InvalidInput,
             "the token's catalog has no object-store (Swift) service",
         ));
     }
@@ -200,7 +200,7 @@ pub(super) fn endpoint(
         }
     }
     Err(Error::new(
-        ErrorKind::NotFound,
+        ErrorKind::InvalidInput,
         format!(
             "the catalog has no object-store endpoint for interface {} in region {} (it has: {})",
             interface.as_str(),

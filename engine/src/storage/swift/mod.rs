@@ -14,6 +14,7 @@ mod client;
 mod credentials;
 mod http;
 mod keystone;
+mod paths;
 mod session;
 
 pub use credentials::{Interface, KeystoneMethod, SwiftCredentials};
@@ -436,7 +437,7 @@ impl Storage for SwiftStorage {
         Ok(Box::new(SwiftPending {
             inner: self.inner.clone(),
             kind,
-            data: Vec::new(),
+            data: buffers::POOL.take(kind),
             md5: Md5::new(),
         }))
     }
@@ -486,9 +487,12 @@ impl PendingObject for SwiftPending {
         let body = Bytes::from(self.data);
         with_retries(&RetryPolicy::default(), |_| {
             self.inner.put(self.kind, name, body.clone(), md5)
-        })
+        })?;
+        buffers::POOL.give_back(body);
+        Ok(())
     }
 }
 
+mod buffers;
 #[cfg(test)]
 mod tests;

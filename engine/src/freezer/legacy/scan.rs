@@ -1,0 +1,248 @@
+//! Finding the backups in a Freezer container.
+//!
+//! Layout (Freezer's `storage/base.py`, `physical.py`), for the tar engine:
+//!
+//! ```text
+//! metadata/tar/<host>_<name>/<L0_ts>/<level>_<ts>/metadata         freezer meta JSON
+//! data/tar/<host>_<name>/<L0_ts>/<level>_<ts>/engine_metadata      the GNU tar snapshot (SNAR)
+//! data/tar/<host>_<name>/<L0_ts>/<level>_<ts>/data                 the stream (local, SSH)
+//! data/tar/<host>_<name>/<L0_ts>/<level>_<ts>/segments/00000000..  its pieces (Swift; `data`
+//!                                                                  is then a 0-byte manifest)
+//! ```
+//!
+//! Like Freezer, backups are found from the `metadata` tree (Freezer writes it last, so a
+//! backup without it never finished) — and, unlike Freezer, also from the `data` tree when a
+//! metadata file was lost, since the data itself says how it is compressed and encrypted.
+
+use std::collections::BTreeMap;
+
+use super::container::Container;
+use super::metadata::FreezerMetadata;
+use crate::error::{Error, Result};
+use crate::tarinc::Compression;
+
+/// Freezer's engine directory for tar backups (the only engine rime reads).
+pub const ENGINE: &str = "tar";
+
+/// One stored object of a backup's data stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataObject {
+    /// Path relative to the container.
+    pub path: String,
+    pub size: u64,
+}
+
+/// One Freezer backup (one level of a chain).
+#[derive(Debug, Clone)]
+pub struct LegacyBackup {
+    /// `<host>_<name>`, Freezer's namespace directory.
+    pub hostname_backup_name: String,
+    /// Host part: up to the first `_` (host names have no `_`; backup names may).
+    pub host: String,
+    /// Backup name part (`--backup-name`).
+    pub name: String,
+    /// Timestamp (epoch seconds) of the level 0 that starts this chain.
+    pub level_zero: i64,
+    pub level: u32,
+    /// Epoch seconds.
+    pub timestamp: i64,
+    /// Bytes of stored data (compressed, encrypted).
+    pub size: u64,
+    /// Detected from the data when not encrypted; as recorded in the metadata otherwise.
+    pub compression: Option<Compression>,
+    pub encrypted: bool,
+    /// The metadata document, if present and readable.
+    pub metadata: Option<FreezerMetadata>,
+    /// The data stream, in order: one `data` object or the segments.
+    pub data: Vec<DataObject>,
+    /// `data/tar/<host>_<name>/<L0>/<level>_<ts>`: names this backup in messages.
+    pub dir: String,
+}
+
+impl LegacyBackup {
+    /// Stable identity of the backup across runs (used to tag imported snapshots).
+    pub fn id(&self) -> String {
+        format!(
+            "{}/{}/{}_{}",
+            self.hostname_backup_name, self.level_zero, self.level, self.timestamp
+        )
+    }
+}
+
+/// `host_name` → (host, name).
+pub fn split_host_name(hn: &str) -> (String, String) {
+    match hn.split_once('_') {
+        Some((h, n)) => (h.to_string(), n.to_string()),
+        None => (hn.to_string(), String::new()),
+    }
+}
+
+fn parse_level_dir(s: &str) -> Option<(u32, i64)> {
+    let (l, t) = s.split_once('_')?;
+    Some((l.parse().ok()?, t.parse().ok()?))
+}
+
+fn dirs(c: &dyn Container, dir: &str) -> Result<Vec<String>> {
+    Ok(c.list_dir(dir)?.into_iter().map(|(n, _)| n).collect())
+}
+
+/// Every tar-engine backup in the container, sorted by name, then time, then level.
+pub fn list(c: &dyn Container) -> Result<Vec<LegacyBackup>> {
+    // (hn, l0, level, ts) found in either tree.
+    let mut found: BTreeMap<(String, i64, i64, u32), ()> = BTreeMap::new();
+    for tree in ["metadata", "data"] {
+        let top = format!("{tree}/{ENGINE}");
+        for hn in dirs(c, &top)? {
+            for l0 in dirs(c, &format!("{top}/{hn}"))? {
+                let Ok(l0n) = l0.parse::<i64>() else { continue };
+                for inc in dirs(c, &format!("{top}/{hn}/{l0}"))? {
+                    if let Some((level, ts)) = parse_level_dir(&inc) {
+                        found.insert((hn.clone(), l0n, ts, level), ());
+                    }
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (hn, l0, ts, level) in found.into_keys() {
+        if let Some(b) = describe(c, &hn, l0, level, ts)? {
+            out.push(b);
+        }
+    }
+    Ok(out)
+}
+
+/// Read what one backup consists of; `None` when it has no data at all (an upload that
+/// never started).
+fn describe(
+    c: &dyn Container,
+    hn: &str,
+    l0: i64,
+    level: u32,
+    ts: i64,
+) -> Result<Option<LegacyBackup>> {
+    let rel = format!("{hn}/{l0}/{level}_{ts}");
+    let dir = format!("data/{ENGINE}/{rel}");
+    let meta_path = format!("metadata/{ENGINE}/{rel}/metadata");
+    let metadata = match c.size(&meta_path)? {
+        Some(n) if n <= 1 << 20 => {
+            let bytes = c.read_range(&meta_path, 0, n)?;
+            FreezerMetadata::parse(&bytes, &meta_path).ok()
+        }
+        _ => None,
+    };
+    let entries = c.list_dir(&dir)?;
+    let mut data = Vec::new();
+    if entries.iter().any(|(n, _)| n == "segments") {
+        let seg_dir = format!("{dir}/segments");
+        let mut segs: Vec<(u64, String, Option<u64>)> = c
+            .list_dir(&seg_dir)?
+            .into_iter()
+            .filter_map(|(n, s)| n.parse::<u64>().ok().map(|i| (i, n, s)))
+            .collect();
+        segs.sort();
+        for (_, n, s) in segs {
+            let path = format!("{seg_dir}/{n}");
+            let size = match s {
+                Some(s) => s,
+                None => c.size(&path)?.unwrap_or(0),
+            };
+            data.push(DataObject { path, size });
+        }
+    }
+    if data.is_empty() {
+        if let Some((_, listed)) = entries.iter().find(|(n, _)| n == "data") {
+            let path = format!("{dir}/data");
+            // A Swift large object manifest lists with its own size (0 bytes for a DLO); a
+            // HEAD gives the size of what a GET returns.
+            let size = c.size(&path)?.or(*listed).unwrap_or(0);
+            data.push(DataObject { path, size });
+        }
+    }
+    // Listed by its metadata but without data: shown, and restore says what is missing.
+    if data.is_empty() && metadata.is_none() {
+        return Ok(None);
+    }
+    let (host, name) = split_host_name(hn);
+    let declared = metadata
+        .as_ref()
+        .and_then(|m| m.compression.as_deref())
+        .and_then(|s| Compression::parse(s).ok());
+    let (compression, encrypted) = match data.first() {
+        Some(first) if first.size > 0 => {
+            let head = c.read_range(&first.path, 0, 512.min(first.size))?;
+            if head.starts_with(b"Salted__") {
+                (declared, true)
+            } else {
+                (Compression::detect(&head).or(declared), false)
+            }
+        }
+        _ => (
+            declared,
+            metadata
+                .as_ref()
+                .and_then(|m| m.encryption)
+                .unwrap_or(false),
+        ),
+    };
+    Ok(Some(LegacyBackup {
+        hostname_backup_name: hn.to_string(),
+        host,
+        name,
+        level_zero: l0,
+        level,
+        timestamp: ts,
+        size: data.iter().map(|d| d.size).sum(),
+        compression,
+        encrypted,
+        metadata,
+        data,
+        dir,
+    }))
+}
+
+/// Check that a backup's stored pieces form a whole stream, before anything is restored:
+/// segments numbered 0..n without gaps, all but the last of one size (Freezer reads the tar
+/// pipe in `--max-segment-size` pieces, so only the last is shorter). A gap or a short middle
+/// segment names the object.
+pub fn check_objects(b: &LegacyBackup) -> Result<()> {
+    if b.data.is_empty() || b.size == 0 {
+        return Err(Error::new(
+            crate::ErrorKind::MissingObject,
+            format!("Freezer backup {}: its data is missing or empty", b.dir),
+        ));
+    }
+    if b.data.len() == 1 {
+        return Ok(());
+    }
+    for (i, d) in b.data.iter().enumerate() {
+        let want = format!("{i:08}");
+        if !d.path.ends_with(&format!("/{want}")) {
+            return Err(Error::new(
+                crate::ErrorKind::MissingObject,
+                format!(
+                    "Freezer backup {}: segment {}/segments/{want} is missing (found {} instead)",
+                    b.dir, b.dir, d.path
+                ),
+            ));
+        }
+    }
+    let seg = b.data[0].size;
+    for d in &b.data[..b.data.len() - 1] {
+        if d.size != seg {
+            return Err(Error::corrupt(format!(
+                "Freezer backup {}: segment {} is {} bytes but the segments before the last are \
+                 {seg} bytes: it is truncated or damaged",
+                b.dir, d.path, d.size
+            )));
+        }
+    }
+    let last = &b.data[b.data.len() - 1];
+    if last.size > seg || last.size == 0 {
+        return Err(Error::corrupt(format!(
+            "Freezer backup {}: last segment {} is {} bytes, not 1 to {seg}: damaged",
+            b.dir, last.path, last.size
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,200 @@
+//! A backup's stored objects read back as one tar stream: segments concatenated, then
+//! `openssl enc -d` when the data starts with `Salted__`, then the decompressor the bytes
+//! themselves announce (gzip, bzip2, xz, zstd or plain tar), whatever the metadata says.
+
+use std::io::{self, BufReader, Cursor, Read};
+use std::sync::{Arc, Mutex};
+
+use super::container::Container;
+use super::scan::{DataObject, LegacyBackup};
+use crate::error::{Error, ErrorKind, Result};
+use crate::tarinc::{Compression, DecompressReader, DecryptReader, KdfDigest, TarReader};
+
+/// Bytes fetched per request.
+const CHUNK: u64 = 8 << 20;
+
+/// What a failed read was doing: the object being read, and the storage's own error (kept
+/// whole so that its kind survives the trip through `std::io`).
+#[derive(Default)]
+pub struct ReadState {
+    pub current: String,
+    pub error: Option<Error>,
+}
+
+/// The concatenation of a backup's data objects.
+pub struct ObjectsReader<'a> {
+    c: &'a dyn Container,
+    objs: Vec<DataObject>,
+    idx: usize,
+    off: u64,
+    buf: Vec<u8>,
+    pos: usize,
+    state: Arc<Mutex<ReadState>>,
+}
+
+impl<'a> ObjectsReader<'a> {
+    pub fn new(c: &'a dyn Container, objs: Vec<DataObject>, state: Arc<Mutex<ReadState>>) -> Self {
+        ObjectsReader {
+            c,
+            objs,
+            idx: 0,
+            off: 0,
+            buf: Vec::new(),
+            pos: 0,
+            state,
+        }
+    }
+
+    fn fill(&mut self) -> Result<bool> {
+        while self.idx < self.objs.len() && self.off >= self.objs[self.idx].size {
+            self.idx += 1;
+            self.off = 0;
+        }
+        let Some(o) = self.objs.get(self.idx) else {
+            return Ok(false);
+        };
+        if let Ok(mut s) = self.state.lock() {
+            s.current.clone_from(&o.path);
+        }
+        let want = (o.size - self.off).min(CHUNK);
+        let got = self.c.read_range(&o.path, self.off, want)?;
+        if got.len() as u64 != want {
+            return Err(Error::corrupt(format!(
+                "{} in {} is truncated: it ends at byte {} but was listed with {} bytes",
+                o.path,
+                self.c.location(),
+                self.off + got.len() as u64,
+                o.size
+            )));
+        }
+        self.off += want;
+        self.buf = got;
+        self.pos = 0;
+        Ok(true)
+    }
+}
+
+impl Read for ObjectsReader<'_> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.pos >= self.buf.len() {
+            match self.fill() {
+                Ok(true) => {}
+                Ok(false) => return Ok(0),
+                Err(e) => {
+                    let msg = e.to_string();
+                    if let Ok(mut s) = self.state.lock() {
+                        s.error = Some(e);
+                    }
+                    return Err(io::Error::other(msg));
+                }
+            }
+        }
+        let n = out.len().min(self.buf.len() - self.pos);
+        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+fn read_full(r: &mut impl Read, n: usize) -> io::Result<Vec<u8>> {
+    let mut buf = vec![0u8; n];
+    let mut got = 0;
+    while got < n {
+        match r.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(k) => got += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(got);
+    Ok(buf)
+}
+
+/// An opened backup stream.
+pub struct Opened<'a> {
+    pub reader: TarReader<Box<dyn Read + 'a>>,
+    pub compression: Compression,
+    /// The key derivation digest that worked, for encrypted backups.
+    pub digest: Option<KdfDigest>,
+    pub state: Arc<Mutex<ReadState>>,
+}
+
+/// Turn an error met while reading a backup into one that names the backup and the object
+/// being read (preferring the storage's own error, whose kind is meaningful).
+pub fn explain(b: &LegacyBackup, state: &Mutex<ReadState>, e: Error) -> Error {
+    let (current, stored) = match state.lock() {
+        Ok(mut s) => (s.current.clone(), s.error.take()),
+        Err(_) => (String::new(), None),
+    };
+    let e = stored.unwrap_or(e);
+    let at = if current.is_empty() {
+        String::new()
+    } else {
+        format!(", data read up to object {current}")
+    };
+    e.within(format!("Freezer backup {} (level {}{at})", b.dir, b.level))
+}
+
+/// Open a backup's stream, checking the key and the format before returning: a wrong
+/// password fails here with `WrongPassword`, before the caller writes anything.
+pub fn open<'a>(c: &'a dyn Container, b: &LegacyBackup, pass: Option<&[u8]>) -> Result<Opened<'a>> {
+    let state = Arc::new(Mutex::new(ReadState::default()));
+    let opened = open_inner(c, b, pass, state.clone()).map_err(|e| explain(b, &state, e))?;
+    Ok(opened)
+}
+
+fn open_inner<'a>(
+    c: &'a dyn Container,
+    b: &LegacyBackup,
+    pass: Option<&[u8]>,
+    state: Arc<Mutex<ReadState>>,
+) -> Result<Opened<'a>> {
+    let name = b.dir.clone();
+    let mut src = ObjectsReader::new(c, b.data.clone(), state.clone());
+    let head = read_full(&mut src, 512).map_err(|e| Error::io(format!("reading {name}"), e))?;
+    let src = Cursor::new(head.clone()).chain(src);
+    let (plain, digest, probe): (Box<dyn Read + 'a>, Option<KdfDigest>, Vec<u8>) =
+        if head.starts_with(b"Salted__") {
+            let Some(pw) = pass else {
+                return Err(Error::new(
+                    ErrorKind::WrongPassword,
+                    "the backup is encrypted (openssl enc): give the password file \
+                     (--encrypt-pass-file / --pass-file)",
+                ));
+            };
+            let mut dec = DecryptReader::new(
+                src,
+                pw,
+                &KdfDigest::ALL,
+                512,
+                |p| Compression::detect(p).is_some(),
+                &name,
+            )?;
+            let digest = dec.digest();
+            let probe =
+                read_full(&mut dec, 512).map_err(|e| Error::io(format!("reading {name}"), e))?;
+            let rest: Box<dyn Read + 'a> = Box::new(Cursor::new(probe.clone()).chain(dec));
+            (rest, Some(digest), probe)
+        } else {
+            (Box::new(src), None, head)
+        };
+    let compression = Compression::detect(&probe).ok_or_else(|| {
+        Error::corrupt(format!(
+            "{name}: the data is neither a gzip, bzip2, xz or zstd stream nor a tar archive{}",
+            if pass.is_some() && digest.is_none() {
+                " (and it is not encrypted)"
+            } else {
+                ""
+            }
+        ))
+    })?;
+    let buffered = BufReader::with_capacity(256 * 1024, plain);
+    let dec: Box<dyn Read + 'a> = Box::new(DecompressReader::new(buffered, compression)?);
+    Ok(Opened {
+        reader: TarReader::new(dec, name),
+        compression,
+        digest,
+        state,
+    })
+}

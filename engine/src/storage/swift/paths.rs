@@ -1,0 +1,146 @@
+//! Access by plain object path under the URL's prefix, outside the repository layout: used to
+//! read containers written by other programs (legacy Freezer backups, see
+//! `crate::freezer::legacy`). Read-only on purpose. A GET of a Dynamic or Static Large Object
+//! manifest returns the concatenated segments, as Swift serves it.
+
+use std::io::Read;
+
+use reqwest::StatusCode;
+
+use super::http::{status_error, transport_error};
+use super::SwiftStorage;
+use crate::error::{Error, ErrorKind, Result};
+
+/// One entry of a delimiter listing: an object or a "subdir" prefix.
+#[derive(serde::Deserialize)]
+struct Entry {
+    name: Option<String>,
+    bytes: Option<u64>,
+    subdir: Option<String>,
+}
+
+impl SwiftStorage {
+    fn full(&self, rel: &str) -> String {
+        let rel = rel.trim_matches('/');
+        match (self.inner.prefix.is_empty(), rel.is_empty()) {
+            (true, _) => rel.to_string(),
+            (false, true) => self.inner.prefix.clone(),
+            (false, false) => format!("{}/{rel}", self.inner.prefix),
+        }
+    }
+
+    /// Names in the pseudo-directory `rel` (a delimiter listing): objects with their sizes
+    /// (a manifest lists as 0 bytes) and sub-directories with `None`.
+    pub fn list_path(&self, rel: &str) -> Result<Vec<(String, Option<u64>)>> {
+        let me = &self.inner;
+        let mut prefix = self.full(rel);
+        if !prefix.is_empty() {
+            prefix.push('/');
+        }
+        let what = || format!("cannot list {}: {prefix}", me.location());
+        let limit = me.list_limit.to_string();
+        let mut out = Vec::new();
+        let mut marker = String::new();
+        loop {
+            let resp = me.client.send(&what, &|http, s| {
+                http.get(me.container_url(&s.storage_url)).query(&[
+                    ("format", "json"),
+                    ("prefix", prefix.as_str()),
+                    ("delimiter", "/"),
+                    ("limit", limit.as_str()),
+                    ("marker", marker.as_str()),
+                ])
+            })?;
+            match resp.status() {
+                StatusCode::NOT_FOUND | StatusCode::NO_CONTENT => break,
+                s if s.is_success() => {}
+                s => return Err(status_error(&what(), s)),
+            }
+            let raw = resp.bytes().map_err(|e| transport_error(&what(), &e))?;
+            let page: Vec<Entry> = serde_json::from_slice(&raw).map_err(|e| {
+                Error::new(
+                    ErrorKind::Unavailable,
+                    format!("{}: the listing is not JSON: {e}", what()),
+                )
+            })?;
+            let n = page.len();
+            for e in page {
+                let (full, size) = match (e.subdir, e.name) {
+                    (Some(d), _) => (d, None),
+                    (None, Some(n)) => (n, Some(e.bytes.unwrap_or(0))),
+                    (None, None) => continue,
+                };
+                marker = full.clone();
+                let name = full[prefix.len().min(full.len())..].trim_end_matches('/');
+                if !name.is_empty() {
+                    out.push((name.to_string(), size));
+                }
+            }
+            if n < me.list_limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Size of the object `rel` (for a large object manifest, the total), or `None`.
+    pub fn size_path(&self, rel: &str) -> Result<Option<u64>> {
+        let me = &self.inner;
+        let object = self.full(rel);
+        let what = || format!("cannot stat {}: {object}", me.location());
+        let resp = me.client.send(&what, &|http, s| {
+            http.head(me.object_url(&s.storage_url, &object))
+        })?;
+        match resp.status() {
+            s if s.is_success() => Ok(resp
+                .headers()
+                .get("Content-Length")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse().ok())),
+            StatusCode::NOT_FOUND => Ok(None),
+            s => Err(status_error(&what(), s)),
+        }
+    }
+
+    /// `len` bytes of the object `rel` from `offset`; fewer only at its end.
+    pub fn read_path(&self, rel: &str, offset: u64, len: u64) -> Result<Vec<u8>> {
+        let me = &self.inner;
+        let object = self.full(rel);
+        if len == 0 {
+            return Ok(vec![]);
+        }
+        let what = || format!("cannot read {}: {object}", me.location());
+        let mut resp = me.client.send(&what, &|http, s| {
+            http.get(me.object_url(&s.storage_url, &object))
+                .header("Range", format!("bytes={offset}-{}", offset + len - 1))
+        })?;
+        let ranged = match resp.status() {
+            StatusCode::PARTIAL_CONTENT => true,
+            StatusCode::RANGE_NOT_SATISFIABLE => return Ok(vec![]),
+            StatusCode::NOT_FOUND => {
+                return Err(Error::new(
+                    ErrorKind::MissingObject,
+                    format!("{object} is missing from {}", me.location()),
+                ))
+            }
+            s if s.is_success() => false,
+            s => return Err(status_error(&what(), s)),
+        };
+        let mut body = Vec::new();
+        resp.read_to_end(&mut body).map_err(|e| {
+            Error::with_source(
+                ErrorKind::Unavailable,
+                format!("{}: the download broke off", what()),
+                e,
+            )
+        })?;
+        if !ranged {
+            body = body
+                .get(offset as usize..)
+                .map(<[u8]>::to_vec)
+                .unwrap_or_default();
+            body.truncate(len as usize);
+        }
+        Ok(body)
+    }
+}
