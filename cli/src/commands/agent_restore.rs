@@ -3,9 +3,12 @@
 //!
 //! TODO(coordinator): both actions must also consult legacy Freezer backups (the
 //! `metadata/tar/<host>_<name>/...` trees beside `<container>/rime`) through
-//! `rime_engine::freezer::legacy` once it is merged: `restore` falls back to a legacy chain
-//! when the repository holds no backup at or before the date (or a newer one exists there),
-//! and `info` appends the legacy restore points. The hook points are marked `LEGACY HOOK`.
+//! `rime_engine::freezer::legacy`: open the container itself (each `Job::storages` URL without
+//! its `/rime` suffix; `local:` before a plain path) with `legacy::open_container`, then
+//! `restore` uses `legacy::restore(c, host, name, date, job.password, target, overwrite)` when
+//! the repository has no backup at or before the date or the newest legacy backup at or before
+//! it is newer than the repository's, and `info` appends `legacy::list(c)` rows. The hook points
+//! are marked `LEGACY HOOK`.
 
 use std::path::Path;
 use std::process::ExitCode;
