@@ -500,3 +500,99 @@ fn freezer_on_swift_missing_or_short_segment_is_named() {
     restore_at(c.as_ref(), &f, f.made[0].ts, None, &t).unwrap();
     compare_trees(&f.made[0].state, &t);
 }
+
+/// `rime agent` on a container where Freezer left its own backups: `info` lists them (no rime
+/// repository needed), `restore` replays them, and once rime's own tar levels are added beside
+/// them, the newest backup at or before the date wins, whoever wrote it.
+#[test]
+fn agent_info_and_restore_see_freezer_backups_beside_its_own() {
+    use chrono::TimeZone;
+    let f = Fixture::build(Spec::new("gzip", Some(Kdf::Sha256)));
+    let date = |secs: i64| {
+        chrono::Local
+            .timestamp_opt(secs, 0)
+            .unwrap()
+            .format("%Y-%m-%dT%H:%M:%S")
+            .to_string()
+    };
+    let agent = |extra: &[&str]| {
+        let mut args: Vec<String> = [
+            "agent",
+            "--storage",
+            "local",
+            "--container",
+            f.container.to_str().unwrap(),
+            "--hostname",
+            f.spec.host,
+            "--backup-name",
+            f.spec.name,
+            "--encrypt-pass-file",
+            f.key.to_str().unwrap(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        rime_raw(&args, &[])
+    };
+    let levels = |o: &Out| -> Vec<(String, u64)> {
+        o.json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["kind"].as_str().unwrap().to_string(),
+                    r["level"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    // Only Freezer's backups so far.
+    let o = agent(&["--action", "info", "--json"]);
+    o.ok();
+    let freezer = |l: u64| ("freezer-tar".to_string(), l);
+    assert_eq!(levels(&o), vec![freezer(0), freezer(1), freezer(2)]);
+    let newest = f.tmp.path().join("r-newest");
+    agent(&[
+        "--action",
+        "restore",
+        "--restore-abs-path",
+        newest.to_str().unwrap(),
+    ])
+    .ok();
+    compare_trees(&f.made[2].state, &newest);
+    // rime's own backup of a new tree, after Freezer's.
+    let src = f.tmp.path().join("rime-src");
+    std::fs::create_dir_all(src.join("d")).unwrap();
+    write_random_file(&src.join("d/new"), 9, 50_000);
+    whole_second_mtimes(&src); // tar headers keep whole seconds
+    agent(&["--path-to-backup", src.to_str().unwrap()]).ok();
+    let o = agent(&["--action", "info", "--json"]);
+    o.ok();
+    let l = levels(&o);
+    assert_eq!(l.len(), 4, "{l:?}");
+    assert_eq!(&l[..3], &[freezer(0), freezer(1), freezer(2)]);
+    assert_ne!(l[3].0, "freezer-tar");
+    // The newest is rime's; a date within Freezer's history gets Freezer's chain.
+    let now = f.tmp.path().join("r-now");
+    agent(&[
+        "--action",
+        "restore",
+        "--restore-abs-path",
+        now.to_str().unwrap(),
+    ])
+    .ok();
+    compare_trees(&src, &now);
+    let then = f.tmp.path().join("r-then");
+    agent(&[
+        "--action",
+        "restore",
+        "--restore-abs-path",
+        then.to_str().unwrap(),
+        "--restore-from-date",
+        &date(f.made[1].ts + 10),
+    ])
+    .ok();
+    compare_trees(&f.made[1].state, &then);
+}

@@ -1,14 +1,6 @@
 //! `rime agent --action restore` (replay the tar levels up to `--restore-from-date` into
 //! `--restore-abs-path`) and `--action info` (list the restore points: Freezer cannot).
-//!
-//! TODO(coordinator): both actions must also consult legacy Freezer backups (the
-//! `metadata/tar/<host>_<name>/...` trees beside `<container>/rime`) through
-//! `rime_engine::freezer::legacy`: open the container itself (each `Job::storages` URL without
-//! its `/rime` suffix; `local:` before a plain path) with `legacy::open_container`, then
-//! `restore` uses `legacy::restore(c, host, name, date, job.password, target, overwrite)` when
-//! the repository has no backup at or before the date or the newest legacy backup at or before
-//! it is newer than the repository's, and `info` appends `legacy::list(c)` rows. The hook points
-//! are marked `LEGACY HOOK`.
+//! Both also see the backups Freezer itself wrote in the same container ([`super::agent_legacy`]).
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -37,11 +29,65 @@ pub fn restore(job: &Job, a: &AgentArgs) -> Result<ExitCode> {
             target.display()
         )));
     }
-    // The password is checked here, before anything is written.
-    let repo = job.open(false)?;
-    // LEGACY HOOK: when this finds nothing (NotFound), look for a legacy Freezer chain of
-    // host/name at or before `date` with rime_engine::freezer::legacy and restore that.
-    let chain = tarlevel::chain_at(&repo, &job.hostname, &job.backup_name, date)?;
+    // The password is checked here, before anything is written. A container may hold only
+    // Freezer's own backups (no rime repository yet), or both: the newest backup at or before
+    // the date wins, whoever wrote it.
+    let rime = match job.open(false) {
+        Ok(repo) => match tarlevel::chain_at(&repo, &job.hostname, &job.backup_name, date) {
+            Ok(chain) => Ok((repo, chain)),
+            Err(e) => Err(e),
+        },
+        Err(e) => Err(e),
+    };
+    let rime_end = rime
+        .as_ref()
+        .ok()
+        .and_then(|(_, c)| c.last().map(|(_, s)| s.time.secs));
+    let legacy = match &rime {
+        Err(e)
+            if !matches!(
+                e.kind(),
+                ErrorKind::RepositoryNotFound | ErrorKind::NotFound
+            ) =>
+        {
+            None
+        }
+        _ => super::agent_legacy::newest_at(job, date).ok().flatten(),
+    };
+    if let Some((at, newest)) = legacy.filter(|(_, b)| rime_end.is_none_or(|t| b.timestamp > t)) {
+        if job.g.dry_run {
+            job.say(&format!(
+                "dry run: would restore into {} the Freezer backup {} (level {})",
+                target.display(),
+                newest.dir,
+                newest.level
+            ));
+            return Ok(ExitCode::SUCCESS);
+        }
+        let r = super::agent_legacy::restore(job, at, date, &target, a.overwrite)?;
+        for w in &r.warnings {
+            job.say(&format!("rime: warning: {w}"));
+        }
+        job.say(&format!(
+            "restored {}/{} into {} from Freezer's own backups: {} ({} members, {} deleted)",
+            job.hostname,
+            job.backup_name,
+            target.display(),
+            r.chain
+                .iter()
+                .map(|b| format!(
+                    "level {} ({})",
+                    b.level,
+                    tarlevel::history::fmt_time(b.timestamp)
+                ))
+                .collect::<Vec<_>>()
+                .join(", "),
+            r.members,
+            r.deleted
+        ));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let (repo, chain) = rime?;
     let levels: Vec<String> = chain
         .iter()
         .map(|(id, s)| {
@@ -87,46 +133,101 @@ fn is_empty_dir(p: &Path) -> Result<bool> {
     }
 }
 
-/// The restore points: every backup of the repository (of `--hostname` / `--backup-name` when
-/// given), oldest first, with host, name, level, time and size.
+/// One restore point, from the rime repository or from Freezer's own backups.
+struct Row {
+    time: i64,
+    id: String,
+    host: String,
+    name: String,
+    level: Option<u32>,
+    kind: String,
+    size: u64,
+    added: Option<u64>,
+    chain: Vec<String>,
+    path: String,
+}
+
+/// The restore points: every backup of the repository and every backup Freezer wrote in the
+/// same container (of `--hostname` / `--backup-name` when given), oldest first, with host,
+/// name, level, time and size.
 pub fn info(job: &Job, a: &AgentArgs) -> Result<ExitCode> {
-    let repo = match job.open(false) {
-        Ok(r) => r,
-        Err(e) if e.kind() == ErrorKind::RepositoryNotFound => {
-            // LEGACY HOOK: legacy Freezer backups may exist without a rime repository.
-            return Err(e);
-        }
-        Err(e) => return Err(e),
+    let wanted = |host: &str, name: &str| {
+        a.hostname.as_ref().is_none_or(|h| h == host)
+            && a.backup_name.as_ref().is_none_or(|n| n == name)
     };
     let mut rows = vec![];
-    for (id, s) in repo.list_snapshots()? {
-        let Ok(s) = s else { continue };
-        if a.hostname.as_ref().is_some_and(|h| *h != s.hostname)
-            || a.backup_name.as_ref().is_some_and(|n| *n != s.name)
-        {
-            continue;
+    let repo_err = match job.open(false) {
+        Ok(repo) => {
+            for (id, s) in repo.list_snapshots()? {
+                let Ok(s) = s else { continue };
+                if !wanted(&s.hostname, &s.name) {
+                    continue;
+                }
+                let (level, size, chain) = match &s.source {
+                    SourceKind::TarLevel(t) => (
+                        Some(t.level),
+                        t.tar_size,
+                        t.chain.iter().map(|c| c.short()).collect::<Vec<_>>(),
+                    ),
+                    _ => (None, s.stats.bytes_total, vec![]),
+                };
+                rows.push(Row {
+                    time: s.time.secs,
+                    id: id.to_hex(),
+                    host: s.hostname.clone(),
+                    name: s.name.clone(),
+                    level,
+                    kind: s.source.label().to_string(),
+                    size,
+                    added: Some(s.stats.bytes_added),
+                    chain,
+                    path: s.paths.join(", "),
+                });
+            }
+            None
         }
-        let (level, size, chain) = match &s.source {
-            SourceKind::TarLevel(t) => (
-                Some(t.level),
-                t.tar_size,
-                t.chain.iter().map(|c| c.short()).collect::<Vec<_>>(),
-            ),
-            _ => (None, s.stats.bytes_total, vec![]),
-        };
-        rows.push((s.time.secs, id, s, level, size, chain));
+        Err(e) if e.kind() == ErrorKind::RepositoryNotFound => Some(e),
+        Err(e) => return Err(e),
+    };
+    match super::agent_legacy::list(job) {
+        Ok(legacy) => {
+            for (_, b) in legacy {
+                if !wanted(&b.host, &b.name) {
+                    continue;
+                }
+                rows.push(Row {
+                    time: b.timestamp,
+                    id: format!("freezer:{}", b.dir),
+                    host: b.host,
+                    name: b.name,
+                    level: Some(b.level),
+                    kind: "freezer-tar".into(),
+                    size: b.size,
+                    added: None,
+                    chain: vec![],
+                    path: String::new(),
+                });
+            }
+        }
+        // Without a rime repository, Freezer's backups are all there is to list.
+        Err(e) if repo_err.is_some() => return Err(e),
+        Err(_) => {}
     }
-    // LEGACY HOOK: append legacy Freezer restore points (engine "freezer-tar") here.
-    rows.sort_by_key(|r| (r.0, r.1));
+    if rows.is_empty() {
+        if let Some(e) = repo_err {
+            return Err(e);
+        }
+    }
+    rows.sort_by(|x, y| (x.time, &x.id).cmp(&(y.time, &y.id)));
     if job.g.json {
         let v: Vec<serde_json::Value> = rows
             .iter()
-            .map(|(t, id, s, level, size, chain)| {
+            .map(|r| {
                 serde_json::json!({
-                    "id": id.to_hex(), "hostname": s.hostname, "backup_name": s.name,
-                    "level": level, "time": tarlevel::history::fmt_time(*t), "time_stamp": t,
-                    "size": size, "added": s.stats.bytes_added, "kind": s.source.label(),
-                    "chain": chain, "path": s.paths.join(", "),
+                    "id": r.id, "hostname": r.host, "backup_name": r.name,
+                    "level": r.level, "time": tarlevel::history::fmt_time(r.time), "time_stamp": r.time,
+                    "size": r.size, "added": r.added, "kind": r.kind,
+                    "chain": r.chain, "path": r.path,
                 })
             })
             .collect();
@@ -137,16 +238,22 @@ pub fn info(job: &Job, a: &AgentArgs) -> Result<ExitCode> {
         "{:<10} {:<20} {:<24} {:>5} {:<20} {:>10} {:>10}",
         "ID", "HOST", "BACKUP NAME", "LEVEL", "TIME", "SIZE", "ADDED"
     );
-    for (t, id, s, level, size, _) in &rows {
+    for r in &rows {
+        let id = if r.kind == "freezer-tar" {
+            "freezer".to_string()
+        } else {
+            r.id.chars().take(8).collect()
+        };
         println!(
             "{:<10} {:<20} {:<24} {:>5} {:<20} {:>10} {:>10}",
-            id.short(),
-            s.hostname,
-            s.name,
-            level.map_or_else(|| s.source.label().to_string(), |l| l.to_string()),
-            tarlevel::history::fmt_time(*t),
-            crate::output::bytes(*size),
-            crate::output::bytes(s.stats.bytes_added),
+            id,
+            r.host,
+            r.name,
+            r.level.map_or_else(|| r.kind.clone(), |l| l.to_string()),
+            tarlevel::history::fmt_time(r.time),
+            crate::output::bytes(r.size),
+            r.added
+                .map_or_else(|| "-".to_string(), crate::output::bytes),
         );
     }
     println!("{} restore point(s)", rows.len());

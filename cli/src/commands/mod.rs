@@ -3,6 +3,7 @@
 pub mod agent;
 pub mod agent_admin;
 pub mod agent_backup;
+pub mod agent_legacy;
 pub mod agent_opts;
 pub mod agent_restore;
 pub mod backup;

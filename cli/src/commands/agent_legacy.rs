@@ -1,0 +1,132 @@
+//! Backups that Freezer itself wrote, beside the agent's rime repository.
+//!
+//! A Freezer user's container keeps its old `metadata/tar/<host>_<name>/...` and
+//! `data/tar/...` trees when the jobs move to rime (whose repository is `<container>/rime`).
+//! `--action info` lists those restore points too, and `--action restore` replays a Freezer
+//! chain when it is the newest backup at or before the requested date, so the move loses no
+//! restore point. Reading is done by `rime_engine::freezer::legacy`.
+
+use rime_engine::freezer::legacy::{self, Container, ContainerOptions, LegacyBackup};
+use rime_engine::storage::sftp::SftpOptions;
+use rime_engine::storage::SwiftCredentials;
+use rime_engine::Result;
+
+use super::agent_opts::Job;
+use crate::config_file::StorageSection;
+
+/// The container a repository section lives in: its URL without the `/rime` suffix.
+fn container_url(s: &StorageSection) -> String {
+    let u = s.url.trim_end_matches('/');
+    let u = u.strip_suffix("/rime").unwrap_or(u);
+    if u.contains("://") || u.starts_with("local:") {
+        u.to_string()
+    } else {
+        format!("local:{u}")
+    }
+}
+
+fn open(job: &Job, s: &StorageSection) -> Result<Box<dyn Container>> {
+    let swift = if s.swift_env.is_empty() {
+        None
+    } else {
+        let map = s
+            .swift_env
+            .iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+            .collect();
+        Some(SwiftCredentials::from_map(&map)?)
+    };
+    let opts = ContainerOptions {
+        sftp: SftpOptions {
+            key: s.ssh_key.clone().or_else(|| job.g.ssh_key.clone()),
+            accept_new: job.g.ssh_accept_new,
+            config: job.g.ssh_config.clone(),
+            ..Default::default()
+        },
+        swift,
+    };
+    legacy::open_container(&container_url(s), &opts)
+}
+
+/// The Freezer backups of every container of the job, with the container that holds each.
+/// A container that cannot be listed is skipped when another one answers (its error is
+/// returned when none does), as restores read from any storage.
+pub fn list(job: &Job) -> Result<Vec<(usize, LegacyBackup)>> {
+    let mut out = vec![];
+    let mut first_err = None;
+    let mut any = false;
+    for (i, s) in job.storages.iter().enumerate() {
+        match open(job, s).and_then(|c| legacy::list(c.as_ref())) {
+            Ok(l) => {
+                any = true;
+                out.extend(l.into_iter().map(|b| (i, b)));
+            }
+            Err(e) => {
+                first_err.get_or_insert(e.within(container_url(s)));
+            }
+        }
+        if any {
+            break; // every storage of a parallel backup holds the same backups
+        }
+    }
+    match (any, first_err) {
+        (false, Some(e)) => Err(e),
+        _ => Ok(out),
+    }
+}
+
+/// The newest Freezer backup of the job's host and name at or before `date`.
+pub fn newest_at(job: &Job, date: Option<i64>) -> Result<Option<(usize, LegacyBackup)>> {
+    let key = format!("{}_{}", job.hostname, job.backup_name);
+    Ok(list(job)?
+        .into_iter()
+        .filter(|(_, b)| b.hostname_backup_name == key && date.is_none_or(|d| b.timestamp <= d))
+        .max_by_key(|(_, b)| (b.timestamp, b.level)))
+}
+
+/// Restore the Freezer chain of the job's host and name as of `date` from container `at`.
+pub fn restore(
+    job: &Job,
+    at: usize,
+    date: Option<i64>,
+    target: &std::path::Path,
+    overwrite: bool,
+) -> Result<legacy::RestoreReport> {
+    let c = open(job, &job.storages[at])?;
+    legacy::restore(
+        c.as_ref(),
+        &job.hostname,
+        &job.backup_name,
+        date,
+        job.password.as_deref(),
+        target,
+        overwrite,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn section(url: &str) -> StorageSection {
+        StorageSection {
+            name: "default".into(),
+            url: url.into(),
+            ssh_key: None,
+            swift_env: Default::default(),
+        }
+    }
+
+    #[test]
+    fn the_container_is_the_repository_url_without_rime() {
+        assert_eq!(container_url(&section("/srv/b/rime")), "local:/srv/b");
+        assert_eq!(
+            container_url(&section("swift://nightly/rime")),
+            "swift://nightly"
+        );
+        assert_eq!(
+            container_url(&section("sftp://bk@10.0.0.5:2222/srv/c/rime")),
+            "sftp://bk@10.0.0.5:2222/srv/c"
+        );
+    }
+}
