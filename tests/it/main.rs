@@ -16,6 +16,7 @@ mod keys;
 mod mongo;
 mod multi;
 mod mysql;
+mod proptest_lifecycle;
 mod proptest_trees;
 mod roundtrip;
 mod select;
