@@ -8,6 +8,7 @@ mod util;
 
 mod cli;
 mod crash;
+mod crash_every_write;
 mod excludes;
 mod faults;
 mod health;
