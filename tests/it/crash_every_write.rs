@@ -113,7 +113,7 @@ fn every_write(
 
 fn files(src: &Path, round: u64) {
     for k in 0..6u64 {
-        if (k + round) % 3 == 0 {
+        if (k + round).is_multiple_of(3) {
             write_random_file(&src.join(format!("f{k}")), round * 10 + k, 60_000);
         }
     }

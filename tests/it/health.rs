@@ -480,3 +480,54 @@ fn backup_time_option_and_a_clock_that_jumps_back() {
         compare_trees(copy, &t);
     }
 }
+
+/// For each kind of damage, `check` names the pack, and the snapshot and path that lose data.
+#[test]
+fn check_names_snapshot_path_and_pack_for_each_kind_of_damage() {
+    let r = Repo::new();
+    let src = r.dir("src");
+    mkdir(&src.join("sub"));
+    write_random_file(&src.join("sub/victim.bin"), 7, 3_000_000);
+    write(&src.join("small.txt"), b"small");
+    let snap = r.backup(&[&src], &[])["short_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let pristine = r.tmp.path().join("pristine");
+    cp_a(&r.path, &pristine);
+    let (pack, pack_path) = r
+        .packs()
+        .into_iter()
+        .max_by_key(|(_, p)| fs::metadata(p).unwrap().len())
+        .unwrap();
+    let damages: [(&str, &[&str], fn(&Path)); 3] = [
+        ("missing pack", &["check"], |p| fs::remove_file(p).unwrap()),
+        ("truncated pack", &["check"], |p| {
+            let f = fs::OpenOptions::new().write(true).open(p).unwrap();
+            f.set_len(100_000).unwrap();
+        }),
+        ("flipped byte", &["check", "--read-data"], |p| {
+            let mut b = fs::read(p).unwrap();
+            b[5000] ^= 0x40;
+            fs::write(p, b).unwrap();
+        }),
+    ];
+    for (what, args, damage) in damages {
+        fs::remove_dir_all(&r.path).unwrap();
+        cp_a(&pristine, &r.path);
+        damage(&pack_path);
+        let out = r.run(args);
+        out.code(1);
+        let named = out.stderr.lines().any(|l| {
+            l.starts_with("error:")
+                && l.contains(&snap)
+                && l.contains("/sub/victim.bin")
+                && l.contains(&pack)
+        });
+        assert!(
+            named,
+            "{what}: no error names snapshot {snap}, path and pack {pack}:\n{}",
+            out.stderr
+        );
+    }
+}
