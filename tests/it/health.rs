@@ -500,7 +500,8 @@ fn check_names_snapshot_path_and_pack_for_each_kind_of_damage() {
         .into_iter()
         .max_by_key(|(_, p)| fs::metadata(p).unwrap().len())
         .unwrap();
-    let damages: [(&str, &[&str], fn(&Path)); 3] = [
+    type Damage = (&'static str, &'static [&'static str], fn(&Path));
+    let damages: [Damage; 3] = [
         ("missing pack", &["check"], |p| fs::remove_file(p).unwrap()),
         ("truncated pack", &["check"], |p| {
             let f = fs::OpenOptions::new().write(true).open(p).unwrap();
