@@ -118,7 +118,8 @@ cargo test --workspace --all-targets --no-fail-fast "$@" 2>&1 | tee "$log" || st
 # Fuzzing: every cargo-fuzz target for a bounded time (RIME_FUZZ_SECONDS per target, 0 skips
 # this), seeded from the committed corpus fuzz/corpus/<target>/; a crash, panic, hang or
 # out-of-memory fails the run. fuzz/ is its own workspace; fuzz/run.sh installs cargo-fuzz if
-# missing. About 2 minutes of build plus 30 s per target on two cores.
+# missing. The sanitizer build takes about 510 CPU-seconds (4-5 minutes on two cores), then
+# about 33 s per target.
 fuzz_seconds=${RIME_FUZZ_SECONDS:-30}
 fuzz_summary="fuzz: skipped (RIME_FUZZ_SECONDS=0)"
 if [ "$fuzz_seconds" != 0 ]; then
