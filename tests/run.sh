@@ -114,8 +114,31 @@ fi
 
 status=0
 cargo test --workspace --all-targets --no-fail-fast "$@" 2>&1 | tee "$log" || status=$?
+
+# Fuzzing: every cargo-fuzz target for a bounded time (RIME_FUZZ_SECONDS per target, 0 skips
+# this), seeded from the committed corpus fuzz/corpus/<target>/; a crash, panic, hang or
+# out-of-memory fails the run. fuzz/ is its own workspace; fuzz/run.sh installs cargo-fuzz if
+# missing. The sanitizer build takes about 510 CPU-seconds (4-5 minutes on two cores), then
+# about 33 s per target.
+fuzz_seconds=${RIME_FUZZ_SECONDS:-30}
+fuzz_summary="fuzz: skipped (RIME_FUZZ_SECONDS=0)"
+if [ "$fuzz_seconds" != 0 ]; then
+  fuzz_log=$(mktemp)
+  fuzz_rc=0
+  FUZZ_SECONDS=$fuzz_seconds bash fuzz/run.sh 2>&1 | tee "$fuzz_log" || fuzz_rc=$?
+  fuzz_ok=$(sed -n '/^== summary$/,$p' "$fuzz_log" | grep -c ': ok,' || true)
+  fuzz_bad=$(sed -n '/^== summary$/,$p' "$fuzz_log" | grep -c ': FAILED' || true)
+  if [ "$fuzz_rc" != 0 ] && [ "$fuzz_bad" = 0 ]; then
+    fuzz_summary="fuzz: could not build or run (exit $fuzz_rc)"
+  else
+    fuzz_summary="fuzz: $fuzz_ok targets ok, $fuzz_bad failed (${fuzz_seconds} s each)"
+  fi
+  [ "$fuzz_rc" = 0 ] || status=1
+  rm -f "$fuzz_log"
+fi
+
 # One closing line for the whole suite (cargo prints one "test result" line per test binary).
-awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed;?$/) p += $(i-1); if ($(i) ~ /^failed;?$/) f += $(i-1); if ($(i) ~ /^ignored;?$/) s += $(i-1) } }
-     END { printf "summary: %d passed, %d failed, %d skipped\n", p, f, s }' "$log"
+awk -v fuzz="$fuzz_summary" '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed;?$/) p += $(i-1); if ($(i) ~ /^failed;?$/) f += $(i-1); if ($(i) ~ /^ignored;?$/) s += $(i-1) } }
+     END { printf "summary: %d passed, %d failed, %d skipped; %s\n", p, f, s, fuzz }' "$log"
 [ "$svc_failed" = 0 ] || status=1
 exit "$status"

@@ -1,6 +1,7 @@
 //! Crash harness: `rime backup` and `rime prune` are killed with SIGKILL at many points; after
 //! each kill the repository checks clean (warnings allowed: unindexed packs), every snapshot
-//! reported saved restores bit for bit, and the next backup works.
+//! reported saved restores bit for bit, and the next backup works. tests/it/crash_every_write.rs
+//! kills (and fails) them at every one of their writes instead, and fills the disk.
 
 use std::collections::BTreeMap;
 use std::fs;

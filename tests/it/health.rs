@@ -419,3 +419,116 @@ fn backups_running_during_prune_stay_restorable() {
         compare_trees(copy, &t);
     }
 }
+
+/// `backup --time` records the given time (benchmarks and imports build histories with it);
+/// a bad time is refused before anything is written. A clock that jumps back (a snapshot
+/// taken "before" one already in the repository, or one in the future) changes only the order
+/// by time: retention and `latest` go by the recorded times, and nothing is lost.
+#[test]
+fn backup_time_option_and_a_clock_that_jumps_back() {
+    let r = Repo::new();
+    let src = r.dir("src");
+    write_random_file(&src.join("a"), 1, 50_000);
+    r.run(&[os("backup"), os("--time"), os("2026-13-01"), os(&src)])
+        .error_names(&["2026-13-01"]);
+    assert!(r.snapshots().is_empty());
+    // Two days, then the clock jumps back a day, then far into the future.
+    let mut by_time = vec![];
+    for (i, t) in [
+        "2026-01-05T12:00:00",
+        "2026-01-06T12:00:00",
+        "2026-01-04T12:00:00",
+        "2099-01-01T00:00:00",
+    ]
+    .iter()
+    .enumerate()
+    {
+        write_random_file(&src.join("a"), 10 + i as u64, 50_000);
+        let id = r.backup(&[&src], &["--time", t])["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let copy = r.tmp.path().join(format!("copy{i}"));
+        cp_a(&src, &copy);
+        by_time.push((t.to_string(), id, copy));
+    }
+    by_time.sort();
+    let listed: Vec<String> = r
+        .snapshots()
+        .iter()
+        .map(|s| s["time"].as_str().unwrap()[..10].to_string())
+        .collect();
+    assert_eq!(
+        listed,
+        ["2026-01-04", "2026-01-05", "2026-01-06", "2099-01-01"]
+    );
+    // `latest` is the newest by recorded time, even from the future.
+    let t = r.fresh("latest");
+    r.restore("latest", &t, &[]);
+    compare_trees(&by_time[3].2, &t);
+    // Keep the newest of each of the last 2 days that have a snapshot: 2099-01-01, 2026-01-06.
+    r.run(&["forget", "--keep-daily", "2"]).ok();
+    let left = ids(&r);
+    assert_eq!(left, [by_time[2].1.clone(), by_time[3].1.clone()]);
+    for _ in 0..2 {
+        r.run(&["prune", "--grace-minutes", "0"]).ok();
+    }
+    r.run(&["check", "--read-data"]).ok();
+    for (_, id, copy) in &by_time[2..] {
+        let t = r.fresh(&format!("r-{}", &id[..8]));
+        r.restore(id, &t, &[]);
+        compare_trees(copy, &t);
+    }
+}
+
+/// For each kind of damage, `check` names the pack, and the snapshot and path that lose data.
+#[test]
+fn check_names_snapshot_path_and_pack_for_each_kind_of_damage() {
+    let r = Repo::new();
+    let src = r.dir("src");
+    mkdir(&src.join("sub"));
+    write_random_file(&src.join("sub/victim.bin"), 7, 3_000_000);
+    write(&src.join("small.txt"), b"small");
+    let snap = r.backup(&[&src], &[])["short_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let pristine = r.tmp.path().join("pristine");
+    cp_a(&r.path, &pristine);
+    let (pack, pack_path) = r
+        .packs()
+        .into_iter()
+        .max_by_key(|(_, p)| fs::metadata(p).unwrap().len())
+        .unwrap();
+    type Damage = (&'static str, &'static [&'static str], fn(&Path));
+    let damages: [Damage; 3] = [
+        ("missing pack", &["check"], |p| fs::remove_file(p).unwrap()),
+        ("truncated pack", &["check"], |p| {
+            let f = fs::OpenOptions::new().write(true).open(p).unwrap();
+            f.set_len(100_000).unwrap();
+        }),
+        ("flipped byte", &["check", "--read-data"], |p| {
+            let mut b = fs::read(p).unwrap();
+            b[5000] ^= 0x40;
+            fs::write(p, b).unwrap();
+        }),
+    ];
+    for (what, args, damage) in damages {
+        fs::remove_dir_all(&r.path).unwrap();
+        cp_a(&pristine, &r.path);
+        damage(&pack_path);
+        let out = r.run(args);
+        out.code(1);
+        let named = out.stderr.lines().any(|l| {
+            l.starts_with("error:")
+                && l.contains(&snap)
+                && l.contains("/sub/victim.bin")
+                && l.contains(&pack)
+        });
+        assert!(
+            named,
+            "{what}: no error names snapshot {snap}, path and pack {pack}:\n{}",
+            out.stderr
+        );
+    }
+}

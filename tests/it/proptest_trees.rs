@@ -8,14 +8,14 @@ use proptest::prelude::*;
 use crate::util::*;
 
 #[derive(Debug, Clone)]
-enum Content {
+pub(crate) enum Content {
     Random(u64),
     /// A short pattern repeated (compresses and dedups).
     Repeat(Vec<u8>),
 }
 
 #[derive(Debug, Clone)]
-enum Node {
+pub(crate) enum Node {
     File {
         size: usize,
         content: Content,
@@ -42,11 +42,11 @@ fn name() -> impl Strategy<Value = Vec<u8>> {
     ]
 }
 
-fn mtime() -> impl Strategy<Value = (i64, u32)> {
+pub(crate) fn mtime() -> impl Strategy<Value = (i64, u32)> {
     (0i64..2_000_000_000, 0u32..1_000_000_000)
 }
 
-fn content() -> impl Strategy<Value = Content> {
+pub(crate) fn content() -> impl Strategy<Value = Content> {
     prop_oneof![
         any::<u64>().prop_map(Content::Random),
         prop::collection::vec(any::<u8>(), 1..16).prop_map(Content::Repeat),
@@ -69,7 +69,7 @@ fn children(inner: impl Strategy<Value = Node>) -> impl Strategy<Value = Vec<(Ve
     prop::collection::btree_map(name(), inner, 0..6).prop_map(|m| m.into_iter().collect())
 }
 
-fn tree() -> impl Strategy<Value = Node> {
+pub(crate) fn tree() -> impl Strategy<Value = Node> {
     let node = leaf().prop_recursive(3, 40, 6, |inner| {
         (children(inner), 0o700u32..=0o777, mtime()).prop_map(|(children, mode, mtime)| Node::Dir {
             children,
@@ -84,7 +84,7 @@ fn tree() -> impl Strategy<Value = Node> {
     })
 }
 
-fn bytes_of(size: usize, c: &Content) -> Vec<u8> {
+pub(crate) fn bytes_of(size: usize, c: &Content) -> Vec<u8> {
     match c {
         Content::Random(seed) => random_bytes(*seed, size),
         Content::Repeat(p) => p.iter().copied().cycle().take(size).collect(),
@@ -92,7 +92,12 @@ fn bytes_of(size: usize, c: &Content) -> Vec<u8> {
 }
 
 /// Create the tree at `path`; collects regular files and directories.
-fn materialise(path: &Path, node: &Node, files: &mut Vec<PathBuf>, dirs: &mut Vec<PathBuf>) {
+pub(crate) fn materialise(
+    path: &Path,
+    node: &Node,
+    files: &mut Vec<PathBuf>,
+    dirs: &mut Vec<PathBuf>,
+) {
     match node {
         Node::File {
             size,
@@ -120,7 +125,7 @@ fn materialise(path: &Path, node: &Node, files: &mut Vec<PathBuf>, dirs: &mut Ve
 }
 
 /// Directory modes and mtimes, after everything inside is written (children first).
-fn finish_dirs(path: &Path, node: &Node) {
+pub(crate) fn finish_dirs(path: &Path, node: &Node) {
     if let Node::Dir {
         children,
         mode,

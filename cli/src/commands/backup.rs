@@ -61,6 +61,10 @@ pub struct BackupArgs {
     /// Use this snapshot as the parent instead of the latest with the same host and name
     #[arg(long, value_name = "SNAPSHOT")]
     parent: Option<String>,
+    /// Record this time in the snapshot instead of now (YYYY-MM-DDThh:mm:ss, local time):
+    /// for importing old data, and for building a history of snapshots in tests and benchmarks
+    #[arg(long, value_name = "TIME")]
+    time: Option<String>,
     /// zstd compression level (0 disables compression)
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(0..=22))]
     compression: i32,
@@ -115,6 +119,14 @@ pub fn run(g: &GlobalOpts, a: BackupArgs) -> Result<ExitCode> {
             ));
         }
     }
+    // Checked before anything is read or a file system snapshot is taken.
+    let time = match &a.time {
+        Some(t) => Some(rime_engine::format::tree::Timestamp {
+            secs: crate::output::parse_date(t)?,
+            nanos: 0,
+        }),
+        None => None,
+    };
     let repo = super::open(g)?;
     let mut excludes = a.excludes.clone();
     for f in &a.exclude_files {
@@ -171,6 +183,7 @@ pub fn run(g: &GlobalOpts, a: BackupArgs) -> Result<ExitCode> {
         compression_level: a.compression,
         record_as,
         commit_check,
+        time,
     };
     let progress = crate::progress::TermProgress::new(g.quiet || g.json, "backing up");
     let r = backup(&repo, &opts, &progress);

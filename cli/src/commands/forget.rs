@@ -29,6 +29,7 @@ pub struct ForgetArgs {
     #[arg(long, value_name = "N")]
     keep_yearly: Option<u32>,
     /// Keep every snapshot taken within DURATION (e.g. 1y2m3d4h) before the group's newest
+    /// (or before now, if that one is dated in the future)
     #[arg(long, value_name = "DURATION")]
     keep_within: Option<String>,
     /// Keep snapshots with these tags (comma-separated: all of them); repeatable

@@ -55,6 +55,9 @@ pub struct BackupOptions {
     pub record_as: Vec<PathBuf>,
     /// Run before the snapshot is written.
     pub commit_check: Option<crate::ops::CommitCheck>,
+    /// Time recorded in the snapshot instead of now: for imports of old data and for
+    /// benchmarks and tests that need a history of daily snapshots.
+    pub time: Option<Timestamp>,
 }
 
 impl BackupOptions {
@@ -73,6 +76,7 @@ impl BackupOptions {
             compression_level: 3,
             record_as: vec![],
             commit_check: None,
+            time: None,
         }
     }
 }
@@ -212,10 +216,10 @@ pub fn backup(
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
     let mut snapshot = Snapshot {
-        time: Timestamp {
+        time: opts.time.unwrap_or(Timestamp {
             secs: now.as_secs() as i64,
             nanos: now.subsec_nanos(),
-        },
+        }),
         hostname: opts.hostname.clone(),
         name: opts.name.clone(),
         username: crate::username(),

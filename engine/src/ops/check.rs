@@ -157,13 +157,36 @@ pub fn check(repo: &Repository, opts: &CheckOptions) -> Result<CheckReport> {
         let end = pack_end.entry(pack).or_default();
         *end = (*end).max(u64::from(e.offset) + u64::from(e.stored_len));
     }
+    // Packs that are gone or cut short: their blobs are lost, and the snapshots and paths that
+    // use them are named at the end (with those --read-data finds damaged).
+    let mut short: HashMap<PackId, (u64, &'static str)> = HashMap::new();
     for (pack, end) in &pack_end {
         match stored.get(&pack.to_hex()) {
-            None => rep.errors.push(format!("pack {pack} is named by the index but missing from storage")),
-            Some(&size) if size < *end + 8 => rep.errors.push(format!(
-                "pack {pack} is truncated: {size} bytes, but the index places blobs up to byte {end}"
-            )),
+            None => {
+                rep.errors.push(format!(
+                    "pack {pack} is named by the index but missing from storage"
+                ));
+                short.insert(*pack, (0, "missing"));
+            }
+            Some(&size) if size < *end + 8 => {
+                rep.errors.push(format!(
+                    "pack {pack} is truncated: {size} bytes, but the index places blobs up to byte {end}"
+                ));
+                short.insert(*pack, (size, "truncated"));
+            }
             Some(_) => {}
+        }
+    }
+    let mut damaged: HashMap<BlobId, String> = HashMap::new();
+    if !short.is_empty() {
+        for (pack, e) in index.iter() {
+            if let Some(&(size, why)) = short.get(&pack) {
+                // A truncated pack still holds the blobs before the cut (its header, at the
+                // end, is gone: --read-data reports that).
+                if u64::from(e.offset) + u64::from(e.stored_len) > size {
+                    damaged.insert(e.id, format!("pack {pack} ({why})"));
+                }
+            }
         }
     }
     for name in stored.keys() {
@@ -205,7 +228,12 @@ pub fn check(repo: &Repository, opts: &CheckOptions) -> Result<CheckReport> {
     rep.trees = seen.lock().len() as u64;
     rep.errors.extend(errors.into_inner());
     if opts.read_data {
-        read_data(repo, &index, &stored, opts.subset, &mut rep);
+        for (id, where_) in read_data(repo, &index, &stored, opts.subset, &mut rep) {
+            damaged.entry(id).or_insert(where_);
+        }
+    }
+    if !damaged.is_empty() {
+        affected(repo, &index, &damaged, &mut rep);
     }
     Ok(rep)
 }
@@ -319,7 +347,7 @@ fn read_data(
     stored: &HashMap<String, u64>,
     subset: Option<Subset>,
     rep: &mut CheckReport,
-) {
+) -> HashMap<BlobId, String> {
     let mut by_pack: HashMap<PackId, Vec<crate::format::pack::PackEntry>> = HashMap::new();
     for (pack, e) in index.iter() {
         by_pack.entry(pack).or_default().push(e);
@@ -403,10 +431,7 @@ fn read_data(
         rep.blobs_checked += c;
         rep.errors.extend(e);
     }
-    let damaged = damaged.into_inner();
-    if !damaged.is_empty() {
-        affected(repo, index, &damaged, rep);
-    }
+    damaged.into_inner()
 }
 
 /// Name every snapshot and path whose content uses a damaged blob.

@@ -5,7 +5,8 @@
 //! keeps the newest snapshot of each of its n most recent *local-time* periods that contain a
 //! snapshot; `keep_within` keeps every snapshot taken within the duration before the group's
 //! newest snapshot (not before "now", so a machine that stopped backing up keeps its last
-//! backups); `keep_tags` keeps snapshots carrying all tags of one of the lists. A snapshot may
+//! backups; but not after "now" either: a snapshot stamped in the future by a wrong clock would
+//! otherwise push every real snapshot out of the window); `keep_tags` keeps snapshots carrying all tags of one of the lists. A snapshot may
 //! satisfy several rules and every reason is listed. Freezer's `--remove-older-than DAYS` and
 //! `--remove-from-date` are keep rules too: they keep what is newer than their cut-off, so used
 //! alone they remove exactly what Freezer would; combined with other rules, a snapshot is kept if
@@ -321,7 +322,10 @@ fn decide<Tz: TimeZone>(
         },
     ];
     let newest = snaps.first().map(|(_, s)| s.time.secs);
-    let within_cutoff = policy.within.zip(newest).map(|(d, n)| d.before(tz, n));
+    // A clock that was wrong (or jumped back since): never measure from the future.
+    let anchor = newest.map(|n| n.min(now));
+    let from_future = newest.is_some_and(|n| n > now);
+    let within_cutoff = policy.within.zip(anchor).map(|(d, n)| d.before(tz, n));
     let older_than_cutoff = policy
         .remove_older_than_days
         .map(|d| now - i64::from(d) * 86_400);
@@ -356,7 +360,11 @@ fn decide<Tz: TimeZone>(
             }
             if let (Some(cut), Some(d)) = (within_cutoff, policy.within) {
                 if s.time.secs >= cut {
-                    reasons.push(format!("within {d} of the newest snapshot"));
+                    reasons.push(if from_future {
+                        format!("within {d} of now (the newest snapshot is dated in the future)")
+                    } else {
+                        format!("within {d} of the newest snapshot")
+                    });
                 }
             }
             for list in &policy.tags {
@@ -527,6 +535,28 @@ mod tests {
         };
         assert_eq!(kept(&FixedOffset::east_opt(0).unwrap()), 2);
         assert_eq!(kept(&FixedOffset::west_opt(5 * 3600).unwrap()), 1);
+    }
+
+    #[test]
+    fn keep_within_never_measures_from_a_snapshot_dated_in_the_future() {
+        let mut snaps = daily_series(10); // newest 2026-01-10 03:00
+        snaps.push(snap("2027-06-01T03:00:00Z", "h", &[])); // a clock well ahead
+        let p = Policy {
+            within: Some(CalendarDuration::parse("3d").unwrap()),
+            ..Default::default()
+        };
+        let now = chrono::DateTime::parse_from_rfc3339("2026-01-10T04:00:00Z")
+            .unwrap()
+            .timestamp();
+        let plans = apply(snaps, &p, GroupBy::default(), &Utc, now);
+        let kept: Vec<_> = plans[0].decisions.iter().filter(|d| d.keep).collect();
+        // The future one, and 01-10, 01-09, 01-08 (3 days before now; 01-07 03:00 is older).
+        assert_eq!(kept.len(), 4, "{}", render(&plans, &Utc));
+        assert!(
+            kept[1].reasons[0].contains("in the future"),
+            "{:?}",
+            kept[1].reasons
+        );
     }
 
     #[test]

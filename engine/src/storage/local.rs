@@ -163,6 +163,7 @@ impl Storage for LocalStorage {
             f.write_all(data)?;
             f.sync_all()?;
             drop(f);
+            super::kill_hook::at_write()?;
             fs::rename(&tmp, &p)?;
             sync_dir(&dir)
         })();
@@ -217,6 +218,8 @@ impl Storage for LocalStorage {
 
     fn remove(&self, kind: FileKind, name: &str) -> Result<()> {
         let p = self.path(kind, name)?;
+        super::kill_hook::at_write()
+            .map_err(|e| Error::io(format!("cannot remove {}", kind.path(name)), e))?;
         fs::remove_file(&p).map_err(|e| self.map_open_err(kind, name, e))
     }
 
@@ -259,6 +262,7 @@ impl PendingObject for LocalPending {
         file.sync_all().io_context(ctx)?;
         drop(file);
         let dir = target.parent().expect("object paths have a parent");
+        super::kill_hook::at_write().io_context(ctx)?;
         if let Err(e) = fs::rename(&self.tmp, &target) {
             // A pack shard directory lost by a copy that skips empty directories.
             if e.kind() != std::io::ErrorKind::NotFound {

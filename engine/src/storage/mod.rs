@@ -11,6 +11,7 @@
 pub mod bandwidth;
 pub mod dry_run;
 mod fanout;
+mod kill_hook;
 pub mod layers;
 pub mod limit;
 mod local;
