@@ -167,7 +167,15 @@ fn prune_marks_then_deletes_and_repacks_keeping_every_snapshot_exact() {
     p2.ok();
     let v2 = p2.json();
     assert_eq!(v2["packs_deleted"], v1["packs_marked"], "{v2}");
-    assert!(r.objects("pending").is_empty());
+    // The second run deletes what the first marked. It may mark something of its own (seen
+    // once in a loaded parallel run: which packs end up partly used depends on thread timing),
+    // and then, only then, leaves its own pending record.
+    let marked_again = v2["packs_marked"].as_u64().unwrap() > 0;
+    assert_eq!(
+        r.objects("pending").len(),
+        usize::from(marked_again),
+        "{v2}"
+    );
     let after = pack_bytes(&r);
     assert!(after < before * 6 / 10, "pruned {before} -> {after} bytes");
     let c = r.run(&["check", "--read-data", "--json"]);
