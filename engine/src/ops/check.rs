@@ -406,21 +406,16 @@ fn read_data(
                 }
             }
             if let Ok(id) = PackId::from_hex(name) {
-                let mut want: Vec<_> = by_pack.get(&id).cloned().unwrap_or_default();
-                want.sort_by_key(|e| e.offset);
-                let mut have = header.clone();
-                have.sort_by_key(|e| e.offset);
-                for w in &want {
-                    if !have.contains(w) {
-                        damaged.lock().insert(
-                            w.id,
-                            format!("pack {name} (header disagrees with the index)"),
-                        );
-                        errs.push(format!(
-                            "pack {name}: index entry for blob {} disagrees with the pack header",
-                            w.id
-                        ));
-                    }
+                let want = by_pack.get(&id).cloned().unwrap_or_default();
+                for w in not_in_header(want, header.clone()) {
+                    damaged.lock().insert(
+                        w.id,
+                        format!("pack {name} (header disagrees with the index)"),
+                    );
+                    errs.push(format!(
+                        "pack {name}: index entry for blob {} disagrees with the pack header",
+                        w.id
+                    ));
                 }
             }
             (n, checked, errs)
@@ -432,6 +427,31 @@ fn read_data(
         rep.errors.extend(e);
     }
     damaged.into_inner()
+}
+
+/// Index entries of a pack (`want`) that its header (`have`) does not hold exactly. Both are
+/// sorted by offset and compared in one pass: packs hold thousands of small blobs.
+fn not_in_header(
+    mut want: Vec<crate::format::pack::PackEntry>,
+    mut have: Vec<crate::format::pack::PackEntry>,
+) -> Vec<crate::format::pack::PackEntry> {
+    want.sort_by_key(|e| e.offset);
+    have.sort_by_key(|e| e.offset);
+    let mut i = 0;
+    let mut out = vec![];
+    for w in want {
+        while i < have.len() && have[i].offset < w.offset {
+            i += 1;
+        }
+        if !have[i..]
+            .iter()
+            .take_while(|x| x.offset == w.offset)
+            .any(|x| *x == w)
+        {
+            out.push(w);
+        }
+    }
+    out
 }
 
 /// Name every snapshot and path whose content uses a damaged blob.
@@ -491,4 +511,41 @@ fn affected(
         }
     }
     rep.errors.extend(out);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::pack::PackEntry;
+    use crate::format::{BlobFlags, BlobType};
+
+    fn entry(offset: u32, len: u32, id: u8) -> PackEntry {
+        PackEntry {
+            ty: BlobType::Data,
+            flags: BlobFlags::default(),
+            offset,
+            stored_len: len,
+            raw_len: len,
+            id: BlobId::from_bytes([id; 32]),
+        }
+    }
+
+    #[test]
+    fn index_entries_missing_or_different_in_the_header_are_found() {
+        let header = vec![entry(100, 10, 2), entry(0, 100, 1), entry(110, 5, 3)];
+        assert!(not_in_header(header.clone(), header.clone()).is_empty());
+        let index = vec![
+            entry(110, 5, 3),
+            entry(0, 100, 1),
+            entry(100, 10, 9), // another blob at that offset
+            entry(200, 1, 4),  // beyond the header
+            entry(50, 1, 5),   // between entries
+        ];
+        let mut bad: Vec<u8> = not_in_header(index, header)
+            .iter()
+            .map(|e| e.id.as_bytes()[0])
+            .collect();
+        bad.sort();
+        assert_eq!(bad, vec![4, 5, 9]);
+    }
 }
