@@ -56,6 +56,11 @@ struct PlannedFile {
     path: PathBuf,
     node: Node,
     remaining: AtomicU32,
+    /// Held while writing to this file. Concurrent positioned writes to one file contend on
+    /// its inode lock in the kernel, which spins: restoring two 1 GB files on two cores spent
+    /// 7.5 s of system time for 1.3 s of user time. Waiting here (asleep) costs nothing,
+    /// and threads keep decrypting and decompressing other blobs in parallel.
+    write_lock: Mutex<()>,
 }
 
 /// A blob to read and every place it is written to.
@@ -408,6 +413,7 @@ fn add_file(
         path,
         node: node.clone(),
         remaining: AtomicU32::new(count),
+        write_lock: Mutex::new(()),
     });
     Ok(())
 }
@@ -465,8 +471,11 @@ fn restore_range(
             for t in uses {
                 let f = &files[t.file as usize];
                 let file = open_for_write(&f.path)?;
-                file.write_all_at(plain, t.offset)
-                    .io_context(|| format!("cannot write {}", f.path.display()))?;
+                {
+                    let _writing = f.write_lock.lock();
+                    file.write_all_at(plain, t.offset)
+                        .io_context(|| format!("cannot write {}", f.path.display()))?;
+                }
                 bytes.fetch_add(plain.len() as u64, Ordering::Relaxed);
                 if f.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
                     fin.finish(&file, f);
