@@ -271,6 +271,44 @@ impl Inner {
         }
     }
 
+    /// One page of the container's JSON listing: names under `prefix` after `marker`, rolled up
+    /// at `delimiter` when given. `None` when the container does not exist (nothing stored
+    /// yet); an empty page when the listing is done.
+    fn listing_page<T: serde::de::DeserializeOwned>(
+        &self,
+        what: &dyn Fn() -> String,
+        prefix: &str,
+        delimiter: Option<&str>,
+        marker: &str,
+    ) -> Result<Option<Vec<T>>> {
+        let limit = self.list_limit.to_string();
+        let resp = self.client.send(what, &|http, s| {
+            let mut q = vec![
+                ("format", "json"),
+                ("prefix", prefix),
+                ("limit", limit.as_str()),
+                ("marker", marker),
+            ];
+            if let Some(d) = delimiter {
+                q.push(("delimiter", d));
+            }
+            http.get(self.container_url(&s.storage_url)).query(&q)
+        })?;
+        match resp.status() {
+            StatusCode::NOT_FOUND => return Ok(None),
+            StatusCode::NO_CONTENT => return Ok(Some(vec![])),
+            s if s.is_success() => {}
+            s => return Err(status_error(&what(), s)),
+        }
+        let raw = resp.bytes().map_err(|e| transport_error(&what(), &e))?;
+        serde_json::from_slice(&raw).map(Some).map_err(|e| {
+            Error::new(
+                ErrorKind::Unavailable,
+                format!("{}: the listing is not JSON: {e}", what()),
+            )
+        })
+    }
+
     fn head(&self, kind: FileKind, name: &str) -> Result<Option<u64>> {
         check_name(kind, name)?;
         let object = self.object(kind, name);
@@ -335,31 +373,12 @@ impl Storage for SwiftStorage {
         }
         let prefix = me.list_prefix(kind);
         let what = || format!("cannot list {}: {prefix}", me.location());
-        let limit = me.list_limit.to_string();
         let mut out = Vec::new();
         let mut marker = String::new();
         loop {
-            let resp = me.client.send(&what, &|http, s| {
-                http.get(me.container_url(&s.storage_url)).query(&[
-                    ("format", "json"),
-                    ("prefix", prefix.as_str()),
-                    ("limit", limit.as_str()),
-                    ("marker", marker.as_str()),
-                ])
-            })?;
-            match resp.status() {
-                StatusCode::NOT_FOUND => return Ok(vec![]), // no container: nothing stored yet
-                StatusCode::NO_CONTENT => break,
-                s if s.is_success() => {}
-                s => return Err(status_error(&what(), s)),
-            }
-            let raw = resp.bytes().map_err(|e| transport_error(&what(), &e))?;
-            let page: Vec<Listed> = serde_json::from_slice(&raw).map_err(|e| {
-                Error::new(
-                    ErrorKind::Unavailable,
-                    format!("{}: the listing is not JSON: {e}", what()),
-                )
-            })?;
+            let Some(page) = me.listing_page::<Listed>(&what, &prefix, None, &marker)? else {
+                return Ok(vec![]); // no container: nothing stored yet
+            };
             let Some(last) = page.last() else { break };
             marker = last.name.clone();
             let full = page.len() >= me.list_limit;

@@ -7,7 +7,7 @@ use std::io::Read;
 
 use reqwest::StatusCode;
 
-use super::http::{status_error, transport_error};
+use super::http::status_error;
 use super::SwiftStorage;
 use crate::error::{Error, ErrorKind, Result};
 
@@ -38,31 +38,12 @@ impl SwiftStorage {
             prefix.push('/');
         }
         let what = || format!("cannot list {}: {prefix}", me.location());
-        let limit = me.list_limit.to_string();
         let mut out = Vec::new();
         let mut marker = String::new();
         loop {
-            let resp = me.client.send(&what, &|http, s| {
-                http.get(me.container_url(&s.storage_url)).query(&[
-                    ("format", "json"),
-                    ("prefix", prefix.as_str()),
-                    ("delimiter", "/"),
-                    ("limit", limit.as_str()),
-                    ("marker", marker.as_str()),
-                ])
-            })?;
-            match resp.status() {
-                StatusCode::NOT_FOUND | StatusCode::NO_CONTENT => break,
-                s if s.is_success() => {}
-                s => return Err(status_error(&what(), s)),
-            }
-            let raw = resp.bytes().map_err(|e| transport_error(&what(), &e))?;
-            let page: Vec<Entry> = serde_json::from_slice(&raw).map_err(|e| {
-                Error::new(
-                    ErrorKind::Unavailable,
-                    format!("{}: the listing is not JSON: {e}", what()),
-                )
-            })?;
+            let Some(page) = me.listing_page::<Entry>(&what, &prefix, Some("/"), &marker)? else {
+                break; // no container
+            };
             let n = page.len();
             for e in page {
                 let (full, size) = match (e.subdir, e.name) {
