@@ -1,4 +1,5 @@
-//! The few libc calls std does not wrap: user/group names, device nodes, FIFOs, holes.
+//! The few libc calls std does not wrap: user/group names, device nodes, FIFOs, holes,
+//! directory streams with `fstatat`.
 #![allow(unsafe_code)]
 
 use std::ffi::{CStr, CString};
@@ -149,4 +150,71 @@ pub fn max_priority() -> (bool, bool) {
     // SAFETY: a plain system call with integer arguments.
     let io = unsafe { libc::syscall(libc::SYS_ioprio_set, 1, 0, 2 << 13) } == 0;
     (cpu, io)
+}
+
+/// An open directory stream (`opendir`), closed on drop; used by the thread that opened it.
+pub struct DirStream(*mut libc::DIR);
+
+impl DirStream {
+    pub fn open(path: &Path) -> std::io::Result<DirStream> {
+        let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "NUL in a path"))?;
+        // SAFETY: `c` is a valid NUL-terminated string; a null result is checked.
+        let d = unsafe { libc::opendir(c.as_ptr()) };
+        if d.is_null() {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(DirStream(d))
+    }
+
+    /// The entry names, without `.` and `..`.
+    pub fn names(&mut self) -> std::io::Result<Vec<Vec<u8>>> {
+        let mut v = Vec::new();
+        loop {
+            // readdir signals errors only through errno, so clear it first.
+            // SAFETY: errno is thread-local; the stream is open and used by this thread only.
+            unsafe { *libc::__errno_location() = 0 };
+            let e = unsafe { libc::readdir64(self.0) };
+            if e.is_null() {
+                let err = std::io::Error::last_os_error();
+                return match err.raw_os_error() {
+                    Some(0) | None => Ok(v),
+                    _ => Err(err),
+                };
+            }
+            // SAFETY: readdir returned a valid entry whose d_name is NUL-terminated.
+            let name = unsafe { std::ffi::CStr::from_ptr((*e).d_name.as_ptr()) }.to_bytes();
+            if name != b"." && name != b".." {
+                v.push(name.to_vec());
+            }
+        }
+    }
+
+    /// `lstat` of an entry, relative to the directory (`fstatat`, no path walk).
+    pub fn lstat(&self, name: &[u8]) -> std::io::Result<libc::stat> {
+        let c = std::ffi::CString::new(name)
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "NUL in a name"))?;
+        let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+        // SAFETY: the directory fd is open; `c` is NUL-terminated; `st` is written on success.
+        let r = unsafe {
+            libc::fstatat(
+                libc::dirfd(self.0),
+                c.as_ptr(),
+                st.as_mut_ptr(),
+                libc::AT_SYMLINK_NOFOLLOW,
+            )
+        };
+        if r != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: fstatat succeeded, so `st` is initialised.
+        Ok(unsafe { st.assume_init() })
+    }
+}
+
+impl Drop for DirStream {
+    fn drop(&mut self) {
+        // SAFETY: the stream was opened by opendir and is closed once.
+        unsafe { libc::closedir(self.0) };
+    }
 }

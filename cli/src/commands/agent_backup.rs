@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use rime_engine::ops::tarlevel::{self, TarBackupOptions};
 use rime_engine::ops::volume::SnapshotMeta;
-use rime_engine::tarinc::CreateOptions;
+use rime_engine::tarinc::{CreateOptions, Scan};
 use rime_engine::{Error, Result};
 
 use super::agent::AgentArgs;
@@ -63,6 +63,17 @@ pub fn run(job: &Job, a: &AgentArgs) -> Result<ExitCode> {
         write_metadata(job, a, &path, level, now, None)?;
         return Ok(ExitCode::SUCCESS);
     }
+    let create = CreateOptions {
+        one_file_system: true,
+        exclude: a.exclude.clone(),
+    };
+    // A live tree is read ahead while the repository opens (key derivation, snapshot list):
+    // an incremental level is mostly that walk. A volume snapshot is taken first instead.
+    let early_scan = if a.snap.wanted() {
+        None
+    } else {
+        Some(Scan::start(&path, &create)?)
+    };
     let repo = job.open(true)?;
     // The source: the live tree, or the same tree in a snapshot of its volume.
     let mut live = None;
@@ -92,17 +103,17 @@ pub fn run(job: &Job, a: &AgentArgs) -> Result<ExitCode> {
         meta,
         root,
         rules,
-        create: CreateOptions {
-            one_file_system: true,
-            exclude: a.exclude.clone(),
-        },
+        create,
         compression: a.compression.clone(),
         encrypted: job.password.is_some(),
         annotations,
         now,
     };
     let progress = crate::progress::TermProgress::new(job.g.quiet || job.g.json, "backing up");
-    let r = tarlevel::backup(&repo, &opts, &progress);
+    let r = match early_scan {
+        Some(scan) => tarlevel::backup_scanned(&repo, &opts, scan, &progress),
+        None => tarlevel::backup(&repo, &opts, &progress),
+    };
     drop(progress);
     if let Some(l) = lock {
         l.release()?;

@@ -6,6 +6,7 @@ pub mod check;
 pub mod copy;
 pub mod dump;
 pub mod forget;
+pub mod pipe;
 pub mod policy;
 pub mod prune;
 pub mod reachable;

@@ -19,17 +19,18 @@
 //! renamed directories are dumped as new ones instead of `R`/`T` rename records.
 
 use std::collections::{HashMap, HashSet};
-use std::ffi::OsString;
-use std::fs::{self, File, Metadata};
+use std::fs::{self, File};
 use std::io::Write;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::header::{Entry, EntryKind};
+use super::scan::{child_arch, Scan, Slot, Stat};
 use super::snar::{DumpEntry, Snar, SnarDir};
 use super::write::TarWriter;
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, Result};
 
 /// What to archive and how.
 #[derive(Debug, Clone)]
@@ -72,17 +73,15 @@ pub struct CreateOutcome<W> {
 
 struct Ctx<'a, W: Write> {
     tar: TarWriter<W>,
+    scan: &'a Scan,
     prev: HashMap<&'a [u8], &'a SnarDir>,
     level0: bool,
     since: (i64, i64),
-    opts: &'a CreateOptions,
-    exclude: Option<globset::GlobSet>,
     links: HashMap<(u64, u64), Vec<u8>>,
     users: HashMap<u32, Vec<u8>>,
     groups: HashMap<u32, Vec<u8>>,
     stats: CreateStats,
     snar: Snar,
-    root_dev: u64,
 }
 
 /// Archive the tree at `root` into `out` as a GNU incremental archive. `previous` is the state
@@ -93,57 +92,33 @@ pub fn create<W: Write>(
     out: W,
     opts: &CreateOptions,
 ) -> Result<CreateOutcome<W>> {
-    // The snapshot time the next level compares against. File systems stamp files with a
-    // coarse clock (one kernel tick behind the fine clock we read), so a file written just
-    // after this instant can carry an earlier mtime; starting the window one second early
-    // re-dumps such files instead of missing them.
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .saturating_sub(std::time::Duration::from_secs(1));
-    let md = fs::symlink_metadata(root).io_context(|| format!("backup root {}", root.display()))?;
-    if !md.is_dir() {
-        return Err(Error::invalid(format!(
-            "backup root {} is not a directory",
-            root.display()
-        )));
-    }
-    let exclude = if opts.exclude.is_empty() {
-        None
-    } else {
-        let mut b = globset::GlobSetBuilder::new();
-        for p in &opts.exclude {
-            b.add(globset::Glob::new(p).map_err(|e| {
-                Error::with_source(
-                    crate::ErrorKind::InvalidInput,
-                    format!("exclude pattern {p:?}"),
-                    e,
-                )
-            })?);
-        }
-        Some(b.build().map_err(|e| {
-            Error::with_source(crate::ErrorKind::InvalidInput, "exclude patterns", e)
-        })?)
-    };
+    create_from(&Scan::start(root, opts)?, previous, out)
+}
+
+/// [`create`] from a tree whose reading already started (see [`Scan::start`]), so that the
+/// walk overlaps whatever the caller did meanwhile (opening the repository).
+pub fn create_from<W: Write>(
+    scan: &Scan,
+    previous: Option<&Snar>,
+    out: W,
+) -> Result<CreateOutcome<W>> {
     let mut ctx = Ctx {
         tar: TarWriter::new(out),
+        scan,
         prev: previous.map(|p| p.by_name()).unwrap_or_default(),
         level0: previous.is_none(),
         since: previous.map_or((0, 0), |p| (p.time_sec, p.time_nsec)),
-        opts,
-        exclude,
         links: HashMap::new(),
         users: HashMap::new(),
         groups: HashMap::new(),
         stats: CreateStats::default(),
-        snar: Snar::new(now.as_secs() as i64, i64::from(now.subsec_nanos())),
-        root_dev: md.dev(),
+        snar: Snar::new(scan.since.0, scan.since.1),
     };
-    // Depth-first, sorted: a stack of (path on disk, archive name, metadata).
-    let mut stack: Vec<(PathBuf, Vec<u8>, Metadata)> =
-        vec![(root.to_path_buf(), b".".to_vec(), md)];
-    while let Some((path, name, md)) = stack.pop() {
-        let subdirs = ctx.dir(&path, &name, &md)?;
+    // Depth-first, sorted: a stack of (directory slot, its lstat).
+    let (root, root_stat) = scan.root();
+    let mut stack: Vec<(Arc<Slot>, Stat)> = vec![(root.clone(), *root_stat)];
+    while let Some((slot, st)) = stack.pop() {
+        let subdirs = ctx.dir(&slot, &st)?;
         stack.extend(subdirs.into_iter().rev());
     }
     let mut stats = ctx.stats;
@@ -168,25 +143,11 @@ impl<W: Write> Ctx<'_, W> {
         self.stats.warnings.push(w);
     }
 
-    fn excluded(&self, rel: &[u8], base: &[u8]) -> bool {
-        match &self.exclude {
-            Some(g) => {
-                g.is_match(Path::new(std::ffi::OsStr::from_bytes(rel)))
-                    || g.is_match(Path::new(std::ffi::OsStr::from_bytes(base)))
-            }
-            None => false,
-        }
-    }
-
     /// Dump one directory: its dumpdir member, then its changed non-directory entries.
     /// Returns the subdirectories to visit.
-    fn dir(
-        &mut self,
-        path: &Path,
-        name: &[u8],
-        md: &Metadata,
-    ) -> Result<Vec<(PathBuf, Vec<u8>, Metadata)>> {
-        if self.opts.one_file_system && md.dev() != self.root_dev {
+    fn dir(&mut self, slot: &Slot, md: &Stat) -> Result<Vec<(Arc<Slot>, Stat)>> {
+        let (path, name) = (slot.path(), slot.arch());
+        if self.scan.opts().one_file_system && md.dev != self.scan.root_dev() {
             // Stored without contents, as GNU tar does with --one-file-system.
             self.warn(format!(
                 "{}: on a different file system; not dumped",
@@ -194,19 +155,8 @@ impl<W: Write> Ctx<'_, W> {
             ));
             return self.dumpdir_member(name, md, &[]).map(|_| Vec::new());
         }
-        let mut names: Vec<OsString> = match fs::read_dir(path) {
-            Ok(rd) => {
-                let mut v = Vec::new();
-                for ent in rd {
-                    match ent {
-                        Ok(e) => v.push(e.file_name()),
-                        Err(e) => {
-                            self.warn(format!("{}: cannot list: {e}", path.display()));
-                        }
-                    }
-                }
-                v
-            }
+        let listing = match self.scan.take(slot) {
+            Ok(l) => l,
             Err(e) if name == b"." => {
                 return Err(Error::io(format!("backup root {}", path.display()), e))
             }
@@ -219,30 +169,26 @@ impl<W: Write> Ctx<'_, W> {
                 return Ok(Vec::new());
             }
         };
-        names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
         let prev = self
             .prev
             .get(name)
-            .filter(|d| d.dev == md.dev() && d.ino == md.ino());
+            .filter(|d| d.dev == md.dev && d.ino == md.ino);
         let all = self.level0 || prev.is_none();
         let known: HashSet<&[u8]> = prev
             .map(|d| d.entries.iter().map(|e| e.name.as_slice()).collect())
             .unwrap_or_default();
 
-        let mut entries: Vec<DumpEntry> = Vec::with_capacity(names.len());
-        let mut dump: Vec<(PathBuf, Vec<u8>, Metadata)> = Vec::new();
+        let mut entries: Vec<DumpEntry> = Vec::with_capacity(listing.len());
+        let mut dump: Vec<(PathBuf, Vec<u8>, Stat)> = Vec::new();
         let mut subdirs = Vec::new();
-        for n in names {
-            let nb = n.into_vec();
-            let child = path.join(std::ffi::OsStr::from_bytes(&nb));
-            let mut arch = name.to_vec();
-            arch.push(b'/');
-            arch.extend_from_slice(&nb);
-            let cmd = match fs::symlink_metadata(&child) {
+        for e in listing {
+            let nb = e.name;
+            let cmd = match e.stat {
                 Ok(m) => m,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => {
-                    self.warn(format!("{}: cannot stat: {e}", child.display()));
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(err) => {
+                    let child = path.join(std::ffi::OsStr::from_bytes(&nb));
+                    self.warn(format!("{}: cannot stat: {err}", child.display()));
                     entries.push(DumpEntry {
                         flag: b'N',
                         name: nb,
@@ -250,36 +196,44 @@ impl<W: Write> Ctx<'_, W> {
                     continue;
                 }
             };
-            let rel = &arch[2..];
-            if self.excluded(rel, &nb) {
+            if e.excluded {
                 entries.push(DumpEntry {
                     flag: b'N',
                     name: nb,
                 });
                 continue;
             }
-            let ft = cmd.file_type();
-            if ft.is_dir() {
+            if cmd.is_dir() {
+                if let Some(s) = e.subdir {
+                    subdirs.push((s, cmd));
+                } else {
+                    // Another file system: listed, stored empty (see the top of `dir`).
+                    let child = Slot::detached(
+                        path.join(std::ffi::OsStr::from_bytes(&nb)),
+                        child_arch(name, &nb),
+                    );
+                    subdirs.push((child, cmd));
+                }
                 entries.push(DumpEntry {
                     flag: b'D',
                     name: nb,
                 });
-                subdirs.push((child, arch, cmd));
                 continue;
             }
-            let flag = if ft.is_socket() {
+            let flag = if cmd.is_socket() {
                 b'N' // tar does not archive sockets
             } else if all || !known.contains(nb.as_slice()) {
                 b'Y'
-            } else if older(cmd.mtime(), cmd.mtime_nsec(), self.since)
-                && older(cmd.ctime(), cmd.ctime_nsec(), self.since)
+            } else if older(cmd.mtime, cmd.mtime_nsec, self.since)
+                && older(cmd.ctime, cmd.ctime_nsec, self.since)
             {
                 b'N'
             } else {
                 b'Y'
             };
             if flag == b'Y' {
-                dump.push((child, arch, cmd));
+                let child = path.join(std::ffi::OsStr::from_bytes(&nb));
+                dump.push((child, child_arch(name, &nb), cmd));
             } else {
                 self.stats.files_unchanged += 1;
             }
@@ -289,10 +243,10 @@ impl<W: Write> Ctx<'_, W> {
         self.dumpdir_member(name, md, &entries)?;
         self.snar.dirs.push(SnarDir {
             nfs: false,
-            mtime_sec: md.mtime(),
-            mtime_nsec: md.mtime_nsec(),
-            dev: md.dev(),
-            ino: md.ino(),
+            mtime_sec: md.mtime,
+            mtime_nsec: md.mtime_nsec,
+            dev: md.dev,
+            ino: md.ino,
             name: name.to_vec(),
             entries,
         });
@@ -302,28 +256,28 @@ impl<W: Write> Ctx<'_, W> {
         Ok(subdirs)
     }
 
-    fn base_entry(&mut self, path: Vec<u8>, kind: EntryKind, md: &Metadata) -> Entry {
+    fn base_entry(&mut self, path: Vec<u8>, kind: EntryKind, md: &Stat) -> Entry {
         let mut e = Entry::new(path, kind);
-        e.mode = md.mode() & 0o7777;
-        e.uid = u64::from(md.uid());
-        e.gid = u64::from(md.gid());
-        e.mtime = md.mtime();
-        e.atime = md.mtime();
-        e.ctime = md.ctime();
+        e.mode = md.mode & 0o7777;
+        e.uid = u64::from(md.uid);
+        e.gid = u64::from(md.gid);
+        e.mtime = md.mtime;
+        e.atime = md.mtime;
+        e.ctime = md.ctime;
         e.uname = self
             .users
-            .entry(md.uid())
+            .entry(md.uid)
             .or_insert_with(|| {
-                crate::sys::user_name(md.uid())
+                crate::sys::user_name(md.uid)
                     .unwrap_or_default()
                     .into_bytes()
             })
             .clone();
         e.gname = self
             .groups
-            .entry(md.gid())
+            .entry(md.gid)
             .or_insert_with(|| {
-                crate::sys::group_name(md.gid())
+                crate::sys::group_name(md.gid)
                     .unwrap_or_default()
                     .into_bytes()
             })
@@ -331,7 +285,7 @@ impl<W: Write> Ctx<'_, W> {
         e
     }
 
-    fn dumpdir_member(&mut self, name: &[u8], md: &Metadata, entries: &[DumpEntry]) -> Result<()> {
+    fn dumpdir_member(&mut self, name: &[u8], md: &Stat, entries: &[DumpEntry]) -> Result<()> {
         let mut data = Vec::new();
         for e in entries {
             data.push(e.flag);
@@ -349,12 +303,12 @@ impl<W: Write> Ctx<'_, W> {
             .map_err(|e| Error::io("writing tar archive", e))
     }
 
-    fn member(&mut self, path: &Path, arch: Vec<u8>, md: &Metadata) -> Result<()> {
-        let ft = md.file_type();
+    fn member(&mut self, path: &Path, arch: Vec<u8>, md: &Stat) -> Result<()> {
+        let ft = md;
         let werr = |e| Error::io("writing tar archive", e);
         if ft.is_file() {
-            if md.nlink() > 1 {
-                let key = (md.dev(), md.ino());
+            if md.nlink > 1 {
+                let key = (md.dev, md.ino);
                 if let Some(first) = self.links.get(&key).cloned() {
                     let mut h = self.base_entry(arch, EntryKind::HardLink, md);
                     h.link = first;
@@ -374,11 +328,11 @@ impl<W: Write> Ctx<'_, W> {
                     return Ok(());
                 }
             };
-            if md.nlink() > 1 {
-                self.links.insert((md.dev(), md.ino()), arch.clone());
+            if md.nlink > 1 {
+                self.links.insert((md.dev, md.ino), arch.clone());
             }
             let mut h = self.base_entry(arch, EntryKind::Regular, md);
-            h.size = md.len();
+            h.size = md.size;
             let mut read_err = None;
             let mut src = ErrCapture {
                 inner: &mut file,
@@ -420,7 +374,7 @@ impl<W: Write> Ctx<'_, W> {
                 EntryKind::BlockDevice
             };
             let mut h = self.base_entry(arch, kind, md);
-            let d = md.rdev();
+            let d = md.rdev;
             h.dev_major = ((d >> 32) & 0xffff_f000) | ((d >> 8) & 0xfff);
             h.dev_minor = ((d >> 12) & 0xffff_ff00) | (d & 0xff);
             h

@@ -8,6 +8,7 @@
 //!
 //! - [`snar`]: the snapshot file (format version 2), parsed and written byte for byte;
 //! - [`create()`]: an incremental archive of a directory tree at any level, plus the new SNAR;
+//! - [`scan`]: the tree read ahead of the writer, on several threads, in the writer's order;
 //! - [`apply()`]: extraction that honours dumpdir entries (files absent from a level are deleted);
 //! - [`compress`]: gzip, bzip2, xz, zstd stream wrappers;
 //! - [`openssl`]: `openssl enc -aes-256-cfb` compatible encryption with wrong-key detection;
@@ -28,7 +29,10 @@ pub mod apply;
 pub mod create;
 
 pub use apply::{apply, ApplyOptions, ApplyStats};
-pub use create::{create, CreateOptions, CreateOutcome, CreateStats};
+pub use create::{create, create_from, CreateOptions, CreateOutcome, CreateStats};
+pub mod scan;
+
+pub use scan::Scan;
 pub mod compress;
 pub mod openssl;
 

@@ -1,9 +1,9 @@
 //! A tar-level backup: [`crate::tarinc::create`] at the level the rules give, streamed through
-//! an OS pipe into the repository, one chunk per tar member ([`super::split`]; large members
+//! an in-process pipe into the repository, one chunk per tar member ([`super::split`]; large members
 //! by content-defined chunking), so that the files a new level 0 shares with earlier levels
 //! cost (almost) nothing in the repository.
 
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -11,13 +11,14 @@ use crate::error::{Error, Result};
 use crate::format::snapshot::{SnapshotStats, SourceKind, TarLevelSource};
 use crate::ops::backup::BackupResult;
 use crate::ops::blob_saver::BlobSaver;
+use crate::ops::pipe::PipeWriter;
 use crate::ops::volume::map::MapWriter;
 use crate::ops::volume::{save, SnapshotMeta};
 use crate::ops::Progress;
 use crate::repo::index::MasterIndex;
 use crate::repo::lock::LockGuard;
 use crate::repo::Repository;
-use crate::tarinc::{self, CreateOptions, CreateStats, Snar};
+use crate::tarinc::{self, CreateOptions, CreateStats, Scan, Snar};
 
 use super::history;
 use super::plan::{plan, LevelRules, Plan};
@@ -63,19 +64,47 @@ pub fn backup(
     opts: &TarBackupOptions,
     progress: &dyn Progress,
 ) -> Result<TarBackupResult> {
+    let scan = Scan::start(&opts.root, &opts.create)?;
+    backup_scanned(repo, opts, scan, progress)
+}
+
+/// [`backup`] of a tree whose reading started earlier ([`Scan::start`] on `opts.root` with
+/// `opts.create`), typically before the repository was opened, so that the key derivation and
+/// the walk overlap.
+pub fn backup_scanned(
+    repo: &Repository,
+    opts: &TarBackupOptions,
+    scan: Scan,
+    progress: &dyn Progress,
+) -> Result<TarBackupResult> {
     let started = Instant::now();
+    if scan.root_path() != opts.root {
+        return Err(Error::invalid(format!(
+            "internal: the tree read ({}) is not the backup root ({})",
+            scan.root_path().display(),
+            opts.root.display()
+        )));
+    }
     if opts.meta.name.is_empty() {
         return Err(Error::invalid(
             "a tar backup needs a backup name: the next level is found by host and name",
         ));
     }
     let _lock = LockGuard::shared(repo, "tar backup")?;
-    let plan = next_plan(repo, &opts.meta, &opts.rules, opts.now)?;
+    // The index loads while the level is decided from the snapshot list.
+    let (plan, index) = std::thread::scope(|s| {
+        let index = s.spawn(|| MasterIndex::load(repo));
+        let plan = next_plan(repo, &opts.meta, &opts.rules, opts.now);
+        let index = index
+            .join()
+            .unwrap_or_else(|_| Err(Error::invalid("loading the index panicked")));
+        (plan, index)
+    });
+    let (plan, index) = (plan?, index?);
     let previous = match plan.parent() {
-        Some(p) => Some(load_snar(repo, &repo.load_snapshot(&p)?)?),
+        Some(p) => Some(load_snar_indexed(repo, &index, &repo.load_snapshot(&p)?)?),
         None => None,
     };
-    let index = MasterIndex::load(repo)?;
     let saver = BlobSaver::new(
         repo,
         &index,
@@ -83,10 +112,9 @@ pub fn backup(
         repo.storage().concurrency(),
     );
     let mut writer = MapWriter::default();
-    let (reader, pipe_w) =
-        std::io::pipe().map_err(|e| Error::io("cannot create a pipe for the tar stream", e))?;
+    let (reader, pipe_w) = crate::ops::pipe::pipe();
     let (chunked, produced) = std::thread::scope(|s| {
-        let producer = s.spawn(|| produce(opts, previous.as_ref(), pipe_w));
+        let producer = s.spawn(|| produce(&scan, previous.as_ref(), pipe_w));
         let mut reader = reader;
         let chunked = chunk_tar(
             &mut reader,
@@ -158,16 +186,9 @@ pub fn backup(
 
 /// Write the archive, then the new SNAR, into the pipe. Returns the statistics and the
 /// archive's length.
-fn produce(
-    opts: &TarBackupOptions,
-    previous: Option<&Snar>,
-    pipe: std::io::PipeWriter,
-) -> Result<(CreateStats, u64)> {
-    let counted = Counting {
-        inner: BufWriter::with_capacity(1 << 20, pipe),
-        n: 0,
-    };
-    let out = tarinc::create(&opts.root, previous, counted, &opts.create)?;
+fn produce(scan: &Scan, previous: Option<&Snar>, pipe: PipeWriter) -> Result<(CreateStats, u64)> {
+    let counted = Counting { inner: pipe, n: 0 };
+    let out = tarinc::create_from(scan, previous, counted)?;
     let mut w = out.out;
     let tar_size = w.n;
     w.write_all(&out.snar.to_bytes())
@@ -178,9 +199,19 @@ fn produce(
 
 /// The SNAR state recorded after a tar-level snapshot.
 pub fn load_snar(repo: &Repository, snap: &crate::format::snapshot::Snapshot) -> Result<Snar> {
+    load_snar_indexed(repo, &MasterIndex::load(repo)?, snap)
+}
+
+fn load_snar_indexed(
+    repo: &Repository,
+    index: &MasterIndex,
+    snap: &crate::format::snapshot::Snapshot,
+) -> Result<Snar> {
     let t = history::source(snap)?;
     let mut buf = Vec::new();
-    crate::ops::volume::export::export_range(repo, snap, t.tar_size, t.size, &mut buf)?;
+    crate::ops::volume::export::export_range_indexed(
+        repo, index, snap, t.tar_size, t.size, &mut buf,
+    )?;
     Snar::parse(&buf).map_err(|e| e.within("the SNAR state of the parent level"))
 }
 

@@ -16,6 +16,6 @@ pub mod restore;
 pub mod retain;
 mod split;
 
-pub use backup::{backup, load_snar, next_plan, TarBackupOptions, TarBackupResult};
+pub use backup::{backup, backup_scanned, load_snar, next_plan, TarBackupOptions, TarBackupResult};
 pub use plan::{LevelBackup, LevelRules, Plan};
 pub use restore::{chain_at, chain_of, restore_chain, write_archive, LevelApplied};

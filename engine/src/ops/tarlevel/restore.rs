@@ -111,11 +111,9 @@ fn with_archive<T>(
     s: &Snapshot,
     f: impl FnOnce(&mut dyn Read) -> Result<T>,
 ) -> Result<T> {
-    let (mut reader, writer) =
-        std::io::pipe().map_err(|e| Error::io("cannot create a pipe for the tar stream", e))?;
+    let (mut reader, mut w) = crate::ops::pipe::pipe();
     std::thread::scope(|sc| {
         let feeder = sc.spawn(move || {
-            let mut w = std::io::BufWriter::with_capacity(1 << 20, writer);
             write_archive(repo, s, &mut w)?;
             w.flush().io_context(|| "tar stream pipe".to_string())
         });

@@ -23,7 +23,7 @@ use crate::ops::Progress;
 
 const BLOCK: usize = 512;
 /// Small members are stored in parallel batches of about this many bytes.
-const BATCH: usize = 16 << 20;
+const BATCH: usize = 2 << 20;
 
 /// Chunk the tar stream (then whatever follows it) from `reader` into `writer`; returns the
 /// byte count. `max_member` is the largest member stored as one chunk.

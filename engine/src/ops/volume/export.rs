@@ -29,14 +29,25 @@ pub fn export_range(
     end: u64,
     out: &mut dyn Write,
 ) -> Result<u64> {
+    export_range_indexed(repo, &MasterIndex::load(repo)?, snap, start, end, out)
+}
+
+/// [`export_range`] with an index the caller already loaded.
+pub fn export_range_indexed(
+    repo: &Repository,
+    index: &MasterIndex,
+    snap: &Snapshot,
+    start: u64,
+    end: u64,
+    out: &mut dyn Write,
+) -> Result<u64> {
     let range = (start, end);
     if !snap.source.has_chunk_map() {
         return Err(Error::invalid(
             "this snapshot is a file tree: dump a path of it instead",
         ));
     }
-    let index = MasterIndex::load(repo)?;
-    let map = load_map(repo, &index, &snap.root)?;
+    let map = load_map(repo, index, &snap.root)?;
     let mut total = 0u64;
     for (seg_off, seg) in segment_offsets(&map) {
         if seg_off + seg.len <= start {
@@ -45,7 +56,7 @@ pub fn export_range(
         if seg_off >= end {
             break;
         }
-        let segment = load_segment(repo, &index, seg)?;
+        let segment = load_segment(repo, index, seg)?;
         let mut off = seg_off;
         let mut window: Vec<(u64, Part)> = Vec::new();
         let mut window_bytes = 0u64;
@@ -61,12 +72,12 @@ pub fn export_range(
             window.push((here, p));
             window_bytes += p.len();
             if window_bytes >= WINDOW {
-                total += write_window(repo, &index, &window, range, out)?;
+                total += write_window(repo, index, &window, range, out)?;
                 window.clear();
                 window_bytes = 0;
             }
         }
-        total += write_window(repo, &index, &window, range, out)?;
+        total += write_window(repo, index, &window, range, out)?;
     }
     out.flush()
         .io_context(|| "cannot write the output".to_string())?;
