@@ -34,8 +34,12 @@ pub fn time_rfc3339(t: Timestamp) -> String {
     }
 }
 
-/// Parse "YYYY-MM-DDThh:mm:ss" (local time, as Freezer's --restore-from-date) or with a space.
+/// Parse "YYYY-MM-DDThh:mm:ss" (local time, as Freezer's --restore-from-date) or with a space;
+/// a time with a zone (RFC 3339: `Z`, `+02:00`) is taken as that zone says.
 pub fn parse_date(s: &str) -> rime_engine::Result<i64> {
+    if let Ok(d) = chrono::DateTime::parse_from_rfc3339(s.trim()) {
+        return Ok(d.timestamp());
+    }
     let norm = s.replace(' ', "T");
     let naive = chrono::NaiveDateTime::parse_from_str(&norm, "%Y-%m-%dT%H:%M:%S")
         .or_else(|_| {
@@ -43,7 +47,9 @@ pub fn parse_date(s: &str) -> rime_engine::Result<i64> {
                 .map(|d| d.and_hms_opt(23, 59, 59).unwrap())
         })
         .map_err(|_| {
-            rime_engine::Error::invalid(format!("bad date '{s}': use YYYY-MM-DDThh:mm:ss"))
+            rime_engine::Error::invalid(format!(
+                "bad date '{s}': use YYYY-MM-DDThh:mm:ss (local time) or RFC 3339 (2026-11-21T07:00:00Z)"
+            ))
         })?;
     Local
         .from_local_datetime(&naive)
@@ -70,4 +76,28 @@ pub fn mode_string(kind: rime_engine::format::tree::NodeKind, mode: u32) -> Stri
         s.push(if mode & (1 << (8 - i)) != 0 { c } else { '-' });
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_with_a_zone_are_absolute_and_local_ones_local() {
+        let utc = chrono::Utc
+            .with_ymd_and_hms(2026, 10, 1, 1, 0, 0)
+            .unwrap()
+            .timestamp();
+        assert_eq!(parse_date("2026-10-01T01:00:00Z").unwrap(), utc);
+        assert_eq!(parse_date("2026-10-01T03:00:00+02:00").unwrap(), utc);
+        let local = Local
+            .with_ymd_and_hms(2026, 10, 1, 1, 0, 0)
+            .earliest()
+            .unwrap()
+            .timestamp();
+        assert_eq!(parse_date("2026-10-01T01:00:00").unwrap(), local);
+        assert_eq!(parse_date("2026-10-01 01:00:00").unwrap(), local);
+        let e = parse_date("01/10/2026").unwrap_err().to_string();
+        assert!(e.contains("RFC 3339"), "{e}");
+    }
 }

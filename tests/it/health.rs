@@ -159,6 +159,18 @@ fn prune_marks_then_deletes_and_repacks_keeping_every_snapshot_exact() {
             .collect::<Vec<_>>()
             .join("\n")
     );
+    // Marked packs are out of the index on purpose: a note, not an "interrupted backup" warning.
+    let c = r.run(&["check", "--json"]);
+    c.ok();
+    let v = c.json();
+    assert!(v["warnings"].as_array().unwrap().is_empty(), "{v}");
+    assert!(
+        v["notes"][0]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{} pack(s) marked by prune", v1["packs_marked"])),
+        "{v}"
+    );
     let t = r.fresh("t1");
     r.restore("latest", &t, &[]);
     compare_trees(&src, &t);

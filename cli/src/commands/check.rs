@@ -66,9 +66,14 @@ fn report(
         super::print_json(&serde_json::json!({
             "ok": r.ok(), "snapshots": r.snapshots, "trees": r.trees, "packs": r.packs,
             "blobs_checked": r.blobs_checked, "packs_read": r.packs_read, "bytes_read": r.bytes_read, "errors": r.errors, "warnings": r.warnings,
-            "storage": on,
+            "notes": r.notes, "storage": on,
         }));
     } else {
+        if !g.quiet {
+            for n in &r.notes {
+                println!("{prefix}{n}");
+            }
+        }
         for w in &r.warnings {
             eprintln!("{prefix}warning: {w}");
         }

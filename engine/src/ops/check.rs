@@ -128,6 +128,8 @@ pub struct CheckReport {
     pub errors: Vec<String>,
     /// Findings that do not endanger any snapshot.
     pub warnings: Vec<String>,
+    /// Normal states worth knowing (packs waiting for prune's second phase).
+    pub notes: Vec<String>,
 }
 
 impl CheckReport {
@@ -189,13 +191,30 @@ pub fn check(repo: &Repository, opts: &CheckOptions) -> Result<CheckReport> {
             }
         }
     }
+    // Packs a prune marked are out of the index on purpose until a later prune deletes them.
+    let marked: std::collections::HashSet<PackId> = crate::repo::pending::list(repo)?
+        .into_iter()
+        .flat_map(|(_, r)| r.packs)
+        .collect();
+    let mut waiting = 0u64;
     for name in stored.keys() {
-        if PackId::from_hex(name).map_or(true, |id| !pack_end.contains_key(&id)) {
-            // Normal after an interrupted backup: the data is safe, only unreferenced.
-            rep.warnings.push(format!(
-                "pack {name} is not in any index (left by an interrupted backup?)"
-            ));
+        let id = PackId::from_hex(name).ok();
+        if id.is_some_and(|id| pack_end.contains_key(&id)) {
+            continue;
         }
+        if id.is_some_and(|id| marked.contains(&id)) {
+            waiting += 1;
+            continue;
+        }
+        // Normal after an interrupted backup: the data is safe, only unreferenced.
+        rep.warnings.push(format!(
+            "pack {name} is not in any index (left by an interrupted backup?)"
+        ));
+    }
+    if waiting > 0 {
+        rep.notes.push(format!(
+            "{waiting} pack(s) marked by prune wait for deletion (the next `rime prune` after the grace period removes them)"
+        ));
     }
     rep.packs = stored.len() as u64;
     // Every snapshot's trees and data blobs are indexed.

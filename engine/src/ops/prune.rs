@@ -377,31 +377,35 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport> {
         .into_par_iter()
         .filter(|i| repack[*i])
         .try_for_each(|i| -> Result<()> {
-            let data = repo.storage().read(FileKind::Pack, &packs[i].to_hex())?;
-            for &pos in &by_pack[i] {
-                if !marker.used.get(pos as usize) {
-                    continue;
+            let name = packs[i].to_hex();
+            for run in used_runs(&index, &by_pack[i], &marker.used) {
+                let data = repo.storage().read_range(
+                    FileKind::Pack,
+                    &name,
+                    run.start,
+                    run.end - run.start,
+                )?;
+                for &pos in &run.blobs {
+                    let (_, e) = index.at(pos as usize);
+                    let s = (u64::from(e.offset) - run.start) as usize;
+                    let bytes = data
+                        .get(s..s + e.stored_len as usize)
+                        .ok_or_else(|| {
+                            Error::corrupt(format!(
+                                "pack {name} is shorter than the index says (blob {})",
+                                e.id
+                            ))
+                        })?
+                        .to_vec();
+                    copied.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                    packer.add(SealedBlob {
+                        id: e.id,
+                        ty: e.ty,
+                        flags: e.flags,
+                        raw_len: e.raw_len,
+                        bytes,
+                    })?;
                 }
-                let (_, e) = index.at(pos as usize);
-                let s = e.offset as usize;
-                let bytes = data
-                    .get(s..s + e.stored_len as usize)
-                    .ok_or_else(|| {
-                        Error::corrupt(format!(
-                            "pack {} is shorter than the index says (blob {})",
-                            packs[i].to_hex(),
-                            e.id
-                        ))
-                    })?
-                    .to_vec();
-                copied.fetch_add(bytes.len() as u64, Ordering::Relaxed);
-                packer.add(SealedBlob {
-                    id: e.id,
-                    ty: e.ty,
-                    flags: e.flags,
-                    raw_len: e.raw_len,
-                    bytes,
-                })?;
             }
             Ok(())
         })?;
@@ -525,6 +529,50 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport> {
     Ok(rep)
 }
 
+/// Ranged reads of a repacked pack: used blobs closer than this are read together.
+const RUN_GAP: u64 = 1 << 20;
+/// A read covers at most this much (or one larger blob), so that memory does not grow with the
+/// pack size: threads × this, instead of threads × whole packs.
+const RUN_MAX: u64 = 4 << 20;
+
+/// One ranged read of a pack and the used blobs (index positions) it covers.
+#[derive(Debug, PartialEq)]
+struct Run {
+    start: u64,
+    end: u64,
+    blobs: Vec<u32>,
+}
+
+/// The used blobs of one pack, by offset, grouped into reads: unused stretches longer than
+/// [`RUN_GAP`] are skipped, and no read spans more than [`RUN_MAX`].
+fn used_runs(index: &MasterIndex, positions: &[u32], used: &Bitmap) -> Vec<Run> {
+    let mut blobs: Vec<(u64, u64, u32)> = positions
+        .iter()
+        .filter(|&&pos| used.get(pos as usize))
+        .map(|&pos| {
+            let (_, e) = index.at(pos as usize);
+            let o = u64::from(e.offset);
+            (o, o + u64::from(e.stored_len), pos)
+        })
+        .collect();
+    blobs.sort_unstable();
+    let mut runs: Vec<Run> = Vec::new();
+    for (start, end, pos) in blobs {
+        match runs.last_mut() {
+            Some(r) if start <= r.end + RUN_GAP && end - r.start <= RUN_MAX => {
+                r.end = r.end.max(end);
+                r.blobs.push(pos);
+            }
+            _ => runs.push(Run {
+                start,
+                end,
+                blobs: vec![pos],
+            }),
+        }
+    }
+    runs
+}
+
 /// Index positions grouped by pack number (4 bytes per blob).
 fn positions_by_pack(index: &MasterIndex) -> Vec<Vec<u32>> {
     let mut by: Vec<Vec<u32>> = vec![Vec::new(); index.packs().len()];
@@ -533,4 +581,81 @@ fn positions_by_pack(index: &MasterIndex) -> Vec<Vec<u32>> {
         by[p].push(pos as u32);
     }
     by
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::blob::BlobFlags;
+    use crate::format::index::IndexPack;
+    use crate::format::pack::PackEntry;
+    use crate::format::BlobType;
+    use crate::id::{BlobId, PackId};
+
+    #[test]
+    fn repack_reads_skip_unused_stretches_and_stay_bounded() {
+        // One pack: blobs of 1 MiB back to back, then a 3 MiB hole, then two small blobs.
+        let mib = 1u32 << 20;
+        let mut blobs = vec![];
+        let mut off = 0u32;
+        for (n, len) in [(1u8, mib), (2, mib), (3, mib), (4, mib), (5, mib), (6, mib)] {
+            blobs.push(PackEntry {
+                ty: BlobType::Data,
+                flags: BlobFlags(0),
+                offset: off,
+                stored_len: len,
+                raw_len: len,
+                id: BlobId::from_bytes([n; 32]),
+            });
+            off += len;
+        }
+        off += 3 * mib;
+        for n in [7u8, 8] {
+            blobs.push(PackEntry {
+                ty: BlobType::Data,
+                flags: BlobFlags(0),
+                offset: off,
+                stored_len: 100,
+                raw_len: 100,
+                id: BlobId::from_bytes([n; 32]),
+            });
+            off += 100;
+        }
+        let index = MasterIndex::from_packs(&[IndexPack {
+            id: PackId::from_bytes([9; 32]),
+            blobs,
+        }]);
+        let positions: Vec<u32> = (0..index.blob_count() as u32).collect();
+        let used = Bitmap::new(index.blob_count());
+        let by_id = |n: u8| {
+            (0..index.blob_count())
+                .find(|&p| index.at(p).1.id == BlobId::from_bytes([n; 32]))
+                .unwrap()
+        };
+        // Used: 1..=5 (5 MiB in a row), not 6, then 7 and 8 after the hole.
+        for n in [1u8, 2, 3, 4, 5, 7, 8] {
+            used.set(by_id(n));
+        }
+        let runs = used_runs(&index, &positions, &used);
+        let spans: Vec<(u64, u64, usize)> = runs
+            .iter()
+            .map(|r| (r.start, r.end, r.blobs.len()))
+            .collect();
+        let m = u64::from(mib);
+        assert_eq!(
+            spans,
+            [
+                (0, 4 * m, 4),           // capped at RUN_MAX
+                (4 * m, 5 * m, 1),       // the fifth blob
+                (9 * m, 9 * m + 200, 2), // after the unused 4 MiB (blob 6 and the hole)
+            ]
+        );
+        for r in &runs {
+            for &pos in &r.blobs {
+                let e = index.at(pos as usize).1;
+                assert!(u64::from(e.offset) >= r.start);
+                assert!(u64::from(e.offset) + u64::from(e.stored_len) <= r.end);
+            }
+        }
+    }
 }
