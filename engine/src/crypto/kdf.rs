@@ -16,11 +16,13 @@ pub struct KdfParams {
 }
 
 impl KdfParams {
-    /// Defaults for new key files: 64 MiB, 2 passes, 1 lane (stronger than OWASP's 2024
-    /// minimum of 19 MiB / 2 passes, about 0.1 s on one core here).
+    /// Defaults for new key files: 48 MiB, 3 passes, 1 lane. Well above OWASP's 2024 minimum
+    /// (19 MiB, 2 passes); against the 64 MiB / 2 passes used before, a guess costs an attacker
+    /// 12% more computation and 16% less area-time (memory × time), and the peak memory of every
+    /// command that opens a repository drops by 16 MiB. About 0.1 s on one core here.
     pub const DEFAULT: KdfParams = KdfParams {
-        memory_kib: 64 * 1024,
-        iterations: 2,
+        memory_kib: 48 * 1024,
+        iterations: 3,
         parallelism: 1,
     };
 
