@@ -192,18 +192,20 @@ impl DirStream {
 
     /// `lstat` of an entry, relative to the directory (`fstatat`, no path walk).
     pub fn lstat(&self, name: &[u8]) -> std::io::Result<libc::stat> {
+        self.fstatat(name, libc::AT_SYMLINK_NOFOLLOW)
+    }
+
+    /// `stat` of an entry, following a symbolic link.
+    pub fn stat(&self, name: &[u8]) -> std::io::Result<libc::stat> {
+        self.fstatat(name, 0)
+    }
+
+    fn fstatat(&self, name: &[u8], flags: libc::c_int) -> std::io::Result<libc::stat> {
         let c = std::ffi::CString::new(name)
             .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "NUL in a name"))?;
         let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
         // SAFETY: the directory fd is open; `c` is NUL-terminated; `st` is written on success.
-        let r = unsafe {
-            libc::fstatat(
-                libc::dirfd(self.0),
-                c.as_ptr(),
-                st.as_mut_ptr(),
-                libc::AT_SYMLINK_NOFOLLOW,
-            )
-        };
+        let r = unsafe { libc::fstatat(libc::dirfd(self.0), c.as_ptr(), st.as_mut_ptr(), flags) };
         if r != 0 {
             return Err(std::io::Error::last_os_error());
         }

@@ -418,8 +418,8 @@ fn agent_rejects_unsupported_and_conflicting_options() {
         (vec!["--upload-limit", "10Q"], vec!["--upload-limit"]),
         (vec!["--action", "frobnicate"], vec!["--action"]),
         (
-            vec!["--dereference-symlink", "all"],
-            vec!["--dereference-symlink", "not supported"],
+            vec!["--dereference-symlink", "sideways"],
+            vec!["--dereference-symlink", "soft"],
         ),
     ] {
         let mut a = vec!["--path-to-backup", &src];
@@ -572,5 +572,80 @@ fn agent_exec_fails_when_the_command_fails_and_runs_as_freezerc() {
             .output()
             .unwrap();
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+}
+
+/// `--dereference-symlink`: soft archives what links point to (entering linked directories,
+/// never looping, keeping dangling links as links, with a warning), hard stores each hard link
+/// as a full file, all does both; the default keeps links as links.
+#[test]
+fn agent_dereference_symlink_soft_hard_all() {
+    use std::os::unix::fs::MetadataExt;
+    let outside = tempfile::tempdir().unwrap();
+    write(&outside.path().join("target.txt"), "pointed to\n");
+    mkdir(&outside.path().join("linked-dir/inner"));
+    write(
+        &outside.path().join("linked-dir/inner/f"),
+        "inside a linked directory\n",
+    );
+    for mode in ["none", "soft", "hard", "all"] {
+        let j = Job::new();
+        let s = j.src();
+        write(&s.join("a.txt"), "hard linked\n");
+        std::fs::hard_link(s.join("a.txt"), s.join("b.txt")).unwrap();
+        symlink(&outside.path().join("target.txt"), &s.join("file-link"));
+        symlink(&outside.path().join("linked-dir"), &s.join("dir-link"));
+        mkdir(&s.join("sub"));
+        symlink("..", &s.join("sub/loop")); // back to the root being archived
+        symlink("/nonexistent/rime-test", &s.join("dangling"));
+        let extra: Vec<&str> = if mode == "none" {
+            vec![]
+        } else {
+            vec!["--dereference-symlink", mode]
+        };
+        let src = s.display().to_string();
+        let mut args = vec!["--path-to-backup", src.as_str()];
+        args.extend(&extra);
+        let out = j.run(&args);
+        out.ok();
+        let soft = matches!(mode, "soft" | "all");
+        let hard = matches!(mode, "hard" | "all");
+        if soft {
+            for w in ["loop", "dangling"] {
+                assert!(
+                    out.stderr.contains(&format!("{w}: symbolic link")),
+                    "{mode}: {}",
+                    out.stderr
+                );
+            }
+        }
+        let t = j.p("restored");
+        j.restore(&t, &[]).ok();
+        let meta = |n: &str| std::fs::symlink_metadata(t.join(n)).unwrap();
+        assert_eq!(meta("file-link").file_type().is_symlink(), !soft, "{mode}");
+        assert_eq!(meta("dir-link").file_type().is_symlink(), !soft, "{mode}");
+        if soft {
+            assert_eq!(
+                std::fs::read_to_string(t.join("file-link")).unwrap(),
+                "pointed to\n"
+            );
+            assert_eq!(
+                std::fs::read_to_string(t.join("dir-link/inner/f")).unwrap(),
+                "inside a linked directory\n"
+            );
+        }
+        // Never followed: the loop back up and the dangling link stay links.
+        assert!(meta("sub/loop").file_type().is_symlink(), "{mode}");
+        assert!(meta("dangling").file_type().is_symlink(), "{mode}");
+        let (a, b) = (meta("a.txt"), meta("b.txt"));
+        assert_eq!(
+            a.ino() == b.ino(),
+            !hard,
+            "{mode}: hard links kept unless dereferenced"
+        );
+        assert_eq!(
+            std::fs::read_to_string(t.join("b.txt")).unwrap(),
+            "hard linked\n"
+        );
     }
 }

@@ -63,9 +63,13 @@ pub fn run(job: &Job, a: &AgentArgs) -> Result<ExitCode> {
         write_metadata(job, a, &path, level, now, None)?;
         return Ok(ExitCode::SUCCESS);
     }
+    // Freezer: soft = tar --dereference, hard = --hard-dereference, all = both.
+    let deref = a.dereference_symlink.as_deref().unwrap_or("");
     let create = CreateOptions {
         one_file_system: true,
         exclude: a.exclude.clone(),
+        dereference: matches!(deref, "soft" | "all"),
+        hard_dereference: matches!(deref, "hard" | "all"),
     };
     // A live tree is read ahead while the repository opens (key derivation, snapshot list):
     // an incremental level is mostly that walk. A volume snapshot is taken first instead.

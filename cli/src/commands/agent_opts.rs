@@ -133,11 +133,6 @@ impl Job {
         )?;
         if let Some(d) = &a.dereference_symlink {
             one_of("--dereference-symlink", d, &["soft", "hard", "all"], &[])?;
-            if a.engine == "tar" {
-                return Err(unsupported(format!(
-                    "--dereference-symlink {d} with --engine tar (use --engine rime)"
-                )));
-            }
         }
         if let Some(u) = a.unsupported.first() {
             return Err(unsupported(u));

@@ -41,6 +41,14 @@ pub struct CreateOptions {
     /// Glob patterns; an entry whose name or path (relative to the root) matches is not dumped
     /// (marked `N`, so extraction keeps whatever is there).
     pub exclude: Vec<String>,
+    /// Archive what symbolic links point to instead of the links (`tar --dereference`,
+    /// Freezer's `--dereference-symlink soft`). Links to directories are entered; a link that
+    /// leads back to a directory being archived is stored as a link, not followed in a loop;
+    /// a dangling link is stored as a link, with a warning.
+    pub dereference: bool,
+    /// Store every hard link as a full copy of the file instead of a link to the first name
+    /// (`tar --hard-dereference`, Freezer's `--dereference-symlink hard`).
+    pub hard_dereference: bool,
 }
 
 impl Default for CreateOptions {
@@ -48,6 +56,8 @@ impl Default for CreateOptions {
         CreateOptions {
             one_file_system: true,
             exclude: Vec::new(),
+            dereference: false,
+            hard_dereference: false,
         }
     }
 }
@@ -306,8 +316,9 @@ impl<W: Write> Ctx<'_, W> {
     fn member(&mut self, path: &Path, arch: Vec<u8>, md: &Stat) -> Result<()> {
         let ft = md;
         let werr = |e| Error::io("writing tar archive", e);
+        let track_links = md.nlink > 1 && !self.scan.opts().hard_dereference;
         if ft.is_file() {
-            if md.nlink > 1 {
+            if track_links {
                 let key = (md.dev, md.ino);
                 if let Some(first) = self.links.get(&key).cloned() {
                     let mut h = self.base_entry(arch, EntryKind::HardLink, md);
@@ -328,7 +339,7 @@ impl<W: Write> Ctx<'_, W> {
                     return Ok(());
                 }
             };
-            if md.nlink > 1 {
+            if track_links {
                 self.links.insert((md.dev, md.ino), arch.clone());
             }
             let mut h = self.base_entry(arch, EntryKind::Regular, md);
@@ -362,6 +373,15 @@ impl<W: Write> Ctx<'_, W> {
                     return Ok(());
                 }
             };
+            if self.scan.opts().dereference {
+                // The scan follows links; it leaves the dangling ones and those that lead
+                // back to a directory being archived.
+                self.warn(format!(
+                    "{}: symbolic link to {} not followed (dangling, or a loop back up the tree): stored as a link",
+                    path.display(),
+                    target.display()
+                ));
+            }
             let mut h = self.base_entry(arch, EntryKind::Symlink, md);
             h.link = target.into_os_string().into_vec();
             h

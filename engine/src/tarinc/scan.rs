@@ -129,6 +129,9 @@ pub type Listing = io::Result<Vec<ScanEntry>>;
 pub struct Slot {
     path: PathBuf,
     arch: Vec<u8>,
+    /// (device, inode) of this directory and the ones above it, kept only when symbolic links
+    /// are followed (a link back up the tree must not be entered again).
+    ancestors: Vec<(u64, u64)>,
     state: Mutex<SlotState>,
     done: Condvar,
 }
@@ -142,9 +145,14 @@ enum SlotState {
 
 impl Slot {
     fn new(path: PathBuf, arch: Vec<u8>) -> Arc<Slot> {
+        Self::with_ancestors(path, arch, Vec::new())
+    }
+
+    fn with_ancestors(path: PathBuf, arch: Vec<u8>, ancestors: Vec<(u64, u64)>) -> Arc<Slot> {
         Arc::new(Slot {
             path,
             arch,
+            ancestors,
             state: Mutex::new(SlotState::Waiting),
             done: Condvar::new(),
         })
@@ -243,7 +251,15 @@ impl Scan {
             ahead_limit,
             stop: AtomicBool::new(false),
         });
-        let root_slot = Slot::new(root.to_path_buf(), b".".to_vec());
+        let root_slot = Slot::with_ancestors(
+            root.to_path_buf(),
+            b".".to_vec(),
+            if opts.dereference {
+                vec![(md.dev(), md.ino())]
+            } else {
+                Vec::new()
+            },
+        );
         shared.push(vec![root_slot.clone()]);
         let workers = (0..workers)
             .map(|_| {
@@ -375,7 +391,7 @@ impl Shared {
         let mut out = Vec::with_capacity(names.len());
         let mut subdirs = Vec::new();
         for name in names {
-            let stat = dir.lstat(&name).map(|st| Stat::from_libc(&st));
+            let stat = self.stat(&dir, slot, &name);
             let rel = child_arch(&slot.arch, &name);
             let excluded = self.excluded(&rel[2..], &name);
             let subdir = match &stat {
@@ -384,7 +400,16 @@ impl Shared {
                         && !excluded
                         && !(self.opts.one_file_system && st.dev != self.root_dev) =>
                 {
-                    let s = Slot::new(slot.path.join(std::ffi::OsStr::from_bytes(&name)), rel);
+                    let mut ancestors = Vec::new();
+                    if self.opts.dereference {
+                        ancestors = slot.ancestors.clone();
+                        ancestors.push((st.dev, st.ino));
+                    }
+                    let s = Slot::with_ancestors(
+                        slot.path.join(std::ffi::OsStr::from_bytes(&name)),
+                        rel,
+                        ancestors,
+                    );
                     subdirs.push(s.clone());
                     Some(s)
                 }
@@ -399,6 +424,21 @@ impl Shared {
         }
         self.push(subdirs);
         Ok(out)
+    }
+
+    /// The entry's status: of the link itself, or with `dereference` of what it points to,
+    /// except for dangling links and links back to a directory above (both reported as the
+    /// link itself; the writer stores them as links).
+    fn stat(&self, dir: &crate::sys::DirStream, slot: &Slot, name: &[u8]) -> io::Result<Stat> {
+        let own = Stat::from_libc(&dir.lstat(name)?);
+        if !self.opts.dereference || !own.is_symlink() {
+            return Ok(own);
+        }
+        match dir.stat(name).map(|st| Stat::from_libc(&st)) {
+            Ok(t) if t.is_dir() && slot.ancestors.contains(&(t.dev, t.ino)) => Ok(own),
+            Ok(t) => Ok(t),
+            Err(_) => Ok(own),
+        }
     }
 
     fn excluded(&self, rel: &[u8], base: &[u8]) -> bool {
@@ -478,8 +518,8 @@ mod tests {
     fn same_listing_with_any_number_of_workers() {
         let t = tree();
         let opts = CreateOptions {
-            one_file_system: true,
             exclude: vec!["skip".into()],
+            ..CreateOptions::default()
         };
         let mut results = vec![];
         for workers in [0, 1, 4] {
