@@ -593,8 +593,8 @@ fn agent_dereference_symlink_soft_hard_all() {
         let s = j.src();
         write(&s.join("a.txt"), "hard linked\n");
         std::fs::hard_link(s.join("a.txt"), s.join("b.txt")).unwrap();
-        symlink(&outside.path().join("target.txt"), &s.join("file-link"));
-        symlink(&outside.path().join("linked-dir"), &s.join("dir-link"));
+        symlink(outside.path().join("target.txt"), &s.join("file-link"));
+        symlink(outside.path().join("linked-dir"), &s.join("dir-link"));
         mkdir(&s.join("sub"));
         symlink("..", &s.join("sub/loop")); // back to the root being archived
         symlink("/nonexistent/rime-test", &s.join("dangling"));
