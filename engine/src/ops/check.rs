@@ -332,22 +332,27 @@ fn check_tree(
         }
     };
     tree.nodes.par_iter().for_each(|n| {
-        let p = format!(
-            "{path}{}{}",
-            if path.is_empty() { "" } else { "/" },
-            String::from_utf8_lossy(&n.name)
-        );
+        // Built only when needed (an error, a subdirectory): most nodes need no path.
+        let p = || {
+            format!(
+                "{path}{}{}",
+                if path.is_empty() { "" } else { "/" },
+                String::from_utf8_lossy(&n.name)
+            )
+        };
         if n.kind == NodeKind::File {
             for part in &n.content {
                 if let Part::Data { id, len } = part {
                     match index.lookup(id) {
                         None => errors.lock().push(format!(
-                            "{snap}: /{p}: data blob {id} is missing from the index"
+                            "{snap}: /{}: data blob {id} is missing from the index",
+                            p()
                         )),
                         Some((pack, e)) if e.ty != BlobType::Data || e.raw_len != *len => {
                             errors.lock().push(format!(
-                            "{snap}: /{p}: blob {id} in pack {pack} has the wrong type or length"
-                        ))
+                                "{snap}: /{}: blob {id} in pack {pack} has the wrong type or length",
+                                p()
+                            ))
                         }
                         Some(_) => {}
                     }
@@ -355,7 +360,7 @@ fn check_tree(
             }
         }
         if let Some(sub) = n.subtree {
-            check_tree(repo, index, &sub, snap, &p, seen, errors);
+            check_tree(repo, index, &sub, snap, &p(), seen, errors);
         }
     });
 }
