@@ -552,3 +552,45 @@ fn check_names_snapshot_path_and_pack_for_each_kind_of_damage() {
         );
     }
 }
+
+/// Damage in a volume snapshot is named by the byte ranges of the volume it hits.
+#[test]
+fn check_names_byte_ranges_of_damaged_volume_snapshots() {
+    let r = Repo::new();
+    let img = r.dir("vol").join("disk.img");
+    write_random_file(&img, 11, 6 << 20);
+    let img_s = img.to_str().unwrap();
+    let snap = r
+        .run(&["backup", "--json", "--volume", img_s, "--chunk-size", "64K"])
+        .json()["short_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (pack, pack_path) = r
+        .packs()
+        .into_iter()
+        .max_by_key(|(_, p)| fs::metadata(p).unwrap().len())
+        .unwrap();
+    let mut b = fs::read(&pack_path).unwrap();
+    b[200_000] ^= 0x10;
+    fs::write(&pack_path, b).unwrap();
+    let out = r.run(&["check", "--read-data"]);
+    out.code(1);
+    let line = out
+        .stderr
+        .lines()
+        .find(|l| {
+            l.starts_with("error:")
+                && l.contains(&format!("snapshot {snap} (volume {img_s})"))
+                && l.contains("bytes ")
+                && l.contains(&pack)
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "no error names the snapshot, a byte range and {pack}:\n{}",
+                out.stderr
+            )
+        });
+    // One flipped byte damages one 64 KiB chunk: a range of exactly that length.
+    assert!(line.contains("(65536 bytes)"), "{line}");
+}

@@ -494,6 +494,16 @@ fn affected(
         .iter()
         .filter_map(|(i, s)| s.as_ref().ok().map(|s| (i, s)))
     {
+        if s.source.has_chunk_map() {
+            let what = format!(
+                "snapshot {} ({} {})",
+                sid.short(),
+                s.source.label(),
+                s.paths.join(", ")
+            );
+            damaged_ranges(repo, index, &s.root, &what, damaged, &mut out);
+            continue;
+        }
         let mut stack = vec![(s.root, String::new())];
         while let Some((tid, path)) = stack.pop() {
             if out.len() >= MAX {
@@ -535,6 +545,71 @@ fn affected(
         }
     }
     rep.errors.extend(out);
+}
+
+/// The damage in a volume, stream or tar-level snapshot, as byte ranges of its content:
+/// consecutive damaged blobs of the same pack are one range.
+fn damaged_ranges(
+    repo: &Repository,
+    index: &MasterIndex,
+    root: &BlobId,
+    what: &str,
+    damaged: &HashMap<BlobId, String>,
+    out: &mut Vec<String>,
+) {
+    use crate::ops::volume::map::{load_map, load_segment, segment_offsets};
+    if let Some(where_) = damaged.get(root) {
+        out.push(format!(
+            "{what}: chunk map {} in {where_} is damaged: nothing of it can be restored",
+            root.short()
+        ));
+        return;
+    }
+    let Ok(map) = load_map(repo, index, root) else {
+        return; // reported by the structural check
+    };
+    let mut run: Option<(u64, u64, &String)> = None;
+    let flush = |run: &mut Option<(u64, u64, &String)>, out: &mut Vec<String>| {
+        if let Some((a, b, w)) = run.take() {
+            out.push(format!(
+                "{what}: bytes {a}..{b} ({} bytes) are in {w}, which is damaged",
+                b - a
+            ));
+        }
+    };
+    for (seg_off, seg) in segment_offsets(&map) {
+        if let Some(where_) = damaged.get(&seg.id) {
+            flush(&mut run, out);
+            out.push(format!(
+                "{what}: bytes {seg_off}..{}: map segment {} in {where_} is damaged",
+                seg_off + seg.len,
+                seg.id.short()
+            ));
+            continue;
+        }
+        let Ok(segment) = load_segment(repo, index, seg) else {
+            continue;
+        };
+        let mut off = seg_off;
+        for part in &segment.parts {
+            let len = part.len();
+            match part {
+                Part::Data { id, .. } if damaged.contains_key(id) => {
+                    let w = &damaged[id];
+                    match &mut run {
+                        Some((_, end, rw)) if *end == off && *rw == w => *end = off + len,
+                        _ => {
+                            flush(&mut run, out);
+                            run = Some((off, off + len, w));
+                        }
+                    }
+                }
+                _ => flush(&mut run, out),
+            }
+            off += len;
+        }
+    }
+    flush(&mut run, out);
 }
 
 #[cfg(test)]
