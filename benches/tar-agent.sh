@@ -82,7 +82,7 @@ BYTES=$(du -sb "$SRC" | cut -f1)
 sleep 2
 
 now() { date +%s.%N; }
-secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
 size() { find "$1" -type f -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }'; }
 
 rime_level() {
@@ -142,7 +142,7 @@ t0=$(now); L=$(rime_level --no-incremental); t1=$(now); T[rime_L0b]=$(secs "$t0"
 REPO_L0B=$(size "$WORK/rime")
 ADDED=$((REPO_L0B - REPO_L1))
 PCT=$(awk -v a="$ADDED" -v b="$REPO_L0" 'BEGIN { printf "%.2f", 100 * a / b }')
-ratio() { awk -v f="$1" -v r="$2" 'BEGIN { if (r > 0) printf "%.1fx", f / r; else print "-" }'; }
+ratio() { awk -v f="$1" -v r="$2" 'BEGIN { if (r > 0) printf "%.2fx", f / r; else print "-" }'; }
 
 mkdir -p "$(dirname "$OUT")"
 {

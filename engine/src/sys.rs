@@ -201,8 +201,20 @@ impl DirStream {
     }
 
     fn fstatat(&self, name: &[u8], flags: libc::c_int) -> std::io::Result<libc::stat> {
-        let c = std::ffi::CString::new(name)
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "NUL in a name"))?;
+        // Names from readdir fit NAME_MAX (255): NUL-terminate on the stack, not the heap
+        // (this runs once per file of every tree walked).
+        let mut buf = [0u8; 256];
+        let heap;
+        let c: &std::ffi::CStr = if name.len() < buf.len() {
+            buf[..name.len()].copy_from_slice(name);
+            std::ffi::CStr::from_bytes_with_nul(&buf[..=name.len()])
+        } else {
+            heap = std::ffi::CString::new(name).map_err(|_| {
+                std::io::Error::new(std::io::ErrorKind::InvalidInput, "NUL in a name")
+            })?;
+            Ok(heap.as_c_str())
+        }
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "NUL in a name"))?;
         let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
         // SAFETY: the directory fd is open; `c` is NUL-terminated; `st` is written on success.
         let r = unsafe { libc::fstatat(libc::dirfd(self.0), c.as_ptr(), st.as_mut_ptr(), flags) };

@@ -144,6 +144,31 @@ pub fn create_from<W: Write>(
     })
 }
 
+/// The names a directory had at the previous level. Dumpdirs list names sorted (rime's and GNU
+/// tar's), so membership is a binary search on the list itself; an unsorted list (from some
+/// other writer) gets a hash set.
+enum Known<'a> {
+    Sorted(&'a [DumpEntry]),
+    Hashed(HashSet<&'a [u8]>),
+}
+
+impl<'a> Known<'a> {
+    fn new(entries: &'a [DumpEntry]) -> Self {
+        if entries.windows(2).all(|w| w[0].name < w[1].name) {
+            Known::Sorted(entries)
+        } else {
+            Known::Hashed(entries.iter().map(|e| e.name.as_slice()).collect())
+        }
+    }
+
+    fn contains(&self, name: &[u8]) -> bool {
+        match self {
+            Known::Sorted(e) => e.binary_search_by(|x| x.name.as_slice().cmp(name)).is_ok(),
+            Known::Hashed(h) => h.contains(name),
+        }
+    }
+}
+
 fn older(md_sec: i64, md_nsec: i64, since: (i64, i64)) -> bool {
     (md_sec, md_nsec) < since
 }
@@ -184,9 +209,7 @@ impl<W: Write> Ctx<'_, W> {
             .get(name)
             .filter(|d| d.dev == md.dev && d.ino == md.ino);
         let all = self.level0 || prev.is_none();
-        let known: HashSet<&[u8]> = prev
-            .map(|d| d.entries.iter().map(|e| e.name.as_slice()).collect())
-            .unwrap_or_default();
+        let known = Known::new(prev.map_or(&[][..], |d| d.entries.as_slice()));
 
         let mut entries: Vec<DumpEntry> = Vec::with_capacity(listing.len());
         let mut dump: Vec<(PathBuf, Vec<u8>, Stat)> = Vec::new();
@@ -232,7 +255,7 @@ impl<W: Write> Ctx<'_, W> {
             }
             let flag = if cmd.is_socket() {
                 b'N' // tar does not archive sockets
-            } else if all || !known.contains(nb.as_slice()) {
+            } else if all || !known.contains(&nb) {
                 b'Y'
             } else if older(cmd.mtime, cmd.mtime_nsec, self.since)
                 && older(cmd.ctime, cmd.ctime_nsec, self.since)
@@ -426,5 +449,39 @@ impl std::io::Read for ErrCapture<'_> {
                 Ok(0)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entries(names: &[&str]) -> Vec<DumpEntry> {
+        names
+            .iter()
+            .map(|n| DumpEntry {
+                flag: b'Y',
+                name: n.as_bytes().to_vec(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn known_names_are_found_in_sorted_and_unsorted_dumpdirs() {
+        for names in [vec!["a", "b.c", "z"], vec!["z", "a", "b.c"]] {
+            let e = entries(&names);
+            let k = Known::new(&e);
+            assert_eq!(
+                matches!(k, Known::Sorted(_)),
+                names.windows(2).all(|w| w[0] < w[1])
+            );
+            for n in &names {
+                assert!(k.contains(n.as_bytes()), "{n} in {names:?}");
+            }
+            for n in ["", "b", "zz", "0"] {
+                assert!(!k.contains(n.as_bytes()), "{n} not in {names:?}");
+            }
+        }
+        assert!(!Known::new(&[]).contains(b"x"));
     }
 }
