@@ -594,3 +594,50 @@ fn check_names_byte_ranges_of_damaged_volume_snapshots() {
     // One flipped byte damages one 64 KiB chunk: a range of exactly that length.
     assert!(line.contains("(65536 bytes)"), "{line}");
 }
+
+/// `check --read-data` reads packs in windows: a pack of several windows verifies clean, and a
+/// flipped byte in its last window is found and named.
+#[test]
+fn read_data_verifies_large_packs_window_by_window() {
+    let r = Repo::new();
+    let src = r.dir("src");
+    write_random_file(&src.join("big.bin"), 21, 14 << 20);
+    r.backup(&[&src], &[]);
+    let (pack, pack_path) = r
+        .packs()
+        .into_iter()
+        .max_by_key(|(_, p)| fs::metadata(p).unwrap().len())
+        .unwrap();
+    let len = fs::metadata(&pack_path).unwrap().len();
+    assert!(
+        len > 5 << 20,
+        "a pack of more than one 4 MiB window: {len} bytes"
+    );
+    let ok = r.run(&["check", "--read-data", "--json"]);
+    ok.ok();
+    assert!(
+        ok.json()["blobs_checked"].as_u64().unwrap() >= 3,
+        "{}",
+        ok.stdout
+    );
+    let mut b = fs::read(&pack_path).unwrap();
+    // Past the first window, inside the blobs (the header is at the end).
+    let at = (len - 200_000) as usize;
+    b[at] ^= 0x01;
+    fs::write(&pack_path, b).unwrap();
+    let out = r.run(&["check", "--read-data"]);
+    out.code(1);
+    for needle in [
+        "content does not match its name",
+        "authentication failed",
+        "/big.bin",
+    ] {
+        assert!(
+            out.stderr
+                .lines()
+                .any(|l| l.starts_with("error:") && l.contains(&pack) && l.contains(needle)),
+            "{needle}:\n{}",
+            out.stderr
+        );
+    }
+}

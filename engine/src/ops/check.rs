@@ -9,10 +9,10 @@ use rayon::prelude::*;
 
 use crate::error::Result;
 use crate::format::blob::open_blob;
-use crate::format::pack::decode_pack;
 use crate::format::tree::{NodeKind, Part};
 use crate::format::BlobType;
 use crate::id::{BlobId, PackId};
+use crate::repo::headers::read_pack_tail;
 use crate::repo::index::MasterIndex;
 use crate::repo::Repository;
 use crate::storage::FileKind;
@@ -365,6 +365,9 @@ fn check_tree(
     });
 }
 
+/// `check --read-data` reads packs in windows of at most this many bytes (or one larger blob).
+const READ_WINDOW: u64 = 4 << 20;
+
 fn read_data(
     repo: &Repository,
     index: &MasterIndex,
@@ -396,38 +399,71 @@ fn read_data(
                     }
                 }
             };
-            let data = match repo.storage().read(FileKind::Pack, name) {
-                Ok(d) => d,
+            // Header first (two small reads), then the blobs in windows of at most
+            // READ_WINDOW bytes: memory is threads × window, not threads × pack size.
+            let size = stored.get(*name).copied().unwrap_or(0);
+            let tail = match read_pack_tail(repo, name, size) {
+                Ok(t) => t,
                 Err(e) => {
-                    all_damaged("cannot be read");
-                    return (0, 0, vec![format!("pack {name}: {e}")]);
+                    all_damaged("has a damaged header");
+                    return (0, 0, vec![e.to_string()]);
                 }
             };
-            let n = data.len() as u64;
-            if blake3::hash(&data).to_hex().as_str() != name.as_str() {
+            let header = tail.entries;
+            let mut hasher = blake3::Hasher::new();
+            let mut n = tail.bytes.len() as u64;
+            let mut checked = 0;
+            let mut i = 0;
+            while i < header.len() {
+                let start = u64::from(header[i].offset);
+                let mut j = i + 1;
+                while j < header.len()
+                    && u64::from(header[j].offset) + u64::from(header[j].stored_len) - start
+                        <= READ_WINDOW
+                {
+                    j += 1;
+                }
+                let end = u64::from(header[j - 1].offset) + u64::from(header[j - 1].stored_len);
+                let data = match repo
+                    .storage()
+                    .read_range(FileKind::Pack, name, start, end - start)
+                {
+                    Ok(d) if d.len() as u64 == end - start => d,
+                    Ok(d) => {
+                        all_damaged("is shorter than its header says");
+                        errs.push(format!(
+                            "pack {name}: {} bytes at offset {start} where its header places {}",
+                            d.len(),
+                            end - start
+                        ));
+                        return (n, checked, errs);
+                    }
+                    Err(e) => {
+                        all_damaged("cannot be read");
+                        errs.push(format!("pack {name}: {e}"));
+                        return (n, checked, errs);
+                    }
+                };
+                n += data.len() as u64;
+                hasher.update(&data);
+                for e in &header[i..j] {
+                    let s = (u64::from(e.offset) - start) as usize;
+                    let stored = &data[s..s + e.stored_len as usize];
+                    match open_blob(repo.keys(), e.ty, e.flags, e.raw_len, &e.id, stored) {
+                        Ok(_) => checked += 1,
+                        Err(err) => {
+                            damaged.lock().insert(e.id, format!("pack {name}"));
+                            errs.push(format!("pack {name}: {err}"))
+                        }
+                    }
+                }
+                i = j;
+            }
+            hasher.update(&tail.bytes);
+            if hasher.finalize().to_hex().as_str() != name.as_str() {
                 errs.push(format!(
                     "pack {name}: content does not match its name (corrupted)"
                 ));
-            }
-            let header = match decode_pack(repo.keys(), &data) {
-                Ok(h) => h,
-                Err(e) => {
-                    all_damaged("has a damaged header");
-                    errs.push(format!("pack {name}: {e}"));
-                    return (n, 0, errs);
-                }
-            };
-            let mut checked = 0;
-            for e in &header {
-                let s = e.offset as usize;
-                let stored = &data[s..s + e.stored_len as usize];
-                match open_blob(repo.keys(), e.ty, e.flags, e.raw_len, &e.id, stored) {
-                    Ok(_) => checked += 1,
-                    Err(err) => {
-                        damaged.lock().insert(e.id, format!("pack {name}"));
-                        errs.push(format!("pack {name}: {err}"))
-                    }
-                }
             }
             if let Ok(id) = PackId::from_hex(name) {
                 let want = by_pack.get(&id).cloned().unwrap_or_default();
