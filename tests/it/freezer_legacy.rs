@@ -314,38 +314,13 @@ fn freezer_import_then_rime_restore_equals_sources() {
 // ------------------------------------------------------------------------------------------
 // SFTP (tests/services/sshd.sh: root on this machine, so the local fixture is the server's too)
 
-struct Ssh {
-    url_base: String,
-    key: std::path::PathBuf,
-    config: std::path::PathBuf,
-}
-
-fn ssh() -> Option<Ssh> {
-    let v = |k: &str| std::env::var(k).ok().filter(|s| !s.is_empty());
-    match (
-        v("RIME_TEST_SSH_HOST"),
-        v("RIME_TEST_SSH_PORT"),
-        v("RIME_TEST_SSH_USER"),
-        v("RIME_TEST_SSH_KEY"),
-        v("RIME_TEST_SSH_CONFIG"),
-    ) {
-        (Some(h), Some(p), Some(u), Some(k), Some(c)) => Some(Ssh {
-            url_base: format!("sftp://{u}@{h}:{p}"),
-            key: k.into(),
-            config: c.into(),
-        }),
-        _ => {
-            eprintln!("skipped: RIME_TEST_SSH_* not set (run tests/run.sh, which starts sshd)");
-            None
-        }
-    }
-}
-
 #[test]
 fn freezer_over_sftp_list_restore_import() {
-    let Some(s) = ssh() else { return };
+    let Some(s) = SshServer::from_env() else {
+        return;
+    };
     let f = Fixture::build(Spec::new("xz", Some(Kdf::Sha256)));
-    let url = format!("{}{}", s.url_base, f.container.display());
+    let url = format!("{}{}", s.url_base(), f.container.display());
     let opts = legacy::ContainerOptions {
         sftp: rime_engine::storage::sftp::SftpOptions {
             key: Some(s.key.clone()),

@@ -9,41 +9,10 @@ use std::time::{Duration, Instant};
 
 use crate::util::*;
 
-/// The shared test server, as described by its env lines.
-struct Server {
-    host: String,
-    port: String,
-    user: String,
-    key: PathBuf,
-    config: PathBuf,
-    state: PathBuf,
-}
+type Server = SshServer;
 
 fn server() -> Option<Server> {
-    let v = |k: &str| std::env::var(k).ok().filter(|s| !s.is_empty());
-    match (
-        v("RIME_TEST_SSH_HOST"),
-        v("RIME_TEST_SSH_PORT"),
-        v("RIME_TEST_SSH_USER"),
-        v("RIME_TEST_SSH_KEY"),
-        v("RIME_TEST_SSH_CONFIG"),
-        v("RIME_TEST_SSH_STATE"),
-    ) {
-        (Some(host), Some(port), Some(user), Some(key), Some(config), Some(state)) => {
-            Some(Server {
-                host,
-                port,
-                user,
-                key: key.into(),
-                config: config.into(),
-                state: state.into(),
-            })
-        }
-        _ => {
-            eprintln!("skipped: RIME_TEST_SSH_* not set (run tests/run.sh, which starts sshd)");
-            None
-        }
-    }
+    SshServer::from_env()
 }
 
 fn sshd_script() -> PathBuf {
@@ -466,7 +435,6 @@ fn agent_tar_levels_over_ssh_storage() {
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("src");
     mkdir(&src);
-    write(&src.join("a"), "level zero\n");
     let pass = tmp.path().join("pass");
     write(&pass, "ssh agent pass\n");
     let container = tmp.path().join("container");
@@ -496,26 +464,11 @@ fn agent_tar_levels_over_ssh_storage() {
         a.extend(extra.iter().map(os));
         rime_raw(a, &[])
     };
-    run(&[OsStr::new("-F"), src.as_os_str()]).ok();
-    assert!(
-        container.join("rime/config").exists(),
-        "<container>/rime on the server"
-    );
-    std::thread::sleep(std::time::Duration::from_millis(1100));
-    std::fs::remove_file(src.join("a")).unwrap();
-    write(&src.join("b"), "level one\n");
-    run(&[OsStr::new("-F"), src.as_os_str()]).ok();
     let out = tmp.path().join("out");
-    run(&[
-        OsStr::new("--action"),
-        OsStr::new("restore"),
-        OsStr::new("--restore-abs-path"),
-        out.as_os_str(),
-    ])
-    .ok();
-    assert!(!out.join("a").exists());
-    assert_eq!(
-        std::fs::read_to_string(out.join("b")).unwrap(),
-        "level one\n"
-    );
+    agent_two_levels_roundtrip(&run, &src, &out, &|| {
+        assert!(
+            container.join("rime/config").exists(),
+            "<container>/rime on the server"
+        )
+    });
 }

@@ -839,3 +839,78 @@ fn compare_trees_notices_every_kind_of_difference() {
         variant("owner", &|v| chown(&v.join("f"), 1, 1), "owner");
     }
 }
+
+/// The shared SFTP test server (tests/services/sshd.sh), as described by the env lines
+/// tests/run.sh exports; `None` (after a "skipped" line) when they are not set.
+pub struct SshServer {
+    pub host: String,
+    pub port: String,
+    pub user: String,
+    pub key: PathBuf,
+    pub config: PathBuf,
+    pub state: PathBuf,
+}
+
+impl SshServer {
+    pub fn from_env() -> Option<SshServer> {
+        let v = |k: &str| std::env::var(k).ok().filter(|s| !s.is_empty());
+        match (
+            v("RIME_TEST_SSH_HOST"),
+            v("RIME_TEST_SSH_PORT"),
+            v("RIME_TEST_SSH_USER"),
+            v("RIME_TEST_SSH_KEY"),
+            v("RIME_TEST_SSH_CONFIG"),
+            v("RIME_TEST_SSH_STATE"),
+        ) {
+            (Some(host), Some(port), Some(user), Some(key), Some(config), Some(state)) => {
+                Some(SshServer {
+                    host,
+                    port,
+                    user,
+                    key: key.into(),
+                    config: config.into(),
+                    state: state.into(),
+                })
+            }
+            _ => {
+                eprintln!("skipped: RIME_TEST_SSH_* not set (run tests/run.sh, which starts sshd)");
+                None
+            }
+        }
+    }
+
+    /// `sftp://user@host:port` (append an absolute path).
+    pub fn url_base(&self) -> String {
+        format!("sftp://{}@{}:{}", self.user, self.host, self.port)
+    }
+}
+
+/// A Freezer agent job on some storage: a level 0 of `src` (holding `a`), then, after `a` is
+/// deleted and `b` written, a level 1, then a restore into `out` that must hold `b` and not `a`.
+/// `run` is `rime agent` with the storage's options; `after_level0` looks at the storage.
+pub fn agent_two_levels_roundtrip(
+    run: &dyn Fn(&[&OsStr]) -> Out,
+    src: &Path,
+    out: &Path,
+    after_level0: &dyn Fn(),
+) {
+    write(&src.join("a"), "level zero\n");
+    run(&[OsStr::new("-F"), src.as_os_str()]).ok();
+    after_level0();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    std::fs::remove_file(src.join("a")).unwrap();
+    write(&src.join("b"), "level one\n");
+    run(&[OsStr::new("-F"), src.as_os_str()]).ok();
+    run(&[
+        OsStr::new("--action"),
+        OsStr::new("restore"),
+        OsStr::new("--restore-abs-path"),
+        out.as_os_str(),
+    ])
+    .ok();
+    assert!(!out.join("a").exists(), "deleted at level 1");
+    assert_eq!(
+        std::fs::read_to_string(out.join("b")).unwrap(),
+        "level one\n"
+    );
+}
