@@ -430,6 +430,7 @@ impl Storage for Fanout {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::testing::WriteGate;
     use crate::storage::MemoryStorage;
 
     #[test]
@@ -480,50 +481,22 @@ mod tests {
     }
 
     /// A storage that fills up after `left` writes.
-    struct FullAfter {
-        inner: MemoryStorage,
-        left: Mutex<u32>,
-    }
-
-    impl Storage for FullAfter {
-        fn location(&self) -> String {
-            "full-after".into()
-        }
-        fn create(&self) -> Result<()> {
-            Ok(())
-        }
-        fn list(&self, kind: FileKind) -> Result<Vec<ObjectInfo>> {
-            self.inner.list(kind)
-        }
-        fn read(&self, kind: FileKind, name: &str) -> Result<Vec<u8>> {
-            self.inner.read(kind, name)
-        }
-        fn read_range(&self, kind: FileKind, name: &str, o: u64, l: u64) -> Result<Vec<u8>> {
-            self.inner.read_range(kind, name, o, l)
-        }
-        fn write(&self, kind: FileKind, name: &str, data: &[u8]) -> Result<()> {
-            let mut left = self.left.lock();
+    fn full_after(left: u32) -> WriteGate<MemoryStorage> {
+        let left = Mutex::new(left);
+        WriteGate::new(MemoryStorage::default(), "full-after", move || {
+            let mut left = left.lock();
             if *left == 0 {
                 return Err(Error::new(ErrorKind::NoSpace, "storage full"));
             }
             *left -= 1;
-            self.inner.write(kind, name, data)
-        }
-        fn remove(&self, kind: FileKind, name: &str) -> Result<()> {
-            self.inner.remove(kind, name)
-        }
-        fn size(&self, kind: FileKind, name: &str) -> Result<u64> {
-            self.inner.size(kind, name)
-        }
+            Ok(())
+        })
     }
 
     #[test]
     fn a_failing_member_stops_receiving_and_the_others_complete() {
         let good = Arc::new(MemoryStorage::default());
-        let bad = Arc::new(FullAfter {
-            inner: MemoryStorage::default(),
-            left: Mutex::new(1),
-        });
+        let bad = Arc::new(full_after(1));
         let f = Fanout::new(vec![bad.clone() as Arc<dyn Storage>, good.clone()]);
         for i in 0..5u8 {
             f.write(
@@ -551,55 +524,23 @@ mod tests {
         );
     }
 
-    /// A storage whose writes wait until a gate opens: a member that has stalled.
-    struct Gated {
-        inner: MemoryStorage,
-        open: Mutex<bool>,
-        opened: Condvar,
-    }
-
-    impl Storage for Gated {
-        fn location(&self) -> String {
-            "gated".into()
-        }
-        fn create(&self) -> Result<()> {
-            Ok(())
-        }
-        fn list(&self, kind: FileKind) -> Result<Vec<ObjectInfo>> {
-            self.inner.list(kind)
-        }
-        fn read(&self, kind: FileKind, name: &str) -> Result<Vec<u8>> {
-            self.inner.read(kind, name)
-        }
-        fn read_range(&self, kind: FileKind, name: &str, o: u64, l: u64) -> Result<Vec<u8>> {
-            self.inner.read_range(kind, name, o, l)
-        }
-        fn write(&self, kind: FileKind, name: &str, data: &[u8]) -> Result<()> {
-            let mut open = self.open.lock();
-            while !*open {
-                self.opened.wait(&mut open);
-            }
-            drop(open);
-            self.inner.write(kind, name, data)
-        }
-        fn remove(&self, kind: FileKind, name: &str) -> Result<()> {
-            self.inner.remove(kind, name)
-        }
-        fn size(&self, kind: FileKind, name: &str) -> Result<u64> {
-            self.inner.size(kind, name)
-        }
-    }
-
     /// A stalled member lets the others run ahead by a bounded number of objects (so memory
     /// stays bounded), holds the writer there, and catches up once it moves again.
     #[test]
     fn a_stalled_member_bounds_memory_and_does_not_lose_objects() {
         use std::sync::atomic::{AtomicUsize, Ordering};
         let fast = Arc::new(MemoryStorage::default());
-        let slow = Arc::new(Gated {
-            inner: MemoryStorage::default(),
-            open: Mutex::new(false),
-            opened: Condvar::new(),
+        // A member whose writes wait until the gate opens: one that has stalled.
+        let gate = Arc::new((Mutex::new(false), Condvar::new()));
+        let slow = Arc::new({
+            let gate = gate.clone();
+            WriteGate::new(MemoryStorage::default(), "gated", move || {
+                let mut open = gate.0.lock();
+                while !*open {
+                    gate.1.wait(&mut open);
+                }
+                Ok(())
+            })
         });
         let f = Arc::new(Fanout::new(vec![
             fast.clone() as Arc<dyn Storage>,
@@ -636,8 +577,8 @@ mod tests {
             held_at < total && held_at <= bound,
             "{held_at} of {total} writes returned while a member was stalled (bound {bound})"
         );
-        *slow.open.lock() = true;
-        slow.opened.notify_all();
+        *gate.0.lock() = true;
+        gate.1.notify_all();
         producer.join().unwrap();
         let r = f.finish();
         assert!(r.iter().all(|m| m.error.is_none()), "{r:?}");

@@ -103,3 +103,53 @@ impl<S: Storage> Storage for Flaky<S> {
         self.call(|| self.inner.size(kind, name))
     }
 }
+
+/// A storage whose writes first pass a gate: the gate may fail them (a full storage), hold
+/// them (a stalled one), or count them. Everything else goes straight to `inner`.
+pub struct WriteGate<S> {
+    pub inner: S,
+    name: &'static str,
+    gate: Box<dyn Fn() -> Result<()> + Send + Sync>,
+}
+
+impl<S: Storage> WriteGate<S> {
+    pub fn new(
+        inner: S,
+        name: &'static str,
+        gate: impl Fn() -> Result<()> + Send + Sync + 'static,
+    ) -> Self {
+        WriteGate {
+            inner,
+            name,
+            gate: Box::new(gate),
+        }
+    }
+}
+
+impl<S: Storage> Storage for WriteGate<S> {
+    fn location(&self) -> String {
+        self.name.into()
+    }
+    fn create(&self) -> Result<()> {
+        self.inner.create()
+    }
+    fn list(&self, kind: FileKind) -> Result<Vec<ObjectInfo>> {
+        self.inner.list(kind)
+    }
+    fn read(&self, kind: FileKind, name: &str) -> Result<Vec<u8>> {
+        self.inner.read(kind, name)
+    }
+    fn read_range(&self, kind: FileKind, name: &str, o: u64, l: u64) -> Result<Vec<u8>> {
+        self.inner.read_range(kind, name, o, l)
+    }
+    fn write(&self, kind: FileKind, name: &str, data: &[u8]) -> Result<()> {
+        (self.gate)()?;
+        self.inner.write(kind, name, data)
+    }
+    fn remove(&self, kind: FileKind, name: &str) -> Result<()> {
+        self.inner.remove(kind, name)
+    }
+    fn size(&self, kind: FileKind, name: &str) -> Result<u64> {
+        self.inner.size(kind, name)
+    }
+}
