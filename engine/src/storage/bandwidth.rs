@@ -141,6 +141,14 @@ impl Storage for BandwidthLimit {
         }
         self.inner.write(kind, name, data)
     }
+    fn write_bytes(&self, kind: FileKind, name: &str, data: bytes::Bytes) -> Result<()> {
+        if let Some(b) = &self.up {
+            if !PREPAID.with(Cell::get) {
+                b.take(data.len() as u64);
+            }
+        }
+        self.inner.write_bytes(kind, name, data)
+    }
     fn begin_write(&self, kind: FileKind) -> Result<Box<dyn PendingObject>> {
         let inner = self.inner.begin_write(kind)?;
         Ok(match &self.up {

@@ -26,7 +26,7 @@ use crate::storage::{FileKind, ObjectInfo, Storage};
 pub const QUEUE_DEPTH: usize = 8;
 
 enum Job {
-    Write(FileKind, String, Arc<Vec<u8>>),
+    Write(FileKind, String, bytes::Bytes),
     Remove(FileKind, String),
 }
 
@@ -62,7 +62,7 @@ fn run_job(job: &Job, s: &dyn Storage, failed: &Mutex<Option<Error>>, written: &
     }
     let r = match job {
         Job::Write(kind, name, data) => {
-            let r = s.write(*kind, name, data);
+            let r = s.write_bytes(*kind, name, data.clone());
             if r.is_ok() {
                 let mut w = written.lock();
                 w.0 += 1;
@@ -413,8 +413,12 @@ impl Storage for Fanout {
     }
 
     fn write(&self, kind: FileKind, name: &str, data: &[u8]) -> Result<()> {
+        self.write_bytes(kind, name, bytes::Bytes::copy_from_slice(data))
+    }
+
+    /// One buffer for every member: each gets a reference, not a copy.
+    fn write_bytes(&self, kind: FileKind, name: &str, data: bytes::Bytes) -> Result<()> {
         crate::storage::check_name(kind, name)?;
-        let data = Arc::new(data.to_vec());
         self.enqueue(|| Job::Write(kind, name.to_string(), data.clone()))
     }
 

@@ -88,6 +88,10 @@ impl Storage for ConcurrencyLimit {
         let _p = self.sem.acquire();
         self.inner.write(kind, name, data)
     }
+    fn write_bytes(&self, kind: FileKind, name: &str, data: bytes::Bytes) -> Result<()> {
+        let _p = self.sem.acquire();
+        self.inner.write_bytes(kind, name, data)
+    }
     fn begin_write(&self, kind: FileKind) -> Result<Box<dyn PendingObject>> {
         self.inner.begin_write(kind)
     }

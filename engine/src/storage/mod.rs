@@ -119,6 +119,12 @@ pub trait Storage: Send + Sync {
     /// Read `len` bytes at `offset`; a short object is an error of kind `Corrupt`.
     fn read_range(&self, kind: FileKind, name: &str, offset: u64, len: u64) -> Result<Vec<u8>>;
     fn write(&self, kind: FileKind, name: &str, data: &[u8]) -> Result<()>;
+    /// [`Storage::write`] of bytes the caller hands over (shared, reference-counted). Storages
+    /// that keep the buffer (Swift's upload body) and layers that pass it to several storages
+    /// ([`Fanout`]) override this to avoid copying a whole pack per storage.
+    fn write_bytes(&self, kind: FileKind, name: &str, data: bytes::Bytes) -> Result<()> {
+        self.write(kind, name, &data)
+    }
     /// Start an object whose name is known only once it is complete (a pack is named by the
     /// hash of its bytes). Storages that can stream (local files) override this so a pack is
     /// never held in memory; the default collects the bytes and calls [`Storage::write`].
@@ -186,7 +192,7 @@ impl PendingObject for BufferedObject {
     }
 
     fn commit(self: Box<Self>, storage: &dyn Storage, name: &str) -> Result<()> {
-        storage.write(self.kind, name, &self.data)
+        storage.write_bytes(self.kind, name, bytes::Bytes::from(self.data))
     }
 }
 

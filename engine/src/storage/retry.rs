@@ -106,6 +106,12 @@ impl Storage for RetryStorage {
         with_retries(&self.policy, |_| self.inner.write(kind, name, data))
     }
 
+    fn write_bytes(&self, kind: FileKind, name: &str, data: bytes::Bytes) -> Result<()> {
+        with_retries(&self.policy, |_| {
+            self.inner.write_bytes(kind, name, data.clone())
+        })
+    }
+
     fn begin_write(&self, kind: FileKind) -> Result<Box<dyn PendingObject>> {
         with_retries(&self.policy, |_| self.inner.begin_write(kind))
     }

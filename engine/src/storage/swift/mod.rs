@@ -446,10 +446,13 @@ impl Storage for SwiftStorage {
     }
 
     fn write(&self, kind: FileKind, name: &str, data: &[u8]) -> Result<()> {
+        self.write_bytes(kind, name, Bytes::copy_from_slice(data))
+    }
+
+    fn write_bytes(&self, kind: FileKind, name: &str, data: Bytes) -> Result<()> {
         check_name(kind, name)?;
-        let md5: [u8; 16] = Md5::digest(data).into();
-        self.inner
-            .put(kind, name, Bytes::copy_from_slice(data), md5)
+        let md5 = md5_memo::content_md5(kind, name, &data);
+        self.inner.put(kind, name, data, md5)
     }
 
     fn begin_write(&self, kind: FileKind) -> Result<Box<dyn PendingObject>> {
@@ -513,5 +516,6 @@ impl PendingObject for SwiftPending {
 }
 
 mod buffers;
+mod md5_memo;
 #[cfg(test)]
 mod tests;
