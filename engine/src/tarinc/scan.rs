@@ -374,7 +374,15 @@ impl Shared {
             if !slot.claim() {
                 continue; // the writer got there first
             }
-            let listing = self.scan(&slot);
+            // A panic must not leave the slot claimed forever (the writer would wait on it):
+            // it becomes this directory's error.
+            let listing =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.scan(&slot)))
+                    .unwrap_or_else(|_| {
+                        Err(io::Error::other(
+                            "internal error: the directory scan panicked",
+                        ))
+                    });
             let n = listing.as_ref().map_or(0, Vec::len);
             self.ahead.fetch_add(n, Ordering::AcqRel);
             let mut s = slot.state.lock().expect("scan slot lock");
