@@ -117,14 +117,21 @@ pub fn decode_pack(keys: &Keys, pack: &[u8]) -> Result<Vec<PackEntry>> {
         .len()
         .checked_sub(TRAILER_LEN + hlen)
         .ok_or_else(|| Error::corrupt("pack header length exceeds the pack"))?;
+    decode_sealed_header(keys, &pack[hstart..pack.len() - TRAILER_LEN], hstart as u64)
+}
+
+/// Open and decode a pack's sealed header (the bytes between the blobs and the trailer), and
+/// check that the blobs it lists exactly fill the `blobs_end` bytes before it. Shared by
+/// [`decode_pack`] (whole pack in memory) and the ranged header reads of `repo::headers`.
+pub fn decode_sealed_header(keys: &Keys, sealed: &[u8], blobs_end: u64) -> Result<Vec<PackEntry>> {
     let plain = keys
-        .open(PACK_HEADER_AAD, &pack[hstart..pack.len() - TRAILER_LEN])
+        .open(PACK_HEADER_AAD, sealed)
         .ok_or_else(|| Error::corrupt("pack header: authentication failed"))?;
     let entries = decode_header_plain(&plain)?;
     let used: u64 = entries.iter().map(|e| u64::from(e.stored_len)).sum();
-    if used != hstart as u64 {
+    if used != blobs_end {
         return Err(Error::corrupt(format!(
-            "pack header lists {used} bytes of blobs but {hstart} precede it"
+            "pack header lists {used} bytes of blobs but {blobs_end} precede it"
         )));
     }
     Ok(entries)

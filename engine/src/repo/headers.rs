@@ -2,9 +2,7 @@
 //! the source of truth when the index is lost (repair) or a pack must be re-indexed (prune).
 
 use crate::error::{Error, Result};
-use crate::format::pack::{
-    decode_header_plain, decode_trailer, PackEntry, PACK_HEADER_AAD, TRAILER_LEN,
-};
+use crate::format::pack::{decode_sealed_header, decode_trailer, PackEntry, TRAILER_LEN};
 use crate::id::PackId;
 use crate::repo::Repository;
 use crate::storage::FileKind;
@@ -50,17 +48,7 @@ pub fn read_pack_tail(repo: &Repository, name: &str, size: u64) -> Result<PackTa
     if sealed.len() as u64 != hlen {
         return Err(ctx(Error::corrupt("header shorter than its trailer says")));
     }
-    let plain = repo
-        .keys()
-        .open(PACK_HEADER_AAD, &sealed)
-        .ok_or_else(|| ctx(Error::corrupt("header: authentication failed")))?;
-    let entries = decode_header_plain(&plain).map_err(ctx)?;
-    let used: u64 = entries.iter().map(|e| u64::from(e.stored_len)).sum();
-    if used != hstart {
-        return Err(ctx(Error::corrupt(format!(
-            "header lists {used} bytes of blobs but {hstart} precede it"
-        ))));
-    }
+    let entries = decode_sealed_header(repo.keys(), &sealed, hstart).map_err(ctx)?;
     sealed.extend_from_slice(&trailer);
     Ok(PackTail {
         entries,

@@ -404,9 +404,10 @@ impl Storage for Fanout {
         offset: u64,
         len: u64,
     ) -> Result<Vec<u8>> {
-        let m = self.members.get(replica).ok_or_else(|| {
-            Error::invalid(format!("{} has no copy number {replica}", self.location()))
-        })?;
+        let m = self
+            .members
+            .get(replica)
+            .ok_or_else(|| crate::storage::no_such_replica(&self.location(), replica))?;
         m.storage
             .read_range(kind, name, offset, len)
             .map_err(|e| e.within(m.storage.location()))

@@ -163,12 +163,14 @@ pub trait Storage: Send + Sync {
         if replica == 0 {
             self.read_range(kind, name, offset, len)
         } else {
-            Err(Error::invalid(format!(
-                "{} has no copy number {replica}",
-                self.location()
-            )))
+            Err(no_such_replica(&self.location(), replica))
         }
     }
+}
+
+/// The error for [`Storage::read_range_replica`] past the last copy.
+pub(crate) fn no_such_replica(location: &str, replica: usize) -> Error {
+    Error::invalid(format!("{location} has no copy number {replica}"))
 }
 
 /// An object being written by [`Storage::begin_write`]. Invisible until committed; dropping it

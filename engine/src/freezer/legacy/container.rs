@@ -99,35 +99,28 @@ impl Container for LocalContainer {
     }
 }
 
-impl Container for SftpStorage {
-    fn location(&self) -> String {
-        crate::storage::Storage::location(self)
-    }
-    fn list_dir(&self, dir: &str) -> Result<Vec<(String, Option<u64>)>> {
-        self.list_path(dir)
-    }
-    fn size(&self, path: &str) -> Result<Option<u64>> {
-        self.size_path(path)
-    }
-    fn read_range(&self, path: &str, offset: u64, len: u64) -> Result<Vec<u8>> {
-        self.read_path(path, offset, len)
-    }
+/// SFTP and Swift serve plain paths (outside a rime repository) through the same three
+/// methods.
+macro_rules! container_by_paths {
+    ($($t:ty),*) => {$(
+        impl Container for $t {
+            fn location(&self) -> String {
+                crate::storage::Storage::location(self)
+            }
+            fn list_dir(&self, dir: &str) -> Result<Vec<(String, Option<u64>)>> {
+                self.list_path(dir)
+            }
+            fn size(&self, path: &str) -> Result<Option<u64>> {
+                self.size_path(path)
+            }
+            fn read_range(&self, path: &str, offset: u64, len: u64) -> Result<Vec<u8>> {
+                self.read_path(path, offset, len)
+            }
+        }
+    )*};
 }
 
-impl Container for SwiftStorage {
-    fn location(&self) -> String {
-        crate::storage::Storage::location(self)
-    }
-    fn list_dir(&self, dir: &str) -> Result<Vec<(String, Option<u64>)>> {
-        self.list_path(dir)
-    }
-    fn size(&self, path: &str) -> Result<Option<u64>> {
-        self.size_path(path)
-    }
-    fn read_range(&self, path: &str, offset: u64, len: u64) -> Result<Vec<u8>> {
-        self.read_path(path, offset, len)
-    }
-}
+container_by_paths!(SftpStorage, SwiftStorage);
 
 /// How to reach remote containers.
 #[derive(Debug, Clone, Default)]

@@ -427,12 +427,7 @@ impl Storage for SwiftStorage {
         let ranged = resp.status() == StatusCode::PARTIAL_CONTENT;
         let mut body = me.body(kind, name, resp)?;
         if !ranged {
-            // The server ignored the range and sent the whole object.
-            body = body
-                .get(offset as usize..)
-                .map(<[u8]>::to_vec)
-                .unwrap_or_default();
-            body.truncate(len as usize);
+            body = cut_to_range(body, offset, len);
         }
         if body.len() as u64 != len {
             return Err(Error::corrupt(format!(
@@ -513,6 +508,16 @@ impl PendingObject for SwiftPending {
         buffers::POOL.give_back(body);
         Ok(())
     }
+}
+
+/// The requested range of a whole object, for servers that ignore `Range` and send it all.
+fn cut_to_range(body: Vec<u8>, offset: u64, len: u64) -> Vec<u8> {
+    let mut body = body
+        .get(offset as usize..)
+        .map(<[u8]>::to_vec)
+        .unwrap_or_default();
+    body.truncate(len as usize);
+    body
 }
 
 mod buffers;

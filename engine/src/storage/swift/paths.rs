@@ -116,11 +116,7 @@ impl SwiftStorage {
             )
         })?;
         if !ranged {
-            body = body
-                .get(offset as usize..)
-                .map(<[u8]>::to_vec)
-                .unwrap_or_default();
-            body.truncate(len as usize);
+            body = super::cut_to_range(body, offset, len);
         }
         Ok(body)
     }
