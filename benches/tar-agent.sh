@@ -15,7 +15,7 @@
 #   SUBSET      sub-directory of the kernel tree [""]
 #   WORK        scratch directory (a tmpfs is best) [/tmp/rime-tar-bench]
 #   CHANGE_PCT  percentage of files appended to between level 0 and level 1 [1]
-#   L1_REPS     level-1 repetitions per tool, interleaved; the median is reported [5]
+#   L1_REPS     level-1 repetitions per tool, interleaved; the median is reported [7]
 #   OUT         Markdown report [benches/results/tar-agent-<date>.md]
 #
 # Phases, each timed (wall seconds) for both:
@@ -36,7 +36,7 @@ SRC_CACHE=${SRC_CACHE:-/var/tmp/linux-src-cache}
 SUBSET=${SUBSET:-}
 WORK=${WORK:-/tmp/rime-tar-bench}
 CHANGE_PCT=${CHANGE_PCT:-1}
-L1_REPS=${L1_REPS:-5}
+L1_REPS=${L1_REPS:-7}
 STAMP=$(date +%Y%m%d-%H%M%S)
 OUT=${OUT:-$ROOT/benches/results/tar-agent-$STAMP.md}
 unset RIME_REPO RIME_PASSWORD RIME_PASSWORD_FILE
@@ -89,8 +89,9 @@ rime_level() {
     "$RIME" agent --quiet --storage local --container "$WORK/rime" --backup-name bench \
         --hostname bench --path-to-backup "$SRC" --encrypt-pass-file "$WORK/pass" \
         --compression gzip --metadata-out "$WORK/meta.json" "$@" >&2
-    grep -o '"curr_backup_level":[0-9]*' "$WORK/meta.json" | cut -d: -f2
 }
+# The level the last rime run took, from its --metadata-out (read outside the timed region).
+rime_took() { grep -o '"curr_backup_level":[0-9]*' "$WORK/meta.json" | cut -d: -f2; }
 
 freezer_level() { # $1 = level
     mkdir -p "$WORK/freezer"
@@ -104,7 +105,7 @@ freezer_level() { # $1 = level
 
 declare -A T
 log "level 0: rime"
-t0=$(now); L=$(rime_level); t1=$(now); T[rime_L0]=$(secs "$t0" "$t1")
+t0=$(now); rime_level; t1=$(now); T[rime_L0]=$(secs "$t0" "$t1"); L=$(rime_took)
 [[ $L == 0 ]] || die "rime's first backup is level $L"
 REPO_L0=$(size "$WORK/rime")
 log "level 0: freezer pipeline"
@@ -122,14 +123,24 @@ sleep 1
 cp -a "$WORK/rime" "$WORK/rime-after-L0"
 cp "$WORK/freezer/snar" "$WORK/freezer/snar-after-L0"
 RT=(); FT=()
+# Both states are reset before either tool runs, each timed run follows a short pause (the
+# reset copies a few hundred MB, whose after-effects would otherwise land on whichever tool runs
+# next), and the order alternates between repetitions.
+l1_rime() {
+    log "level 1: rime ($i/$L1_REPS)"
+    sleep 0.5
+    t0=$(now); rime_level; t1=$(now); RT+=("$(secs "$t0" "$t1")"); L=$(rime_took)
+    [[ $L == 1 ]] || die "rime's second backup is level $L"
+}
+l1_freezer() {
+    log "level 1: freezer pipeline ($i/$L1_REPS)"
+    sleep 0.5
+    t0=$(now); freezer_level 1; t1=$(now); FT+=("$(secs "$t0" "$t1")")
+}
 for ((i = 1; i <= L1_REPS; i++)); do
     rm -rf "$WORK/rime"; cp -a "$WORK/rime-after-L0" "$WORK/rime"
-    log "level 1: rime ($i/$L1_REPS)"
-    t0=$(now); L=$(rime_level); t1=$(now); RT+=("$(secs "$t0" "$t1")")
-    [[ $L == 1 ]] || die "rime's second backup is level $L"
     cp "$WORK/freezer/snar-after-L0" "$WORK/freezer/snar"
-    log "level 1: freezer pipeline ($i/$L1_REPS)"
-    t0=$(now); freezer_level 1; t1=$(now); FT+=("$(secs "$t0" "$t1")")
+    if ((i % 2)); then l1_rime; l1_freezer; else l1_freezer; l1_rime; fi
 done
 median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 T[rime_L1]=$(median "${RT[@]}"); T[fz_L1]=$(median "${FT[@]}")
@@ -137,7 +148,7 @@ REPO_L1=$(size "$WORK/rime")
 FZ_L1=$(size "$WORK/freezer/level-1")
 
 log "level 0 again: rime (--no-incremental)"
-t0=$(now); L=$(rime_level --no-incremental); t1=$(now); T[rime_L0b]=$(secs "$t0" "$t1")
+t0=$(now); rime_level --no-incremental; t1=$(now); T[rime_L0b]=$(secs "$t0" "$t1"); L=$(rime_took)
 [[ $L == 0 ]] || die "rime's third backup is level $L"
 REPO_L0B=$(size "$WORK/rime")
 ADDED=$((REPO_L0B - REPO_L1))

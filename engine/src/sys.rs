@@ -232,3 +232,79 @@ impl Drop for DirStream {
         unsafe { libc::closedir(self.0) };
     }
 }
+
+/// Types for which every byte being zero is a valid value, so they can live in fresh pages.
+///
+/// # Safety
+/// An all-zero bit pattern must be a valid value of the type.
+pub unsafe trait ZeroValid: Copy {}
+
+// SAFETY: an Argon2 block is 128 plain u64 words.
+unsafe impl ZeroValid for argon2::Block {}
+
+/// A zero-filled array of `T` in its own anonymous mapping, aligned to a 2 MiB boundary and
+/// offered transparent huge pages (`MADV_HUGEPAGE`).
+///
+/// Why: a large working buffer that is touched once in full (Argon2's memory) costs a `memset`
+/// and one page fault per 4 KiB when taken from the heap. An anonymous mapping is already zero,
+/// and huge pages turn thousands of faults into a few dozen. Where the kernel declines huge
+/// pages the mapping works as ordinary memory. Unmapped on drop; the kernel zeroes the pages
+/// before any other mapping can see them.
+pub struct ZeroedPages<T: ZeroValid> {
+    base: *mut libc::c_void,
+    map_len: usize,
+    start: *mut T,
+    count: usize,
+}
+
+const HUGE_PAGE: usize = 2 << 20;
+
+impl<T: ZeroValid> ZeroedPages<T> {
+    pub fn new(count: usize) -> ZeroedPages<T> {
+        let len = count
+            .checked_mul(std::mem::size_of::<T>())
+            .expect("mapping size overflows");
+        let map_len = len + HUGE_PAGE; // slack to align the start
+                                       // SAFETY: an anonymous private mapping without an address hint; failure is checked.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                map_len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            // As fatal as a failed heap allocation of the same size.
+            std::alloc::handle_alloc_error(
+                std::alloc::Layout::from_size_align(len.max(1), HUGE_PAGE).expect("layout"),
+            );
+        }
+        let start = (base as usize).next_multiple_of(HUGE_PAGE);
+        assert!(std::mem::align_of::<T>() <= HUGE_PAGE);
+        // SAFETY: [start, start + len) lies inside the mapping. madvise is a hint: its failure
+        // (a kernel without transparent huge pages) changes only the speed.
+        unsafe { libc::madvise(start as *mut libc::c_void, len, libc::MADV_HUGEPAGE) };
+        ZeroedPages {
+            base,
+            map_len,
+            start: start as *mut T,
+            count,
+        }
+    }
+
+    pub fn as_mut_slice(&mut self) -> &mut [T] {
+        // SAFETY: `start` is aligned for T, the memory is mapped, zero-filled (a valid T by
+        // ZeroValid) or written only through this slice, and owned by self for its lifetime.
+        unsafe { std::slice::from_raw_parts_mut(self.start, self.count) }
+    }
+}
+
+impl<T: ZeroValid> Drop for ZeroedPages<T> {
+    fn drop(&mut self) {
+        // SAFETY: base and map_len are exactly what mmap returned and was given.
+        unsafe { libc::munmap(self.base, self.map_len) };
+    }
+}
