@@ -402,14 +402,17 @@ impl Shared {
         let mut subdirs = Vec::new();
         for name in names {
             let stat = self.stat(&dir, slot, &name);
-            let rel = child_arch(&slot.arch, &name);
-            let excluded = self.excluded(&rel[2..], &name);
+            // The member name is built only where it is needed (exclusion patterns, a
+            // directory to descend into), not for each of the tree's files.
+            let excluded = self.exclude.is_some()
+                && self.excluded(&child_arch(&slot.arch, &name)[2..], &name);
             let subdir = match &stat {
                 Ok(st)
                     if st.is_dir()
                         && !excluded
                         && !(self.opts.one_file_system && st.dev != self.root_dev) =>
                 {
+                    let rel = child_arch(&slot.arch, &name);
                     let mut ancestors = Vec::new();
                     if self.opts.dereference {
                         ancestors = slot.ancestors.clone();
