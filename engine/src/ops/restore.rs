@@ -26,8 +26,13 @@ use crate::repo::Repository;
 use crate::source::meta::{apply_metadata, OwnerMap, Ownership};
 use crate::storage::FileKind;
 
-/// Largest single read from a pack.
-pub const MAX_RANGE: u64 = 16 << 20;
+/// Largest single read from a pack (a single larger blob is still read whole).
+///
+/// Each I/O thread holds one range, so this sets most of a restore's memory. 4 MiB took a 2 GB
+/// restore from Swift with 8 threads from 198 MB to 102 MB of peak RSS against 16 MiB, with no
+/// measurable change in time (one-node Swift on loopback, 2 cores); requests stay large enough
+/// that per-request overhead does not show.
+pub const MAX_RANGE: u64 = 4 << 20;
 /// Gaps up to this size between needed blobs are read through rather than split.
 const MAX_GAP: u64 = 1 << 20;
 
