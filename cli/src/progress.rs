@@ -48,6 +48,12 @@ impl Progress for TermProgress {
     fn item_done(&self, bytes: u64) {
         if let Some(b) = &self.bar {
             b.inc(1);
+        }
+        self.bytes_done(bytes);
+    }
+
+    fn bytes_done(&self, bytes: u64) {
+        if let Some(b) = &self.bar {
             if bytes > 0 {
                 let total = self.bytes.fetch_add(bytes, Ordering::Relaxed) + bytes;
                 b.set_message(crate::output::bytes(total));

@@ -24,6 +24,7 @@ use crate::format::tree::{Node, NodeKind, Part, Timestamp, Tree};
 use crate::format::BlobType;
 use crate::id::{BlobId, SnapshotId};
 use crate::ops::blob_saver::BlobSaver;
+use crate::ops::windowed;
 use crate::ops::Progress;
 use crate::repo::index::MasterIndex;
 use crate::repo::lock::LockGuard;
@@ -506,34 +507,40 @@ impl Walker<'_> {
         // Sparse files: only read the data extents.
         let sparse = m.blocks() * 512 < size && size > 64 * 1024;
         if size as usize >= PARALLEL_THRESHOLD || sparse {
-            let map = match memmap_file(&f) {
-                Ok(m) => m,
-                Err(e) => return Ok(Err(e)),
-            };
             let extents = if sparse {
-                match crate::sys::data_extents(&f, size) {
-                    Ok(x) => x,
-                    Err(_) => vec![(0, size)],
-                }
+                crate::sys::data_extents(&f, size).unwrap_or_else(|_| vec![(0, size)])
             } else {
                 vec![(0, size)]
             };
-            let data: &[u8] = map.as_deref().unwrap_or(&[]);
-            let size = data.len() as u64;
             let mut parts = Vec::new();
             let mut pos = 0u64;
+            let mut shrank = false;
             for (s, e) in extents {
-                let (s, e) = (s.min(size), e.min(size));
                 if s > pos {
                     parts.push(Part::Hole { len: s - pos });
                 }
-                parts.extend(self.store_chunks(&data[s as usize..e as usize])?);
-                pos = e;
+                let read = windowed::chunk_extent(&f, s, e, &self.chunker, |data, cuts| {
+                    parts.extend(self.store_cut(data, cuts)?);
+                    self.progress
+                        .bytes_done(cuts.last().copied().unwrap_or(0) as u64);
+                    Ok(())
+                })?;
+                match read {
+                    Ok(n) => pos = s + n,
+                    Err(e) => return Ok(Err(e)),
+                }
+                if pos < e {
+                    shrank = true; // stored as read; warn_if_changed says so
+                    break;
+                }
             }
-            if size > pos {
+            if !shrank && size > pos {
                 parts.push(Part::Hole { len: size - pos });
+                pos = size;
             }
-            return Ok(Ok((merge_holes(parts), size)));
+            self.warn_if_changed(path, &f, m);
+            self.progress.item_done(0);
+            return Ok(Ok((merge_holes(parts), pos)));
         }
         // Reuse this thread's buffer (taken out, not borrowed: rayon may run another file's
         // read on this thread while store_chunks waits).
@@ -570,17 +577,22 @@ impl Walker<'_> {
         }
     }
 
+    /// Chunk and store a small file's content (read whole).
     fn store_chunks(&self, data: &[u8]) -> Result<Vec<Part>> {
-        self.bytes_read
-            .fetch_add(data.len() as u64, Ordering::Relaxed);
-        let cuts = if data.len() >= PARALLEL_THRESHOLD {
-            self.chunker.cut_points_parallel(data, 16 << 20)
-        } else {
-            self.chunker.cut_points(data)
-        };
+        let cuts = self.chunker.cut_points(data);
+        let parts = self.store_cut(data, &cuts)?;
+        self.progress.item_done(data.len() as u64);
+        Ok(parts)
+    }
+
+    /// Store the chunks `data[..cuts[0]]`, `data[cuts[0]..cuts[1]]`, ... in parallel; chunks
+    /// of zeros become holes.
+    fn store_cut(&self, data: &[u8], cuts: &[usize]) -> Result<Vec<Part>> {
+        let stored = cuts.last().copied().unwrap_or(0);
+        self.bytes_read.fetch_add(stored as u64, Ordering::Relaxed);
         let mut ranges = Vec::with_capacity(cuts.len());
         let mut start = 0;
-        for c in cuts {
+        for &c in cuts {
             ranges.push((start, c));
             start = c;
         }
@@ -597,27 +609,12 @@ impl Walker<'_> {
                 len: chunk.len() as u32,
             })
         };
-        let parts = if ranges.len() > 1 {
-            ranges.par_iter().map(store).collect::<Result<Vec<_>>>()?
+        if ranges.len() > 1 {
+            ranges.par_iter().map(store).collect()
         } else {
-            ranges.iter().map(store).collect::<Result<Vec<_>>>()?
-        };
-        self.progress.item_done(data.len() as u64);
-        Ok(parts)
+            ranges.iter().map(store).collect()
+        }
     }
-}
-
-fn memmap_file(f: &File) -> std::io::Result<Option<memmap2::Mmap>> {
-    if f.metadata()?.len() == 0 {
-        return Ok(None);
-    }
-    // SAFETY (of the mapping's contents): a file changed while mapped gives changed bytes, not
-    // memory unsafety, and each chunk's id is computed from the bytes actually stored. A file
-    // truncated while mapped raises SIGBUS; rime maps only for large and sparse files.
-    #[allow(unsafe_code)]
-    let m = unsafe { memmap2::MmapOptions::new().map(f)? };
-    let _ = m.advise(memmap2::Advice::Sequential);
-    Ok(Some(m))
 }
 
 /// Whether a chunk is all zero bytes (stored as a hole). Most chunks fail on the first byte.

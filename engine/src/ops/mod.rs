@@ -18,11 +18,14 @@ pub mod tarlevel;
 pub mod volume;
 
 mod blob_saver;
+mod windowed;
 
 /// Progress reports from long operations. All methods have empty defaults.
 pub trait Progress: Send + Sync {
     /// A file (or other node) was handled; `bytes` of content were read or written.
     fn item_done(&self, _bytes: u64) {}
+    /// Part of a large file's content was read or written; its `item_done` follows with 0.
+    fn bytes_done(&self, _bytes: u64) {}
     /// A non-fatal problem (an unreadable file), already counted in the statistics.
     fn warning(&self, _message: &str) {}
     /// Whether the caller wants the operation stopped (checked between files and chunks).

@@ -404,8 +404,8 @@ impl Shared {
             let stat = self.stat(&dir, slot, &name);
             // The member name is built only where it is needed (exclusion patterns, a
             // directory to descend into), not for each of the tree's files.
-            let excluded = self.exclude.is_some()
-                && self.excluded(&child_arch(&slot.arch, &name)[2..], &name);
+            let excluded =
+                self.exclude.is_some() && self.excluded(&child_arch(&slot.arch, &name)[2..], &name);
             let subdir = match &stat {
                 Ok(st)
                     if st.is_dir()
