@@ -120,6 +120,27 @@ pub fn drop_cache(f: &std::fs::File, offset: u64, len: u64) {
     }
 }
 
+/// Tell the kernel a file is read front to back (a larger read-ahead). Advisory.
+pub fn advise_sequential(f: &std::fs::File) {
+    // SAFETY: posix_fadvise on a valid fd has no memory-safety preconditions.
+    unsafe {
+        libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_SEQUENTIAL);
+    }
+}
+
+/// Start reading a range of a file into the page cache in the background. Advisory.
+pub fn prefetch(f: &std::fs::File, offset: u64, len: u64) {
+    // SAFETY: as above; WILLNEED only starts asynchronous reads.
+    unsafe {
+        libc::posix_fadvise(
+            f.as_raw_fd(),
+            offset as libc::off_t,
+            len as libc::off_t,
+            libc::POSIX_FADV_WILLNEED,
+        );
+    }
+}
+
 /// The file system type magic of the file system holding `path` (statfs f_type).
 pub fn fs_magic(path: &Path) -> std::io::Result<i64> {
     let c = CString::new(path.as_os_str().as_bytes())?;

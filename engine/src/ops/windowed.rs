@@ -14,7 +14,6 @@
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
-use std::os::unix::io::AsRawFd;
 
 use crate::chunker::Chunker;
 use crate::error::Result;
@@ -58,7 +57,7 @@ pub(crate) fn chunk_extent(
                 v.resize(geo.head + geo.window, 0);
             }
         }
-        advise_sequential(f);
+        crate::sys::advise_sequential(f);
         let mut cur = match fill(f, start, &[], &mut a, chunker, &geo) {
             Ok(w) => w,
             Err(e) => return Ok(Err(e)),
@@ -135,7 +134,7 @@ fn fill(
     let off = off + got as u64;
     let eof = got < want || off >= g.end;
     if !eof {
-        prefetch(f, off, g.window);
+        crate::sys::prefetch(f, off, g.window as u64);
     }
     let data = &buf[g.head - carry..g.head + got];
     let mut cuts = chunker.cut_points_parallel(data, WINDOW);
@@ -161,29 +160,6 @@ fn fill(
         cuts,
         done,
     })
-}
-
-/// Tell the kernel the file is read front to back (a larger read-ahead).
-fn advise_sequential(f: &File) {
-    // SAFETY: posix_fadvise is a hint on an open descriptor; its failure changes nothing.
-    #[allow(unsafe_code)]
-    unsafe {
-        libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_SEQUENTIAL);
-    }
-}
-
-/// Start reading the next window from disk while this one is chunked and stored.
-fn prefetch(f: &File, off: u64, len: usize) {
-    // SAFETY: as above; WILLNEED only starts asynchronous reads into the page cache.
-    #[allow(unsafe_code)]
-    unsafe {
-        libc::posix_fadvise(
-            f.as_raw_fd(),
-            off as libc::off_t,
-            len as libc::off_t,
-            libc::POSIX_FADV_WILLNEED,
-        );
-    }
 }
 
 #[cfg(test)]
