@@ -104,11 +104,12 @@ impl Chunker {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn pseudo_random(n: usize, seed: u64) -> Vec<u8> {
+    /// Deterministic incompressible test data (xorshift).
+    pub(crate) fn pseudo_random(n: usize, seed: u64) -> Vec<u8> {
         let mut x = seed | 1;
         (0..n)
             .map(|_| {

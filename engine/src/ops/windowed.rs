@@ -165,20 +165,9 @@ fn fill(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::chunker::tests::pseudo_random;
     use crate::format::config::ChunkerParams;
     use std::io::Write;
-
-    fn pseudo_random(n: usize, seed: u64) -> Vec<u8> {
-        let mut x = seed | 1;
-        (0..n)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                (x >> 24) as u8
-            })
-            .collect()
-    }
 
     /// Chunks of the windowed reader, as absolute (start, end) pairs.
     fn windowed(f: &File, start: u64, end: u64, c: &Chunker) -> (Vec<(u64, u64)>, u64) {
