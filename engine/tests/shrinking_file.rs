@@ -8,28 +8,16 @@
 use std::fs;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
-use rime_engine::crypto::KdfParams;
 use rime_engine::ops::backup::{backup, BackupOptions};
 use rime_engine::ops::restore::{restore, RestoreOptions};
 use rime_engine::ops::{NoProgress, Progress};
-use rime_engine::repo::{InitOptions, Repository};
-use rime_engine::storage::{LocalStorage, Storage};
+
+mod common;
+use common::{content, repo};
 
 const MIB: usize = 1 << 20;
-
-fn content(len: usize) -> Vec<u8> {
-    let mut x = 0x9E37_79B9_7F4A_7C15u64;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
 
 /// Truncates `path` to `to` bytes the first time part of a large file is reported stored.
 struct Truncator<'a> {
@@ -57,15 +45,10 @@ fn a_file_truncated_during_its_backup_is_stored_as_read() {
     let src = tmp.path().join("src");
     fs::create_dir(&src).unwrap();
     let file = src.join("app.log");
-    let original = content(64 * MIB);
+    let original = content(1, 64 * MIB);
     fs::write(&file, &original).unwrap();
 
-    let storage: Arc<dyn Storage> = Arc::new(LocalStorage::new(tmp.path().join("repo")));
-    let init = InitOptions {
-        kdf: KdfParams::TESTING,
-        ..InitOptions::default()
-    };
-    let repo = Repository::init(storage, b"pw", &init).unwrap();
+    let repo = repo(&tmp.path().join("repo"));
     let progress = Truncator {
         path: &file,
         to: (20 * MIB) as u64,

@@ -3,39 +3,16 @@
 //! keeps the levels a kept level needs, and a snapshot's SNAR continues the chain.
 
 use std::path::Path;
-use std::sync::Arc;
 
-use rime_engine::crypto::KdfParams;
+mod common;
+use common::{content, repo};
+
 use rime_engine::ops::forget::{forget, ForgetOptions};
 use rime_engine::ops::policy::Policy;
 use rime_engine::ops::tarlevel::{self, LevelRules, TarBackupOptions};
 use rime_engine::ops::volume::SnapshotMeta;
 use rime_engine::ops::NoProgress;
-use rime_engine::repo::{InitOptions, Repository};
-use rime_engine::storage::{LocalStorage, Storage};
 use rime_engine::tarinc::{ApplyOptions, CreateOptions};
-
-fn repo(dir: &Path) -> Repository {
-    let storage: Arc<dyn Storage> = Arc::new(LocalStorage::new(dir));
-    let opts = InitOptions {
-        kdf: KdfParams::TESTING,
-        ..InitOptions::default()
-    };
-    Repository::init(storage, b"pw", &opts).unwrap()
-}
-
-/// Pseudo-random, incompressible file content.
-fn content(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
 
 fn opts(root: &Path, rules: LevelRules) -> TarBackupOptions {
     TarBackupOptions {
