@@ -641,3 +641,119 @@ fn read_data_verifies_large_packs_window_by_window() {
         );
     }
 }
+
+/// A broken file snapshot is salvaged instead of forgotten: intact files stay exact, a file
+/// that lost chunks is kept under a marked name with its intact bytes at their offsets and
+/// zeros where chunks are missing, and a later backup of the sources is whole again.
+#[test]
+fn repair_salvage_keeps_everything_still_stored_and_marks_damaged_files() {
+    let r = Repo::new();
+    let src = r.dir("src");
+    mkdir(&src.join("sub"));
+    write_random_file(&src.join("sub/keep"), 50, 1_500_000);
+    write_random_file(&src.join("mixed"), 51, 12_000_000);
+    let first = r.backup(&[&src], &["--tag", "nightly"])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let packs_one: Vec<String> = r.packs().into_iter().map(|(n, _)| n).collect();
+    // The second backup adds "doomed" and rewrites the last 3 MB of "mixed".
+    write_random_file(&src.join("doomed"), 52, 1_500_000);
+    let mut mixed = fs::read(src.join("mixed")).unwrap();
+    fill_random(53, &mut mixed[9_000_000..]);
+    fs::write(src.join("mixed"), &mixed).unwrap();
+    let second = r.backup(&[&src], &["--tag", "nightly"])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let time_before = r.snapshots()[1]["time"].clone();
+    for (n, p) in r.packs() {
+        if !packs_one.contains(&n) && fs::metadata(&p).unwrap().len() > 100_000 {
+            fs::remove_file(p).unwrap();
+        }
+    }
+
+    // A dry run says what would happen and changes nothing.
+    let o = r.run(&["repair", "--salvage", "--dry-run"]);
+    o.failed();
+    assert!(
+        o.stdout
+            .contains(&format!("snapshot {} would be salvaged", &second[..8])),
+        "{}",
+        o.stdout
+    );
+    let line = o
+        .stdout
+        .lines()
+        .find(|l| l.contains("/src/doomed: "))
+        .unwrap_or_default();
+    assert!(
+        line.ends_with(
+            "chunks (1500000 bytes) missing, kept as /src/doomed.rime-damaged with zeros there"
+        ),
+        "{}",
+        o.stdout
+    );
+    assert_eq!(ids(&r), vec![first.clone(), second.clone()]);
+
+    let o = r.run(&["repair", "--salvage", "--json"]);
+    o.ok();
+    let v = o.json();
+    let s = &v["salvaged"][0];
+    assert_eq!(s["original"].as_str().unwrap(), second, "{v}");
+    let new = s["new"].as_str().expect("a new snapshot").to_string();
+    let changes: Vec<&str> = s["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    assert_eq!(changes.len(), 2, "doomed and mixed: {changes:?}");
+    assert!(
+        changes.iter().any(|c| c.starts_with("/src/mixed: ")),
+        "{changes:?}"
+    );
+    assert_eq!(ids(&r), vec![first.clone(), new.clone()]);
+    let snap = &r.snapshots()[1];
+    assert_eq!(
+        snap["time"], time_before,
+        "the salvaged snapshot keeps its time"
+    );
+    let tags: Vec<&str> = snap["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    assert_eq!(tags, ["nightly", "repaired"]);
+    r.run(&["check", "--read-data"]).ok();
+    r.run(&["repair"]).ok(); // nothing is broken any more
+
+    let t = r.fresh("t");
+    r.restore(&new, &t, &[]);
+    let got = t; // a single source path restores into the target itself
+    assert_eq!(
+        fs::read(got.join("sub/keep")).unwrap(),
+        fs::read(src.join("sub/keep")).unwrap()
+    );
+    assert!(!got.join("doomed").exists() && !got.join("mixed").exists());
+    let doomed = fs::read(got.join("doomed.rime-damaged")).unwrap();
+    assert_eq!(doomed.len(), 1_500_000);
+    assert!(
+        doomed.iter().all(|&b| b == 0),
+        "missing chunks restore as zeros"
+    );
+    let damaged = fs::read(got.join("mixed.rime-damaged")).unwrap();
+    assert_eq!(damaged.len(), mixed.len());
+    // The unchanged start is intact; every other byte is either the source's or a zero of a
+    // missing chunk, and the rewritten tail is gone.
+    assert_eq!(damaged[..6_000_000], mixed[..6_000_000]);
+    assert!(damaged.iter().zip(&mixed).all(|(d, m)| d == m || *d == 0));
+    assert!(damaged[9_000_000..].iter().filter(|&&b| b == 0).count() > 2_900_000);
+
+    // The sources still exist: the next backup stores the lost chunks again and is whole.
+    let third = r.backup(&[&src], &[])["id"].as_str().unwrap().to_string();
+    let t = r.fresh("t3");
+    r.restore(&third, &t, &[]);
+    compare_trees(&src, &t);
+}

@@ -1,14 +1,22 @@
 use std::process::ExitCode;
 
 use clap::Args;
-use rime_engine::ops::repair::{forget_broken, repair, RepairOptions};
+use rime_engine::ops::repair::{forget_broken, repair, Broken, RepairOptions};
+use rime_engine::ops::salvage::Salvaged;
 use rime_engine::Result;
 
 use crate::GlobalOpts;
 
 #[derive(Args)]
 pub struct RepairArgs {
-    /// After listing what each is missing, remove the snapshots whose data is gone
+    /// Rewrite each broken file snapshot to keep everything still stored: a file that lost
+    /// chunks is kept as NAME.rime-damaged with zeros where they were, an unreadable directory
+    /// becomes empty; the new snapshot is tagged "repaired" and replaces the original. (If the
+    /// source files still exist, a new backup first heals old snapshots without any rewrite.)
+    #[arg(long)]
+    salvage: bool,
+    /// After listing what each is missing, remove the snapshots whose data is gone (with
+    /// --salvage: only those that could not be salvaged)
     #[arg(long)]
     forget_broken: bool,
     /// Report what the packs hold and which snapshots are broken; change nothing
@@ -18,19 +26,37 @@ pub struct RepairArgs {
 
 pub fn run(g: &GlobalOpts, a: RepairArgs) -> Result<ExitCode> {
     let repo = super::open(g)?;
-    let r = repair(&repo, &RepairOptions { dry_run: a.dry_run })?;
+    let r = repair(
+        &repo,
+        &RepairOptions {
+            dry_run: a.dry_run,
+            salvage: a.salvage,
+        },
+    )?;
     for u in &r.unreadable_packs {
         eprintln!("rime: warning: {u} (its blobs are lost)");
     }
-    let removed = if a.forget_broken && !a.dry_run && !r.broken.is_empty() {
+    let salvaged = &r.salvaged;
+    // With --salvage, what is left to forget is what could not be salvaged.
+    let to_forget: Vec<Broken> = r
+        .broken
+        .iter()
+        .filter(|b| {
+            !salvaged
+                .iter()
+                .any(|s| s.original == b.id && s.skipped.is_none())
+        })
+        .cloned()
+        .collect();
+    let removed = if a.forget_broken && !a.dry_run && !to_forget.is_empty() {
         // Say exactly what is lost before removing anything.
-        for b in &r.broken {
+        for b in &to_forget {
             eprintln!("snapshot {} loses {} item(s):", b.id.short(), b.lost_total);
             for l in &b.lost {
                 eprintln!("  {l}");
             }
         }
-        forget_broken(&repo, &r.broken)?
+        forget_broken(&repo, &to_forget)?
     } else {
         0
     };
@@ -39,6 +65,7 @@ pub fn run(g: &GlobalOpts, a: RepairArgs) -> Result<ExitCode> {
             "dry_run": a.dry_run, "packs": r.packs, "blobs_indexed": r.blobs_indexed,
             "unreadable_packs": r.unreadable_packs, "index_files_written": r.index_files_written,
             "index_files_removed": r.index_files_removed, "snapshots_removed": removed,
+            "salvaged": salvaged.iter().map(salvage_json).collect::<Vec<_>>(),
             "broken": r.broken.iter().map(|b| serde_json::json!({
                 "id": b.id.to_hex(), "lost_total": b.lost_total, "lost": b.lost,
             })).collect::<Vec<_>>(),
@@ -62,7 +89,8 @@ pub fn run(g: &GlobalOpts, a: RepairArgs) -> Result<ExitCode> {
                 )
             }
         );
-        if !a.forget_broken {
+        print_salvaged(salvaged, a.dry_run);
+        if !a.forget_broken && !a.salvage {
             for b in &r.broken {
                 println!(
                     "snapshot {} is broken, {} item(s) lost:",
@@ -76,16 +104,49 @@ pub fn run(g: &GlobalOpts, a: RepairArgs) -> Result<ExitCode> {
         }
         if removed > 0 {
             println!("removed {removed} broken snapshot(s)");
-        } else if !r.broken.is_empty() && !a.forget_broken {
+        } else if !r.broken.is_empty() && !a.forget_broken && !a.salvage {
             println!(
-                "{} broken snapshot(s); `rime repair --forget-broken` removes them",
+                "{} broken snapshot(s); `rime repair --salvage` keeps what is left of them, \
+                 `--forget-broken` removes them",
                 r.broken.len()
             );
         }
     }
-    Ok(if r.broken.is_empty() || removed > 0 {
-        ExitCode::SUCCESS
-    } else {
+    let unhandled = match (a.dry_run, a.forget_broken) {
+        (true, _) => !r.broken.is_empty(),
+        (false, true) => false,
+        (false, false) => !to_forget.is_empty(),
+    };
+    Ok(if unhandled {
         ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
     })
+}
+
+fn salvage_json(s: &Salvaged) -> serde_json::Value {
+    serde_json::json!({
+        "original": s.original.to_hex(), "new": s.new.map(|n| n.to_hex()),
+        "changes": s.changes, "skipped": s.skipped,
+    })
+}
+
+fn print_salvaged(salvaged: &[Salvaged], dry_run: bool) {
+    for s in salvaged {
+        match (&s.skipped, &s.new) {
+            (Some(why), _) => println!("snapshot {} not salvaged: {why}", s.original.short()),
+            (None, Some(new)) => println!(
+                "snapshot {} salvaged as {} (tagged repaired):",
+                s.original.short(),
+                new.short()
+            ),
+            (None, None) if dry_run => {
+                println!("snapshot {} would be salvaged:", s.original.short())
+            }
+            (None, None) => {}
+        }
+        for c in &s.changes {
+            println!("  {c}");
+        }
+    }
 }

@@ -23,6 +23,8 @@ use crate::storage::FileKind;
 pub struct RepairOptions {
     /// Report only: rebuild nothing.
     pub dry_run: bool,
+    /// Rewrite broken file snapshots to keep what is left of them (`crate::ops::salvage`).
+    pub salvage: bool,
 }
 
 /// A snapshot that cannot be restored completely.
@@ -43,6 +45,8 @@ pub struct RepairReport {
     pub index_files_written: u64,
     pub index_files_removed: u64,
     pub broken: Vec<Broken>,
+    /// With `salvage`: what happened to each broken snapshot.
+    pub salvaged: Vec<crate::ops::salvage::Salvaged>,
 }
 
 pub fn repair(repo: &Repository, opts: &RepairOptions) -> Result<RepairReport> {
@@ -167,6 +171,10 @@ pub fn repair(repo: &Repository, opts: &RepairOptions) -> Result<RepairReport> {
                 lost_total: total,
             });
         }
+    }
+    if opts.salvage && !rep.broken.is_empty() {
+        rep.salvaged =
+            crate::ops::salvage::salvage_broken(repo, &index, &rep.broken, opts.dry_run)?;
     }
     Ok(rep)
 }
