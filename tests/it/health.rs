@@ -696,6 +696,35 @@ fn repair_salvage_keeps_everything_still_stored_and_marks_damaged_files() {
     );
     assert_eq!(ids(&r), vec![first.clone(), second.clone()]);
 
+    // Restoring the broken snapshot restores everything else and fails naming the rest:
+    // nothing is left under a real name with wrong content.
+    let t = r.fresh("broken");
+    let o = r.run(&[os("restore"), os(&second), os("--target"), os(&t)]);
+    o.failed();
+    assert!(o.stderr.contains("restore incomplete"), "{}", o.stderr);
+    assert!(o.stderr.contains("doomed: not restored"), "{}", o.stderr);
+    assert_eq!(
+        fs::read(t.join("sub/keep")).unwrap(),
+        fs::read(src.join("sub/keep")).unwrap()
+    );
+    assert!(!t.join("doomed").exists() && !t.join("mixed").exists());
+    assert!(t.join("mixed.rime-incomplete").exists(), "{}", o.stderr);
+    // Once the index is rebuilt, the restore knows before reading that the data is gone.
+    r.run(&["repair"]).failed();
+    let t = r.fresh("broken2");
+    let o = r.run(&[os("restore"), os(&second), os("--target"), os(&t)]);
+    o.failed();
+    assert!(
+        o.stderr.contains("chunks are not in the repository"),
+        "{}",
+        o.stderr
+    );
+    assert!(t.join("sub/keep").exists() && !t.join("mixed").exists());
+    assert!(
+        !t.join("mixed.rime-incomplete").exists(),
+        "a known-bad file is not written at all"
+    );
+
     let o = r.run(&["repair", "--salvage", "--json"]);
     o.ok();
     let v = o.json();

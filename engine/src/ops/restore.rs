@@ -33,6 +33,8 @@ use crate::storage::FileKind;
 /// measurable change in time (one-node Swift on loopback, 2 cores); requests stay large enough
 /// that per-request overhead does not show.
 pub const MAX_RANGE: u64 = 4 << 20;
+/// Appended to the name of a file whose data could not all be read.
+pub const INCOMPLETE_SUFFIX: &str = ".rime-incomplete";
 /// Gaps up to this size between needed blobs are read through rather than split.
 const MAX_GAP: u64 = 1 << 20;
 
@@ -68,6 +70,12 @@ struct PlannedFile {
     write_lock: Mutex<()>,
 }
 
+impl PlannedFile {
+    fn complete(&self) -> bool {
+        self.remaining.load(Ordering::Relaxed) == 0
+    }
+}
+
 /// A blob to read and every place it is written to.
 type BlobUses = (crate::format::pack::PackEntry, Vec<Target>);
 
@@ -86,6 +94,8 @@ struct Plan {
     links: Vec<(u32, PathBuf)>,
     /// Per pack: blobs needed, with their uses.
     packs: HashMap<PackId, Vec<BlobUses>>,
+    /// Files and directories left out because their data or tree is gone, one line each.
+    unrestorable: Vec<String>,
 }
 
 pub fn restore(
@@ -107,6 +117,7 @@ pub fn restore(
         files: vec![],
         links: vec![],
         packs: HashMap::new(),
+        unrestorable: vec![],
     };
     let mut links_seen: HashMap<(u64, u64), u32> = HashMap::new();
     plan_tree(
@@ -123,6 +134,7 @@ pub fn restore(
         && plan.dirs.is_empty()
         && plan.files.is_empty()
         && plan.others.is_empty()
+        && plan.unrestorable.is_empty()
     {
         return Err(Error::new(
             ErrorKind::NotFound,
@@ -222,21 +234,45 @@ pub fn restore(
             }
         })
     });
-    let mut errors = errors.into_inner();
-    if !errors.is_empty() {
-        let n = errors.len();
-        let first = errors.remove(0);
-        return Err(Error::new(
-            first.kind(),
-            format!("restore incomplete: {n} error(s) reading data; first: {first}"),
-        ));
+    let errors = errors.into_inner();
+    // A file some of whose data could not be read is never left under its real name.
+    let mut incomplete = Vec::new();
+    for f in plan.files.iter().filter(|f| !f.complete()) {
+        let mut marked = f.path.clone().into_os_string();
+        marked.push(INCOMPLETE_SUFFIX);
+        incomplete.push(match fs::rename(&f.path, &marked) {
+            Ok(()) => format!(
+                "{}: incomplete, its partial content is kept as {}",
+                f.path.display(),
+                Path::new(&marked).display()
+            ),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                format!(
+                    "{}: not restored, none of its data could be read",
+                    f.path.display()
+                )
+            }
+            Err(e) => format!(
+                "{}: incomplete, and it could not be renamed: {e}",
+                f.path.display()
+            ),
+        });
     }
     // 5. Hard links to files restored above.
     for (file, path) in &plan.links {
+        let f = &plan.files[*file as usize];
+        if !f.complete() {
+            incomplete.push(format!(
+                "{}: not linked to incomplete {}",
+                path.display(),
+                f.path.display()
+            ));
+            continue;
+        }
         if opts.overwrite {
             let _ = fs::remove_file(path);
         }
-        fs::hard_link(&plan.files[*file as usize].path, path)
+        fs::hard_link(&f.path, path)
             .io_context(|| format!("cannot create hard link {}", path.display()))?;
     }
     // 6. Directory metadata last, deepest first, so writing entries does not disturb mtimes.
@@ -250,6 +286,9 @@ pub fn restore(
         }
     }
     warnings.lock().extend(w);
+    if !errors.is_empty() || !plan.unrestorable.is_empty() {
+        return Err(incomplete_error(&plan.unrestorable, &errors, incomplete));
+    }
     stats.files = (plan.files.len() + plan.links.len()) as u64;
     stats.dirs = plan.dirs.len() as u64;
     stats.others = plan.others.len() as u64;
@@ -257,6 +296,34 @@ pub fn restore(
     stats.blobs = blobs.into_inner();
     stats.warnings = warnings.into_inner();
     Ok(stats)
+}
+
+/// The error of a restore that wrote everything it could: what is missing, what failed to read,
+/// and which files were marked incomplete (at most 20 lines, then a count).
+fn incomplete_error(unrestorable: &[String], errors: &[Error], incomplete: Vec<String>) -> Error {
+    let kind = errors
+        .first()
+        .map_or(ErrorKind::MissingObject, |e| e.kind());
+    let mut lines: Vec<String> = unrestorable.to_vec();
+    lines.extend(errors.iter().map(|e| e.to_string()));
+    lines.extend(incomplete);
+    let total = lines.len();
+    lines.truncate(20);
+    if total > 20 {
+        lines.push(format!("... and {} more", total - 20));
+    }
+    // The first problem goes on the first line, which is what a log line or a script shows.
+    let first = lines.remove(0);
+    let rest: String = lines.iter().map(|l| format!("\n  {l}")).collect();
+    Error::new(
+        kind,
+        format!(
+            "restore incomplete ({} item(s) missing from the repository, {} read(s) failed; \
+             everything else was restored): {first}{rest}",
+            unrestorable.len(),
+            errors.len(),
+        ),
+    )
 }
 
 /// Group the blobs needed from each pack into ranges read in one request: neighbours closer
@@ -359,10 +426,15 @@ fn plan_tree(
                 NodeKind::Dir => {
                     plan.dirs.push((p.clone(), node.clone()));
                     let sub = node.subtree.expect("validated");
-                    let t = repo
-                        .load_tree(index, &sub)
-                        .map_err(|e| e.within(p.display()))?;
-                    plan_tree(repo, index, &t, &p, path, includes, plan, links_seen)?;
+                    match repo.load_tree(index, &sub) {
+                        Ok(t) => plan_tree(repo, index, &t, &p, path, includes, plan, links_seen)?,
+                        // The rest of the snapshot is still restored; the run fails at the end.
+                        Err(e) => plan.unrestorable.push(format!(
+                            "{}: directory contents not restored, tree {} cannot be read: {e}",
+                            p.display(),
+                            sub.short()
+                        )),
+                    }
                 }
                 NodeKind::File if take => {
                     let key = (node.links > 1).then_some((node.device, node.inode));
@@ -370,10 +442,11 @@ fn plan_tree(
                         plan.links.push((first, p));
                     } else {
                         let n = plan.files.len() as u32;
-                        if let Some(k) = key {
-                            links_seen.insert(k, n);
+                        if add_file(index, plan, n, p, node)? {
+                            if let Some(k) = key {
+                                links_seen.insert(k, n);
+                            }
                         }
-                        add_file(index, plan, n, p, node)?;
                     }
                 }
                 NodeKind::File => {}
@@ -386,23 +459,38 @@ fn plan_tree(
     Ok(())
 }
 
+/// Plan a file's writes. A file with data the index lacks is not planned at all (a restore
+/// never writes a file it knows is wrong); it is listed in `plan.unrestorable` instead and
+/// `false` is returned.
 fn add_file(
     index: &MasterIndex,
     plan: &mut Plan,
     n: u32,
     path: PathBuf,
     node: &Node,
-) -> Result<()> {
+) -> Result<bool> {
+    let missing: Vec<_> = node
+        .content
+        .iter()
+        .filter_map(|part| match part {
+            Part::Data { id, .. } if index.lookup(id).is_none() => Some(id),
+            _ => None,
+        })
+        .collect();
+    if let Some(first) = missing.first() {
+        plan.unrestorable.push(format!(
+            "{}: not restored, {} of its {} chunks are not in the repository (first: data blob {first})",
+            path.display(),
+            missing.len(),
+            node.content.len()
+        ));
+        return Ok(false);
+    }
     let mut offset = 0u64;
     let mut count = 0u32;
     for part in &node.content {
         if let Part::Data { id, .. } = part {
-            let (pack, e) = index.lookup(id).ok_or_else(|| {
-                Error::new(
-                    ErrorKind::MissingObject,
-                    format!("{}: data blob {id} is not in the index", path.display()),
-                )
-            })?;
+            let (pack, e) = index.lookup(id).expect("checked above");
             let blobs = plan.packs.entry(pack).or_default();
             let t = Target { file: n, offset };
             // Consecutive references to the same blob (repeated content) share one read.
@@ -420,7 +508,7 @@ fn add_file(
         remaining: AtomicU32::new(count),
         write_lock: Mutex::new(()),
     });
-    Ok(())
+    Ok(true)
 }
 
 fn open_for_write(path: &Path) -> Result<File> {
@@ -494,7 +582,8 @@ fn restore_range(
 
 /// Read one range of a pack (from [`pack_ranges`]) in one request, open and verify each blob
 /// in it, and hand it to `each` with its uses. Errors name the pack and, through `what`, who
-/// needed the blob.
+/// needed the blob; a blob that fails verification is skipped, the rest of the range is still
+/// delivered, and the first failure is returned at the end.
 ///
 /// When the repository is on several storages and a blob fails verification, the rest of the
 /// range is read again from the other copies in turn: a storage can hand back damaged bytes
@@ -519,6 +608,7 @@ pub(crate) fn open_range<T>(
     let mut next_copy = 0;
     let copies = storage.replicas();
     let mut i = 0;
+    let mut failed: Vec<Error> = Vec::new();
     while i < range.len() {
         let (e, uses) = &range[i];
         let s = (u64::from(e.offset) - base) as usize;
@@ -548,14 +638,27 @@ pub(crate) fn open_range<T>(
                 }
             }
             Err(err) => {
+                // The other blobs of the range are still delivered: one damaged chunk must
+                // not take its neighbours (often other files) down with it.
                 let err = err.within(format!("pack {pack}, {}", what(uses)));
-                return Err(if copies > 1 {
+                failed.push(if copies > 1 {
                     err.within(format!("damaged on all {copies} storages"))
                 } else {
                     err
                 });
+                i += 1;
             }
         }
     }
-    Ok(())
+    match failed.len() {
+        0 => Ok(()),
+        1 => Err(failed.remove(0)),
+        n => {
+            let first = failed.remove(0);
+            Err(Error::new(
+                first.kind(),
+                format!("{first} (and {} more damaged blob(s) in this range)", n - 1),
+            ))
+        }
+    }
 }
