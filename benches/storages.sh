@@ -15,8 +15,9 @@
 #   swift-download    `swift download` of the uploaded files
 #   restic-restore    restic restore from cluster 1
 # Restores are compared with the source (cmp -r). Each phase also records the CPU seconds of the
-# client (user + system) and of the Swift server processes: on a small machine the servers run
-# on the same cores as the client, so their CPU bounds every client's speed.
+# client (user + system) and of the Swift server processes, and the client's peak RSS. On a small
+# machine the servers run on the same cores as the client, so their CPU bounds every client's
+# speed.
 #
 # Environment: RESTORE_REPS [2] (restores are repeated, interleaved, best kept), DATA [random], RIME [target/release/rime], SIZE_MB [2048], SEGMENT [100M], WORK
 # [/var/tmp/rime-bench-swift], OUT [benches/results/storages-<date>.md].
@@ -70,19 +71,20 @@ server_cpu() {
   echo "scale=2; $sum / $tck" | bc
 }
 
-declare -A T CLIENT SERVER
+declare -A T CLIENT SERVER RSS
 timeit() { # NAME CMD...
   local name=$1 t0 t1 s0
   shift
   sync
   s0=$(server_cpu)
   t0=$(date +%s.%N)
-  /usr/bin/time -f '%U %S' -o "$WORK/cpu" "$@" >>"$WORK/log" 2>&1
+  /usr/bin/time -f '%U %S %M' -o "$WORK/cpu" "$@" >>"$WORK/log" 2>&1
   t1=$(date +%s.%N)
   T[$name]=$(echo "$t1 - $t0" | bc)
   CLIENT[$name]=$(awk '{print $1 + $2}' "$WORK/cpu")
+  RSS[$name]=$(awk '{printf "%.0f", $3 / 1024}' "$WORK/cpu") # peak RSS of the client, MiB
   SERVER[$name]=$(echo "$(server_cpu) - $s0" | bc)
-  printf '%-16s %8.2f s  client CPU %6.2f s  Swift CPU %6.2f s\n' "$name" "${T[$name]}" "${CLIENT[$name]}" "${SERVER[$name]}"
+  printf '%-16s %8.2f s  client CPU %6.2f s  Swift CPU %6.2f s  client RSS %5s MiB\n' "$name" "${T[$name]}" "${CLIENT[$name]}" "${SERVER[$name]}" "${RSS[$name]}"
 }
 
 use() { # N: the ST_* variables for cluster N
@@ -126,7 +128,7 @@ declare -A BEST
 best() { # NAME: keep the fastest repetition under NAME
   local k=$1
   if [ -z "${BEST[$k]:-}" ] || (($(echo "${T[$k-try]} < ${T[$k]}" | bc))); then
-    T[$k]=${T[$k-try]} CLIENT[$k]=${CLIENT[$k-try]} SERVER[$k]=${SERVER[$k-try]} BEST[$k]=1
+    T[$k]=${T[$k-try]} CLIENT[$k]=${CLIENT[$k-try]} SERVER[$k]=${SERVER[$k-try]} RSS[$k]=${RSS[$k-try]} BEST[$k]=1
   fi
 }
 for rep in $(seq 1 "$RESTORE_REPS"); do
@@ -154,11 +156,11 @@ done
   echo
   echo "One local one-replica Swift cluster (tempauth), $(nproc) cores; swift upload with --segment-size $SEGMENT."
   echo
-  echo "| phase | seconds | MiB/s | client CPU s | Swift servers CPU s |"
-  echo "| --- | ---: | ---: | ---: | ---: |"
+  echo "| phase | seconds | MiB/s | client CPU s | Swift servers CPU s | client peak RSS MiB |"
+  echo "| --- | ---: | ---: | ---: | ---: | ---: |"
   for k in rime-backup-1 rime-backup-2x swift-upload restic-backup rime-restore swift-download restic-restore; do
     [ -n "${T[$k]:-}" ] || continue
-    printf '| %s | %.2f | %.0f | %.2f | %.2f |\n' "$k" "${T[$k]}" "$(echo "$SIZE_MB / ${T[$k]}" | bc -l)" "${CLIENT[$k]}" "${SERVER[$k]}"
+    printf '| %s | %.2f | %.0f | %.2f | %.2f | %s |\n' "$k" "${T[$k]}" "$(echo "$SIZE_MB / ${T[$k]}" | bc -l)" "${CLIENT[$k]}" "${SERVER[$k]}" "${RSS[$k]}"
   done
   echo
   [ -n "${T[swift-upload]:-}" ] && printf 'rime backup vs swift upload: %.2fx faster (target >= 1.5x)\n\n' "$(echo "${T[swift-upload]} / ${T[rime-backup-1]}" | bc -l)"

@@ -84,8 +84,8 @@ pub struct GlobalOpts {
     /// ssh config file to use instead of ~/.ssh/config (ssh -F)
     #[arg(long, env = "RIME_SSH_CONFIG", global = true, value_name = "FILE")]
     pub ssh_config: Option<std::path::PathBuf>,
-    /// Concurrent storage operations (and SSH connections); default: 4 for sftp://, unlimited
-    /// for local and swift:// (a backup uploads up to 4 packs at a time to Swift)
+    /// Concurrent storage operations, which is also how many packs upload at once (and SSH
+    /// connections); default: 4 for sftp:// and swift://, unlimited for local (one pack writer)
     #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
     pub connections: Option<u16>,
     /// Upload bandwidth limit in bytes per second, K/M/G = KiB/MiB/GiB (e.g. 10M)

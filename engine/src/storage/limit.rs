@@ -104,8 +104,10 @@ impl Storage for ConcurrencyLimit {
         self.inner.size(kind, name)
     }
 
+    /// The limit the user set is also how many uploads callers start: `--connections 8` on a
+    /// storage whose own default is 4 means 8, not 4.
     fn concurrency(&self) -> usize {
-        self.inner.concurrency().min(self.max).max(1)
+        self.max.max(1)
     }
 }
 
@@ -145,6 +147,14 @@ mod tests {
 
     /// Buffered streamed objects commit through the outer storage's write: no deadlock even
     /// when every permit is taken by a committing thread.
+    #[test]
+    fn the_users_limit_is_also_how_many_uploads_start() {
+        let inner: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
+        assert_eq!(inner.concurrency(), 1);
+        assert_eq!(ConcurrencyLimit::new(inner.clone(), 8).concurrency(), 8);
+        assert_eq!(ConcurrencyLimit::new(inner, 2).concurrency(), 2);
+    }
+
     #[test]
     fn buffered_commits_through_the_limit_do_not_deadlock() {
         let s: Arc<dyn Storage> =
