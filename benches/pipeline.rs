@@ -560,6 +560,7 @@ fn backup_restore(c: &mut Criterion) {
                 include: vec![],
                 overwrite: false,
                 ownership: Some(false),
+                verify: false,
             },
             |ro| {
                 restore(&repo, &first.id, &ro, &NoProgress).unwrap();
@@ -579,6 +580,7 @@ fn backup_restore(c: &mut Criterion) {
         include: vec![],
         overwrite: false,
         ownership: Some(false),
+        verify: true,
     };
     restore(&repo, &first.id, &check, &NoProgress).unwrap();
     let a = std::fs::read(src.join("d3/f010.dat")).unwrap();

@@ -1240,6 +1240,7 @@ fn repo_v1_fixture_opens_checks_and_restores() {
         include: vec![],
         overwrite: false,
         ownership: Some(false),
+        verify: true,
     };
     restore(&repo, id, &opts, &NoProgress).unwrap();
     for (p, content) in fixture_files() {

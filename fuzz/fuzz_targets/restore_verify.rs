@@ -225,7 +225,7 @@ fn check(f: &Fixture, objs: &[Option<Vec<u8>>]) -> Outcome {
     let Ok((id, _)) = resolve(&repo, "latest", &Filter::default()) else { return Outcome::Refused };
     let dir = tempfile::tempdir().expect("tempdir");
     let target = dir.path().join("restore");
-    let opts = RestoreOptions { target: target.clone(), include: vec![], overwrite: false, ownership: Some(false) };
+    let opts = RestoreOptions { target: target.clone(), include: vec![], overwrite: false, ownership: Some(false), verify: false };
     if restore(&repo, &id, &opts, &NoProgress).is_err() {
         return Outcome::Refused;
     }

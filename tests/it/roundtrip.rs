@@ -116,8 +116,13 @@ fn full_tree_round_trips() {
     );
 
     let target = repo.fresh("restored");
-    let out = repo.restore("latest", &target, &[]);
+    let out = repo.restore("latest", &target, &["--verify"]);
     assert!(out.stderr.is_empty(), "restore warned: {}", out.stderr);
+    assert!(
+        out.stdout.contains("every file equal to the snapshot"),
+        "{}",
+        out.stdout
+    );
     compare_trees(&src, &target);
 
     // The sparse file keeps its holes and its islands.

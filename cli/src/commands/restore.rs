@@ -18,7 +18,8 @@ pub struct RestoreArgs {
     /// --overwrite), or the image file or block device to restore a volume or stream onto
     #[arg(long, short = 't', required_unless_present = "mysql_conf")]
     target: Option<PathBuf>,
-    /// Volumes: after writing, re-read the target and compare it with the snapshot
+    /// After writing, read the target back and compare it with the snapshot (file trees: every
+    /// file, chunk by chunk; volumes: the whole image or device)
     #[arg(long)]
     verify: bool,
     /// MySQL/MariaDB logical backups: pipe the dump into the server described by this file
@@ -68,6 +69,13 @@ pub fn run(g: &GlobalOpts, a: RestoreArgs) -> Result<ExitCode> {
         rime_engine::format::snapshot::SourceKind::TarLevel(_)
     ) && a.mysql_conf.is_none()
     {
+        if a.verify {
+            return Err(rime_engine::Error::invalid(
+                "--verify is not available for tar levels: each level's stream is verified chunk \
+                 by chunk as it is read, and the tree they build has no single snapshot to \
+                 compare with",
+            ));
+        }
         return tar_level(g, &repo, &id, &a);
     }
     if snap.source.has_chunk_map() || a.mysql_conf.is_some() {
@@ -91,6 +99,7 @@ pub fn run(g: &GlobalOpts, a: RestoreArgs) -> Result<ExitCode> {
         include: a.include.clone(),
         overwrite: a.overwrite,
         ownership: if a.no_ownership { Some(false) } else { None },
+        verify: a.verify,
     };
     let progress = crate::progress::TermProgress::new(g.quiet || g.json, "restoring");
     let started = std::time::Instant::now();
@@ -104,6 +113,7 @@ pub fn run(g: &GlobalOpts, a: RestoreArgs) -> Result<ExitCode> {
         super::print_json(&serde_json::json!({
             "snapshot": id.to_hex(), "target": target, "files": st.files, "dirs": st.dirs,
             "others": st.others, "bytes": st.bytes, "blobs_verified": st.blobs, "warnings": st.warnings,
+            "bytes_read_back": a.verify.then_some(st.verified_bytes),
         }));
     } else if !g.quiet {
         println!(
@@ -118,6 +128,12 @@ pub fn run(g: &GlobalOpts, a: RestoreArgs) -> Result<ExitCode> {
             st.blobs,
             started.elapsed().as_secs_f64()
         );
+        if a.verify {
+            println!(
+                "verified: {} read back, every file equal to the snapshot",
+                bytes(st.verified_bytes)
+            );
+        }
     }
     Ok(if st.warnings.is_empty() {
         ExitCode::SUCCESS

@@ -19,6 +19,7 @@ pub mod tarlevel;
 pub mod volume;
 
 mod blob_saver;
+mod restore_verify;
 mod windowed;
 
 /// Progress reports from long operations. All methods have empty defaults.

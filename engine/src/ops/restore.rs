@@ -46,6 +46,8 @@ pub struct RestoreOptions {
     pub overwrite: bool,
     /// Default: restore ownership when running as root.
     pub ownership: Option<bool>,
+    /// Read every restored file back and compare it with the snapshot (`restore_verify`).
+    pub verify: bool,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -57,6 +59,8 @@ pub struct RestoreStats {
     pub blobs: u64,
     /// Problems that did not stop the restore (metadata that could not be set).
     pub warnings: Vec<String>,
+    /// With `verify`: the bytes read back and compared.
+    pub verified_bytes: u64,
 }
 
 struct PlannedFile {
@@ -288,6 +292,34 @@ pub fn restore(
     warnings.lock().extend(w);
     if !errors.is_empty() || !plan.unrestorable.is_empty() {
         return Err(incomplete_error(&plan.unrestorable, &errors, incomplete));
+    }
+    if opts.verify {
+        let files: Vec<(&Path, &Node)> = plan
+            .files
+            .iter()
+            .map(|f| (f.path.as_path(), &f.node))
+            .collect();
+        let links: Vec<(&Path, &Path)> = plan
+            .links
+            .iter()
+            .map(|(n, p)| (p.as_path(), plan.files[*n as usize].path.as_path()))
+            .collect();
+        let (verified, problems) =
+            crate::ops::restore_verify::verify_restored(repo.keys(), files, &links);
+        if !problems.is_empty() {
+            let n = problems.len();
+            let shown: Vec<&str> = problems.iter().take(20).map(String::as_str).collect();
+            return Err(Error::new(
+                ErrorKind::Io,
+                format!(
+                    "restore verification failed: {n} file(s) read back differ from the \
+                     snapshot: {}{}",
+                    shown.join("\n  "),
+                    if n > 20 { "\n  ..." } else { "" }
+                ),
+            ));
+        }
+        stats.verified_bytes = verified;
     }
     stats.files = (plan.files.len() + plan.links.len()) as u64;
     stats.dirs = plan.dirs.len() as u64;
