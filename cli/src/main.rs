@@ -114,7 +114,8 @@ enum Command {
     Ls(commands::ls::LsArgs),
     /// Write a file of a snapshot to standard output, or a directory as a tar stream
     Dump(commands::dump::DumpArgs),
-    /// Show the byte ranges that differ between two volume or stream snapshots
+    /// Show what changed between two snapshots: paths added, removed, modified (file trees), or
+    /// the byte ranges that differ (volumes and streams)
     Diff(commands::diff::DiffArgs),
     /// Copy what one storage's copy of the repository lacks from another (no password needed)
     Copy(commands::copy::CopyArgs),

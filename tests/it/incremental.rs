@@ -252,3 +252,81 @@ fn xattrs_are_reused_for_unchanged_files_and_changes_are_seen() {
     assert_eq!(xattr::get(out.join("a.txt"), "user.first").unwrap(), None);
     compare_trees(&src, &out);
 }
+
+/// `rime diff` of two file snapshots names every added, removed, modified, metadata-only and
+/// type-changed path, and counts the content the changed paths gained and lost.
+#[test]
+fn diff_of_file_snapshots_names_each_kind_of_change() {
+    let repo = Repo::new();
+    let src = repo.dir("src");
+    write(&src.join("same"), b"unchanged");
+    write(&src.join("edit"), random_bytes(1, 200_000));
+    write(&src.join("gone/inner"), b"removed with its directory");
+    write(&src.join("perm"), b"mode changes");
+    write(&src.join("becomes-dir"), b"a file first");
+    symlink("same", &src.join("link"));
+    set_mtime(&src.join("perm"), 1_600_000_000, 0);
+    let a = repo.backup(&[&src], &[])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let same = repo.backup(&[&src], &[])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    write(&src.join("edit"), random_bytes(2, 300_000));
+    fs::remove_dir_all(src.join("gone")).unwrap();
+    write(&src.join("new/deep/file"), b"added");
+    chmod(&src.join("perm"), 0o600);
+    set_mtime(&src.join("perm"), 1_600_000_000, 0);
+    fs::remove_file(src.join("becomes-dir")).unwrap();
+    write(&src.join("becomes-dir/x"), b"now a directory");
+    fs::remove_file(src.join("link")).unwrap();
+    symlink("edit", &src.join("link"));
+    let b = repo.backup(&[&src], &[])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let o = repo.run(&["diff", &a, &b]);
+    o.ok();
+    let lines: Vec<&str> = o
+        .stdout
+        .lines()
+        .take_while(|l| !l.contains(" -> "))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "T    /src/becomes-dir/",
+            "+    /src/becomes-dir/x",
+            "M    /src/edit",
+            "-    /src/gone/",
+            "-    /src/gone/inner",
+            "M    /src/link",
+            "+    /src/new/",
+            "+    /src/new/deep/",
+            "+    /src/new/deep/file",
+            "U    /src/perm",
+        ],
+        "{}",
+        o.stdout
+    );
+    let v = repo.run(&["diff", &a, &b, "--json"]).json();
+    assert_eq!(v["files"]["added"], 2, "{v}");
+    assert_eq!(v["files"]["removed"], 1, "{v}");
+    assert_eq!(v["files"]["modified"], 1, "{v}");
+    assert_eq!(v["files"]["metadata"], 1, "{v}");
+    assert_eq!(v["dirs"]["added"], 2, "{v}");
+    assert_eq!(v["dirs"]["type_changed"], 1, "{v}");
+    // The edited file's new content, the new small files; the old content and removed file.
+    let added = v["bytes_added"].as_u64().unwrap();
+    let removed = v["bytes_removed"].as_u64().unwrap();
+    assert!((300_000..300_100).contains(&added), "{v}");
+    assert!((200_000..200_100).contains(&removed), "{v}");
+
+    // Identical snapshots: nothing.
+    let v = repo.run(&["diff", &a, &same, "--json"]).json();
+    assert!(v["changes"].as_array().unwrap().is_empty(), "{v}");
+}

@@ -16,6 +16,7 @@ pub mod salvage;
 pub mod select;
 pub mod stats;
 pub mod tarlevel;
+pub mod tree_diff;
 pub mod volume;
 
 mod blob_saver;
