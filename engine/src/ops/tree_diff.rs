@@ -123,7 +123,11 @@ impl Walk<'_> {
                     i += 1;
                     j += 1;
                 }
-                (Some(x), y) if y.map_or(true, |y| x.name < y.name) => {
+                (Some(x), None) => {
+                    self.one_side(x, &join(path, &x.name), Change::Removed)?;
+                    i += 1;
+                }
+                (Some(x), Some(y)) if x.name < y.name => {
                     self.one_side(x, &join(path, &x.name), Change::Removed)?;
                     i += 1;
                 }
@@ -131,7 +135,7 @@ impl Walk<'_> {
                     self.one_side(y, &join(path, &y.name), Change::Added)?;
                     j += 1;
                 }
-                (Some(_), None) | (None, None) => unreachable!("handled above"),
+                (None, None) => unreachable!("the loop condition"),
             }
         }
         Ok(())
