@@ -501,15 +501,17 @@ fn add_file(
     path: PathBuf,
     node: &Node,
 ) -> Result<bool> {
-    let missing: Vec<_> = node
+    // One index lookup per chunk: where it is, or that it is gone.
+    let found: Vec<_> = node
         .content
         .iter()
         .filter_map(|part| match part {
-            Part::Data { id, .. } if index.lookup(id).is_none() => Some(id),
-            _ => None,
+            Part::Data { id, .. } => Some((*id, index.lookup(id))),
+            Part::Hole { .. } => None,
         })
         .collect();
-    if let Some(first) = missing.first() {
+    let missing: Vec<_> = found.iter().filter(|(_, l)| l.is_none()).collect();
+    if let Some((first, _)) = missing.first() {
         plan.unrestorable.push(format!(
             "{}: not restored, {} of its {} chunks are not in the repository (first: data blob {first})",
             path.display(),
@@ -518,11 +520,13 @@ fn add_file(
         ));
         return Ok(false);
     }
+    let mut found = found.into_iter();
     let mut offset = 0u64;
     let mut count = 0u32;
     for part in &node.content {
         if let Part::Data { id, .. } = part {
-            let (pack, e) = index.lookup(id).expect("checked above");
+            let (_, located) = found.next().expect("one lookup per data part");
+            let (pack, e) = located.expect("checked above");
             let blobs = plan.packs.entry(pack).or_default();
             let t = Target { file: n, offset };
             // Consecutive references to the same blob (repeated content) share one read.
