@@ -786,3 +786,78 @@ fn repair_salvage_keeps_everything_still_stored_and_marks_damaged_files() {
     r.restore(&third, &t, &[]);
     compare_trees(&src, &t);
 }
+
+/// A directory whose tree is lost: restore restores the rest and names it; salvage keeps the
+/// directory, empty, and everything else.
+#[test]
+fn a_lost_directory_tree_is_named_by_restore_and_emptied_by_salvage() {
+    let r = Repo::new();
+    let src = r.dir("src");
+    mkdir(&src.join("x"));
+    write_random_file(&src.join("x/big"), 60, 1_500_000);
+    r.backup(&[&src], &[]);
+    let first_packs: Vec<(String, std::path::PathBuf)> = r.packs();
+    write(&src.join("top"), b"added by the second backup");
+    let second = r.backup(&[&src], &[])["id"].as_str().unwrap().to_string();
+    // The first backup's tree pack (its only small pack) holds x's tree, which the second
+    // snapshot still uses; its root tree is in the second backup's own tree pack.
+    let small: Vec<_> = first_packs
+        .iter()
+        .filter(|(_, p)| fs::metadata(p).unwrap().len() < 100_000)
+        .collect();
+    assert_eq!(small.len(), 1, "one tree pack: {first_packs:?}");
+    fs::remove_file(&small[0].1).unwrap();
+    r.run(&["repair"]).failed();
+
+    let t = r.fresh("t");
+    let o = r.run(&[os("restore"), os(&second), os("--target"), os(&t)]);
+    o.failed();
+    assert!(
+        o.stderr.contains("x: directory contents not restored"),
+        "{}",
+        o.stderr
+    );
+    assert_eq!(
+        fs::read(t.join("top")).unwrap(),
+        b"added by the second backup"
+    );
+    assert!(t.join("x").is_dir());
+
+    // The first snapshot lost its root tree: nothing to salvage, so --salvage fails for it
+    // (after salvaging the second), and --forget-broken then removes just that one.
+    let o = r.run(&["repair", "--salvage"]);
+    o.failed();
+    assert!(
+        o.stdout
+            .contains("not salvaged: its root tree cannot be read"),
+        "{}",
+        o.stdout
+    );
+    assert!(
+        o.stdout.contains("/src/x: directory unreadable"),
+        "{}",
+        o.stdout
+    );
+    let o = r.run(&["repair", "--salvage", "--forget-broken"]);
+    o.ok();
+    assert!(
+        o.stdout.contains("removed 1 broken snapshot"),
+        "{}",
+        o.stdout
+    );
+    let left = ids(&r);
+    assert_eq!(
+        left.len(),
+        1,
+        "only the salvaged snapshot is left: {left:?}"
+    );
+    let new = left[0].clone();
+    let t = r.fresh("t2");
+    r.restore(&new, &t, &[]);
+    assert_eq!(
+        fs::read(t.join("top")).unwrap(),
+        b"added by the second backup"
+    );
+    assert_eq!(fs::read_dir(t.join("x")).unwrap().count(), 0);
+    r.run(&["check"]).ok();
+}
