@@ -84,8 +84,9 @@ pub struct GlobalOpts {
     /// ssh config file to use instead of ~/.ssh/config (ssh -F)
     #[arg(long, env = "RIME_SSH_CONFIG", global = true, value_name = "FILE")]
     pub ssh_config: Option<std::path::PathBuf>,
-    /// Concurrent storage operations, which is also how many packs upload at once (and SSH
-    /// connections); default: 4 for sftp:// and swift://, unlimited for local (one pack writer)
+    /// Concurrent storage operations (and SSH connections), which also sets how many packs
+    /// upload at once (at most 16) and twice as many restore threads; default: 4 for sftp://;
+    /// swift:// and local are not limited, with 4 and 1 packs uploading at once
     #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
     pub connections: Option<u16>,
     /// Upload bandwidth limit in bytes per second, K/M/G = KiB/MiB/GiB (e.g. 10M)

@@ -91,7 +91,15 @@ pub fn repair(repo: &Repository, opts: &RepairOptions) -> Result<RepairReport> {
             }
         }
     }
-    drop(lock);
+    // Salvage rewrites snapshots from what the scan below finds, so with it the lock stays
+    // held until the end: nothing may move packs away or heal data in between.
+    let _held = match opts.salvage {
+        true => lock,
+        false => {
+            drop(lock);
+            None
+        }
+    };
     let index = if opts.dry_run {
         MasterIndex::from_packs(&packs)
     } else {

@@ -100,6 +100,8 @@ struct Plan {
     packs: HashMap<PackId, Vec<BlobUses>>,
     /// Files and directories left out because their data or tree is gone, one line each.
     unrestorable: Vec<String>,
+    /// The paths of the files among them.
+    unrestorable_files: Vec<PathBuf>,
 }
 
 pub fn restore(
@@ -122,6 +124,7 @@ pub fn restore(
         links: vec![],
         packs: HashMap::new(),
         unrestorable: vec![],
+        unrestorable_files: vec![],
     };
     let mut links_seen: HashMap<(u64, u64), u32> = HashMap::new();
     plan_tree(
@@ -242,25 +245,7 @@ pub fn restore(
     // A file some of whose data could not be read is never left under its real name.
     let mut incomplete = Vec::new();
     for f in plan.files.iter().filter(|f| !f.complete()) {
-        let mut marked = f.path.clone().into_os_string();
-        marked.push(INCOMPLETE_SUFFIX);
-        incomplete.push(match fs::rename(&f.path, &marked) {
-            Ok(()) => format!(
-                "{}: incomplete, its partial content is kept as {}",
-                f.path.display(),
-                Path::new(&marked).display()
-            ),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                format!(
-                    "{}: not restored, none of its data could be read",
-                    f.path.display()
-                )
-            }
-            Err(e) => format!(
-                "{}: incomplete, and it could not be renamed: {e}",
-                f.path.display()
-            ),
-        });
+        incomplete.push(set_aside(&f.path));
     }
     // 5. Hard links to files restored above.
     for (file, path) in &plan.links {
@@ -279,21 +264,10 @@ pub fn restore(
         fs::hard_link(&f.path, path)
             .io_context(|| format!("cannot create hard link {}", path.display()))?;
     }
-    // 6. Directory metadata last, deepest first, so writing entries does not disturb mtimes.
-    let mut w = Vec::new();
-    for (p, n) in plan.dirs.iter().rev() {
-        apply_metadata(p, None, n, own, &owners, &mut w);
-    }
-    if let (Some(top), true) = (&top, created_target) {
-        if includes.is_empty() {
-            apply_metadata(target, None, top, own, &owners, &mut w);
-        }
-    }
-    warnings.lock().extend(w);
-    if !errors.is_empty() || !plan.unrestorable.is_empty() {
-        return Err(incomplete_error(&plan.unrestorable, &errors, incomplete));
-    }
-    if opts.verify {
+    // Read back before directory modes are set: a directory the snapshot has without owner
+    // search permission would otherwise stop a non-root verify.
+    let mut verify_problems = Vec::new();
+    if opts.verify && errors.is_empty() && plan.unrestorable.is_empty() {
         let files: Vec<(&Path, &Node)> = plan
             .files
             .iter()
@@ -306,20 +280,48 @@ pub fn restore(
             .collect();
         let (verified, problems) =
             crate::ops::restore_verify::verify_restored(repo.keys(), files, &links);
-        if !problems.is_empty() {
-            let n = problems.len();
-            let shown: Vec<&str> = problems.iter().take(20).map(String::as_str).collect();
-            return Err(Error::new(
-                ErrorKind::Io,
-                format!(
-                    "restore verification failed: {n} file(s) read back differ from the \
-                     snapshot: {}{}",
-                    shown.join("\n  "),
-                    if n > 20 { "\n  ..." } else { "" }
-                ),
-            ));
-        }
         stats.verified_bytes = verified;
+        verify_problems = problems;
+    }
+    // 6. Directory metadata last, deepest first, so writing entries does not disturb mtimes.
+    let mut w = Vec::new();
+    for (p, n) in plan.dirs.iter().rev() {
+        apply_metadata(p, None, n, own, &owners, &mut w);
+    }
+    if let (Some(top), true) = (&top, created_target) {
+        if includes.is_empty() {
+            apply_metadata(target, None, top, own, &owners, &mut w);
+        }
+    }
+    warnings.lock().extend(w);
+    if !errors.is_empty() || !plan.unrestorable.is_empty() {
+        if opts.overwrite {
+            // Not removed: the restore has nothing to put there instead.
+            for p in plan.unrestorable_files.iter().filter(|p| p.exists()) {
+                incomplete.push(format!(
+                    "{}: the file already at this path was left as it was, it is not the \
+                     snapshot's",
+                    p.display()
+                ));
+            }
+        }
+        return Err(incomplete_error(&plan.unrestorable, &errors, incomplete));
+    }
+    if !verify_problems.is_empty() {
+        let n = verify_problems.len();
+        let shown: Vec<&str> = verify_problems
+            .iter()
+            .take(20)
+            .map(String::as_str)
+            .collect();
+        return Err(Error::new(
+            ErrorKind::Io,
+            format!(
+                "restore verification failed: {n} file(s) read back differ from the snapshot: {}{}",
+                shown.join("\n  "),
+                if n > 20 { "\n  ..." } else { "" }
+            ),
+        ));
     }
     stats.files = (plan.files.len() + plan.links.len()) as u64;
     stats.dirs = plan.dirs.len() as u64;
@@ -328,6 +330,56 @@ pub fn restore(
     stats.blobs = blobs.into_inner();
     stats.warnings = warnings.into_inner();
     Ok(stats)
+}
+
+/// Move a file whose data could not all be written out of its real name, to
+/// `NAME.rime-incomplete` (or `.1`, `.2`, ... if taken; never over another file). A file that
+/// cannot be set aside is removed. Returns the line for the error.
+fn set_aside(path: &Path) -> String {
+    if fs::symlink_metadata(path).is_err() {
+        return format!(
+            "{}: not restored, none of its data could be read",
+            path.display()
+        );
+    }
+    let (dir, name) = match (path.parent(), path.file_name()) {
+        (Some(d), Some(n)) => (d, n.as_bytes()),
+        _ => (Path::new("."), path.as_os_str().as_bytes()),
+    };
+    for k in 0..100 {
+        let suffix = match k {
+            0 => INCOMPLETE_SUFFIX.to_string(),
+            _ => format!("{INCOMPLETE_SUFFIX}.{k}"),
+        };
+        let marked = dir.join(std::ffi::OsStr::from_bytes(
+            &crate::ops::salvage::marked_name(name, &suffix),
+        ));
+        // A hard link never replaces an existing name (rename would).
+        let moved = match fs::hard_link(path, &marked) {
+            Ok(()) => fs::remove_file(path).is_ok(),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(_) if fs::symlink_metadata(&marked).is_err() => fs::rename(path, &marked).is_ok(),
+            Err(_) => false,
+        };
+        if moved {
+            return format!(
+                "{}: incomplete, its partial content is kept as {}",
+                path.display(),
+                marked.display()
+            );
+        }
+        break;
+    }
+    match fs::remove_file(path) {
+        Ok(()) => format!(
+            "{}: incomplete, and removed (it could not be renamed aside)",
+            path.display()
+        ),
+        Err(e) => format!(
+            "{}: INCOMPLETE, and it could be neither renamed nor removed: {e}",
+            path.display()
+        ),
+    }
 }
 
 /// The error of a restore that wrote everything it could: what is missing, what failed to read,
@@ -518,6 +570,7 @@ fn add_file(
             missing.len(),
             node.content.len()
         ));
+        plan.unrestorable_files.push(path);
         return Ok(false);
     }
     let mut found = found.into_iter();
@@ -641,7 +694,9 @@ pub(crate) fn open_range<T>(
         .read_range(FileKind::Pack, &name, start, end - start)
         .map_err(|e| e.within(format!("pack {pack}")))?;
     let mut base = start;
-    let mut next_copy = 0;
+    // Copies tried for blob `i`: every blob that fails gets every copy, whatever happened to
+    // the blobs before it.
+    let mut tried = 0;
     let copies = storage.replicas();
     let mut i = 0;
     let mut failed: Vec<Error> = Vec::new();
@@ -653,11 +708,12 @@ pub(crate) fn open_range<T>(
             Ok(plain) => {
                 each(uses, &plain)?;
                 i += 1;
+                tried = 0;
             }
-            Err(err) if copies > 1 && next_copy < copies => {
+            Err(err) if copies > 1 && tried < copies => {
                 let from = u64::from(e.offset);
-                let copy = next_copy;
-                next_copy += 1;
+                let copy = tried;
+                tried += 1;
                 if let Ok(b) =
                     storage.read_range_replica(copy, FileKind::Pack, &name, from, end - from)
                 {
@@ -683,6 +739,7 @@ pub(crate) fn open_range<T>(
                     err
                 });
                 i += 1;
+                tried = 0;
             }
         }
     }
@@ -696,5 +753,46 @@ pub(crate) fn open_range<T>(
                 format!("{first} (and {} more damaged blob(s) in this range)", n - 1),
             ))
         }
+    }
+}
+
+#[cfg(test)]
+mod set_aside_tests {
+    use super::*;
+
+    #[test]
+    fn an_incomplete_file_never_replaces_another_and_long_names_fit() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, taken) = (dir.path().join("a"), dir.path().join("a.rime-incomplete"));
+        fs::write(&a, b"partial").unwrap();
+        fs::write(&taken, b"a restored file of the snapshot").unwrap();
+        let line = set_aside(&a);
+        assert!(line.ends_with("a.rime-incomplete.1"), "{line}");
+        assert!(!a.exists());
+        assert_eq!(
+            fs::read(&taken).unwrap(),
+            b"a restored file of the snapshot"
+        );
+        assert_eq!(
+            fs::read(dir.path().join("a.rime-incomplete.1")).unwrap(),
+            b"partial"
+        );
+
+        let long = dir.path().join("x".repeat(250));
+        fs::write(&long, b"partial").unwrap();
+        let line = set_aside(&long);
+        assert!(!long.exists(), "{line}");
+        let marked = format!(
+            "{}{INCOMPLETE_SUFFIX}",
+            "x".repeat(255 - INCOMPLETE_SUFFIX.len())
+        );
+        assert_eq!(
+            fs::read(dir.path().join(marked)).unwrap(),
+            b"partial",
+            "{line}"
+        );
+
+        let never_written = dir.path().join("b");
+        assert!(set_aside(&never_written).contains("none of its data could be read"));
     }
 }

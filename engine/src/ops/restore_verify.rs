@@ -59,9 +59,26 @@ pub(crate) fn verify_restored<'a>(
     (bytes.into_inner(), problems)
 }
 
+/// Open a restored file for reading. Its snapshot mode may deny the owner reading (`0000`, as
+/// `/etc/shadow` has on some systems): then read permission is added for the time of the open
+/// and the mode put back, which the file's owner may always do.
+fn open_for_reading(path: &Path) -> std::io::Result<File> {
+    match File::open(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::symlink_metadata(path)?.permissions().mode();
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode | 0o400))?;
+            let f = File::open(path);
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+            f
+        }
+        r => r,
+    }
+}
+
 /// Compare one restored file with its node; the error says where it first differs.
 fn verify_file(keys: &Keys, path: &Path, node: &Node) -> Result<(), String> {
-    let f = File::open(path).map_err(|e| format!("cannot be read back: {e}"))?;
+    let f = open_for_reading(path).map_err(|e| format!("cannot be read back: {e}"))?;
     let len = f
         .metadata()
         .map_err(|e| format!("cannot be read back: {e}"))?
@@ -78,6 +95,7 @@ fn verify_file(keys: &Keys, path: &Path, node: &Node) -> Result<(), String> {
     BUF.with(|buf| {
         let mut buf = buf.borrow_mut();
         let mut off = 0u64;
+        let mut next_extent = 0;
         for part in &node.content {
             let end = off + part.len();
             let differs = || format!("bytes {off}..{end} differ from the snapshot");
@@ -96,7 +114,12 @@ fn verify_file(keys: &Keys, path: &Path, node: &Node) -> Result<(), String> {
                     }
                 }
                 Part::Hole { .. } => {
-                    for &(s, e) in &extents {
+                    // Parts and extents both ascend: skip the extents that end before this
+                    // hole once, rather than scanning all of them for every hole.
+                    while next_extent < extents.len() && extents[next_extent].1 <= off {
+                        next_extent += 1;
+                    }
+                    for &(s, e) in extents[next_extent..].iter().take_while(|x| x.0 < end) {
                         let (mut at, stop) = (s.max(off), e.min(end));
                         while at < stop {
                             let n = (stop - at).min(HOLE_PIECE) as usize;

@@ -28,7 +28,6 @@ use crate::id::{BlobId, SnapshotId};
 use crate::ops::blob_saver::BlobSaver;
 use crate::ops::repair::Broken;
 use crate::repo::index::MasterIndex;
-use crate::repo::lock::LockGuard;
 use crate::repo::Repository;
 use crate::storage::FileKind;
 
@@ -52,17 +51,16 @@ pub struct Salvaged {
 
 /// Rewrite each broken file snapshot (see the module docs). In a dry run nothing is written and
 /// the report says what would be.
-/// `index` is the one `repair` found the damage with (in a dry run, rebuilt in memory only).
+///
+/// The caller holds the exclusive lock from the index rebuild on (none in a dry run), and
+/// `index` is the one it found the damage with: a prune or backup running in between could
+/// otherwise move packs away or heal the very data this would turn into holes.
 pub(crate) fn salvage_broken(
     repo: &Repository,
     index: &MasterIndex,
     broken: &[Broken],
     dry_run: bool,
 ) -> Result<Vec<Salvaged>> {
-    let _lock = match dry_run {
-        true => None,
-        false => Some(LockGuard::exclusive(repo, "repair")?),
-    };
     let saver = (!dry_run).then(|| BlobSaver::new(repo, index, 3, 2));
     let mut out = Vec::new();
     let mut rewritten = Vec::new();
@@ -96,6 +94,7 @@ pub(crate) fn salvage_broken(
         };
         let root = match repo.load_tree(index, &snap.root) {
             Ok(t) => rw.rewrite(t, "", &mut s.changes)?,
+            Err(e) if !is_lost(&e) => return Err(e),
             Err(e) => {
                 s.skipped = Some(format!(
                     "its root tree cannot be read ({e}): nothing is left"
@@ -104,6 +103,13 @@ pub(crate) fn salvage_broken(
                 continue;
             }
         };
+        if s.changes.is_empty() {
+            // Nothing the index lacks is referenced any more (a backup healed it since, or the
+            // damage is elsewhere): rewriting would only change the tags.
+            s.skipped = Some("nothing in it is missing now; left as it is".to_string());
+            out.push(s);
+            continue;
+        }
         let mut snap = snap;
         snap.root = root;
         if !snap.tags.iter().any(|t| t == REPAIRED_TAG) {
@@ -119,6 +125,9 @@ pub(crate) fn salvage_broken(
         for (i, snap) in rewritten {
             let new = repo.save_snapshot(&snap)?;
             out[i].new = Some(new);
+            if new == out[i].original {
+                continue; // the same bytes, so the same file: removing it would lose it
+            }
             match repo
                 .storage()
                 .remove(FileKind::Snapshot, &out[i].original.to_hex())
@@ -148,6 +157,9 @@ impl Rewriter<'_> {
             if let Some(sub) = n.subtree {
                 let new = match self.repo.load_tree(self.index, &sub) {
                     Ok(t) => self.rewrite(t, &p, changes)?,
+                    // Only lost data becomes an empty directory; a storage that cannot be read
+                    // right now stops the salvage before anything is written.
+                    Err(e) if !is_lost(&e) => return Err(e),
                     Err(e) => {
                         changes.push(format!(
                             "{p}: directory unreadable (tree {}: {e}), kept empty",
@@ -176,11 +188,10 @@ impl Rewriter<'_> {
             if missing == 0 {
                 continue;
             }
-            let mut name = [n.name.as_slice(), DAMAGED_SUFFIX.as_bytes()].concat();
+            let mut name = marked_name(&n.name, DAMAGED_SUFFIX);
             let mut k = 1;
             while taken.contains(&name) {
-                let n_k = format!("{DAMAGED_SUFFIX}.{k}");
-                name = [n.name.as_slice(), n_k.as_bytes()].concat();
+                name = marked_name(&n.name, &format!("{DAMAGED_SUFFIX}.{k}"));
                 k += 1;
             }
             taken.insert(name.clone());
@@ -201,5 +212,37 @@ impl Rewriter<'_> {
             Some(s) => s.save(BlobType::Tree, &bytes),
             None => Ok(self.repo.keys().blob_id(&bytes)),
         }
+    }
+}
+
+/// Damaged or lost: what salvage may replace by holes or an empty directory. Anything else (a
+/// storage that is down, a permission error) is not evidence that data is gone.
+fn is_lost(e: &crate::Error) -> bool {
+    matches!(
+        e.kind(),
+        crate::ErrorKind::MissingObject | crate::ErrorKind::Corrupt
+    )
+}
+
+/// `name` with `suffix` appended, its start shortened so the whole stays within the 255 bytes
+/// most file systems allow for a name.
+pub(crate) fn marked_name(name: &[u8], suffix: &str) -> Vec<u8> {
+    const NAME_MAX: usize = 255;
+    let keep = name.len().min(NAME_MAX.saturating_sub(suffix.len()));
+    [&name[..keep], suffix.as_bytes()].concat()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn marked_names_fit_in_255_bytes() {
+        assert_eq!(marked_name(b"db", DAMAGED_SUFFIX), b"db.rime-damaged");
+        let long = vec![b'x'; 250];
+        let m = marked_name(&long, ".rime-damaged.12");
+        assert_eq!(m.len(), 255);
+        assert!(m.ends_with(b".rime-damaged.12"));
+        assert_ne!(marked_name(&long, DAMAGED_SUFFIX), m);
     }
 }

@@ -29,6 +29,9 @@ const INDEX_EVERY_PACKS: usize = 8;
 /// 230 MB with 2, for the same 2 GB backup. Four keep lock contention negligible: adding a blob
 /// is one copy of at most a few MiB.
 const MAX_DATA_BUILDERS: usize = 4;
+/// At most this many packs are written at once, whatever `--connections` says: Swift holds
+/// each one whole in memory while it uploads.
+const MAX_WRITERS: usize = 16;
 
 /// A pack being filled. Blobs go to storage as they come (for local storage: straight into a
 /// temporary file), so packs are not held in memory; the writer thread only adds the header,
@@ -95,7 +98,7 @@ impl Packer {
         // One full pack may wait while each writer writes one: with the packs being filled,
         // memory holds at most (data builders + 1 + writers) data packs, and one tree pack.
         let (tx, rx) = bounded::<Builder>(1);
-        let writers = (0..writer_threads.max(1))
+        let writers = (0..writer_threads.clamp(1, MAX_WRITERS))
             .map(|_| {
                 let rx = rx.clone();
                 let shared = shared.clone();
