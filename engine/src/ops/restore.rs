@@ -308,18 +308,12 @@ pub fn restore(
         return Err(incomplete_error(&plan.unrestorable, &errors, incomplete));
     }
     if !verify_problems.is_empty() {
-        let n = verify_problems.len();
-        let shown: Vec<&str> = verify_problems
-            .iter()
-            .take(20)
-            .map(String::as_str)
-            .collect();
         return Err(Error::new(
             ErrorKind::Io,
             format!(
-                "restore verification failed: {n} file(s) read back differ from the snapshot: {}{}",
-                shown.join("\n  "),
-                if n > 20 { "\n  ..." } else { "" }
+                "restore verification failed: {} file(s) read back differ from the snapshot: {}",
+                verify_problems.len(),
+                listing(verify_problems)
             ),
         ));
     }
@@ -391,23 +385,28 @@ fn incomplete_error(unrestorable: &[String], errors: &[Error], incomplete: Vec<S
     let mut lines: Vec<String> = unrestorable.to_vec();
     lines.extend(errors.iter().map(|e| e.to_string()));
     lines.extend(incomplete);
-    let total = lines.len();
-    lines.truncate(20);
-    if total > 20 {
-        lines.push(format!("... and {} more", total - 20));
-    }
-    // The first problem goes on the first line, which is what a log line or a script shows.
-    let first = lines.remove(0);
-    let rest: String = lines.iter().map(|l| format!("\n  {l}")).collect();
+    let listed = listing(lines);
     Error::new(
         kind,
         format!(
             "restore incomplete ({} item(s) missing from the repository, {} read(s) failed; \
-             everything else was restored): {first}{rest}",
+             everything else was restored): {listed}",
             unrestorable.len(),
             errors.len(),
         ),
     )
+}
+
+/// Problem lines for an error message: the first on the error's own line (what a log line or a
+/// script shows), then at most 19 more, one per line, then how many were left out.
+fn listing(mut lines: Vec<String>) -> String {
+    const SHOWN: usize = 20;
+    let total = lines.len();
+    lines.truncate(SHOWN);
+    if total > SHOWN {
+        lines.push(format!("... and {} more", total - SHOWN));
+    }
+    lines.join("\n  ")
 }
 
 /// Group the blobs needed from each pack into ranges read in one request: neighbours closer
