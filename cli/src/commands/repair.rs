@@ -26,13 +26,16 @@ pub struct RepairArgs {
 
 pub fn run(g: &GlobalOpts, a: RepairArgs) -> Result<ExitCode> {
     let repo = super::open(g)?;
-    let r = repair(
+    let forgetting = a.forget_broken && !a.dry_run;
+    let repaired = repair(
         &repo,
         &RepairOptions {
             dry_run: a.dry_run,
             salvage: a.salvage,
+            keep_lock: forgetting,
         },
     )?;
+    let r = repaired.report;
     for u in &r.unreadable_packs {
         eprintln!("rime: warning: {u} (its blobs are lost)");
     }
@@ -48,17 +51,18 @@ pub fn run(g: &GlobalOpts, a: RepairArgs) -> Result<ExitCode> {
         })
         .cloned()
         .collect();
-    let removed = if a.forget_broken && !a.dry_run && !to_forget.is_empty() {
-        // Say exactly what is lost before removing anything.
-        for b in &to_forget {
-            eprintln!("snapshot {} loses {} item(s):", b.id.short(), b.lost_total);
-            for l in &b.lost {
-                eprintln!("  {l}");
+    let removed = match repaired.lock {
+        Some(held) if !to_forget.is_empty() => {
+            // Say exactly what is lost before removing anything.
+            for b in &to_forget {
+                eprintln!("snapshot {} loses {} item(s):", b.id.short(), b.lost_total);
+                for l in &b.lost {
+                    eprintln!("  {l}");
+                }
             }
+            forget_broken(&repo, held, &to_forget)?
         }
-        forget_broken(&repo, &to_forget)?
-    } else {
-        0
+        _ => 0,
     };
     if g.json {
         super::print_json(&serde_json::json!({

@@ -25,6 +25,10 @@ pub struct RepairOptions {
     pub dry_run: bool,
     /// Rewrite broken file snapshots to keep what is left of them (`crate::ops::salvage`).
     pub salvage: bool,
+    /// Keep the exclusive lock after the scan ([`Repaired::lock`]) so that broken snapshots
+    /// can be removed by [`forget_broken`] on the very findings of the scan: a backup that
+    /// ran in between could have healed one, and removing it then would lose restorable data.
+    pub keep_lock: bool,
 }
 
 /// A snapshot that cannot be restored completely.
@@ -49,7 +53,14 @@ pub struct RepairReport {
     pub salvaged: Vec<crate::ops::salvage::Salvaged>,
 }
 
-pub fn repair(repo: &Repository, opts: &RepairOptions) -> Result<RepairReport> {
+/// What [`repair`] found and did, and the exclusive lock it still holds when asked to
+/// ([`RepairOptions::keep_lock`]).
+pub struct Repaired {
+    pub report: RepairReport,
+    pub lock: Option<LockGuard>,
+}
+
+pub fn repair(repo: &Repository, opts: &RepairOptions) -> Result<Repaired> {
     let lock = if opts.dry_run {
         None
     } else {
@@ -91,9 +102,9 @@ pub fn repair(repo: &Repository, opts: &RepairOptions) -> Result<RepairReport> {
             }
         }
     }
-    // Salvage rewrites snapshots from what the scan below finds, so with it the lock stays
-    // held until the end: nothing may move packs away or heal data in between.
-    let _held = match opts.salvage {
+    // Salvage and forget rewrite or remove snapshots from what the scan below finds, so for
+    // them the lock stays held: nothing may move packs away or heal data in between.
+    let held = match opts.salvage || opts.keep_lock {
         true => lock,
         false => {
             drop(lock);
@@ -184,13 +195,24 @@ pub fn repair(repo: &Repository, opts: &RepairOptions) -> Result<RepairReport> {
         rep.salvaged =
             crate::ops::salvage::salvage_broken(repo, &index, &rep.broken, opts.dry_run)?;
     }
-    Ok(rep)
+    Ok(Repaired {
+        report: rep,
+        lock: if opts.keep_lock { held } else { None },
+    })
 }
 
 /// Remove the snapshots `repair` found broken (the caller has shown what they lose). Their
 /// intact data stays until `prune`. Returns how many were removed.
-pub fn forget_broken(repo: &Repository, broken: &[Broken]) -> Result<u64> {
-    let _lock = LockGuard::exclusive(repo, "repair")?;
+///
+/// Takes the exclusive lock that `repair` held through its scan (`keep_lock`), so the
+/// decision and the removal see the same repository.
+pub fn forget_broken(repo: &Repository, held: LockGuard, broken: &[Broken]) -> Result<u64> {
+    if !held.is_exclusive() {
+        return Err(crate::Error::invalid(
+            "forget_broken needs the exclusive lock held by repair's scan",
+        ));
+    }
+    held.check()?;
     let mut n = 0;
     for b in broken {
         match repo.storage().remove(FileKind::Snapshot, &b.id.to_hex()) {
@@ -199,6 +221,7 @@ pub fn forget_broken(repo: &Repository, broken: &[Broken]) -> Result<u64> {
             Err(e) => return Err(e),
         }
     }
+    drop(held);
     Ok(n)
 }
 

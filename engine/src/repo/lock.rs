@@ -233,6 +233,11 @@ impl LockGuard {
         })
     }
 
+    /// Whether this is an exclusive lock.
+    pub fn is_exclusive(&self) -> bool {
+        self.held.body.lock().exclusive
+    }
+
     /// Fails if the lock was lost (a refresh failed, or someone removed it with `unlock`):
     /// call before destructive steps.
     pub fn check(&self) -> Result<()> {
