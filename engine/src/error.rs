@@ -52,12 +52,14 @@ impl ErrorKind {
     }
 }
 
-/// An engine error: a kind, a human context naming the thing at fault, and an optional cause.
+/// An engine error: a kind, a human context naming the thing at fault, an optional cause, and
+/// notes on what was done about it (shown after the cause).
 #[derive(Debug)]
 pub struct Error {
     kind: ErrorKind,
     context: String,
     source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    notes: Vec<String>,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -68,6 +70,7 @@ impl Error {
             kind,
             context: context.into(),
             source: None,
+            notes: Vec::new(),
         }
     }
 
@@ -80,6 +83,7 @@ impl Error {
             kind,
             context: context.into(),
             source: Some(source.into()),
+            notes: Vec::new(),
         }
     }
 
@@ -120,6 +124,24 @@ impl Error {
         self.context = format!("{outer}: {}", self.context);
         self
     }
+
+    /// Add a note on what was done about the error (e.g. a partly written file set aside).
+    #[must_use]
+    pub fn note(mut self, note: impl Into<String>) -> Self {
+        self.notes.push(note.into());
+        self
+    }
+
+    pub fn notes(&self) -> &[String] {
+        &self.notes
+    }
+
+    /// This error's notes, added to `other` (which takes this error's place).
+    #[must_use]
+    pub fn notes_onto(self, mut other: Error) -> Error {
+        other.notes.extend(self.notes);
+        other
+    }
 }
 
 impl fmt::Display for Error {
@@ -127,6 +149,9 @@ impl fmt::Display for Error {
         f.write_str(&self.context)?;
         if let Some(src) = &self.source {
             write!(f, ": {src}")?;
+        }
+        for n in &self.notes {
+            write!(f, " ({n})")?;
         }
         Ok(())
     }

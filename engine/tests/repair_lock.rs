@@ -53,7 +53,9 @@ fn forget_broken_keeps_the_scan_lock_until_the_removal() {
     let lock = held.lock.expect("repair keeps its lock when asked");
     assert!(lock.is_exclusive());
     // A backup (shared lock) cannot start between the scan and the removal.
-    let e = LockGuard::shared(&repo, "backup").err().expect("backup got in");
+    let e = LockGuard::shared(&repo, "backup")
+        .err()
+        .expect("backup got in");
     assert_eq!(e.kind(), ErrorKind::Locked, "{e}");
     // A shared lock cannot stand in for the scan's lock.
     drop(lock);

@@ -311,6 +311,74 @@ fn bad_archives_fail_before_writing() {
     assert!(!dest.exists());
 }
 
+/// A stream that breaks off inside a member (a read error, or its end) never leaves that file
+/// under its real name: it is set aside as NAME.rime-incomplete and the error says so; the
+/// members before it are complete.
+#[test]
+fn a_member_cut_short_is_set_aside_not_left_under_its_name() {
+    require!("tar");
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    write(&src.join("a"), b"first member, complete");
+    let big: Vec<u8> = (0..1u32 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    write(&src.join("z-big"), &big);
+    let archive = run(Command::new("tar")
+        .args(["--sort=name", "-C"])
+        .arg(&src)
+        .args(["-cf", "-", "a", "z-big"]));
+    let cut = 600 * 1024;
+    assert!(archive.len() > cut + 4096);
+
+    /// Serves `data` up to `at`, then fails.
+    struct Breaks<'a> {
+        data: &'a [u8],
+        at: usize,
+        pos: usize,
+    }
+    impl Read for Breaks<'_> {
+        fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+            if self.pos >= self.at {
+                return Err(std::io::Error::other("connection reset by the storage"));
+            }
+            let n = out.len().min(self.at - self.pos);
+            out[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
+            self.pos += n;
+            Ok(n)
+        }
+    }
+    for (how, reader) in [
+        (
+            "error",
+            Box::new(Breaks {
+                data: &archive,
+                at: cut,
+                pos: 0,
+            }) as Box<dyn Read>,
+        ),
+        ("end", Box::new(&archive[..cut])),
+    ] {
+        let dest = t.path().join(how);
+        let mut r = TarReader::new(reader, "cut");
+        let e = tarinc::apply(&mut r, &dest, &ApplyOptions::default()).unwrap_err();
+        assert_eq!(fs::read(dest.join("a")).unwrap(), b"first member, complete");
+        assert!(
+            !dest.join("z-big").exists(),
+            "{how}: partial file under its name"
+        );
+        let aside = fs::read(dest.join("z-big.rime-incomplete")).unwrap();
+        assert!(
+            !aside.is_empty() && big.starts_with(&aside),
+            "{how}: partial content kept"
+        );
+        assert!(
+            e.to_string().contains("z-big.rime-incomplete"),
+            "{how}: {e}"
+        );
+    }
+}
+
 use rime_engine::tarinc::{Compression, KdfDigest, StreamFormat, StreamWriter};
 use std::io::{Read, Write};
 

@@ -476,6 +476,93 @@ fn freezer_on_swift_missing_or_short_segment_is_named() {
     compare_trees(&f.made[0].state, &t);
 }
 
+/// A segment damaged at rest (bit rot on the object server's disk: Swift serves the bytes with
+/// the ETag it recorded at upload) is found by its MD5 and named, before the decoder sees any
+/// of it: nothing of that level is written.
+#[test]
+fn freezer_on_swift_segment_damaged_at_rest_is_named_by_its_md5() {
+    let Some(env) = swift_env() else { return };
+    let Ok(state) = std::env::var("RIME_TEST_SWIFT_STATE") else {
+        eprintln!("skipped: RIME_TEST_SWIFT_STATE not set");
+        return;
+    };
+    // Uncompressed-looking damage would pass gzip's own checks only at the end of the stream;
+    // the MD5 must catch it first.
+    let f = Fixture::build(Spec::new("gzip", None));
+    let name = unique("rot");
+    f.upload_swift(&env, &name, 2048);
+    let c = swift_container(&env, &name);
+    let all = legacy::list(c.as_ref()).unwrap();
+    let seg = all[1].data[1].clone();
+    assert!(seg.md5.is_some(), "Swift lists each segment's MD5");
+    let level1 = std::fs::read(f.data(1)).unwrap();
+    let want = &level1[2048..4096];
+    // Find the object server's file holding that segment and flip bytes in place.
+    let mut hit = 0;
+    let mut stack = vec![std::path::PathBuf::from(&state).join("c1/srv")];
+    while let Some(d) = stack.pop() {
+        // Other tests write and delete objects meanwhile: entries may vanish under the walk.
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "data")
+                && std::fs::read(&p).is_ok_and(|b| b == want)
+            {
+                let mut b = want.to_vec();
+                for x in &mut b[1000..1010] {
+                    *x ^= 0x20;
+                }
+                std::fs::write(&p, b).unwrap();
+                hit += 1;
+            }
+        }
+    }
+    assert_eq!(hit, 1, "the segment's file on the object server");
+    let t = f.tmp.path().join("t1");
+    let e = restore_at(c.as_ref(), &f, f.made[1].ts, None, &t).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
+    assert!(e.to_string().contains(&seg.path), "{e}");
+    assert!(e.to_string().contains("MD5"), "{e}");
+    // Every regular file restored holds its content at level 0 or at level 1: the damaged
+    // bytes reached no file.
+    let mut files = 0;
+    let mut stack = vec![t.clone()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            let m = std::fs::symlink_metadata(&p).unwrap();
+            if m.is_dir() {
+                stack.push(p);
+            } else if m.is_file() {
+                let rel = p.strip_prefix(&t).unwrap();
+                let got = std::fs::read(&p).unwrap();
+                if let Some(real) = rel.to_str().unwrap().strip_suffix(".rime-incomplete") {
+                    // A file the damaged segment interrupted: set aside with what came before.
+                    let whole = std::fs::read(f.made[1].state.join(real)).unwrap();
+                    assert!(
+                        whole.starts_with(&got),
+                        "{real}: set aside with wrong bytes"
+                    );
+                    assert!(!t.join(real).exists(), "{real} left under its name");
+                    continue;
+                }
+                let was = |i: usize| std::fs::read(f.made[i].state.join(rel)).ok();
+                assert!(
+                    was(0).as_ref() == Some(&got) || was(1).as_ref() == Some(&got),
+                    "{} holds content of neither level",
+                    rel.display()
+                );
+                files += 1;
+            }
+        }
+    }
+    assert!(files > 0, "level 0 was restored before level 1 failed");
+}
+
 /// `rime agent` on a container where Freezer left its own backups: `info` lists them (no rime
 /// repository needed), `restore` replays them, and once rime's own tar levels are added beside
 /// them, the newest backup at or before the date wins, whoever wrote it.

@@ -329,7 +329,7 @@ pub fn restore(
 /// Move a file whose data could not all be written out of its real name, to
 /// `NAME.rime-incomplete` (or `.1`, `.2`, ... if taken; never over another file). A file that
 /// cannot be set aside is removed. Returns the line for the error.
-fn set_aside(path: &Path) -> String {
+pub(crate) fn set_aside(path: &Path) -> String {
     if fs::symlink_metadata(path).is_err() {
         return format!(
             "{}: not restored, none of its data could be read",

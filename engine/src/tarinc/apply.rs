@@ -197,35 +197,11 @@ impl Ctx<'_> {
         remove_any(&path).map_err(|x| self.io(&path, x))?;
         match e.kind {
             EntryKind::Regular | EntryKind::Sparse => {
-                let mut f = File::create(&path).map_err(|x| self.io(&path, x))?;
-                let mut buf = vec![0u8; 256 * 1024];
-                if e.kind == EntryKind::Sparse {
-                    for &(off, len) in &e.sparse {
-                        f.seek(SeekFrom::Start(off))
-                            .map_err(|x| self.io(&path, x))?;
-                        let mut left = len;
-                        while left > 0 {
-                            let want = (buf.len() as u64).min(left) as usize;
-                            let n = r.read_data(&mut buf[..want])?;
-                            if n == 0 {
-                                return Err(Error::corrupt(format!(
-                                    "tar member {}: sparse data shorter than its map",
-                                    path.display()
-                                )));
-                            }
-                            f.write_all(&buf[..n]).map_err(|x| self.io(&path, x))?;
-                            left -= n as u64;
-                        }
-                    }
-                    f.set_len(e.real_size).map_err(|x| self.io(&path, x))?;
-                } else {
-                    loop {
-                        let n = r.read_data(&mut buf)?;
-                        if n == 0 {
-                            break;
-                        }
-                        f.write_all(&buf[..n]).map_err(|x| self.io(&path, x))?;
-                    }
+                let f = File::create(&path).map_err(|x| self.io(&path, x))?;
+                if let Err(err) = self.file_data(r, &e, &path, f) {
+                    // Never leave a file under its real name with part (or damaged bytes) of
+                    // its content: set it aside, as a restore from a rime repository does.
+                    return Err(err.note(crate::ops::restore::set_aside(&path)));
                 }
                 self.stats.bytes += e.size;
             }
@@ -280,6 +256,45 @@ impl Ctx<'_> {
             EntryKind::Directory | EntryKind::Dumpdir => unreachable!("handled above"),
         }
         self.metadata(&path, &e, e.kind == EntryKind::Symlink);
+        Ok(())
+    }
+
+    /// Write a regular or sparse member's data into `f`, just created at `path`.
+    fn file_data<R: Read>(
+        &self,
+        r: &mut TarReader<R>,
+        e: &Entry,
+        path: &Path,
+        mut f: File,
+    ) -> Result<()> {
+        let mut buf = vec![0u8; 256 * 1024];
+        if e.kind == EntryKind::Sparse {
+            for &(off, len) in &e.sparse {
+                f.seek(SeekFrom::Start(off)).map_err(|x| self.io(path, x))?;
+                let mut left = len;
+                while left > 0 {
+                    let want = (buf.len() as u64).min(left) as usize;
+                    let n = r.read_data(&mut buf[..want])?;
+                    if n == 0 {
+                        return Err(Error::corrupt(format!(
+                            "tar member {}: sparse data shorter than its map",
+                            path.display()
+                        )));
+                    }
+                    f.write_all(&buf[..n]).map_err(|x| self.io(path, x))?;
+                    left -= n as u64;
+                }
+            }
+            f.set_len(e.real_size).map_err(|x| self.io(path, x))?;
+        } else {
+            loop {
+                let n = r.read_data(&mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                f.write_all(&buf[..n]).map_err(|x| self.io(path, x))?;
+            }
+        }
         Ok(())
     }
 

@@ -12,13 +12,35 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::storage::sftp::{SftpOptions, SftpStorage};
 use crate::storage::{SwiftCredentials, SwiftStorage};
 
+/// One entry of a directory listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub name: String,
+    /// For files, when known: their size.
+    pub size: Option<u64>,
+    /// The MD5 of the content (lower-case hex) as the storage recorded it when the object was
+    /// written: Swift lists each object's `ETag`. Checked on read, so an object damaged at rest
+    /// is named instead of being fed to the decompressor.
+    pub md5: Option<String>,
+}
+
+impl Listed {
+    fn plain((name, size): (String, Option<u64>)) -> Listed {
+        Listed {
+            name,
+            size,
+            md5: None,
+        }
+    }
+}
+
 /// Read-only access to a Freezer container by relative path (`/`-separated).
 pub trait Container: Send + Sync {
     /// Human-readable location, used in messages.
     fn location(&self) -> String;
-    /// Entries of the directory `dir` (`""` = the container's top): name and, for files when
-    /// known, size. A missing directory is an empty list.
-    fn list_dir(&self, dir: &str) -> Result<Vec<(String, Option<u64>)>>;
+    /// Entries of the directory `dir` (`""` = the container's top). A missing directory is an
+    /// empty list.
+    fn list_dir(&self, dir: &str) -> Result<Vec<Listed>>;
     /// Size of the object at `path`, or `None` when there is none.
     fn size(&self, path: &str) -> Result<Option<u64>>;
     /// `len` bytes from `offset` (fewer only at the end of the object).
@@ -50,7 +72,7 @@ impl Container for LocalContainer {
         self.root.display().to_string()
     }
 
-    fn list_dir(&self, dir: &str) -> Result<Vec<(String, Option<u64>)>> {
+    fn list_dir(&self, dir: &str) -> Result<Vec<Listed>> {
         let p = self.path(dir);
         let rd = match std::fs::read_dir(&p) {
             Ok(rd) => rd,
@@ -61,7 +83,10 @@ impl Container for LocalContainer {
         for ent in rd {
             let ent = ent.map_err(|e| Error::io(format!("cannot list {}", p.display()), e))?;
             let size = ent.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
-            out.push((ent.file_name().to_string_lossy().into_owned(), size));
+            out.push(Listed::plain((
+                ent.file_name().to_string_lossy().into_owned(),
+                size,
+            )));
         }
         Ok(out)
     }
@@ -107,7 +132,7 @@ macro_rules! container_by_paths {
             fn location(&self) -> String {
                 crate::storage::Storage::location(self)
             }
-            fn list_dir(&self, dir: &str) -> Result<Vec<(String, Option<u64>)>> {
+            fn list_dir(&self, dir: &str) -> Result<Vec<Listed>> {
                 self.list_path(dir)
             }
             fn size(&self, path: &str) -> Result<Option<u64>> {

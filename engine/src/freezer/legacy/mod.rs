@@ -23,7 +23,7 @@ pub mod stream;
 
 use std::path::Path;
 
-pub use container::{open_container, Container, ContainerOptions, LocalContainer};
+pub use container::{open_container, Container, ContainerOptions, Listed, LocalContainer};
 pub use import::{import, ImportOptions, ImportOutcome, ImportReport};
 pub use metadata::FreezerMetadata;
 pub use restore::RestoreReport;

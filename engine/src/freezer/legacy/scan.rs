@@ -16,7 +16,7 @@
 
 use std::collections::BTreeMap;
 
-use super::container::Container;
+use super::container::{Container, Listed};
 use super::metadata::FreezerMetadata;
 use crate::error::{Error, Result};
 use crate::tarinc::Compression;
@@ -30,6 +30,8 @@ pub struct DataObject {
     /// Path relative to the container.
     pub path: String,
     pub size: u64,
+    /// The content's MD5 (lower-case hex) as listed by the storage (Swift), checked on read.
+    pub md5: Option<String>,
 }
 
 /// One Freezer backup (one level of a chain).
@@ -83,7 +85,7 @@ fn parse_level_dir(s: &str) -> Option<(u32, i64)> {
 }
 
 fn dirs(c: &dyn Container, dir: &str) -> Result<Vec<String>> {
-    Ok(c.list_dir(dir)?.into_iter().map(|(n, _)| n).collect())
+    Ok(c.list_dir(dir)?.into_iter().map(|l| l.name).collect())
 }
 
 /// Every tar-engine backup in the container, sorted by name, then time, then level.
@@ -133,30 +135,40 @@ fn describe(
     };
     let entries = c.list_dir(&dir)?;
     let mut data = Vec::new();
-    if entries.iter().any(|(n, _)| n == "segments") {
+    if entries.iter().any(|l| l.name == "segments") {
         let seg_dir = format!("{dir}/segments");
-        let mut segs: Vec<(u64, String, Option<u64>)> = c
+        let mut segs: Vec<(u64, Listed)> = c
             .list_dir(&seg_dir)?
             .into_iter()
-            .filter_map(|(n, s)| n.parse::<u64>().ok().map(|i| (i, n, s)))
+            .filter_map(|l| l.name.parse::<u64>().ok().map(|i| (i, l)))
             .collect();
-        segs.sort();
-        for (_, n, s) in segs {
-            let path = format!("{seg_dir}/{n}");
-            let size = match s {
+        segs.sort_by_key(|(i, _)| *i);
+        for (_, l) in segs {
+            let path = format!("{seg_dir}/{}", l.name);
+            let size = match l.size {
                 Some(s) => s,
                 None => c.size(&path)?.unwrap_or(0),
             };
-            data.push(DataObject { path, size });
+            data.push(DataObject {
+                path,
+                size,
+                md5: l.md5,
+            });
         }
     }
     if data.is_empty() {
-        if let Some((_, listed)) = entries.iter().find(|(n, _)| n == "data") {
+        if let Some(listed) = entries.iter().find(|l| l.name == "data") {
             let path = format!("{dir}/data");
             // A Swift large object manifest lists with its own size (0 bytes for a DLO); a
-            // HEAD gives the size of what a GET returns.
-            let size = c.size(&path)?.or(*listed).unwrap_or(0);
-            data.push(DataObject { path, size });
+            // HEAD gives the size of what a GET returns. Its listed hash is not the MD5 of that
+            // content either (a DLO's is its empty body's, an SLO's the segments' ETags'), so
+            // only segments listed one by one are checked against their MD5.
+            let size = c.size(&path)?.or(listed.size).unwrap_or(0);
+            data.push(DataObject {
+                path,
+                size,
+                md5: None,
+            });
         }
     }
     // Listed by its metadata but without data: shown, and restore says what is missing.

@@ -5,6 +5,8 @@
 use std::io::{self, BufReader, Cursor, Read};
 use std::sync::{Arc, Mutex};
 
+use md5::{Digest, Md5};
+
 use super::container::Container;
 use super::scan::{DataObject, LegacyBackup};
 use crate::error::{Error, ErrorKind, Result};
@@ -12,6 +14,11 @@ use crate::tarinc::{Compression, DecompressReader, DecryptReader, KdfDigest, Tar
 
 /// Bytes fetched per request.
 const CHUNK: u64 = 8 << 20;
+
+/// Objects with a listed MD5 up to this size are read whole and checked before any of their
+/// bytes reach the decoder (Freezer's segments are 64 MiB by default). Larger ones are checked
+/// when their last byte has been read.
+const CHECK_WHOLE: u64 = 256 << 20;
 
 /// What a failed read was doing: the object being read, and the storage's own error (kept
 /// whole so that its kind survives the trip through `std::io`).
@@ -29,6 +36,8 @@ pub struct ObjectsReader<'a> {
     off: u64,
     buf: Vec<u8>,
     pos: usize,
+    /// MD5 of the object being streamed, when it is too large to be checked before use.
+    hasher: Option<Md5>,
     state: Arc<Mutex<ReadState>>,
 }
 
@@ -41,12 +50,31 @@ impl<'a> ObjectsReader<'a> {
             off: 0,
             buf: Vec::new(),
             pos: 0,
+            hasher: None,
             state,
         }
     }
 
+    /// `want` bytes of `o` from `off`, or an error naming the object if it ends sooner.
+    fn read_object(&self, o: &DataObject, off: u64, want: u64) -> Result<Vec<u8>> {
+        let got = self.c.read_range(&o.path, off, want)?;
+        if got.len() as u64 != want {
+            return Err(Error::corrupt(format!(
+                "{} in {} is truncated: it ends at byte {} but was listed with {} bytes",
+                o.path,
+                self.c.location(),
+                off + got.len() as u64,
+                o.size
+            )));
+        }
+        Ok(got)
+    }
+
     fn fill(&mut self) -> Result<bool> {
         while self.idx < self.objs.len() && self.off >= self.objs[self.idx].size {
+            if let Some(h) = self.hasher.take() {
+                check_md5(&self.objs[self.idx], self.c, h.finalize().into())?;
+            }
             self.idx += 1;
             self.off = 0;
         }
@@ -56,22 +84,48 @@ impl<'a> ObjectsReader<'a> {
         if let Ok(mut s) = self.state.lock() {
             s.current.clone_from(&o.path);
         }
+        if self.off == 0 && o.md5.is_some() {
+            if o.size <= CHECK_WHOLE {
+                // Whole, and checked before the decoder sees a byte of it.
+                let mut whole = Vec::with_capacity(o.size as usize);
+                while (whole.len() as u64) < o.size {
+                    let at = whole.len() as u64;
+                    whole.extend(self.read_object(o, at, (o.size - at).min(CHUNK))?);
+                }
+                check_md5(o, self.c, Md5::digest(&whole).into())?;
+                self.off = o.size;
+                self.buf = whole;
+                self.pos = 0;
+                return Ok(true);
+            }
+            self.hasher = Some(Md5::new());
+        }
         let want = (o.size - self.off).min(CHUNK);
-        let got = self.c.read_range(&o.path, self.off, want)?;
-        if got.len() as u64 != want {
-            return Err(Error::corrupt(format!(
-                "{} in {} is truncated: it ends at byte {} but was listed with {} bytes",
-                o.path,
-                self.c.location(),
-                self.off + got.len() as u64,
-                o.size
-            )));
+        let got = self.read_object(o, self.off, want)?;
+        if let Some(h) = &mut self.hasher {
+            h.update(&got);
         }
         self.off += want;
         self.buf = got;
         self.pos = 0;
         Ok(true)
     }
+}
+
+/// Compare what was read of `o` with the MD5 the storage listed for it.
+fn check_md5(o: &DataObject, c: &dyn Container, got: [u8; 16]) -> Result<()> {
+    let Some(listed) = &o.md5 else { return Ok(()) };
+    let got = hex::encode(got);
+    if got == *listed {
+        return Ok(());
+    }
+    Err(Error::corrupt(format!(
+        "{} in {} is damaged: its {} bytes have MD5 {got}, but the storage recorded {listed} \
+         when it was written",
+        o.path,
+        c.location(),
+        o.size
+    )))
 }
 
 impl Read for ObjectsReader<'_> {
@@ -127,7 +181,12 @@ pub fn explain(b: &LegacyBackup, state: &Mutex<ReadState>, e: Error) -> Error {
         Ok(mut s) => (s.current.clone(), s.error.take()),
         Err(_) => (String::new(), None),
     };
-    let e = stored.unwrap_or(e);
+    // The storage's own error is the one to show (the decoder's only quotes it), with what the
+    // extraction did about it (a file set aside).
+    let e = match stored {
+        Some(s) => e.notes_onto(s),
+        None => e,
+    };
     let at = if current.is_empty() {
         String::new()
     } else {

@@ -6,11 +6,12 @@ use super::ops;
 use super::protocol::FXF_READ;
 use super::SftpStorage;
 use crate::error::{Error, ErrorKind, Result};
+use crate::freezer::legacy::Listed;
 
 impl SftpStorage {
     /// Names (with sizes when the server gives them) in the directory `rel` under the URL's
     /// path; an empty list when it does not exist. `.` and `..` are left out.
-    pub fn list_path(&self, rel: &str) -> Result<Vec<(String, Option<u64>)>> {
+    pub fn list_path(&self, rel: &str) -> Result<Vec<Listed>> {
         let i = &self.inner;
         let dir = i.join(rel.trim_matches('/'));
         let entries = i
@@ -19,6 +20,11 @@ impl SftpStorage {
         Ok(entries
             .into_iter()
             .filter(|(n, _)| n != "." && n != "..")
+            .map(|(name, size)| Listed {
+                name,
+                size,
+                md5: None,
+            })
             .collect())
     }
 

@@ -10,12 +10,15 @@ use reqwest::StatusCode;
 use super::http::status_error;
 use super::SwiftStorage;
 use crate::error::{Error, ErrorKind, Result};
+use crate::freezer::legacy::Listed;
 
 /// One entry of a delimiter listing: an object or a "subdir" prefix.
 #[derive(serde::Deserialize)]
 struct Entry {
     name: Option<String>,
     bytes: Option<u64>,
+    /// The object's `ETag`: the MD5 of its content (of a manifest's own body for large objects).
+    hash: Option<String>,
     subdir: Option<String>,
 }
 
@@ -30,8 +33,8 @@ impl SwiftStorage {
     }
 
     /// Names in the pseudo-directory `rel` (a delimiter listing): objects with their sizes
-    /// (a manifest lists as 0 bytes) and sub-directories with `None`.
-    pub fn list_path(&self, rel: &str) -> Result<Vec<(String, Option<u64>)>> {
+    /// (a manifest lists as 0 bytes) and MD5s, sub-directories with `None`.
+    pub fn list_path(&self, rel: &str) -> Result<Vec<Listed>> {
         let me = &self.inner;
         let mut prefix = self.full(rel);
         if !prefix.is_empty() {
@@ -46,15 +49,19 @@ impl SwiftStorage {
             };
             let n = page.len();
             for e in page {
-                let (full, size) = match (e.subdir, e.name) {
-                    (Some(d), _) => (d, None),
-                    (None, Some(n)) => (n, Some(e.bytes.unwrap_or(0))),
+                let (full, size, md5) = match (e.subdir, e.name) {
+                    (Some(d), _) => (d, None, None),
+                    (None, Some(n)) => (n, Some(e.bytes.unwrap_or(0)), e.hash),
                     (None, None) => continue,
                 };
                 marker = full.clone();
                 let name = full[prefix.len().min(full.len())..].trim_end_matches('/');
                 if !name.is_empty() {
-                    out.push((name.to_string(), size));
+                    out.push(Listed {
+                        name: name.to_string(),
+                        size,
+                        md5: md5.map(|h| h.to_ascii_lowercase()),
+                    });
                 }
             }
             if n < me.list_limit {
