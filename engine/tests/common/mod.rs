@@ -1,4 +1,5 @@
 //! Helpers shared by the engine's integration tests.
+#![allow(dead_code)] // each test uses only some helpers
 
 use std::path::Path;
 use std::sync::Arc;
