@@ -62,7 +62,10 @@ pub fn run(g: &GlobalOpts, a: RepairArgs) -> Result<ExitCode> {
             }
             forget_broken(&repo, held, &to_forget)?
         }
-        _ => 0,
+        other => {
+            drop(other); // release the lock before printing
+            0
+        }
     };
     if g.json {
         super::print_json(&serde_json::json!({

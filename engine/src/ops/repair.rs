@@ -207,9 +207,9 @@ pub fn repair(repo: &Repository, opts: &RepairOptions) -> Result<Repaired> {
 /// Takes the exclusive lock that `repair` held through its scan (`keep_lock`), so the
 /// decision and the removal see the same repository.
 pub fn forget_broken(repo: &Repository, held: LockGuard, broken: &[Broken]) -> Result<u64> {
-    if !held.is_exclusive() {
+    if !held.is_exclusive() || !held.is_on(repo) {
         return Err(crate::Error::invalid(
-            "forget_broken needs the exclusive lock held by repair's scan",
+            "forget_broken needs the exclusive lock repair's scan held on this repository",
         ));
     }
     held.check()?;

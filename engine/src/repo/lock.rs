@@ -238,6 +238,11 @@ impl LockGuard {
         self.held.body.lock().exclusive
     }
 
+    /// Whether this lock is held on `repo` (the same repository id).
+    pub fn is_on(&self, repo: &Repository) -> bool {
+        self.held.repo.config().repo_id == repo.config().repo_id
+    }
+
     /// Fails if the lock was lost (a refresh failed, or someone removed it with `unlock`):
     /// call before destructive steps.
     pub fn check(&self) -> Result<()> {

@@ -12,7 +12,7 @@ use std::path::Path;
 
 use super::container::Container;
 use super::scan::{check_objects, LegacyBackup};
-use super::stream::{explain, open};
+use super::stream::{explain, open, open_probe};
 use crate::error::{Error, ErrorKind, Result};
 use crate::tarinc::{apply, ApplyOptions};
 
@@ -80,7 +80,7 @@ pub fn apply_levels(
     }
     // Key and format of every level, before the first write.
     for b in chain {
-        let mut o = open(c, b, pass)?;
+        let mut o = open_probe(c, b, pass)?;
         if let Err(e) = o.reader.next_entry() {
             return Err(explain(b, &o.state, e));
         }

@@ -38,6 +38,11 @@ pub struct ObjectsReader<'a> {
     pos: usize,
     /// MD5 of the object being streamed, when it is too large to be checked before use.
     hasher: Option<Md5>,
+    /// Skip the MD5 checks and whole-object reads: for a probe that reads only the first
+    /// bytes (the restore reads everything again, checked).
+    probe: bool,
+    /// Set once a read failed: every later read fails too, never skips ahead.
+    failed: Option<String>,
     state: Arc<Mutex<ReadState>>,
 }
 
@@ -51,6 +56,8 @@ impl<'a> ObjectsReader<'a> {
             buf: Vec::new(),
             pos: 0,
             hasher: None,
+            probe: false,
+            failed: None,
             state,
         }
     }
@@ -84,9 +91,10 @@ impl<'a> ObjectsReader<'a> {
         if let Ok(mut s) = self.state.lock() {
             s.current.clone_from(&o.path);
         }
-        if self.off == 0 && o.md5.is_some() {
+        if self.off == 0 && o.md5.is_some() && !self.probe {
             if o.size <= CHECK_WHOLE {
                 // Whole, and checked before the decoder sees a byte of it.
+                self.buf = Vec::new();
                 let mut whole = Vec::with_capacity(o.size as usize);
                 while (whole.len() as u64) < o.size {
                     let at = whole.len() as u64;
@@ -130,12 +138,16 @@ fn check_md5(o: &DataObject, c: &dyn Container, got: [u8; 16]) -> Result<()> {
 
 impl Read for ObjectsReader<'_> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if let Some(msg) = &self.failed {
+            return Err(io::Error::other(msg.clone()));
+        }
         if self.pos >= self.buf.len() {
             match self.fill() {
                 Ok(true) => {}
                 Ok(false) => return Ok(0),
                 Err(e) => {
                     let msg = e.to_string();
+                    self.failed = Some(msg.clone());
                     if let Ok(mut s) = self.state.lock() {
                         s.error = Some(e);
                     }
@@ -198,8 +210,27 @@ pub fn explain(b: &LegacyBackup, state: &Mutex<ReadState>, e: Error) -> Error {
 /// Open a backup's stream, checking the key and the format before returning: a wrong
 /// password fails here with `WrongPassword`, before the caller writes anything.
 pub fn open<'a>(c: &'a dyn Container, b: &LegacyBackup, pass: Option<&[u8]>) -> Result<Opened<'a>> {
+    open_with(c, b, pass, false)
+}
+
+/// [`open`] for a look at the first bytes only: objects are read in ranges, unchecked (a
+/// segment is not downloaded whole just to read its first tar header).
+pub fn open_probe<'a>(
+    c: &'a dyn Container,
+    b: &LegacyBackup,
+    pass: Option<&[u8]>,
+) -> Result<Opened<'a>> {
+    open_with(c, b, pass, true)
+}
+
+fn open_with<'a>(
+    c: &'a dyn Container,
+    b: &LegacyBackup,
+    pass: Option<&[u8]>,
+    probe: bool,
+) -> Result<Opened<'a>> {
     let state = Arc::new(Mutex::new(ReadState::default()));
-    let opened = open_inner(c, b, pass, state.clone()).map_err(|e| explain(b, &state, e))?;
+    let opened = open_inner(c, b, pass, state.clone(), probe).map_err(|e| explain(b, &state, e))?;
     Ok(opened)
 }
 
@@ -208,9 +239,11 @@ fn open_inner<'a>(
     b: &LegacyBackup,
     pass: Option<&[u8]>,
     state: Arc<Mutex<ReadState>>,
+    probe: bool,
 ) -> Result<Opened<'a>> {
     let name = b.dir.clone();
     let mut src = ObjectsReader::new(c, b.data.clone(), state.clone());
+    src.probe = probe;
     let head = read_full(&mut src, 512).map_err(|e| Error::io(format!("reading {name}"), e))?;
     let src = Cursor::new(head.clone()).chain(src);
     let (plain, digest, probe): (Box<dyn Read + 'a>, Option<KdfDigest>, Vec<u8>) =

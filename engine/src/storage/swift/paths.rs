@@ -60,7 +60,7 @@ impl SwiftStorage {
                     out.push(Listed {
                         name: name.to_string(),
                         size,
-                        md5: md5.map(|h| h.to_ascii_lowercase()),
+                        md5: md5.and_then(|h| plain_md5(&h)),
                     });
                 }
             }
@@ -126,5 +126,34 @@ impl SwiftStorage {
             body = super::cut_to_range(body, offset, len);
         }
         Ok(body)
+    }
+}
+
+/// A listed hash that is a plain MD5 (32 hex digits, quotes dropped), lower-cased. Other
+/// forms (empty, or the ETags some Swift-compatible servers give multipart objects, such as
+/// `md5-N`) are not checksums of the content and are ignored rather than compared.
+fn plain_md5(h: &str) -> Option<String> {
+    let h = h.trim().trim_matches('"');
+    (h.len() == 32 && h.bytes().all(|b| b.is_ascii_hexdigit())).then(|| h.to_ascii_lowercase())
+}
+
+#[cfg(test)]
+mod plain_md5_tests {
+    #[test]
+    fn only_plain_md5_hashes_are_kept() {
+        let md5 = "D41D8CD98F00B204E9800998ECF8427E";
+        assert_eq!(super::plain_md5(md5).unwrap(), md5.to_ascii_lowercase());
+        assert_eq!(
+            super::plain_md5(&format!("\"{md5}\"")).unwrap(),
+            md5.to_ascii_lowercase()
+        );
+        for bad in [
+            "",
+            "abc",
+            "d41d8cd98f00b204e9800998ecf8427e-3",
+            "zz1d8cd98f00b204e9800998ecf8427e",
+        ] {
+            assert_eq!(super::plain_md5(bad), None, "{bad}");
+        }
     }
 }
