@@ -19,7 +19,8 @@
 # machine the servers run on the same cores as the client, so their CPU bounds every client's
 # speed.
 #
-# Environment: RESTORE_REPS [2] (restores are repeated, interleaved, best kept), DATA [random], RIME [target/release/rime], SIZE_MB [2048], SEGMENT [100M], WORK
+# Environment: BACKUP_REPS [2] (backups are repeated into new containers, best kept), RESTORE_REPS
+# [2] (restores are repeated, interleaved, best kept), DATA [random], RIME [target/release/rime], SIZE_MB [2048], SEGMENT [100M], WORK
 # [/var/tmp/rime-bench-swift], OUT [benches/results/storages-<date>.md].
 # Needs the packages tests/run.sh installs for Swift (run as root).
 set -euo pipefail
@@ -94,45 +95,11 @@ use() { # N: the ST_* variables for cluster N
 
 pw="$WORK/password"
 echo bench-password >"$pw"
-r1=swift://bench/rime
-use 1
-"$RIME" --repo "$r1" --password-file "$pw" init >>"$WORK/log"
 # Each backup phase starts with the source just read once into the page cache: in a VM whose
 # guest hands freed or idle memory back to the host, the first reader of data written minutes
 # earlier pays a hypervisor fault per page (see BENCHMARKS.md), and that should not land on
 # whichever tool happens to run first.
 warm_source() { cat "$WORK"/src/* >/dev/null; }
-warm_source
-timeit rime-backup-1 "$RIME" --repo "$r1" --password-file "$pw" --quiet backup "$WORK/src"
-
-# Both clusters at once, each with its own credentials: one [storage:NAME] section per cluster.
-cfg="$WORK/two.ini"
-{
-  for n in 1 2; do
-    a="RIME_TEST_SWIFT${n}_AUTH" u="RIME_TEST_SWIFT${n}_USER" k="RIME_TEST_SWIFT${n}_KEY"
-    printf '[storage:cluster%s]\nstorage = swift\ncontainer = bench2x/rime\nst_auth = %s\nst_user = %s\nst_key = %s\n' \
-      "$n" "${!a}" "${!u}" "${!k}"
-  done
-} >"$cfg"
-"$RIME" --config "$cfg" --password-file "$pw" init >>"$WORK/log" 2>&1
-warm_source
-timeit rime-backup-2x "$RIME" --config "$cfg" --password-file "$pw" --quiet backup "$WORK/src"
-
-warm_source
-timeit swift-upload swift upload --segment-size "$SEGMENT" bench-swiftclient "$WORK/src"
-
-if command -v restic >/dev/null; then
-  export RESTIC_PASSWORD=bench-password
-  restic -r swift:bench-restic:/ init >>"$WORK/log" 2>&1
-  warm_source
-  timeit restic-backup restic -r swift:bench-restic:/ backup "$WORK/src"
-fi
-
-cmp_dirs() { diff -rq "$WORK/src" "$1" >/dev/null || { echo "RESTORE DIFFERS: $1" >&2; exit 1; }; }
-# Restores run RESTORE_REPS times, interleaved (rime, swift, restic, rime, ...), and the best of
-# each is reported: in this VM whichever restore runs first after gigabytes of writes is slowed
-# by their writeback, whatever the tool.
-RESTORE_REPS=${RESTORE_REPS:-2}
 declare -A BEST
 best() { # NAME: keep the fastest repetition under NAME
   local k=$1
@@ -140,6 +107,63 @@ best() { # NAME: keep the fastest repetition under NAME
     T[$k]=${T[$k-try]} CLIENT[$k]=${CLIENT[$k-try]} SERVER[$k]=${SERVER[$k-try]} RSS[$k]=${RSS[$k-try]} BEST[$k]=1
   fi
 }
+two_clusters_config() { # CONTAINER: one [storage:NAME] section per cluster, own credentials
+  for n in 1 2; do
+    a="RIME_TEST_SWIFT${n}_AUTH" u="RIME_TEST_SWIFT${n}_USER" k="RIME_TEST_SWIFT${n}_KEY"
+    printf '[storage:cluster%s]\nstorage = swift\ncontainer = %s\nst_auth = %s\nst_user = %s\nst_key = %s\n' \
+      "$n" "$1" "${!a}" "${!u}" "${!k}"
+  done
+}
+# Backups run BACKUP_REPS times, each into new containers, and the best of each tool is kept
+# (single runs of the same phase move by up to 40% on this VM). Containers of the previous
+# repetition are deleted first, untimed, so the disk holds one set; restores use the last.
+BACKUP_REPS=${BACKUP_REPS:-2}
+export RESTIC_PASSWORD=bench-password
+for rep in $(seq 1 "$BACKUP_REPS"); do
+  if [ "$rep" -gt 1 ]; then
+    p=$((rep - 1))
+    use 1
+    swift delete "bench$p" >/dev/null 2>&1 || true
+    swift delete "bench2x$p" >/dev/null 2>&1 || true
+    swift delete "bench-swiftclient$p" >/dev/null 2>&1 || true
+    swift delete "bench-swiftclient${p}_segments" >/dev/null 2>&1 || true
+    swift delete "bench-restic$p" >/dev/null 2>&1 || true
+    use 2
+    swift delete "bench2x$p" >/dev/null 2>&1 || true
+  fi
+  use 1
+  r1=swift://bench$rep/rime
+  "$RIME" --repo "$r1" --password-file "$pw" init >>"$WORK/log"
+  warm_source
+  timeit rime-backup-1-try "$RIME" --repo "$r1" --password-file "$pw" --quiet backup "$WORK/src"
+  best rime-backup-1
+
+  cfg="$WORK/two.ini"
+  two_clusters_config "bench2x$rep/rime" >"$cfg"
+  "$RIME" --config "$cfg" --password-file "$pw" init >>"$WORK/log" 2>&1
+  warm_source
+  timeit rime-backup-2x-try "$RIME" --config "$cfg" --password-file "$pw" --quiet backup "$WORK/src"
+  best rime-backup-2x
+
+  warm_source
+  timeit swift-upload-try swift upload --segment-size "$SEGMENT" "bench-swiftclient$rep" "$WORK/src"
+  best swift-upload
+
+  if command -v restic >/dev/null; then
+    restic -r "swift:bench-restic$rep:/" init >>"$WORK/log" 2>&1
+    warm_source
+    timeit restic-backup-try restic -r "swift:bench-restic$rep:/" backup "$WORK/src"
+    best restic-backup
+  fi
+done
+last=$BACKUP_REPS
+
+cmp_dirs() { diff -rq "$WORK/src" "$1" >/dev/null || { echo "RESTORE DIFFERS: $1" >&2; exit 1; }; }
+# Restores run RESTORE_REPS times, interleaved (rime, swift, restic, rime, ...), and the best of
+# each is reported: in this VM whichever restore runs first after gigabytes of writes is slowed
+# by their writeback, whatever the tool.
+RESTORE_REPS=${RESTORE_REPS:-2}
+use 1
 for rep in $(seq 1 "$RESTORE_REPS"); do
   timeit rime-restore-try "$RIME" --repo "$r1" --password-file "$pw" --quiet restore latest --target "$WORK/r-rime"
   cmp_dirs "$WORK/r-rime"
@@ -147,13 +171,13 @@ for rep in $(seq 1 "$RESTORE_REPS"); do
   best rime-restore
 
   mkdir -p "$WORK/r-swift"
-  timeit swift-download-try bash -c "cd '$WORK/r-swift' && swift download bench-swiftclient"
+  timeit swift-download-try bash -c "cd '$WORK/r-swift' && swift download bench-swiftclient$last"
   cmp_dirs "$WORK/r-swift/${WORK#/}/src"
   rm -rf "$WORK/r-swift"
   best swift-download
 
   if command -v restic >/dev/null; then
-    timeit restic-restore-try restic -r swift:bench-restic:/ restore latest --target "$WORK/r-restic"
+    timeit restic-restore-try restic -r "swift:bench-restic$last:/" restore latest --target "$WORK/r-restic"
     cmp_dirs "$WORK/r-restic/${WORK#/}/src"
     rm -rf "$WORK/r-restic"
     best restic-restore
@@ -164,6 +188,7 @@ done
   echo "# rime and Swift: $SIZE_MB MiB of new data (DATA=$DATA), $(date -u +%Y-%m-%d\ %H:%M) UTC"
   echo
   echo "One local one-replica Swift cluster (tempauth), $(nproc) cores; swift upload with --segment-size $SEGMENT."
+  echo "Best of $BACKUP_REPS backups (each into new containers) and of $RESTORE_REPS interleaved restores per tool."
   echo
   echo "| phase | seconds | MiB/s | client CPU s | Swift servers CPU s | client peak RSS MiB |"
   echo "| --- | ---: | ---: | ---: | ---: | ---: |"

@@ -91,7 +91,20 @@ pub fn apply_levels(
     };
     for b in chain {
         let mut o = open(c, b, pass)?;
-        let stats = apply(&mut o.reader, target, opts).map_err(|e| explain(b, &o.state, e))?;
+        let stats = apply(&mut o.reader, target, opts).map_err(|e| {
+            let e = explain(b, &o.state, e);
+            if e.kind() == ErrorKind::Corrupt && b.data.iter().any(|d| d.md5.is_none()) {
+                // Only the compressor's own check covered these bytes, and it may come at the
+                // end of the stream: what this level wrote before cannot be vouched for.
+                e.note(format!(
+                    "files already restored from level {} were not verified by any checksum \
+                     and may be damaged too",
+                    b.level
+                ))
+            } else {
+                e
+            }
+        })?;
         report.members += stats.members;
         report.bytes += stats.bytes;
         report.deleted += stats.deleted;
