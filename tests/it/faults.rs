@@ -868,3 +868,50 @@ fn read_data_check_names(repo: &Repo, pack: &str) {
         out.stderr
     );
 }
+
+/// A restore onto a target that fills up stops (no pack is read for writes that cannot
+/// succeed), says the target is full, and leaves no partial file behind: not under its real
+/// name, and not set aside either, since the data is still in the repository and a partial
+/// copy would keep the disk full. Files that were completed stay, exact. Restored elsewhere, the
+/// snapshot is exact.
+#[test]
+fn restore_onto_a_full_target_stops_and_leaves_no_partial_files() {
+    let r = Repo::new();
+    let src = r.dir("src");
+    write(&src.join("a-small"), b"fits");
+    for i in 0..4 {
+        write_random_file(&src.join(format!("big{i}")), 70 + i, 6 << 20);
+    }
+    r.backup(&[&src], &[]);
+    let outer = tempfile::tempdir().unwrap();
+    let mnt = outer.path().join("mnt");
+    mkdir(&mnt);
+    let Some(_mount) = mount_tmpfs(&mnt, "10m") else {
+        return;
+    };
+    let out = r.run(&[os("restore"), os("latest"), os("--target"), os(&mnt)]);
+    out.failed();
+    let err = out
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("rime: error:"))
+        .unwrap_or_else(|| panic!("{}", out.stderr));
+    assert!(
+        err.contains("no space left on the restore target"),
+        "the first line says the target is full: {err}"
+    );
+    for e in fs::read_dir(&mnt).unwrap() {
+        let e = e.unwrap();
+        let name = e.file_name().to_string_lossy().to_string();
+        assert!(
+            !name.contains("rime-incomplete"),
+            "partial copy kept: {name}"
+        );
+        let got = fs::read(e.path()).unwrap();
+        assert_eq!(got, fs::read(src.join(&name)).unwrap(), "{name} is wrong");
+    }
+    assert!(out.stderr.contains("not restored"), "{}", out.stderr);
+    let t = r.fresh("elsewhere");
+    r.restore("latest", &t, &[]);
+    compare_trees(&src, &t);
+}

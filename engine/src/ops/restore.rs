@@ -10,7 +10,7 @@ use std::fs::{self, File, OpenOptions};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 use rayon::prelude::*;
@@ -225,8 +225,13 @@ pub fn restore(
     let bytes = AtomicU64::new(0);
     let blobs = AtomicU64::new(0);
     let errors: Mutex<Vec<Error>> = Mutex::new(Vec::new());
+    // Once the target is full every later write fails too: stop reading packs.
+    let target_full = AtomicBool::new(false);
     crate::ops::with_io_threads(repo, || {
         work.par_iter().for_each(|(pack, range)| {
+            if target_full.load(Ordering::Relaxed) {
+                return;
+            }
             if let Err(e) = restore_range(
                 repo,
                 pack,
@@ -237,15 +242,26 @@ pub fn restore(
                 &blobs,
                 progress,
             ) {
+                if e.kind() == ErrorKind::NoSpace {
+                    target_full.store(true, Ordering::Relaxed);
+                }
                 errors.lock().push(e);
             }
         })
     });
     let errors = errors.into_inner();
+    // Only a full target stopped the restore: every incomplete file's data is still in the
+    // repository, so its partial copy is removed (it would keep the disk full) rather than
+    // kept aside.
+    let only_full =
+        target_full.into_inner() && errors.iter().all(|e| e.kind() == ErrorKind::NoSpace);
     // A file some of whose data could not be read is never left under its real name.
     let mut incomplete = Vec::new();
     for f in plan.files.iter().filter(|f| !f.complete()) {
-        incomplete.push(set_aside(&f.path));
+        incomplete.push(match only_full {
+            true => remove_partial(&f.path),
+            false => set_aside(&f.path),
+        });
     }
     // 5. Hard links to files restored above.
     for (file, path) in &plan.links {
@@ -304,6 +320,9 @@ pub fn restore(
                     p.display()
                 ));
             }
+        }
+        if only_full && plan.unrestorable.is_empty() {
+            return Err(full_target_error(target, &errors, incomplete));
         }
         return Err(incomplete_error(&plan.unrestorable, &errors, incomplete));
     }
@@ -376,6 +395,35 @@ pub(crate) fn set_aside(path: &Path) -> String {
     }
 }
 
+/// Remove what was written of a file the restore could not finish because the target is full.
+pub(crate) fn remove_partial(path: &Path) -> String {
+    match fs::remove_file(path) {
+        Ok(()) => format!("{}: not restored, partial copy removed", path.display()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            format!("{}: not restored", path.display())
+        }
+        Err(e) => format!(
+            "{}: INCOMPLETE, and it could not be removed: {e}",
+            path.display()
+        ),
+    }
+}
+
+/// The error of a restore stopped by a full target: said first, then the files not restored.
+fn full_target_error(target: &Path, errors: &[Error], not_restored: Vec<String>) -> Error {
+    let first = errors.first().map(ToString::to_string).unwrap_or_default();
+    Error::new(
+        ErrorKind::NoSpace,
+        format!(
+            "restore stopped: no space left on the restore target {} ({first}); {} file(s) not \
+             restored, their data is still in the repository: {}",
+            target.display(),
+            not_restored.len(),
+            listing(not_restored)
+        ),
+    )
+}
+
 /// The error of a restore that wrote everything it could: what is missing, what failed to read,
 /// and which files were marked incomplete (at most 20 lines, then a count).
 fn incomplete_error(unrestorable: &[String], errors: &[Error], incomplete: Vec<String>) -> Error {
@@ -383,14 +431,21 @@ fn incomplete_error(unrestorable: &[String], errors: &[Error], incomplete: Vec<S
         .first()
         .map_or(ErrorKind::MissingObject, |e| e.kind());
     let mut lines: Vec<String> = unrestorable.to_vec();
-    lines.extend(errors.iter().map(|e| e.to_string()));
+    let mut seen = std::collections::HashSet::new();
+    // One line per distinct problem (several ranges of one file fail alike).
+    lines.extend(
+        errors
+            .iter()
+            .map(|e| e.to_string())
+            .filter(|l| seen.insert(l.clone())),
+    );
     lines.extend(incomplete);
     let listed = listing(lines);
     Error::new(
         kind,
         format!(
-            "restore incomplete ({} item(s) missing from the repository, {} read(s) failed; \
-             everything else was restored): {listed}",
+            "restore incomplete ({} item(s) missing from the repository, {} read or write \
+             error(s); everything else was restored): {listed}",
             unrestorable.len(),
             errors.len(),
         ),

@@ -200,8 +200,13 @@ impl Ctx<'_> {
                 let f = File::create(&path).map_err(|x| self.io(&path, x))?;
                 if let Err(err) = self.file_data(r, &e, &path, f) {
                     // Never leave a file under its real name with part (or damaged bytes) of
-                    // its content: set it aside, as a restore from a rime repository does.
-                    return Err(err.note(crate::ops::restore::set_aside(&path)));
+                    // its content: set it aside, as a restore from a rime repository does; or,
+                    // when the target is full, remove it (the archive still holds it all).
+                    let note = match err.kind() {
+                        crate::ErrorKind::NoSpace => crate::ops::restore::remove_partial(&path),
+                        _ => crate::ops::restore::set_aside(&path),
+                    };
+                    return Err(err.note(note));
                 }
                 self.stats.bytes += e.size;
             }
