@@ -118,6 +118,7 @@ two_clusters_config() { # CONTAINER: one [storage:NAME] section per cluster, own
 # (single runs of the same phase move by up to 40% on this VM). Containers of the previous
 # repetition are deleted first, untimed, so the disk holds one set; restores use the last.
 BACKUP_REPS=${BACKUP_REPS:-2}
+[ "$BACKUP_REPS" -ge 1 ] || { echo "BACKUP_REPS must be at least 1" >&2; exit 2; }
 export RESTIC_PASSWORD=bench-password
 for rep in $(seq 1 "$BACKUP_REPS"); do
   if [ "$rep" -gt 1 ]; then

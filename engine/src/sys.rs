@@ -329,3 +329,13 @@ impl<T: ZeroValid> Drop for ZeroedPages<T> {
         unsafe { libc::munmap(self.base, self.map_len) };
     }
 }
+
+/// Bytes an unprivileged user may still write on the file system holding `path` (`statvfs`'s
+/// `f_bavail`), or `None` when it cannot be asked.
+pub fn free_bytes(path: &Path) -> Option<u64> {
+    let c = CString::new(path.as_os_str().as_bytes()).ok()?;
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is a valid NUL-terminated path and `st` a valid out-pointer.
+    let r = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
+    (r == 0).then(|| (st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
+}

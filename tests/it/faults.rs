@@ -900,6 +900,12 @@ fn restore_onto_a_full_target_stops_and_leaves_no_partial_files() {
         err.contains("no space left on the restore target"),
         "the first line says the target is full: {err}"
     );
+    assert!(
+        out.stderr.contains("warning: the files to restore hold")
+            && out.stderr.contains("bytes free"),
+        "no warning before writing: {}",
+        out.stderr
+    );
     for e in fs::read_dir(&mnt).unwrap() {
         let e = e.unwrap();
         let name = e.file_name().to_string_lossy().to_string();
@@ -910,7 +916,11 @@ fn restore_onto_a_full_target_stops_and_leaves_no_partial_files() {
         let got = fs::read(e.path()).unwrap();
         assert_eq!(got, fs::read(src.join(&name)).unwrap(), "{name} is wrong");
     }
-    assert!(out.stderr.contains("not restored"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("not restored, partial copy removed"),
+        "{}",
+        out.stderr
+    );
     let t = r.fresh("elsewhere");
     r.restore("latest", &t, &[]);
     compare_trees(&src, &t);

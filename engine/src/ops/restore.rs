@@ -148,6 +148,30 @@ pub fn restore(
             format!("no path of the snapshot matches {:?}", opts.include),
         ));
     }
+    // Said before anything is written: a target that cannot hold the data fills up midway.
+    let need: u64 = plan
+        .files
+        .iter()
+        .flat_map(|f| f.node.content.iter())
+        .map(|p| match p {
+            Part::Data { len, .. } => u64::from(*len),
+            Part::Hole { .. } => 0,
+        })
+        .sum();
+    if let Some(free) = crate::sys::free_bytes(target) {
+        if need > free {
+            progress.warning(&format!(
+                "the files to restore hold {need} bytes of data, but the file system of {} \
+                 has only {free} bytes free: the restore will stop when it is full{}",
+                target.display(),
+                if opts.overwrite {
+                    " (unless the files it replaces free enough)"
+                } else {
+                    ""
+                }
+            ));
+        }
+    }
     let own = match opts.ownership.unwrap_or(crate::sys::geteuid() == 0) {
         true => Ownership::Restore,
         false => Ownership::Skip,
@@ -241,15 +265,13 @@ pub fn restore(
                 &bytes,
                 &blobs,
                 progress,
+                &target_full,
             ) {
-                if e.kind() == ErrorKind::NoSpace {
-                    target_full.store(true, Ordering::Relaxed);
-                }
                 errors.lock().push(e);
             }
         })
     });
-    let errors = errors.into_inner();
+    let mut errors = errors.into_inner();
     // Only a full target stopped the restore: every incomplete file's data is still in the
     // repository, so its partial copy is removed (it would keep the disk full) rather than
     // kept aside.
@@ -268,17 +290,29 @@ pub fn restore(
         let f = &plan.files[*file as usize];
         if !f.complete() {
             incomplete.push(format!(
-                "{}: not linked to incomplete {}",
+                "{}: not linked to incomplete {}{}",
                 path.display(),
-                f.path.display()
+                f.path.display(),
+                if opts.overwrite && fs::symlink_metadata(path).is_ok() {
+                    "; the file already at this path was left as it was, it is not the \
+                     snapshot's"
+                } else {
+                    ""
+                }
             ));
             continue;
         }
         if opts.overwrite {
             let _ = fs::remove_file(path);
         }
-        fs::hard_link(&f.path, path)
-            .io_context(|| format!("cannot create hard link {}", path.display()))?;
+        // A link that cannot be made (a full target) is one more problem to list, not a
+        // reason to lose the list.
+        if let Err(e) = fs::hard_link(&f.path, path) {
+            errors.push(Error::io(
+                format!("cannot create hard link {}", path.display()),
+                e,
+            ));
+        }
     }
     // Read back before directory modes are set: a directory the snapshot has without owner
     // search permission would otherwise stop a non-root verify.
@@ -321,6 +355,9 @@ pub fn restore(
                 ));
             }
         }
+        // Warnings (metadata that could not be set on restored files) would be lost with the
+        // error: they go in its list.
+        incomplete.extend(warnings.lock().drain(..).map(|w| format!("warning: {w}")));
         if only_full && plan.unrestorable.is_empty() {
             return Err(full_target_error(target, &errors, incomplete));
         }
@@ -410,8 +447,17 @@ pub(crate) fn remove_partial(path: &Path) -> String {
 }
 
 /// The error of a restore stopped by a full target: said first, then the files not restored.
-fn full_target_error(target: &Path, errors: &[Error], not_restored: Vec<String>) -> Error {
+fn full_target_error(target: &Path, errors: &[Error], mut not_restored: Vec<String>) -> Error {
     let first = errors.first().map(ToString::to_string).unwrap_or_default();
+    let mut seen = std::collections::HashSet::from([first.clone()]);
+    // Other write failures (hard links) follow the files, each once.
+    not_restored.extend(
+        errors
+            .iter()
+            .filter(|e| !e.to_string().starts_with("cannot write "))
+            .map(ToString::to_string)
+            .filter(|l| seen.insert(l.clone())),
+    );
     Error::new(
         ErrorKind::NoSpace,
         format!(
@@ -696,6 +742,7 @@ fn restore_range(
     bytes: &AtomicU64,
     blobs: &AtomicU64,
     progress: &dyn Progress,
+    target_full: &AtomicBool,
 ) -> Result<()> {
     open_range(
         repo,
@@ -706,12 +753,21 @@ fn restore_range(
             blobs.fetch_add(1, Ordering::Relaxed);
             for t in uses {
                 let f = &files[t.file as usize];
-                let file = open_for_write(&f.path)?;
-                {
+                let written = open_for_write(&f.path).and_then(|file| {
                     let _writing = f.write_lock.lock();
                     file.write_all_at(plain, t.offset)
-                        .io_context(|| format!("cannot write {}", f.path.display()))?;
-                }
+                        .io_context(|| format!("cannot write {}", f.path.display()))
+                        .map(|()| file)
+                });
+                let file = match written {
+                    Ok(file) => file,
+                    Err(e) => {
+                        if e.kind() == ErrorKind::NoSpace {
+                            target_full.store(true, Ordering::Relaxed);
+                        }
+                        return Err(e);
+                    }
+                };
                 bytes.fetch_add(plain.len() as u64, Ordering::Relaxed);
                 if f.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
                     fin.finish(&file, f);
@@ -760,7 +816,14 @@ pub(crate) fn open_range<T>(
         let stored = &buf[s..s + e.stored_len as usize];
         match open_blob(repo.keys(), e.ty, e.flags, e.raw_len, &e.id, stored) {
             Ok(plain) => {
-                each(uses, &plain)?;
+                if let Err(w) = each(uses, &plain) {
+                    // Blobs already found damaged stay the error (their files must be set
+                    // aside, not taken for victims of the write failure).
+                    return Err(match failed.is_empty() {
+                        true => w,
+                        false => failed.remove(0).note(format!("then: {w}")),
+                    });
+                }
                 i += 1;
                 tried = 0;
             }

@@ -93,7 +93,12 @@ pub fn apply_levels(
         let mut o = open(c, b, pass)?;
         let stats = apply(&mut o.reader, target, opts).map_err(|e| {
             let e = explain(b, &o.state, e);
-            if e.kind() == ErrorKind::Corrupt && b.data.iter().any(|d| d.md5.is_none()) {
+            // Objects without a listed MD5, or too large to be checked before use.
+            let unchecked = b
+                .data
+                .iter()
+                .any(|d| d.md5.is_none() || d.size > super::stream::CHECK_WHOLE);
+            if e.kind() == ErrorKind::Corrupt && unchecked {
                 // Only the compressor's own check covered these bytes, and it may come at the
                 // end of the stream: what this level wrote before cannot be vouched for.
                 e.note(format!(

@@ -18,7 +18,7 @@ const CHUNK: u64 = 8 << 20;
 /// Objects with a listed MD5 up to this size are read whole and checked before any of their
 /// bytes reach the decoder (Freezer's segments are 64 MiB by default). Larger ones are checked
 /// when their last byte has been read.
-const CHECK_WHOLE: u64 = 256 << 20;
+pub(crate) const CHECK_WHOLE: u64 = 256 << 20;
 
 /// What a failed read was doing: the object being read, and the storage's own error (kept
 /// whole so that its kind survives the trip through `std::io`).
