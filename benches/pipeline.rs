@@ -561,6 +561,7 @@ fn backup_restore(c: &mut Criterion) {
                 overwrite: false,
                 ownership: Some(false),
                 verify: false,
+                sync: false,
             },
             |ro| {
                 restore(&repo, &first.id, &ro, &NoProgress).unwrap();
@@ -581,6 +582,7 @@ fn backup_restore(c: &mut Criterion) {
         overwrite: false,
         ownership: Some(false),
         verify: true,
+        sync: false,
     };
     restore(&repo, &first.id, &check, &NoProgress).unwrap();
     let a = std::fs::read(src.join("d3/f010.dat")).unwrap();

@@ -339,3 +339,17 @@ pub fn free_bytes(path: &Path) -> Option<u64> {
     let r = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
     (r == 0).then(|| (st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
 }
+
+/// Write out everything cached for the file system holding `path` and report what the kernel
+/// could not write (`syncfs`: since Linux 5.8 it returns writeback errors, such as a thin
+/// volume or a network file system that ran out of space after the writes were accepted).
+pub fn syncfs(path: &Path) -> std::io::Result<()> {
+    let dir = std::fs::File::open(path)?;
+    // SAFETY: `dir` is an open file descriptor for the duration of the call.
+    let r = unsafe { libc::syncfs(dir.as_raw_fd()) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}

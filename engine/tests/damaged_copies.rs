@@ -98,6 +98,7 @@ fn each_failing_blob_gets_every_copy() {
         overwrite: false,
         ownership: None,
         verify: false,
+        sync: false,
     };
     let e = restore(&repo, &snap, &ropts, &NoProgress).unwrap_err();
     assert!(e.to_string().contains("damaged on all 2 storages"), "{e}");

@@ -1241,6 +1241,7 @@ fn repo_v1_fixture_opens_checks_and_restores() {
         overwrite: false,
         ownership: Some(false),
         verify: true,
+        sync: false,
     };
     restore(&repo, id, &opts, &NoProgress).unwrap();
     for (p, content) in fixture_files() {

@@ -872,8 +872,8 @@ fn read_data_check_names(repo: &Repo, pack: &str) {
 /// A restore onto a target that fills up stops (no pack is read for writes that cannot
 /// succeed), says the target is full, and leaves no partial file behind: not under its real
 /// name, and not set aside either, since the data is still in the repository and a partial
-/// copy would keep the disk full. Files that were completed stay, exact. Restored elsewhere, the
-/// snapshot is exact.
+/// copy would keep the disk full. Files that were completed stay, exact. Restored elsewhere
+/// (with --sync), the snapshot is exact.
 #[test]
 fn restore_onto_a_full_target_stops_and_leaves_no_partial_files() {
     let r = Repo::new();
@@ -921,7 +921,9 @@ fn restore_onto_a_full_target_stops_and_leaves_no_partial_files() {
         "{}",
         out.stderr
     );
+    // Elsewhere, flushed to disk before success is reported (--sync), the snapshot is exact.
     let t = r.fresh("elsewhere");
-    r.restore("latest", &t, &[]);
+    let out = r.restore("latest", &t, &["--sync", "--verify"]);
+    assert!(out.stdout.contains("verified"), "{}", out.stdout);
     compare_trees(&src, &t);
 }

@@ -22,6 +22,10 @@ pub struct RestoreArgs {
     /// file, chunk by chunk; volumes: the whole image or device)
     #[arg(long)]
     verify: bool,
+    /// Flush the target's file system to disk before reporting success, and fail if the kernel
+    /// reports a write-back error (file trees and tar levels; volumes are always flushed)
+    #[arg(long)]
+    sync: bool,
     /// MySQL/MariaDB logical backups: pipe the dump into the server described by this file
     #[arg(long, value_name = "FILE")]
     mysql_conf: Option<PathBuf>,
@@ -100,6 +104,7 @@ pub fn run(g: &GlobalOpts, a: RestoreArgs) -> Result<ExitCode> {
         overwrite: a.overwrite,
         ownership: if a.no_ownership { Some(false) } else { None },
         verify: a.verify,
+        sync: a.sync,
     };
     let progress = crate::progress::TermProgress::new(g.quiet || g.json, "restoring");
     let started = std::time::Instant::now();
@@ -166,6 +171,18 @@ fn tar_level(
         opts.same_owner = false;
     }
     let applied = tarlevel::restore_chain(repo, &chain, &target, &opts)?;
+    if a.sync {
+        rime_engine::sys::syncfs(&target).map_err(|e| {
+            rime_engine::Error::io(
+                format!(
+                    "flushing the restored files to the disk of {} failed: the restore cannot be \
+                     trusted",
+                    target.display()
+                ),
+                e,
+            )
+        })?;
+    }
     if !g.quiet {
         println!(
             "restored tar levels 0..{} of snapshot {} into {}",

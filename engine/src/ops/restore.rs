@@ -48,6 +48,9 @@ pub struct RestoreOptions {
     pub ownership: Option<bool>,
     /// Read every restored file back and compare it with the snapshot (`restore_verify`).
     pub verify: bool,
+    /// Flush the target's file system before returning, so that a successful restore is on
+    /// disk and write-back errors are reported (`sys::syncfs`).
+    pub sync: bool,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -362,6 +365,15 @@ pub fn restore(
             return Err(full_target_error(target, &errors, incomplete));
         }
         return Err(incomplete_error(&plan.unrestorable, &errors, incomplete));
+    }
+    if opts.sync {
+        crate::sys::syncfs(target).io_context(|| {
+            format!(
+                "flushing the restored files to the disk of {} failed: the restore cannot be \
+                 trusted",
+                target.display()
+            )
+        })?;
     }
     if !verify_problems.is_empty() {
         return Err(Error::new(
