@@ -927,3 +927,58 @@ fn restore_onto_a_full_target_stops_and_leaves_no_partial_files() {
     assert!(out.stdout.contains("verified"), "{}", out.stdout);
     compare_trees(&src, &t);
 }
+
+/// Damaged data and a full target at once: a damaged blob read before the target filled up in
+/// the same pack range must still be reported as damage (not hidden behind the write failure),
+/// its file set aside rather than removed, and no file left under its real name with wrong
+/// content. One thread throughout, so the file's chunks sit in one pack, in one range, in
+/// order, and the damaged first chunk is read before the writes fail.
+#[test]
+fn damage_is_not_hidden_by_a_full_target() {
+    let r = Repo::new();
+    let one = [
+        ("RAYON_NUM_THREADS", std::ffi::OsStr::new("1")),
+        ("RIME_PASSWORD_FILE", r.pw_file.as_os_str()),
+    ];
+    let src = r.dir("src");
+    write_random_file(&src.join("big"), 81, 5 << 20);
+    r.run_env(&[os("backup"), os(&src)], &one).ok();
+    // Blobs start at offset 0 of a pack: damage the file's first chunk.
+    let data: Vec<_> = r
+        .packs()
+        .into_iter()
+        .filter(|(_, p)| fs::metadata(p).unwrap().len() > 1 << 20)
+        .collect();
+    assert_eq!(data.len(), 1, "one data pack");
+    let mut b = fs::read(&data[0].1).unwrap();
+    b[50] ^= 0x40;
+    fs::write(&data[0].1, b).unwrap();
+    let outer = tempfile::tempdir().unwrap();
+    let mnt = outer.path().join("mnt");
+    mkdir(&mnt);
+    let Some(_mount) = mount_tmpfs(&mnt, "1m") else {
+        return;
+    };
+    let out = r.run_env(
+        &[os("restore"), os("latest"), os("--target"), os(&mnt)],
+        &one,
+    );
+    out.failed();
+    assert!(
+        out.stderr.contains("authentication failed") && out.stderr.contains("No space left"),
+        "both the damage and the full target are reported: {}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("big.rime-incomplete"),
+        "the damaged file's partial content is set aside, not removed: {}",
+        out.stderr
+    );
+    for e in fs::read_dir(&mnt).unwrap() {
+        let name = e.unwrap().file_name().to_string_lossy().to_string();
+        assert!(
+            name.contains(".rime-incomplete"),
+            "{name} left under its name"
+        );
+    }
+}

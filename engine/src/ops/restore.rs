@@ -275,9 +275,9 @@ pub fn restore(
         })
     });
     let mut errors = errors.into_inner();
-    // Only a full target stopped the restore: every incomplete file's data is still in the
-    // repository, so its partial copy is removed (it would keep the disk full) rather than
-    // kept aside.
+    // Only a full target stopped the restore (every blob read so far was intact): a partial
+    // copy holds nothing the repository lacks, so it is removed (it would keep the disk full)
+    // rather than kept aside.
     let only_full =
         target_full.into_inner() && errors.iter().all(|e| e.kind() == ErrorKind::NoSpace);
     // A file some of whose data could not be read is never left under its real name.
@@ -474,7 +474,7 @@ fn full_target_error(target: &Path, errors: &[Error], mut not_restored: Vec<Stri
         ErrorKind::NoSpace,
         format!(
             "restore stopped: no space left on the restore target {} ({first}); {} file(s) not \
-             restored, their data is still in the repository: {}",
+             restored (restore again where there is room): {}",
             target.display(),
             not_restored.len(),
             listing(not_restored)
