@@ -894,7 +894,7 @@ fn restore_onto_a_full_target_stops_and_leaves_no_partial_files() {
     out.error_names(&["no space left on the restore target"]);
     assert!(
         out.stderr.contains("warning: the files to restore hold")
-            && out.stderr.contains("bytes free"),
+            && out.stderr.contains("MiB free"),
         "no warning before writing: {}",
         out.stderr
     );

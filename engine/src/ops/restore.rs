@@ -163,10 +163,13 @@ pub fn restore(
         .sum();
     if let Some(free) = crate::sys::free_bytes(target) {
         if need > free {
+            let mib = |b: u64| b as f64 / f64::from(1u32 << 20);
             progress.warning(&format!(
-                "the files to restore hold {need} bytes of data, but the file system of {} \
-                 has only {free} bytes free: the restore will stop when it is full{}",
+                "the files to restore hold {:.1} MiB of data, but the file system of {} has \
+                 only {:.1} MiB free: the restore will stop when it is full{}",
+                mib(need),
                 target.display(),
+                mib(free),
                 if opts.overwrite {
                     " (unless the files it replaces free enough)"
                 } else {
