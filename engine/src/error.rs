@@ -132,10 +132,6 @@ impl Error {
         self
     }
 
-    pub fn notes(&self) -> &[String] {
-        &self.notes
-    }
-
     /// This error's notes, added to `other` (which takes this error's place).
     #[must_use]
     pub fn notes_onto(self, mut other: Error) -> Error {

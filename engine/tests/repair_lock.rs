@@ -40,14 +40,11 @@ fn forget_broken_keeps_the_scan_lock_until_the_removal() {
     assert_eq!(plain.report.broken.len(), 1);
     drop(LockGuard::shared(&repo, "backup").unwrap());
 
-    let held = repair(
-        &repo,
-        &RepairOptions {
-            keep_lock: true,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let keeping = RepairOptions {
+        keep_lock: true,
+        ..Default::default()
+    };
+    let held = repair(&repo, &keeping).unwrap();
     assert_eq!(held.report.broken.len(), 1);
     assert_eq!(held.report.broken[0].id, r.id);
     let lock = held.lock.expect("repair keeps its lock when asked");
@@ -64,14 +61,7 @@ fn forget_broken_keeps_the_scan_lock_until_the_removal() {
     assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
     assert_eq!(repo.list_snapshots().unwrap().len(), 1);
 
-    let again = repair(
-        &repo,
-        &RepairOptions {
-            keep_lock: true,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let again = repair(&repo, &keeping).unwrap();
     let n = forget_broken(&repo, again.lock.unwrap(), &again.report.broken).unwrap();
     assert_eq!(n, 1);
     assert!(repo.list_snapshots().unwrap().is_empty());
