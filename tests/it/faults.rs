@@ -974,3 +974,73 @@ fn damage_is_not_hidden_by_a_full_target() {
         );
     }
 }
+
+/// A file that cannot be completed is never left under its name as if it were: here a file
+/// size limit (`ulimit -f`, with SIGXFSZ ignored so the kernel answers `EFBIG`) stops both a
+/// file whose data runs past the limit and a sparse file whose trailing hole does (its size is
+/// set last). Both are named in the error and set aside; the other files of the same packs are
+/// still restored exactly, and the restore fails.
+#[test]
+fn files_that_cannot_reach_their_size_are_set_aside_and_the_rest_restored() {
+    let r = Repo::new();
+    let src = r.dir("src");
+    write(&src.join("small"), b"fits easily");
+    write_random_file(&src.join("fits.bin"), 90, 300_000);
+    write_random_file(&src.join("too-big.bin"), 91, 3 << 20);
+    {
+        use std::io::Write;
+        let mut f = fs::File::create(src.join("sparse-tail.img")).unwrap();
+        f.write_all(&random_bytes(92, 64 << 10)).unwrap();
+        f.set_len(8 << 20).unwrap();
+    }
+    write_random_file(&src.join("zz-after.bin"), 93, 200_000);
+    r.backup(&[&src], &[]);
+    let target = r.fresh("target");
+    // 2 MiB in 1024-byte blocks.
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(r#"trap '' XFSZ; ulimit -f 2048; exec "$@""#)
+        .arg("bash")
+        .arg(rime_bin())
+        .args([
+            os("--repo"),
+            os(&r.path),
+            os("--password-file"),
+            os(&r.pw_file),
+        ])
+        .args([os("restore"), os("latest"), os("--target"), os(&target)])
+        .env_remove("RIME_REPO")
+        .env_remove("RIME_PASSWORD")
+        .env_remove("RIME_PASSWORD_FILE")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "restore reported success: {stderr}");
+    assert!(
+        stderr.contains("cannot set the size of") && stderr.contains("sparse-tail.img"),
+        "the sparse file's size failure is not named: {stderr}"
+    );
+    assert!(
+        stderr.contains("too-big.bin") && stderr.contains("File too large"),
+        "the oversized file is not named: {stderr}"
+    );
+    let root = target.clone();
+    for gone in ["too-big.bin", "sparse-tail.img"] {
+        assert!(
+            fs::symlink_metadata(root.join(gone)).is_err(),
+            "{gone} left under its name"
+        );
+        assert!(
+            root.join(format!("{gone}.rime-incomplete")).exists(),
+            "{gone} not set aside: {stderr}"
+        );
+    }
+    for kept in ["small", "fits.bin", "zz-after.bin"] {
+        assert_eq!(
+            fs::read(root.join(kept)).unwrap(),
+            fs::read(src.join(kept)).unwrap(),
+            "{kept} is wrong"
+        );
+    }
+}

@@ -75,11 +75,14 @@ struct PlannedFile {
     /// 7.5 s of system time for 1.3 s of user time. Waiting here (asleep) costs nothing,
     /// and threads keep decrypting and decompressing other blobs in parallel.
     write_lock: Mutex<()>,
+    /// A write or the final size failed (not for want of space, which stops everything): the
+    /// file is never complete, its later blobs are not written, and it is set aside.
+    failed: AtomicBool,
 }
 
 impl PlannedFile {
     fn complete(&self) -> bool {
-        self.remaining.load(Ordering::Relaxed) == 0
+        self.remaining.load(Ordering::Relaxed) == 0 && !self.failed.load(Ordering::Relaxed)
     }
 }
 
@@ -240,13 +243,16 @@ pub fn restore(
             Ok(())
         })?;
     // 3. Files without data (empty or all holes) now; the rest when their last chunk arrives.
+    let errors: Mutex<Vec<Error>> = Mutex::new(Vec::new());
     plan.files.par_iter().try_for_each(|f| -> Result<()> {
         if opts.overwrite {
             let _ = fs::remove_file(&f.path);
         }
         if f.remaining.load(Ordering::Relaxed) == 0 {
             let file = open_for_write(&f.path)?;
-            fin.finish(&file, f);
+            if let Err(e) = fin.finish(&file, f) {
+                errors.lock().push(e);
+            }
         }
         Ok(())
     })?;
@@ -254,7 +260,6 @@ pub fn restore(
     let work = pack_ranges(std::mem::take(&mut plan.packs));
     let bytes = AtomicU64::new(0);
     let blobs = AtomicU64::new(0);
-    let errors: Mutex<Vec<Error>> = Mutex::new(Vec::new());
     // Once the target is full every later write fails too: stop reading packs.
     let target_full = AtomicBool::new(false);
     crate::ops::with_io_threads(repo, || {
@@ -272,6 +277,7 @@ pub fn restore(
                 &blobs,
                 progress,
                 &target_full,
+                &errors,
             ) {
                 errors.lock().push(e);
             }
@@ -403,7 +409,7 @@ pub fn restore(
 pub(crate) fn set_aside(path: &Path) -> String {
     if fs::symlink_metadata(path).is_err() {
         return format!(
-            "{}: not restored, none of its data could be read",
+            "{}: not restored, none of its data was written",
             path.display()
         );
     }
@@ -711,6 +717,7 @@ fn add_file(
         node: node.clone(),
         remaining: AtomicU32::new(count),
         write_lock: Mutex::new(()),
+        failed: AtomicBool::new(false),
     });
     Ok(true)
 }
@@ -733,20 +740,39 @@ struct Finisher<'a> {
 }
 
 impl Finisher<'_> {
-    fn finish(&self, file: &File, f: &PlannedFile) {
-        let mut w = Vec::new();
-        if file.metadata().map_or(true, |m| m.len() != f.node.size) {
-            if let Err(e) = file.set_len(f.node.size) {
-                w.push(format!("{}: cannot set size: {e}", f.path.display()));
-            }
+    /// A file whose size cannot be set (its trailing hole, beyond the last data: `EFBIG` from a
+    /// file size limit, or a file system without holes that runs out of space) has the wrong
+    /// content, so that is an error and the file is set aside; metadata that cannot be set is
+    /// a warning.
+    fn finish(&self, file: &File, f: &PlannedFile) -> Result<()> {
+        let sized = match file.metadata() {
+            Ok(m) if m.len() == f.node.size => Ok(()),
+            _ => file.set_len(f.node.size),
+        };
+        if let Err(e) = sized {
+            f.failed.store(true, Ordering::Relaxed);
+            return Err(Error::io(
+                format!(
+                    "cannot set the size of {} to {} bytes",
+                    f.path.display(),
+                    f.node.size
+                ),
+                e,
+            ));
         }
+        let mut w = Vec::new();
         apply_metadata(&f.path, Some(file), &f.node, self.own, self.owners, &mut w);
         if !w.is_empty() {
             self.warnings.lock().extend(w);
         }
+        Ok(())
     }
 }
 
+/// Write one pack range's blobs into their files. A write that fails for want of space stops
+/// the range (every later write would fail too); any other failure of one file (a file size
+/// limit, an I/O error) marks that file failed, goes into `file_errors`, and the range goes on
+/// for the other files.
 #[allow(clippy::too_many_arguments)]
 fn restore_range(
     repo: &Repository,
@@ -758,6 +784,7 @@ fn restore_range(
     blobs: &AtomicU64,
     progress: &dyn Progress,
     target_full: &AtomicBool,
+    file_errors: &Mutex<Vec<Error>>,
 ) -> Result<()> {
     open_range(
         repo,
@@ -768,6 +795,9 @@ fn restore_range(
             blobs.fetch_add(1, Ordering::Relaxed);
             for t in uses {
                 let f = &files[t.file as usize];
+                if f.failed.load(Ordering::Relaxed) {
+                    continue;
+                }
                 let written = open_for_write(&f.path).and_then(|file| {
                     let _writing = f.write_lock.lock();
                     file.write_all_at(plain, t.offset)
@@ -776,17 +806,22 @@ fn restore_range(
                 });
                 let file = match written {
                     Ok(file) => file,
-                    Err(e) => {
-                        if e.kind() == ErrorKind::NoSpace {
-                            target_full.store(true, Ordering::Relaxed);
-                        }
+                    Err(e) if e.kind() == ErrorKind::NoSpace => {
+                        target_full.store(true, Ordering::Relaxed);
                         return Err(e);
+                    }
+                    Err(e) => {
+                        f.failed.store(true, Ordering::Relaxed);
+                        file_errors.lock().push(e);
+                        continue;
                     }
                 };
                 bytes.fetch_add(plain.len() as u64, Ordering::Relaxed);
                 if f.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
-                    fin.finish(&file, f);
-                    progress.item_done(f.node.size);
+                    match fin.finish(&file, f) {
+                        Ok(()) => progress.item_done(f.node.size),
+                        Err(e) => file_errors.lock().push(e),
+                    }
                 }
             }
             Ok(())
@@ -925,6 +960,6 @@ mod set_aside_tests {
         );
 
         let never_written = dir.path().join("b");
-        assert!(set_aside(&never_written).contains("none of its data could be read"));
+        assert!(set_aside(&never_written).contains("none of its data was written"));
     }
 }
