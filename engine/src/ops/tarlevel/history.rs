@@ -62,6 +62,7 @@ pub fn levels(snaps: &[(SnapshotId, Snapshot)]) -> Vec<LevelBackup> {
             SourceKind::TarLevel(t) => Some(LevelBackup {
                 id: *id,
                 time: s.time.secs,
+                nanos: s.time.nanos,
                 level: t.level,
                 chain: t.chain.clone(),
             }),
@@ -145,6 +146,7 @@ mod tests {
         LevelBackup {
             id: SnapshotId::from_bytes([n; 32]),
             time,
+            nanos: 0,
             level,
             chain: chain
                 .iter()
@@ -185,5 +187,42 @@ mod tests {
         assert_eq!(retention(&h, 450), ids(&[1, 2, 3]));
         // Everything older than the cutoff: the newest restorable chain stays.
         assert_eq!(retention(&h, 10_000), ids(&[1, 2, 3]));
+    }
+
+    /// Backups taken within one second (a job run twice, a retry) are ordered by their
+    /// nanoseconds, not by level: a level 0 taken after a level 1 is the newest. Before, the
+    /// level 1 won, so the next backup built on stale data, a restore replayed it, and
+    /// retention could remove the newer level 0.
+    #[test]
+    fn backups_in_one_second_are_ordered_by_nanoseconds_not_level() {
+        let at = |n, nanos, level, chain: &[u8]| LevelBackup {
+            nanos,
+            ..b(n, 100, level, chain)
+        };
+        // --max-level 1: 1 (L0), 2 (L1), 3 (new L0), all in second 100.
+        let h = vec![at(1, 10, 0, &[]), at(2, 20, 1, &[1]), at(3, 30, 0, &[])];
+        assert_eq!(restore_chain(&h, None).unwrap(), ids(&[3]));
+        assert_eq!(restore_chain(&h, Some(100)).unwrap(), ids(&[3]));
+        // Everything is older than the cutoff: only the newest restorable backup stays.
+        assert_eq!(retention(&h, 10_000), ids(&[1, 2]));
+        let next = super::super::plan::plan(
+            &h,
+            &super::super::plan::LevelRules {
+                max_level: Some(1),
+                ..Default::default()
+            },
+            101,
+        )
+        .unwrap();
+        assert_eq!((next.level, next.chain), (1, ids(&[3])));
+    }
+
+    /// A backup built on another is newer than it even when the clock was set back between
+    /// the two runs.
+    #[test]
+    fn a_backup_built_on_another_is_newer_whatever_the_clock_says() {
+        let h = vec![b(1, 500, 0, &[]), b(2, 400, 1, &[1]), b(3, 300, 2, &[1, 2])];
+        assert_eq!(restore_chain(&h, None).unwrap(), ids(&[1, 2, 3]));
+        assert_eq!(retention(&h, 10_000), Vec::<SnapshotId>::new());
     }
 }

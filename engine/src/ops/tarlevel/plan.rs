@@ -56,6 +56,8 @@ pub struct LevelBackup {
     pub id: SnapshotId,
     /// Seconds since the epoch (the snapshot's time).
     pub time: i64,
+    /// Nanoseconds within `time`: two backups in one second are still ordered.
+    pub nanos: u32,
     pub level: u32,
     /// Levels 0..level-1, in order.
     pub chain: Vec<SnapshotId>,
@@ -95,9 +97,22 @@ impl Plan {
     }
 }
 
-/// The newest of `history` (by time, then level, then id: deterministic).
+/// The newest of `history`: by time (to the nanosecond), then level, then id (deterministic);
+/// and a backup built on another is always newer than it, whatever the clock said (a clock set
+/// back between two runs must not make a restore skip the later one).
 pub fn newest(history: &[LevelBackup]) -> Option<&LevelBackup> {
-    history.iter().max_by_key(|b| (b.time, b.level, b.id))
+    let key = |b: &&LevelBackup| (b.time, b.nanos, b.level, b.id);
+    let mut end = history.iter().max_by_key(key)?;
+    // Each step moves to a backup whose chain holds the current one, so a higher level: it
+    // ends.
+    while let Some(later) = history
+        .iter()
+        .filter(|b| b.chain.contains(&end.id))
+        .max_by_key(key)
+    {
+        end = later;
+    }
+    Some(end)
 }
 
 /// Whether every member of `b`'s chain is still in `history`.
@@ -174,6 +189,7 @@ mod tests {
             h.push(LevelBackup {
                 id: id(i as u8 + 1),
                 time: now,
+                nanos: 0,
                 level: p.level,
                 chain: p.chain,
             });
