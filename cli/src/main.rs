@@ -155,6 +155,17 @@ fn main() -> ExitCode {
     if matches!(cli.command, Command::Backup(_) | Command::Agent(_)) {
         progress::install_cancel_handler();
     }
+    if matches!(
+        cli.command,
+        Command::Snapshots(_)
+            | Command::Restore(_)
+            | Command::Ls(_)
+            | Command::Dump(_)
+            | Command::Diff(_)
+            | Command::Stats
+    ) {
+        commands::reading_only();
+    }
     let g = &cli.global;
     let result = match cli.command {
         Command::Init(a) => commands::init::run(g, a),

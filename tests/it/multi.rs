@@ -112,6 +112,19 @@ fn a_full_storage_fails_alone_and_copy_catches_it_up() {
         "the full one has no snapshot"
     );
     run_multi(&repo, &[&b], &["check"]).ok();
+    // Before the copy, the newest snapshot is on `a` alone: listed and restored through both,
+    // even with the lagging storage named first.
+    let lagging_first = run_multi(&repo, &[&b, &a], &["snapshots", "--json"]);
+    lagging_first.ok();
+    assert_eq!(lagging_first.json().as_array().unwrap().len(), 1);
+    let early = repo.fresh("early");
+    run_multi(
+        &repo,
+        &[&b, &a],
+        &["restore", "latest", "--target", early.to_str().unwrap()],
+    )
+    .ok();
+    compare_trees(&src, &early);
     // Room again: copy brings the lagging storage up to date, with the same snapshot.
     crate::devices::sh(&format!("mount -o remount,size=64m {}", small.display()));
     let c = run_multi(

@@ -38,6 +38,15 @@ use crate::GlobalOpts;
 /// The fan-out over several `--repo` storages of this run, for the closing report.
 static FANOUT: std::sync::OnceLock<Arc<rime_engine::storage::Fanout>> = std::sync::OnceLock::new();
 
+/// Set for commands that only read: several storages are then read as the union of what they
+/// hold (see [`rime_engine::storage::Fanout::set_reading`]).
+static READING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// This run only reads the repository.
+pub fn reading_only() {
+    READING.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// The run's storage: one `--repo`, or all of them as one fan-out.
 pub fn storage(g: &GlobalOpts) -> Result<Arc<dyn Storage>> {
     let members = members(g)?;
@@ -56,6 +65,9 @@ pub fn fan_out(mut members: Vec<Arc<dyn Storage>>) -> Result<Arc<dyn Storage>> {
         1 => Ok(members.pop().expect("one member")),
         _ => {
             let f = FANOUT.get_or_init(|| Arc::new(rime_engine::storage::Fanout::new(members)));
+            if READING.load(std::sync::atomic::Ordering::Relaxed) {
+                f.set_reading();
+            }
             Ok(f.clone())
         }
     }

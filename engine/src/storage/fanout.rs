@@ -8,10 +8,20 @@
 //! run's snapshot); the others complete. [`Fanout::finish`] waits for the queues and says what
 //! happened to each member.
 //!
+//! Locks and prune's pending records are the exceptions to queueing: they are coordination,
+//! not data, and another run (on just one of the storages, say) must see them as soon as the
+//! call returns. They are written to and removed from every working member directly, before
+//! the call returns. A snapshot is queued behind its packs and index, and the call waits until
+//! every member has it: "saved" is reported only once it is stored, and prune's protocol
+//! (SPEC section 9.3) checks its records after the snapshot is written.
+//!
 //! Reads come from the first member that answers, falling back to the next on any error (so a
 //! restore survives one storage going away mid-way). Listings are intersections: an object
 //! counts as stored only if every working member has it, so deduplication never relies on data
-//! a lagging member lacks (it is uploaded again; `rime copy` catches a member up).
+//! a lagging member lacks (it is uploaded again; `rime copy` catches a member up). Locks and
+//! pending records are listed as the union (one on any member is in force), and so is
+//! everything in a run that only reads ([`Fanout::set_reading`]): a snapshot that reached only
+//! one storage can still be restored from it.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -53,6 +63,14 @@ pub struct MemberReport {
 
 pub struct Fanout {
     members: Vec<Member>,
+    /// The run only reads: listings are unions, and a member without the repository is
+    /// skipped instead of refused.
+    reading: std::sync::atomic::AtomicBool,
+}
+
+/// Kinds written and removed synchronously on every member, and listed as a union.
+fn is_coordination(kind: FileKind) -> bool {
+    matches!(kind, FileKind::Lock | FileKind::Pending)
 }
 
 /// Do one job on one member; the first failure stops the member.
@@ -170,7 +188,47 @@ impl Fanout {
                 }
             })
             .collect();
-        Fanout { members }
+        Fanout {
+            members,
+            reading: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// This run only reads (restore, ls, dump, diff, snapshots): list the union of the
+    /// members, so a snapshot (and its index) that reached only some storages is found on
+    /// them, and skip a member that holds no repository.
+    pub fn set_reading(&self) {
+        self.reading
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn is_reading(&self) -> bool {
+        self.reading.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Wait until every member has done every queued job.
+    fn drain(&self) {
+        for m in &self.members {
+            let (lock, cv) = &*m.pending;
+            let mut n = lock.lock();
+            while *n > 0 {
+                cv.wait(&mut n);
+            }
+        }
+    }
+
+    /// A write or removal done on every working member now, in the caller's thread (locks,
+    /// pending records). Succeeds if one member did it; the others are marked failed.
+    fn on_every_member(&self, job: Job) -> Result<()> {
+        let mut any = false;
+        for m in self.healthy() {
+            run_job(&job, m.storage.as_ref(), &m.failed, &m.written);
+            any |= m.failed.lock().is_none();
+        }
+        match any {
+            true => Ok(()),
+            false => Err(self.all_failed()),
+        }
     }
 
     fn healthy(&self) -> impl Iterator<Item = &Member> {
@@ -220,6 +278,15 @@ impl Fanout {
                     }
                     Some(_) => {}
                 },
+                Err(e)
+                    if self.is_reading()
+                        && matches!(e.kind(), ErrorKind::MissingObject | ErrorKind::NotFound) =>
+                {
+                    self.fail(
+                        m,
+                        &Error::new(ErrorKind::RepositoryNotFound, "holds no repository"),
+                    )
+                }
                 Err(e) if matches!(e.kind(), ErrorKind::MissingObject | ErrorKind::NotFound) => {
                     return Err(Error::new(
                         ErrorKind::RepositoryNotFound,
@@ -241,13 +308,7 @@ impl Fanout {
 
     /// Wait until every queued write is done, then report each member.
     pub fn finish(&self) -> Vec<MemberReport> {
-        for m in &self.members {
-            let (lock, cv) = &*m.pending;
-            let mut n = lock.lock();
-            while *n > 0 {
-                cv.wait(&mut n);
-            }
-        }
+        self.drain();
         self.members
             .iter()
             .map(|m| {
@@ -358,6 +419,7 @@ impl Storage for Fanout {
     }
 
     fn list(&self, kind: FileKind) -> Result<Vec<ObjectInfo>> {
+        let union = is_coordination(kind) || self.is_reading();
         let mut result: Option<HashMap<String, u64>> = None;
         for m in self.healthy() {
             match m.storage.list(kind) {
@@ -366,6 +428,12 @@ impl Storage for Fanout {
                         l.into_iter().map(|o| (o.name, o.size)).collect();
                     result = Some(match result {
                         None => here,
+                        Some(mut acc) if union => {
+                            for (k, v) in here {
+                                acc.entry(k).or_insert(v);
+                            }
+                            acc
+                        }
                         Some(mut acc) => {
                             acc.retain(|k, _| here.contains_key(k));
                             acc
@@ -420,10 +488,31 @@ impl Storage for Fanout {
     /// One buffer for every member: each gets a reference, not a copy.
     fn write_bytes(&self, kind: FileKind, name: &str, data: bytes::Bytes) -> Result<()> {
         crate::storage::check_name(kind, name)?;
-        self.enqueue(|| Job::Write(kind, name.to_string(), data.clone()))
+        if is_coordination(kind) {
+            return self.on_every_member(Job::Write(kind, name.to_string(), data));
+        }
+        self.enqueue(|| Job::Write(kind, name.to_string(), data.clone()))?;
+        if kind == FileKind::Snapshot {
+            // Behind its packs and index on every member; stored before "saved" is said.
+            self.drain();
+            if self.healthy().next().is_none() {
+                return Err(self.all_failed());
+            }
+        }
+        Ok(())
     }
 
     fn remove(&self, kind: FileKind, name: &str) -> Result<()> {
+        if kind == FileKind::Lock {
+            // Our own lock goes from every member that may hold it, even one that failed
+            // later in the run (best effort there: it would otherwise look held until stale).
+            for m in self.members.iter().filter(|m| m.failed.lock().is_some()) {
+                let _ = m.storage.remove(kind, name);
+            }
+        }
+        if is_coordination(kind) {
+            return self.on_every_member(Job::Remove(kind, name.to_string()));
+        }
         self.enqueue(|| Job::Remove(kind, name.to_string()))
     }
 
@@ -589,5 +678,70 @@ mod tests {
         assert!(r.iter().all(|m| m.error.is_none()), "{r:?}");
         assert_eq!(fast.list(FileKind::Pack).unwrap().len(), total);
         assert_eq!(slow.inner.list(FileKind::Pack).unwrap().len(), total);
+    }
+
+    /// A lock or prune record on any one member is in force for a run over all of them (a
+    /// prune run on one storage alone must be seen), and ours is on every member when the
+    /// write returns, not queued behind packs. Data listings stay intersections.
+    #[test]
+    fn locks_and_pending_records_are_the_union_and_written_at_once() {
+        let a = Arc::new(MemoryStorage::default());
+        let b = Arc::new(MemoryStorage::default());
+        let f = Fanout::new(vec![a.clone() as Arc<dyn Storage>, b.clone()]);
+        let name = |c: char| c.to_string().repeat(64);
+        b.write(FileKind::Lock, &name('b'), b"held on b alone")
+            .unwrap();
+        b.write(FileKind::Pending, &name('c'), b"marked on b alone")
+            .unwrap();
+        b.write(FileKind::Pack, &name('d'), b"a pack a lacks")
+            .unwrap();
+        let listed =
+            |k| -> Vec<String> { f.list(k).unwrap().into_iter().map(|o| o.name).collect() };
+        assert_eq!(listed(FileKind::Lock), vec![name('b')]);
+        assert_eq!(listed(FileKind::Pending), vec![name('c')]);
+        assert!(
+            listed(FileKind::Pack).is_empty(),
+            "data stays an intersection"
+        );
+        assert_eq!(
+            f.read(FileKind::Lock, &name('b')).unwrap(),
+            b"held on b alone"
+        );
+        // Ours: on both members as soon as the call returns (no finish()).
+        f.write(FileKind::Lock, &name('e'), b"ours").unwrap();
+        assert_eq!(a.read(FileKind::Lock, &name('e')).unwrap(), b"ours");
+        assert_eq!(b.read(FileKind::Lock, &name('e')).unwrap(), b"ours");
+        f.remove(FileKind::Lock, &name('e')).unwrap();
+        assert!(a.read(FileKind::Lock, &name('e')).is_err());
+        assert!(b.read(FileKind::Lock, &name('e')).is_err());
+        // A snapshot write returns once every member stored it, after the packs before it.
+        f.write(FileKind::Pack, &name('f'), b"pack").unwrap();
+        f.write(FileKind::Snapshot, &name('0'), b"snap").unwrap();
+        for m in [&a, &b] {
+            assert_eq!(m.read(FileKind::Snapshot, &name('0')).unwrap(), b"snap");
+            assert_eq!(m.read(FileKind::Pack, &name('f')).unwrap(), b"pack");
+        }
+    }
+
+    /// A run that only reads sees what any member holds (a snapshot that reached one storage
+    /// is restorable from it) and skips a member that holds no repository.
+    #[test]
+    fn a_reading_run_lists_the_union_and_skips_a_member_without_repository() {
+        let a = Arc::new(MemoryStorage::default());
+        let b = Arc::new(MemoryStorage::default());
+        a.write(FileKind::Config, "config", b"cfg").unwrap();
+        a.write(FileKind::Snapshot, &"1".repeat(64), b"only on a")
+            .unwrap();
+        let f = Fanout::new(vec![b.clone() as Arc<dyn Storage>, a.clone()]);
+        let e = f.check_same_repository().unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::RepositoryNotFound, "{e}");
+        let f = Fanout::new(vec![b.clone() as Arc<dyn Storage>, a.clone()]);
+        f.set_reading();
+        f.check_same_repository().unwrap();
+        assert_eq!(f.list(FileKind::Snapshot).unwrap().len(), 1);
+        assert_eq!(
+            f.read(FileKind::Snapshot, &"1".repeat(64)).unwrap(),
+            b"only on a"
+        );
     }
 }
