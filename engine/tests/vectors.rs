@@ -455,6 +455,7 @@ fn lock_body() -> LockBody {
         pid: 4242,
         time: CREATED,
         command: String::new(),
+        holder: None,
     }
 }
 
@@ -1136,6 +1137,21 @@ fn lock_body_and_sealed_lock() {
     let v2 = l.encode();
     assert_eq!(&v2[..5], b"RMLK\x02");
     assert_eq!(LockBody::decode(&v2).unwrap(), l);
+    // Version 3 (what rime writes): version 2's fields, then the holder's 32 bytes.
+    let holder = rime_engine::id::LockId::from_bytes([0x77; 32]);
+    let v3 = LockBody {
+        holder: Some(holder),
+        command: "backup".into(),
+        ..l.clone()
+    }
+    .encode();
+    assert_eq!(&v3[..5], b"RMLK\x03");
+    assert_eq!(&v3[v3.len() - 32..], &[0x77; 32]);
+    let mut as_v2 = v3[..v3.len() - 32].to_vec();
+    as_v2[4] = 2;
+    let d = LockBody::decode(&as_v2).unwrap();
+    assert_eq!((d.command.as_str(), d.holder), ("backup", None));
+    assert_eq!(LockBody::decode(&v3).unwrap().holder, Some(holder));
     let sealed = read_vector("lock-sealed.bin");
     assert_eq!(reseal_check("lock-sealed.bin", LOCK_AAD, &sealed), plain);
 }

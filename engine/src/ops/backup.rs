@@ -160,7 +160,7 @@ pub fn backup(
         sources.push((abs, name, meta));
     }
     sources.sort_by(|a, b| a.1.cmp(&b.1));
-    let _lock = LockGuard::shared(repo, "backup")?;
+    let lock = LockGuard::shared(repo, "backup")?;
     let index = MasterIndex::load(repo)?;
     let (parent_id, parent_root) = find_parent(repo, &index, opts)?;
     let walker = Walker {
@@ -239,6 +239,7 @@ pub fn backup(
         program: crate::PROGRAM.to_string(),
     };
     snapshot.stats.duration_ms = start.elapsed().as_millis() as u64;
+    lock.check()?;
     let id = repo.save_snapshot(&snapshot)?;
     // A prune that ran meanwhile may have marked packs this backup reused: index them again.
     // After the snapshot write, so that a prune that marks later sees the snapshot itself

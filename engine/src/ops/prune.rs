@@ -163,16 +163,18 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport> {
     // Order matters: records, then locks, then snapshots. A lock that is gone now belonged to
     // an operation whose snapshot (if any) is already stored, so the walk below sees it.
     let records = pending::list(repo)?;
-    let ours = lock.as_ref().map(|l| l.id());
+    // Holders, not lock file ids: a refresh writes a lock under a new id, and the operation
+    // holding it is still the one a record waits for.
+    let ours = lock.as_ref().map(|l| l.holder());
     let live: HashSet<LockId> = list_locks(repo)?
         .into_iter()
-        .filter(|l| Some(l.id) != ours)
+        .filter(|l| Some(l.holder()) != ours)
         .filter(|l| {
             l.body
                 .as_ref()
                 .map_or(true, |b| b.stale_reason(now).is_none())
         })
-        .map(|l| l.id)
+        .map(|l| l.holder())
         .collect();
     let mut snaps = Vec::new();
     for (id, s) in repo.list_snapshots()? {
@@ -432,17 +434,48 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport> {
     // Snapshots written since the walk (their backups may have checked for records before this
     // one existed): whatever they use stays.
     let walked: HashSet<SnapshotId> = snaps.iter().map(|(id, _)| *id).collect();
-    let late: Vec<_> = repo
-        .list_snapshots()?
-        .into_iter()
-        .filter(|(id, _)| !walked.contains(id))
-        .filter_map(|(id, s)| s.ok().map(|s| (id, s)))
-        .collect();
+    // One that cannot be read, or whose blobs cannot all be found, stops prune here, before
+    // the index stops naming anything: its packs are unknown, and marking them would lose it.
+    let mut late = Vec::new();
+    for (id, s) in repo.list_snapshots()? {
+        if walked.contains(&id) {
+            continue;
+        }
+        match s {
+            Ok(s) => late.push((id, s)),
+            Err(e) => {
+                return Err(Error::new(
+                    e.kind(),
+                    format!(
+                        "snapshot {}, written while prune ran, cannot be read ({e}): prune stops \
+                         before changing the index; nothing was deleted",
+                        id.short()
+                    ),
+                ))
+            }
+        }
+    }
     if !late.is_empty() {
         // Their backups' own packs and trees may be newer than our index: walk with a fresh
         // one, and keep every pack that holds a blob they use, by either index's choice.
         let fresh = MasterIndex::load(repo)?;
         let m = mark(repo, &fresh, &late)?;
+        if let Some((blob, snap)) = m.missing.lock().iter().next() {
+            return Err(Error::new(
+                ErrorKind::MissingObject,
+                format!(
+                    "snapshot {}, written while prune ran, references blob {blob}, which no index \
+                     names: prune stops before changing the index; nothing was deleted",
+                    snap.short()
+                ),
+            ));
+        }
+        if let Some(b) = m.broken.lock().first() {
+            return Err(Error::corrupt(format!(
+                "{b} (a snapshot written while prune ran): prune stops before changing the \
+                 index; nothing was deleted"
+            )));
+        }
         let fresh_packs = fresh.packs();
         let mut keep: HashSet<PackId> = HashSet::new();
         for pos in 0..fresh.blob_count() {
@@ -501,10 +534,10 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport> {
     }
     // The locks that exist now are every operation that may have loaded an index naming the
     // marked packs and may not yet have looked for records.
-    let ours = lock.as_ref().map(|l| l.id());
+    let ours = lock.as_ref().map(|l| l.holder());
     let locks: Vec<LockId> = list_locks(repo)?
         .into_iter()
-        .map(|l| l.id)
+        .map(|l| l.holder())
         .filter(|id| Some(*id) != ours)
         .collect();
     rep.packs_marked = marked.len() as u64;

@@ -22,8 +22,8 @@ use crate::repo::{now_secs, Repository};
 use crate::storage::FileKind;
 
 pub const LOCK_MAGIC: &[u8; 4] = b"RMLK";
-/// Version 2 adds `command`; version 1 locks (without it) are still read.
-pub const LOCK_VERSION: u8 = 2;
+/// Version 2 adds `command`, version 3 `holder`; older locks are still read.
+pub const LOCK_VERSION: u8 = 3;
 const AAD: &[u8] = b"rime lock v1";
 
 /// A held lock is rewritten this often.
@@ -31,11 +31,16 @@ pub const REFRESH_SECS: u64 = 5 * 60;
 /// A lock not refreshed for this long is stale (six missed refreshes: slow storage is no reason).
 pub const STALE_SECS: i64 = 30 * 60;
 
+/// A backup commits only if its lock was written less than `STALE_SECS - COMMIT_MARGIN_SECS`
+/// ago: the margin covers the time between the check and the snapshot write, and clocks a few
+/// minutes apart.
+pub const COMMIT_MARGIN_SECS: i64 = 5 * 60;
+
 /// Prune takes a shared lock (backups keep running) that excludes other prunes.
 const PRUNE: &str = "prune";
 
-/// Lock file plaintext: magic "RMLK" | version u8 | postcard LockBody; sealed with AAD "rime lock v1".
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+/// Lock file plaintext: magic "RMLK" | version u8 | postcard body; sealed with AAD "rime lock v1".
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LockBody {
     pub exclusive: bool,
     pub hostname: String,
@@ -44,6 +49,11 @@ pub struct LockBody {
     pub time: i64,
     /// The operation holding it ("backup", "prune" …); empty in version 1 locks.
     pub command: String,
+    /// Who holds it, unchanged by refreshes (which write the lock under a new file id): the id
+    /// of the holder's first lock file. Prune's records name holders, so that a refreshed lock
+    /// still counts as the operation it was. `None` in version 1 and 2 locks, whose holder is
+    /// their file id.
+    pub holder: Option<LockId>,
 }
 
 #[derive(Deserialize)]
@@ -54,11 +64,52 @@ struct LockBodyV1 {
     time: i64,
 }
 
+#[derive(Deserialize)]
+struct LockBodyV2 {
+    exclusive: bool,
+    hostname: String,
+    pid: u32,
+    time: i64,
+    command: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct LockBodyV3 {
+    exclusive: bool,
+    hostname: String,
+    pid: u32,
+    time: i64,
+    command: String,
+    holder: LockId,
+}
+
 impl LockBody {
+    /// Version 3 (version 2 for a body without holder, which only tests build).
     pub fn encode(&self) -> Vec<u8> {
         let mut out = LOCK_MAGIC.to_vec();
-        out.push(LOCK_VERSION);
-        out.extend_from_slice(&to_postcard(self));
+        match self.holder {
+            Some(holder) => {
+                out.push(3);
+                out.extend_from_slice(&to_postcard(&LockBodyV3 {
+                    exclusive: self.exclusive,
+                    hostname: self.hostname.clone(),
+                    pid: self.pid,
+                    time: self.time,
+                    command: self.command.clone(),
+                    holder,
+                }));
+            }
+            None => {
+                out.push(2);
+                out.extend_from_slice(&to_postcard(&(
+                    self.exclusive,
+                    &self.hostname,
+                    self.pid,
+                    self.time,
+                    &self.command,
+                )));
+            }
+        }
         out
     }
 
@@ -75,9 +126,31 @@ impl LockBody {
                     pid: v.pid,
                     time: v.time,
                     command: String::new(),
+                    holder: None,
                 })
             }
-            2 => crate::format::from_postcard("lock", &buf[5..]),
+            2 => {
+                let v: LockBodyV2 = crate::format::from_postcard("lock", &buf[5..])?;
+                Ok(LockBody {
+                    exclusive: v.exclusive,
+                    hostname: v.hostname,
+                    pid: v.pid,
+                    time: v.time,
+                    command: v.command,
+                    holder: None,
+                })
+            }
+            3 => {
+                let v: LockBodyV3 = crate::format::from_postcard("lock", &buf[5..])?;
+                Ok(LockBody {
+                    exclusive: v.exclusive,
+                    hostname: v.hostname,
+                    pid: v.pid,
+                    time: v.time,
+                    command: v.command,
+                    holder: Some(v.holder),
+                })
+            }
             v => Err(Error::corrupt(format!("lock: unknown version {v}"))),
         }
     }
@@ -125,6 +198,17 @@ pub struct FoundLock {
     pub id: LockId,
     /// The decoded lock, or why it could not be read.
     pub body: std::result::Result<LockBody, String>,
+}
+
+impl FoundLock {
+    /// Who holds it: the same across its refreshes (version 3 locks), else the file id.
+    pub fn holder(&self) -> LockId {
+        self.body
+            .as_ref()
+            .ok()
+            .and_then(|b| b.holder)
+            .unwrap_or(self.id)
+    }
 }
 
 /// Read every lock in the repository (a lock removed meanwhile is skipped).
@@ -175,7 +259,7 @@ struct Held {
     repo: Repository,
     body: Mutex<LockBody>,
     id: Mutex<LockId>,
-    /// Set when a refresh failed or found the lock removed: the holder must not trust it.
+    /// Set when a refresh found the lock removed: the holder must not trust it.
     lost: AtomicBool,
 }
 
@@ -200,14 +284,16 @@ impl LockGuard {
         // two processes that both wrote before the other's check both see each other and both
         // give up, never both proceed.
         conflicts(repo, exclusive, command, None)?;
+        let id = LockId::random();
         let body = LockBody {
             exclusive,
             hostname: crate::hostname(),
             pid: std::process::id(),
             time: now_secs(),
             command: command.to_string(),
+            holder: Some(id),
         };
-        let id = write_lock(repo, &body)?;
+        write_lock(repo, &body, id)?;
         if let Err(e) = conflicts(repo, exclusive, command, Some(id)) {
             let _ = repo.storage().remove(FileKind::Lock, &id.to_hex());
             return Err(e);
@@ -243,8 +329,13 @@ impl LockGuard {
         self.held.repo.config().repo_id == repo.config().repo_id
     }
 
-    /// Fails if the lock was lost (a refresh failed, or someone removed it with `unlock`):
-    /// call before destructive steps.
+    /// Fails if the lock was lost (someone removed it with `unlock`, or took it for stale), or
+    /// was last written so long ago that others may take it for stale at any moment
+    /// ([`COMMIT_MARGIN_SECS`] short of [`STALE_SECS`]: the machine was suspended, or the
+    /// storage refused the refreshes). Called before destructive steps and before a backup
+    /// writes its snapshot: past that point, a prune may have acted as if this operation were
+    /// not running (its snapshot could reference packs that prune deleted), so it stops and
+    /// writes nothing more (a backup's packs stay, and the next run reuses them).
     pub fn check(&self) -> Result<()> {
         let id = *self.held.id.lock();
         let present = self
@@ -253,12 +344,26 @@ impl LockGuard {
             .storage()
             .size(FileKind::Lock, &id.to_hex())
             .is_ok();
+        let command = self.held.body.lock().command.clone();
         if self.held.lost.load(Ordering::SeqCst) || !present {
             return Err(Error::new(
                 ErrorKind::Locked,
                 format!(
-                    "the lock of this {} was removed or could not be refreshed: stopping before any further change",
-                    self.held.body.lock().command
+                    "the lock of this {command} was removed: stopping before any further change"
+                ),
+            ));
+        }
+        let age = self.age_secs();
+        if age > STALE_SECS - COMMIT_MARGIN_SECS {
+            return Err(Error::new(
+                ErrorKind::Locked,
+                format!(
+                    "the lock of this {command} was last written {} minutes ago (a lock is stale \
+                     after {}; the machine was suspended, or the storage refused the refreshes): \
+                     another run may have taken it for stale, so this one stops before any \
+                     further change; run it again (what it stored is reused)",
+                    age / 60,
+                    STALE_SECS / 60
                 ),
             ));
         }
@@ -270,21 +375,37 @@ impl LockGuard {
         refresh(&self.held);
     }
 
+    /// The current lock file's id (it changes with each refresh).
     pub fn id(&self) -> LockId {
         *self.held.id.lock()
     }
+
+    /// Who holds this lock, the same across refreshes ([`LockBody::holder`]).
+    pub fn holder(&self) -> LockId {
+        self.held
+            .body
+            .lock()
+            .holder
+            .expect("locks taken by this version name their holder")
+    }
+
+    /// Seconds since the lock was last written. A holder about to commit checks that this is
+    /// well below [`STALE_SECS`]: a lock that others may already call stale (the machine was
+    /// suspended, or the refresh thread could not reach the storage) protects nothing.
+    pub fn age_secs(&self) -> i64 {
+        now_secs() - self.held.body.lock().time
+    }
 }
 
-fn write_lock(repo: &Repository, body: &LockBody) -> Result<LockId> {
-    let id = LockId::random();
+fn write_lock(repo: &Repository, body: &LockBody, id: LockId) -> Result<()> {
     let sealed = repo.keys().seal(AAD, &body.encode());
-    repo.storage()
-        .write(FileKind::Lock, &id.to_hex(), &sealed)?;
-    Ok(id)
+    repo.storage().write(FileKind::Lock, &id.to_hex(), &sealed)
 }
 
 /// Write a new lock file with the current time, then remove the old one (so there is never a
-/// moment without a lock). A lock removed by someone else is not silently re-created.
+/// moment without a lock). A lock removed by someone else is not silently re-created. A failed
+/// write keeps the old lock and its time: the next refresh tries again, and if none succeeds
+/// for long, [`LockGuard::check`] says so.
 fn refresh(h: &Held) {
     let old = *h.id.lock();
     if h.repo
@@ -295,17 +416,15 @@ fn refresh(h: &Held) {
         h.lost.store(true, Ordering::SeqCst);
         return;
     }
-    let body = {
-        let mut b = h.body.lock();
-        b.time = now_secs();
-        b.clone()
+    let body = LockBody {
+        time: now_secs(),
+        ..h.body.lock().clone()
     };
-    match write_lock(&h.repo, &body) {
-        Ok(new) => {
-            *h.id.lock() = new;
-            let _ = h.repo.storage().remove(FileKind::Lock, &old.to_hex());
-        }
-        Err(_) => h.lost.store(true, Ordering::SeqCst),
+    let new = LockId::random();
+    if write_lock(&h.repo, &body, new).is_ok() {
+        h.body.lock().time = body.time;
+        *h.id.lock() = new;
+        let _ = h.repo.storage().remove(FileKind::Lock, &old.to_hex());
     }
 }
 
@@ -385,8 +504,16 @@ mod tests {
             pid: 7,
             time: 1_800_000_000,
             command: "prune".into(),
+            holder: None,
         };
         assert_eq!(LockBody::decode(&b.encode()).unwrap(), b);
+        assert_eq!(b.encode()[4], 2);
+        let v3 = LockBody {
+            holder: Some(LockId::from_bytes([9; 32])),
+            ..b.clone()
+        };
+        assert_eq!(v3.encode()[4], 3);
+        assert_eq!(LockBody::decode(&v3.encode()).unwrap(), v3);
         // A version 1 lock: the same fields without `command`.
         let mut v1 = LOCK_MAGIC.to_vec();
         v1.push(1);
@@ -395,6 +522,7 @@ mod tests {
         let d = LockBody::decode(&v1).unwrap();
         assert_eq!((d.exclusive, d.pid, d.command.as_str()), (true, 7, ""));
         assert!(LockBody::decode(b"RMLK\x03").is_err());
+        assert!(LockBody::decode(b"RMLK\x04").is_err());
     }
 
     #[test]
@@ -405,6 +533,7 @@ mod tests {
             pid: std::process::id(),
             time: 1000,
             command: "backup".into(),
+            holder: None,
         };
         assert!(me.stale_reason(1000 + STALE_SECS).is_none());
         assert!(me.stale_reason(1001 + STALE_SECS).is_some());
@@ -483,6 +612,7 @@ mod tests {
                 pid: i32::MAX as u32,
                 time: now_secs(),
                 command: "prune".into(),
+                holder: None,
             },
             LockBody {
                 exclusive: true,
@@ -490,9 +620,10 @@ mod tests {
                 pid: 1,
                 time: now_secs() - 3600,
                 command: "prune".into(),
+                holder: None,
             },
         ] {
-            write_lock(&r, &body).unwrap();
+            write_lock(&r, &body, LockId::random()).unwrap();
         }
         assert_eq!(unlock(&r, false).unwrap().len(), 2);
         write_lock(
@@ -503,10 +634,35 @@ mod tests {
                 pid: i32::MAX as u32,
                 time: now_secs(),
                 command: "prune".into(),
+                holder: None,
             },
+            LockId::random(),
         )
         .unwrap();
         drop(LockGuard::exclusive(&r, "repair").expect("stale lock ignored and removed"));
         assert!(list_locks(&r).unwrap().is_empty());
+    }
+
+    /// A lock whose refreshes stopped succeeding for nearly the stale limit (a suspended
+    /// machine, a storage refusing writes) no longer lets its holder commit; a refresh that
+    /// works again restores it. A refresh keeps the holder and changes the file id.
+    #[test]
+    fn an_old_lock_stops_its_holder_and_a_refresh_keeps_the_holder() {
+        let r = repo();
+        let a = LockGuard::shared(&r, "backup").unwrap();
+        let (holder, file) = (a.holder(), a.id());
+        assert_eq!(holder, file, "the first file id names the holder");
+        a.check().unwrap();
+        a.held.body.lock().time -= STALE_SECS - COMMIT_MARGIN_SECS + 60;
+        let e = a.check().unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Locked);
+        assert!(e.to_string().contains("minutes ago"), "{e}");
+        a.refresh();
+        a.check().unwrap();
+        assert_ne!(a.id(), file);
+        assert_eq!(a.holder(), holder);
+        let found = list_locks(&r).unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!((found[0].id, found[0].holder()), (a.id(), holder));
     }
 }

@@ -90,7 +90,7 @@ pub fn backup_scanned(
             "a tar backup needs a backup name: the next level is found by host and name",
         ));
     }
-    let _lock = LockGuard::shared(repo, "tar backup")?;
+    let lock = LockGuard::shared(repo, "tar backup")?;
     // The index loads while the level is decided from the snapshot list.
     let (plan, index) = std::thread::scope(|s| {
         let index = s.spawn(|| MasterIndex::load(repo));
@@ -164,6 +164,7 @@ pub fn backup_scanned(
     });
     let backup = save(
         repo,
+        &lock,
         &opts.meta,
         plan.parent(),
         opts.root.display().to_string(),

@@ -157,7 +157,7 @@ pub fn backup_volume(
         info.inode = m.ino();
         info.dev = m.dev();
     }
-    let _lock = LockGuard::shared(repo, "volume backup")?;
+    let lock = LockGuard::shared(repo, "volume backup")?;
     let index = MasterIndex::load(repo)?;
     let parent = find_parent(repo, &meta)?;
     let saver = BlobSaver::new(
@@ -190,6 +190,7 @@ pub fn backup_volume(
                 progress.item_done(info.size);
                 return save(
                     repo,
+                    &lock,
                     &meta,
                     Some(*pid),
                     path_text,
@@ -236,6 +237,7 @@ pub fn backup_volume(
     let packed = saver.finish()?;
     save(
         repo,
+        &lock,
         &meta,
         parent.map(|(id, _)| id),
         path_text,

@@ -97,6 +97,7 @@ pub(crate) fn now() -> Timestamp {
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn save(
     repo: &Repository,
+    lock: &crate::repo::lock::LockGuard,
     meta: &SnapshotMeta,
     parent: Option<SnapshotId>,
     path: String,
@@ -121,6 +122,7 @@ pub(crate) fn save(
         stats,
         program: crate::PROGRAM.to_string(),
     };
+    lock.check()?;
     let id = repo.save_snapshot(&snapshot)?;
     // As file backups do: packs a concurrent prune marked meanwhile are indexed again
     // (format-spec/SPEC.md, section 9.3).

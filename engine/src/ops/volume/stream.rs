@@ -49,7 +49,7 @@ pub fn backup_stream(
             "a stream backup needs a name (--name): it is how the next backup finds its parent",
         ));
     }
-    let _lock = LockGuard::shared(repo, "stream backup")?;
+    let lock = LockGuard::shared(repo, "stream backup")?;
     let index = MasterIndex::load(repo)?;
     let parent = find_parent(repo, &opts.meta)?.map(|(id, _)| id);
     let saver = BlobSaver::new(
@@ -88,6 +88,7 @@ pub fn backup_stream(
     };
     save(
         repo,
+        &lock,
         &opts.meta,
         parent,
         path,
