@@ -1044,3 +1044,27 @@ fn files_that_cannot_reach_their_size_are_set_aside_and_the_rest_restored() {
         );
     }
 }
+
+/// A pack whose header or trailer is damaged still holds intact blobs before it: `repair`
+/// rebuilds the index from the headers it can read, but keeps what the previous index said
+/// about such a pack (every blob is verified when read anyway), so the restore still works
+/// after the repair. It used to drop them ("its blobs are lost") and make the restore fail.
+#[test]
+fn repair_keeps_the_intact_blobs_of_a_pack_with_a_damaged_trailer() {
+    let (repo, src) = repo_with_data();
+    let (_, pack) = largest_pack(&repo);
+    let len = fs::metadata(&pack).unwrap().len();
+    let f = fs::OpenOptions::new().write(true).open(&pack).unwrap();
+    f.set_len(len - 20).unwrap();
+    drop(f);
+    let out = repo.run(&["repair"]);
+    out.ok();
+    assert!(
+        out.stderr.contains("are kept") && !out.stderr.contains("are lost"),
+        "{}",
+        out.stderr
+    );
+    let t = repo.fresh("after-repair");
+    repo.restore("latest", &t, &["--verify"]);
+    compare_trees(&src, &t);
+}

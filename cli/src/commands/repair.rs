@@ -37,7 +37,7 @@ pub fn run(g: &GlobalOpts, a: RepairArgs) -> Result<ExitCode> {
     )?;
     let r = repaired.report;
     for u in &r.unreadable_packs {
-        eprintln!("rime: warning: {u} (its blobs are lost)");
+        eprintln!("rime: warning: {u}");
     }
     let salvaged = &r.salvaged;
     // With --salvage, what is left to forget is what could not be salvaged.

@@ -10,6 +10,7 @@ use rayon::prelude::*;
 
 use crate::error::{ErrorKind, Result};
 use crate::format::index::IndexPack;
+use crate::format::pack::PackEntry;
 use crate::format::snapshot::SourceKind;
 use crate::format::tree::Part;
 use crate::id::{IndexId, PackId, SnapshotId};
@@ -29,6 +30,38 @@ pub struct RepairOptions {
     /// can be removed by [`forget_broken`] on the very findings of the scan: a backup that
     /// ran in between could have healed one, and removing it then would lose restorable data.
     pub keep_lock: bool,
+}
+
+/// Whether a failure to read a pack's header is about the pack itself (damaged, truncated,
+/// gone), as opposed to the storage not answering.
+fn is_damage(e: &crate::Error) -> bool {
+    matches!(e.kind(), ErrorKind::Corrupt | ErrorKind::MissingObject)
+}
+
+/// What the current index files say about `packs`, reading every index file that can be read
+/// (a damaged one, often the reason for the repair, is skipped).
+fn previous_entries(
+    repo: &Repository,
+    packs: &HashSet<PackId>,
+) -> std::collections::HashMap<PackId, Vec<PackEntry>> {
+    let mut out: std::collections::HashMap<PackId, Vec<PackEntry>> = Default::default();
+    if packs.is_empty() {
+        return out;
+    }
+    for f in MasterIndex::index_file_ids(repo).unwrap_or_default() {
+        let Ok(file) = crate::repo::index::read_index_file(repo, &f) else {
+            continue;
+        };
+        for p in file.packs.into_iter().filter(|p| packs.contains(&p.id)) {
+            let known = out.entry(p.id).or_default();
+            for b in p.blobs {
+                if !known.iter().any(|k| k.id == b.id) {
+                    known.push(b);
+                }
+            }
+        }
+    }
+    out
 }
 
 /// A snapshot that cannot be restored completely.
@@ -68,23 +101,62 @@ pub fn repair(repo: &Repository, opts: &RepairOptions) -> Result<Repaired> {
     };
     let mut rep = RepairReport::default();
     let names = repo.storage().list(FileKind::Pack)?;
-    let headers: Vec<(PackId, Result<Vec<crate::format::pack::PackEntry>>)> = names
+    let headers: Vec<(PackId, u64, Result<Vec<PackEntry>>)> = names
         .par_iter()
-        .filter_map(|o| PackId::from_hex(&o.name).ok())
-        .map(|id| (id, read_pack_header(repo, &id)))
+        .filter_map(|o| PackId::from_hex(&o.name).ok().map(|id| (id, o.size)))
+        .map(|(id, size)| (id, size, read_pack_header(repo, &id)))
         .collect();
     rep.packs = headers.len() as u64;
+    // A header that could not be read for a reason other than damage (a network error, a
+    // storage refusing us) says nothing about the pack: rebuilding the index without it would
+    // make its intact blobs unreachable.
+    if let Some((id, _, Err(e))) = headers
+        .iter()
+        .find(|(_, _, h)| h.as_ref().is_err_and(|e| !is_damage(e)))
+    {
+        return Err(crate::Error::new(e.kind(), e.to_string()).within(format!(
+            "repair reads every pack's header; pack {} could not be read, so nothing was \
+             changed: try again once the storage answers",
+            id.short()
+        )));
+    }
+    let damaged: HashSet<PackId> = headers
+        .iter()
+        .filter(|(_, _, h)| h.is_err())
+        .map(|(id, _, _)| *id)
+        .collect();
+    let mut previous = previous_entries(repo, &damaged);
     let mut packs = Vec::new();
-    for (id, h) in headers {
+    for (id, size, h) in headers {
         match h {
             Ok(blobs) if !blobs.is_empty() => {
                 rep.blobs_indexed += blobs.len() as u64;
                 packs.push(IndexPack { id, blobs });
             }
             Ok(_) => {}
-            Err(e) => rep
-                .unreadable_packs
-                .push(format!("pack {}: {e}", id.to_hex())),
+            Err(e) => {
+                // The blobs the old index placed inside what is left of the pack are kept:
+                // each is still checked (keyed id, AEAD tag) when read, and a damaged header
+                // or trailer does not make intact blobs before it unreadable.
+                let kept: Vec<PackEntry> = previous
+                    .remove(&id)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|b| u64::from(b.offset) + u64::from(b.stored_len) <= size)
+                    .collect();
+                rep.unreadable_packs.push(match kept.len() {
+                    0 => format!("pack {}: {e} (its blobs are lost)", id.to_hex()),
+                    n => format!(
+                        "pack {}: {e} ({n} blob(s) that the previous index placed in it are \
+                         kept; they are verified when read)",
+                        id.to_hex()
+                    ),
+                });
+                if !kept.is_empty() {
+                    rep.blobs_indexed += kept.len() as u64;
+                    packs.push(IndexPack { id, blobs: kept });
+                }
+            }
         }
     }
     if !opts.dry_run {

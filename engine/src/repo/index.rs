@@ -287,6 +287,13 @@ pub fn write_index_file(repo: &Repository, packs: Vec<IndexPack>) -> Result<Inde
     Ok(id)
 }
 
+/// Read and decode one index file.
+pub fn read_index_file(repo: &Repository, id: &IndexId) -> Result<IndexFile> {
+    let bytes = repo.storage().read(FileKind::Index, &id.to_hex())?;
+    let plain = open_object(repo.keys(), ObjectKind::Index, &id.0, &bytes)?;
+    IndexFile::decode(&plain).map_err(|e| e.within(format!("index {}", id.short())))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
