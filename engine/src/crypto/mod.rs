@@ -92,6 +92,14 @@ impl Keys {
         }
     }
 
+    /// The length of `plain_len` bytes once sealed.
+    pub fn sealed_len(&self, plain_len: usize) -> usize {
+        match &self.aead {
+            Some(_) => plain_len + aead::NONCE_LEN + aead::TAG_LEN,
+            None => plain_len,
+        }
+    }
+
     /// Inverse of [`Keys::seal`]; `None` when authentication fails.
     pub fn open(&self, aad: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
         match &self.aead {

@@ -30,8 +30,13 @@ pub struct PackEntry {
     pub id: BlobId,
 }
 
+/// The length of a header plaintext listing `count` blobs.
+pub fn header_plain_len(count: usize) -> usize {
+    5 + count * HEADER_ENTRY_LEN
+}
+
 pub fn encode_header_plain(entries: &[PackEntry]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(5 + entries.len() * HEADER_ENTRY_LEN);
+    let mut out = Vec::with_capacity(header_plain_len(entries.len()));
     out.push(PACK_HEADER_VERSION);
     out.extend_from_slice(
         &u32::try_from(entries.len())

@@ -154,15 +154,23 @@ pub fn check(repo: &Repository, opts: &CheckOptions) -> Result<CheckReport> {
         .into_iter()
         .map(|o| (o.name, o.size))
         .collect();
-    let mut pack_end: HashMap<PackId, u64> = HashMap::new();
+    // The least a pack can be: its last indexed blob, then a header listing at least the
+    // indexed blobs, then the trailer (a pack cut short by a few bytes loses its trailer and
+    // header, which no blob offset shows).
+    let mut pack_end: HashMap<PackId, (u64, usize)> = HashMap::new();
     for (pack, e) in index.iter() {
-        let end = pack_end.entry(pack).or_default();
+        let (end, count) = pack_end.entry(pack).or_default();
         *end = (*end).max(u64::from(e.offset) + u64::from(e.stored_len));
+        *count += 1;
     }
+    let least = |(end, count): (u64, usize)| {
+        let header = crate::format::pack::header_plain_len(count);
+        end + (repo.keys().sealed_len(header) + crate::format::pack::TRAILER_LEN) as u64
+    };
     // Packs that are gone or cut short: their blobs are lost, and the snapshots and paths that
     // use them are named at the end (with those --read-data finds damaged).
     let mut short: HashMap<PackId, (u64, &'static str)> = HashMap::new();
-    for (pack, end) in &pack_end {
+    for (pack, &(end, count)) in &pack_end {
         match stored.get(&pack.to_hex()) {
             None => {
                 rep.errors.push(format!(
@@ -170,9 +178,12 @@ pub fn check(repo: &Repository, opts: &CheckOptions) -> Result<CheckReport> {
                 ));
                 short.insert(*pack, (0, "missing"));
             }
-            Some(&size) if size < *end + 8 => {
+            Some(&size) if size < least((end, count)) => {
                 rep.errors.push(format!(
-                    "pack {pack} is truncated: {size} bytes, but the index places blobs up to byte {end}"
+                    "pack {pack} is truncated: {size} bytes, but the index places {count} blob(s) \
+                     in it up to byte {end}, so with its header and trailer it has at least {} \
+                     bytes",
+                    least((end, count))
                 ));
                 short.insert(*pack, (size, "truncated"));
             }
