@@ -125,7 +125,19 @@ fn prune_marks_then_deletes_and_repacks_keeping_every_snapshot_exact() {
         .unwrap()
         .to_string();
     r.run(&["forget", "--keep-last", "1", "-N", ""]).ok();
-    r.run(&["forget", "--keep-last", "0", "-N", "other"]).ok();
+    // Emptying a group needs saying so.
+    r.run(&["forget", "--keep-last", "0", "-N", "other"])
+        .error_names(&["refusing to remove every snapshot"]);
+    assert!(ids(&r).contains(&x), "removed although refused");
+    r.run(&[
+        "forget",
+        "--keep-last",
+        "0",
+        "-N",
+        "other",
+        "--unsafe-allow-remove-all",
+    ])
+    .ok();
     assert!(!ids(&r).contains(&first) && !ids(&r).contains(&x));
     let before = pack_bytes(&r);
 
@@ -202,8 +214,15 @@ fn prune_marks_then_deletes_and_repacks_keeping_every_snapshot_exact() {
     compare_trees(&src, &t);
 
     // A marked pack waits for the grace period.
-    r.run(&["forget", "--keep-last", "0", "--keep-tag", "none"])
-        .ok();
+    r.run(&[
+        "forget",
+        "--keep-last",
+        "0",
+        "--keep-tag",
+        "none",
+        "--unsafe-allow-remove-all",
+    ])
+    .ok();
     r.run(&["prune", "--grace-minutes", "0"]).ok();
     let v = r.run(&["prune", "--json"]).json();
     assert_eq!(v["packs_deleted"], 0, "{v}");
@@ -425,7 +444,15 @@ fn backups_running_during_prune_stay_restorable() {
         write_random_file(&junk.join("f"), 7000 + i, 1_200_000);
         write_random_file(&junk.join("g"), 7000 + i + 1, 1_200_000);
         r.backup(&[&junk], &["-N", "junk"]);
-        r.run(&["forget", "-N", "junk", "--keep-last", "0"]).ok();
+        r.run(&[
+            "forget",
+            "-N",
+            "junk",
+            "--keep-last",
+            "0",
+            "--unsafe-allow-remove-all",
+        ])
+        .ok();
         r.run(&["prune", "--grace-minutes", "0", "--max-unused", "0%"])
             .ok();
     }

@@ -56,6 +56,9 @@ pub struct ForgetArgs {
     /// Print what would be kept and removed, and why; remove nothing
     #[arg(long, short = 'n')]
     dry_run: bool,
+    /// Allow the rules to remove every snapshot of a group (refused otherwise)
+    #[arg(long)]
+    unsafe_allow_remove_all: bool,
 }
 
 pub fn run(g: &GlobalOpts, a: ForgetArgs) -> Result<ExitCode> {
@@ -95,6 +98,7 @@ pub fn run(g: &GlobalOpts, a: ForgetArgs) -> Result<ExitCode> {
         name: a.name,
         tags: a.tags,
         dry_run: a.dry_run,
+        allow_remove_all: a.unsafe_allow_remove_all,
     };
     let repo = super::open(g)?;
     let r = forget(&repo, &opts)?;

@@ -23,6 +23,10 @@ pub struct ForgetOptions {
     pub tags: Vec<String>,
     /// Decide and report, remove nothing.
     pub dry_run: bool,
+    /// Let the rules remove every snapshot of a group. Without it, a policy that keeps none
+    /// of a group (`--keep-daily 0`, a mistyped `--keep-tag`, `--remove-older-than` after a
+    /// month of failed backups) is refused before anything is removed.
+    pub allow_remove_all: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -76,6 +80,20 @@ pub fn forget_in<Tz: TimeZone>(
     }
     rep.groups = policy::apply(readable, &opts.policy, opts.group_by, tz, now);
     keep_tar_chains(&mut rep.groups);
+    let emptied: Vec<String> = rep
+        .groups
+        .iter()
+        .filter(|g| !g.decisions.is_empty() && g.decisions.iter().all(|d| !d.keep))
+        .map(|g| format!("{} ({} snapshot(s))", g.key, g.decisions.len()))
+        .collect();
+    if !emptied.is_empty() && !opts.allow_remove_all {
+        return Err(Error::invalid(format!(
+            "the rules keep no snapshot of {}: refusing to remove every snapshot of a group \
+             (a mistyped --keep-tag, or a count of 0?); nothing was removed. Pass \
+             --unsafe-allow-remove-all if that is what you want",
+            emptied.join(", ")
+        )));
+    }
     if opts.dry_run {
         return Ok(rep);
     }
