@@ -51,32 +51,46 @@ impl Subset {
             }
             return Ok(Subset::Part { n, m });
         }
+        // A subset that selects nothing would let a nightly job verify nothing, every night,
+        // and report success: refused.
+        let nothing = || {
+            crate::Error::invalid(format!(
+                "--read-data-subset '{s}' selects nothing: give a positive share or size"
+            ))
+        };
         if let Some(p) = s.strip_suffix('%') {
-            let p: f64 = p.parse().map_err(|_| bad())?;
+            let p: f64 = p.trim().parse().map_err(|_| bad())?;
             if !(0.0..=100.0).contains(&p) {
                 return Err(bad());
             }
+            if p == 0.0 {
+                return Err(nothing());
+            }
             return Ok(Subset::Fraction(p / 100.0));
         }
-        let (num, mult) = match s.char_indices().last() {
-            Some((i, c)) if c.is_ascii_alphabetic() => {
-                let m: u64 = match c.to_ascii_uppercase() {
-                    'K' => 1 << 10,
-                    'M' => 1 << 20,
-                    'G' => 1 << 30,
-                    'T' => 1 << 40,
-                    'B' => 1,
-                    _ => return Err(bad()),
-                };
-                (&s[..i], m)
-            }
-            _ => (s, 1),
+        // 10G, 10GB, 10GiB, 10g: powers of 1024, as in restic.
+        let upper = s.trim().to_ascii_uppercase();
+        let unit_at = upper
+            .find(|c: char| c.is_ascii_alphabetic())
+            .unwrap_or(upper.len());
+        let (num, unit) = upper.split_at(unit_at);
+        let mult: u64 = match unit {
+            "" | "B" => 1,
+            "K" | "KB" | "KIB" => 1 << 10,
+            "M" | "MB" | "MIB" => 1 << 20,
+            "G" | "GB" | "GIB" => 1 << 30,
+            "T" | "TB" | "TIB" => 1 << 40,
+            _ => return Err(bad()),
         };
-        let v: f64 = num.parse().map_err(|_| bad())?;
-        if v < 0.0 {
+        let v: f64 = num.trim().parse().map_err(|_| bad())?;
+        if !v.is_finite() || v < 0.0 {
             return Err(bad());
         }
-        Ok(Subset::Bytes((v * mult as f64) as u64))
+        let bytes = (v * mult as f64) as u64;
+        if bytes == 0 {
+            return Err(nothing());
+        }
+        Ok(Subset::Bytes(bytes))
     }
 
     /// The packs to read, from all stored packs (name, size).
@@ -693,5 +707,30 @@ mod tests {
             .collect();
         bad.sort();
         assert_eq!(bad, vec![4, 5, 9]);
+    }
+
+    #[test]
+    fn subsets_parse_and_a_subset_that_selects_nothing_is_refused() {
+        assert_eq!(Subset::parse("2/7").unwrap(), Subset::Part { n: 2, m: 7 });
+        assert_eq!(Subset::parse("5%").unwrap(), Subset::Fraction(0.05));
+        for (s, bytes) in [
+            ("10G", 10u64 << 30),
+            ("10GB", 10 << 30),
+            ("10GiB", 10 << 30),
+            ("1.5m", 3 << 19),
+            ("4096", 4096),
+            ("2T", 2 << 40),
+        ] {
+            assert_eq!(Subset::parse(s).unwrap(), Subset::Bytes(bytes), "{s}");
+        }
+        for nothing in ["0%", "0", "0.5", "0G", "0.0%"] {
+            let e = Subset::parse(nothing).unwrap_err().to_string();
+            assert!(e.contains("selects nothing"), "{nothing}: {e}");
+        }
+        for bad in [
+            "0/5", "5/0", "2/1", "101%", "NaN%", "-1G", "10X", "G", "inf",
+        ] {
+            assert!(Subset::parse(bad).is_err(), "{bad} accepted");
+        }
     }
 }
