@@ -889,3 +889,49 @@ fn a_lost_directory_tree_is_named_by_restore_and_emptied_by_salvage() {
     assert_eq!(fs::read_dir(t.join("x")).unwrap().count(), 0);
     r.run(&["check"]).ok();
 }
+
+/// A prune record that cannot be read (damaged at rest) must not make backups fail after
+/// their snapshot is saved, must not hide the rest of `check`, blocks prune with advice, and
+/// `repair` clears it.
+#[test]
+fn an_unreadable_prune_record_is_reported_and_cleared_by_repair() {
+    let r = Repo::new();
+    let src = r.dir("src");
+    write_random_file(&src.join("a"), 61, 400_000);
+    r.backup(&[&src], &[]);
+    let pending = r.path.join("pending");
+    fs::create_dir_all(&pending).unwrap();
+    let name = "ab".repeat(32);
+    fs::write(pending.join(&name), b"garbage, not a sealed record").unwrap();
+    write_random_file(&src.join("b"), 62, 400_000);
+    let out = r.run(&["backup", src.to_str().unwrap()]);
+    out.ok();
+    assert_eq!(ids(&r).len(), 2);
+    let t = r.fresh("t");
+    r.restore("latest", &t, &[]);
+    compare_trees(&src, &t);
+    // check names the record and still checks the rest (a lost pack is found too).
+    let (_, lost) = r
+        .packs()
+        .into_iter()
+        .max_by_key(|(_, p)| fs::metadata(p).unwrap().len())
+        .unwrap();
+    let kept = fs::read(&lost).unwrap();
+    fs::remove_file(&lost).unwrap();
+    let c = r.run(&["check"]);
+    c.code(1);
+    assert!(
+        c.stderr.contains(&format!("pending record {name}")) && c.stderr.contains("rime repair"),
+        "{}",
+        c.stderr
+    );
+    assert!(c.stderr.contains("missing from storage"), "{}", c.stderr);
+    fs::write(&lost, kept).unwrap();
+    r.run(&["prune"]).failed().error_names(&["rime repair"]);
+    let rep = r.run(&["repair"]);
+    rep.ok();
+    assert!(rep.stderr.contains("removed"), "{}", rep.stderr);
+    assert!(!pending.join(&name).exists());
+    r.run(&["prune"]).ok();
+    r.run(&["check"]).ok();
+}

@@ -39,6 +39,15 @@ pub fn run(g: &GlobalOpts, a: RepairArgs) -> Result<ExitCode> {
     for u in &r.unreadable_packs {
         eprintln!("rime: warning: {u}");
     }
+    for u in &r.unreadable_records {
+        eprintln!(
+            "rime: warning: {u}: {}",
+            match a.dry_run {
+                true => "would be removed (every pack is indexed again)",
+                false => "removed (every pack was indexed again)",
+            }
+        );
+    }
     let salvaged = &r.salvaged;
     // With --salvage, what is left to forget is what could not be salvaged.
     let to_forget: Vec<Broken> = r
@@ -70,7 +79,7 @@ pub fn run(g: &GlobalOpts, a: RepairArgs) -> Result<ExitCode> {
     if g.json {
         super::print_json(&serde_json::json!({
             "dry_run": a.dry_run, "packs": r.packs, "blobs_indexed": r.blobs_indexed,
-            "unreadable_packs": r.unreadable_packs, "index_files_written": r.index_files_written,
+            "unreadable_packs": r.unreadable_packs, "unreadable_records": r.unreadable_records, "index_files_written": r.index_files_written,
             "index_files_removed": r.index_files_removed, "snapshots_removed": removed,
             "salvaged": salvaged.iter().map(salvage_json).collect::<Vec<_>>(),
             "broken": r.broken.iter().map(|b| serde_json::json!({

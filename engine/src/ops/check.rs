@@ -217,10 +217,15 @@ pub fn check(repo: &Repository, opts: &CheckOptions) -> Result<CheckReport> {
         }
     }
     // Packs a prune marked are out of the index on purpose until a later prune deletes them.
-    let marked: std::collections::HashSet<PackId> = crate::repo::pending::list(repo)?
-        .into_iter()
-        .flat_map(|(_, r)| r.packs)
-        .collect();
+    let (records, unreadable) = crate::repo::pending::list_readable(repo)?;
+    for (_, e) in unreadable {
+        rep.errors.push(format!(
+            "{e}: which packs it marked for deletion is unknown, so prune refuses to run; \
+             `rime repair` removes it and indexes every pack again"
+        ));
+    }
+    let marked: std::collections::HashSet<PackId> =
+        records.into_iter().flat_map(|(_, r)| r.packs).collect();
     let mut waiting = 0u64;
     for name in stored.keys() {
         let id = PackId::from_hex(name).ok();

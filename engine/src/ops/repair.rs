@@ -82,6 +82,9 @@ pub struct RepairReport {
     pub index_files_written: u64,
     pub index_files_removed: u64,
     pub broken: Vec<Broken>,
+    /// Prune records that could not be read, removed (every pack is indexed again by the
+    /// rebuild, so nothing they marked can be deleted unseen; the next prune marks anew).
+    pub unreadable_records: Vec<String>,
     /// With `salvage`: what happened to each broken snapshot.
     pub salvaged: Vec<crate::ops::salvage::Salvaged>,
 }
@@ -173,6 +176,18 @@ pub fn repair(repo: &Repository, opts: &RepairOptions) -> Result<Repaired> {
                 Err(e) => return Err(e),
             }
         }
+    }
+    // After the rebuild, which indexes every readable pack, marked ones included: a record
+    // nobody can read (it blocks every prune) can go.
+    for (name, e) in crate::repo::pending::list_readable(repo)?.1 {
+        if !opts.dry_run {
+            match repo.storage().remove(FileKind::Pending, &name) {
+                Ok(()) => {}
+                Err(r) if r.kind() == ErrorKind::MissingObject => {}
+                Err(r) => return Err(r),
+            }
+        }
+        rep.unreadable_records.push(e.to_string());
     }
     // Salvage and forget rewrite or remove snapshots from what the scan below finds, so for
     // them the lock stays held: nothing may move packs away or heal data in between.

@@ -65,14 +65,29 @@ pub fn write(repo: &Repository, rec: &PendingRecord) -> Result<String> {
     Ok(name)
 }
 
-/// Every record, by name. An unreadable record is an error: ignoring it could resurrect
-/// nothing that a snapshot needs, but deleting around it blindly is worse.
+/// Every record, by name. An unreadable record is an error: prune cannot know which packs it
+/// marked, and deleting around it blindly is worse. `rime repair` removes such records.
 pub fn list(repo: &Repository) -> Result<Vec<(String, PendingRecord)>> {
+    let (records, unreadable) = list_readable(repo)?;
+    match unreadable.into_iter().next() {
+        None => Ok(records),
+        Some((_, e)) => Err(Error::new(
+            e.kind(),
+            format!("{e} (remove it with `rime repair`, which indexes every pack again)"),
+        )),
+    }
+}
+
+/// Every record that can be read, by name, and the names of those that cannot (with why).
+pub fn list_readable(
+    repo: &Repository,
+) -> Result<(Vec<(String, PendingRecord)>, Vec<(String, Error)>)> {
     let mut out = Vec::new();
+    let mut unreadable = Vec::new();
     let names = match repo.storage().list(FileKind::Pending) {
         Ok(n) => n,
         Err(e) if matches!(e.kind(), ErrorKind::MissingObject | ErrorKind::NotFound) => {
-            return Ok(out)
+            return Ok((out, unreadable))
         }
         Err(e) => return Err(e),
     };
@@ -82,14 +97,22 @@ pub fn list(repo: &Repository) -> Result<Vec<(String, PendingRecord)>> {
             Err(e) if e.kind() == ErrorKind::MissingObject => continue,
             Err(e) => return Err(e),
         };
-        let plain = repo.keys().open(AAD, &bytes).ok_or_else(|| {
-            Error::corrupt(format!("pending record {}: authentication failed", o.name))
-        })?;
-        let rec = PendingRecord::decode(&plain)
-            .map_err(|e| e.within(format!("pending record {}", o.name)))?;
-        out.push((o.name, rec));
+        let decoded = repo
+            .keys()
+            .open(AAD, &bytes)
+            .ok_or_else(|| {
+                Error::corrupt(format!("pending record {}: authentication failed", o.name))
+            })
+            .and_then(|plain| {
+                PendingRecord::decode(&plain)
+                    .map_err(|e| e.within(format!("pending record {}", o.name)))
+            });
+        match decoded {
+            Ok(rec) => out.push((o.name, rec)),
+            Err(e) => unreadable.push((o.name, e)),
+        }
     }
-    Ok(out)
+    Ok((out, unreadable))
 }
 
 /// Called by a backup after it wrote its snapshot: packs that the index it loaded at its start
@@ -102,15 +125,24 @@ pub fn protect_marked(
     loaded: &crate::repo::index::MasterIndex,
     written: &[PackId],
 ) -> Result<usize> {
-    let records = list(repo)?;
-    if records.is_empty() {
+    let (records, unreadable) = list_readable(repo)?;
+    if records.is_empty() && unreadable.is_empty() {
         return Ok(0);
     }
     let known: HashSet<PackId> = loaded.packs().iter().chain(written).copied().collect();
+    let mut candidates: Vec<PackId> = records.into_iter().flat_map(|(_, r)| r.packs).collect();
+    if !unreadable.is_empty() {
+        // Which packs that record marked is unknown: every pack this backup may use that the
+        // index no longer names could be one of them. The snapshot is already written, so
+        // this backup must not fail over a record it cannot read; check reports the record.
+        let now = crate::repo::index::MasterIndex::load(repo)?;
+        let named: HashSet<PackId> = now.packs().iter().copied().collect();
+        candidates.extend(known.iter().filter(|p| !named.contains(p)));
+    }
     let mut seen = HashSet::new();
     let mut packs = Vec::new();
-    for (_, rec) in records {
-        for p in rec.packs {
+    {
+        for p in candidates {
             if !known.contains(&p) || !seen.insert(p) {
                 continue;
             }
