@@ -78,10 +78,11 @@ pub fn list(repo: &Repository) -> Result<Vec<(String, PendingRecord)>> {
     }
 }
 
+/// Records by name, and the names of records that cannot be read with why.
+pub type Records = (Vec<(String, PendingRecord)>, Vec<(String, Error)>);
+
 /// Every record that can be read, by name, and the names of those that cannot (with why).
-pub fn list_readable(
-    repo: &Repository,
-) -> Result<(Vec<(String, PendingRecord)>, Vec<(String, Error)>)> {
+pub fn list_readable(repo: &Repository) -> Result<Records> {
     let mut out = Vec::new();
     let mut unreadable = Vec::new();
     let names = match repo.storage().list(FileKind::Pending) {
