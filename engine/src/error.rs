@@ -43,6 +43,10 @@ pub enum ErrorKind {
     Unauthorized,
     /// The operation was stopped on request (SIGINT or SIGTERM); nothing it did is referenced.
     Interrupted,
+    /// A storage answered, but cannot do what was asked (no SFTP subsystem, an SFTP operation
+    /// it does not support, an HTTP status that no retry changes such as 409 or 410).
+    /// Retrying cannot help; with several storages, the next one is tried.
+    Unsupported,
 }
 
 impl ErrorKind {

@@ -363,6 +363,7 @@ impl Fanout {
                             | ErrorKind::Unavailable
                             | ErrorKind::Unauthorized
                             | ErrorKind::PermissionDenied
+                            | ErrorKind::Unsupported
                     ) {
                         self.fail(m, &e);
                     }

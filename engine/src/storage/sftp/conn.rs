@@ -210,7 +210,7 @@ fn not_sftp(child: &mut Child, label: &str, host: &str) -> Result<Vec<u8>> {
     let _ = child.kill();
     let _ = child.wait();
     Err(Error::new(
-        ErrorKind::Io,
+        ErrorKind::Unsupported,
         format!(
             "{label}: the server did not answer in SFTP (does a login script on {host} print to \
              standard output, or is its sftp subsystem something else?)"
@@ -325,7 +325,7 @@ fn classify_failure(
     };
     if has("subsystem request failed") {
         return Error::new(
-            ErrorKind::Io,
+            ErrorKind::Unsupported,
             format!("{label}: the server has no SFTP subsystem ({detail})"),
         );
     }

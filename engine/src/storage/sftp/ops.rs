@@ -37,6 +37,10 @@ pub fn status_error(label: &str, what: &str, code: u32, msg: &str) -> Error {
     let kind = match code {
         FX_NO_SUCH_FILE => ErrorKind::NotFound,
         FX_PERMISSION_DENIED => ErrorKind::PermissionDenied,
+        FX_NO_CONNECTION | FX_CONNECTION_LOST => ErrorKind::Unavailable,
+        FX_BAD_MESSAGE | FX_OP_UNSUPPORTED => ErrorKind::Unsupported,
+        // FX_FAILURE: the server's catch-all (a full disk on older OpenSSH, a rename onto an
+        // existing name, a transient fault): retried.
         _ => ErrorKind::Io,
     };
     let msg = if msg.is_empty() { "failure" } else { msg };

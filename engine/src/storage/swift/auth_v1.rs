@@ -9,6 +9,9 @@ use super::http::{status_error, transport_error};
 use super::session::Session;
 use crate::error::{Error, ErrorKind, Result};
 
+/// The longest token lifetime taken from a server.
+const MAX_TOKEN_SECS: f64 = 365.0 * 86400.0;
+
 pub(super) fn authenticate(
     http: &Client,
     auth_url: &str,
@@ -59,6 +62,7 @@ pub(super) fn authenticate(
     let lifetime = header("X-Auth-Token-Expires")
         .and_then(|s| s.trim().parse::<f64>().ok())
         .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(Duration::from_secs_f64);
+        // A server claiming more than a year is not believed (and 1e20 s would overflow).
+        .map(|s| Duration::from_secs_f64(s.min(MAX_TOKEN_SECS)));
     Ok(Session::new(token, storage_url, asked, lifetime))
 }

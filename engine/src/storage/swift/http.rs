@@ -13,6 +13,11 @@ pub(super) fn status_error(what: &str, status: StatusCode) -> Error {
         404 => ErrorKind::MissingObject,
         408 | 429 | 498 | 500..=599 => ErrorKind::Unavailable,
         400 | 405 | 411 | 412 | 413 | 414 => ErrorKind::InvalidInput,
+        // A range beyond the object's end: it is shorter than the index says.
+        416 => ErrorKind::Corrupt,
+        // Any other refusal (409, 410, 422 …) or an unexpected redirect: the same request
+        // would get the same answer.
+        300..=499 => ErrorKind::Unsupported,
         _ => ErrorKind::Io,
     };
     Error::new(kind, format!("{what}: HTTP {status}"))

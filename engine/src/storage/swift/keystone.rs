@@ -159,7 +159,10 @@ fn lifetime(token: &Value) -> Option<Duration> {
             .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
     };
     let d = t("expires_at")?.signed_duration_since(t("issued_at")?);
-    d.to_std().ok()
+    // A year at most: a far-future expiry is not believed.
+    d.to_std()
+        .ok()
+        .map(|d| d.min(Duration::from_secs(365 * 86400)))
 }
 
 /// The object-store endpoint for this interface and region from the token's catalog.

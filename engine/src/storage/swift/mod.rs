@@ -379,9 +379,11 @@ impl Storage for SwiftStorage {
             let Some(page) = me.listing_page::<Listed>(&what, &prefix, None, &marker)? else {
                 return Ok(vec![]); // no container: nothing stored yet
             };
+            // Paged until an empty page, not until a short one: a server may cap pages below
+            // the limit asked for (Ceph RGW answers at most 1000), and a short page is then
+            // not the last.
             let Some(last) = page.last() else { break };
             marker = last.name.clone();
-            let full = page.len() >= me.list_limit;
             for o in page {
                 let rest = &o.name[prefix.len()..];
                 let name = match (kind, rest.split_once('/')) {
@@ -395,9 +397,6 @@ impl Storage for SwiftStorage {
                         size: o.bytes,
                     });
                 }
-            }
-            if !full {
-                break;
             }
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));

@@ -64,7 +64,8 @@ impl SwiftStorage {
                     });
                 }
             }
-            if n < me.list_limit {
+            // Until an empty page: a server may cap pages below the limit asked for.
+            if n == 0 {
                 break;
             }
         }
