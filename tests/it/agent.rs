@@ -649,3 +649,105 @@ fn agent_dereference_symlink_soft_hard_all() {
         );
     }
 }
+
+/// Job files as Freezer's scheduler and web UI write them: Freezer's internal key names
+/// (`engine_name`, `restore_from_host`, `lvm_snapperm`) take effect, keys rime has no option for
+/// are ignored while they ask for nothing (`insecure = False`, `backup_media = fs`), and refused
+/// by name when they do. On the command line, Freezer's aliases and harmless options are
+/// accepted and the options rime lacks are refused by name, not by clap's generic message.
+#[test]
+fn agent_config_takes_freezer_key_names_and_cli_refuses_by_name() {
+    let j = Job::new();
+    write(&j.src().join("f"), "data");
+    let base = format!(
+        "[action]\naction = backup\nbackup_name = ui\ncontainer = {}\nstorage = local\npath_to_backup = {}\n",
+        j.p("container").display(),
+        j.src().display()
+    );
+    let ini = format!(
+        "{base}engine_name = rime\nrestore_from_host = host2\nlvm_snapperm = ro\ninsecure = False\n\
+         backup_media = fs\nproxy =\nsync = True\nno_incremental = None\ntimeout = 120\n"
+    );
+    write(&j.p("ui.ini"), ini);
+    let pass = j.p("pass").display().to_string();
+    let cfg = j.p("ui.ini").display().to_string();
+    rime_raw(
+        ["agent", "--config", &cfg, "--encrypt-pass-file", &pass],
+        &[],
+    )
+    .ok();
+    let c = j.p("container").display().to_string();
+    let info = rime_raw(
+        [
+            "agent",
+            "--json",
+            "--action",
+            "info",
+            "--storage",
+            "local",
+            "--container",
+            &c,
+            "--encrypt-pass-file",
+            &pass,
+        ],
+        &[],
+    );
+    let v: Value = serde_json::from_str(&info.ok().stdout).unwrap();
+    let row = &v.as_array().unwrap()[0];
+    assert_eq!(row["hostname"], "host2", "restore_from_host is hostname");
+    assert_eq!(row["kind"], "files", "engine_name = rime is --engine rime");
+    // Unsupported keys with a real value are refused by name.
+    for (extra, needles) in [
+        (
+            "insecure = True\n",
+            vec!["insecure", "not supported by rime"],
+        ),
+        (
+            "backup_media = nova\n",
+            vec!["backup_media", "not supported by rime"],
+        ),
+        (
+            "proxy = http://p:3128\n",
+            vec!["proxy", "not supported by rime"],
+        ),
+    ] {
+        write(&j.p("bad.ini"), format!("{base}{extra}"));
+        let bad = j.p("bad.ini").display().to_string();
+        rime_raw(
+            ["agent", "--config", &bad, "--encrypt-pass-file", &pass],
+            &[],
+        )
+        .error_names(&needles);
+    }
+    // Command line: Freezer's deprecated --restore-from-host restores another host's backups.
+    let src = j.src().display().to_string();
+    j.run(&["-F", &src, "-N", "cli", "--hostname", "host2"])
+        .ok();
+    let out = j.p("out");
+    let t = out.display().to_string();
+    j.run(&[
+        "--action",
+        "restore",
+        "-N",
+        "cli",
+        "--restore-from-host",
+        "host2",
+        "--restore-abs-path",
+        &t,
+    ])
+    .ok();
+    assert_eq!(std::fs::read_to_string(out.join("f")).unwrap(), "data");
+    j.run(&["-F", &src, "--noincremental", "--timeout", "30"])
+        .ok();
+    for (args, needle) in [
+        (vec!["--insecure"], "--insecure"),
+        (vec!["--proxy", "http://p:3128"], "--proxy"),
+        (vec!["--os-auth-ver", "3"], "--os-identity-api-version"),
+        (vec!["--rsync-block-size", "4096"], "--rsync-block-size"),
+        (vec!["--ftp-port", "21"], "--ftp-port"),
+    ] {
+        let mut a = vec!["-F", src.as_str()];
+        a.extend(args);
+        j.run(&a).error_names(&[needle, "not supported by rime"]);
+    }
+}
