@@ -577,7 +577,7 @@ fn agent_exec_fails_when_the_command_fails_and_runs_as_freezerc() {
 
 /// `--dereference-symlink`: soft archives what links point to (entering linked directories,
 /// never looping, keeping dangling links as links, with a warning), hard stores each hard link
-/// as a full file, all does both; the default keeps links as links.
+/// as a full file, all does both; none (the default) keeps links as links.
 #[test]
 fn agent_dereference_symlink_soft_hard_all() {
     use std::os::unix::fs::MetadataExt;
@@ -598,11 +598,8 @@ fn agent_dereference_symlink_soft_hard_all() {
         mkdir(&s.join("sub"));
         symlink("..", &s.join("sub/loop")); // back to the root being archived
         symlink("/nonexistent/rime-test", &s.join("dangling"));
-        let extra: Vec<&str> = if mode == "none" {
-            vec![]
-        } else {
-            vec!["--dereference-symlink", mode]
-        };
+        // Freezer's `none` is the default: links stay links.
+        let extra = vec!["--dereference-symlink", mode];
         let src = s.display().to_string();
         let mut args = vec!["--path-to-backup", src.as_str()];
         args.extend(&extra);
@@ -750,4 +747,71 @@ fn agent_config_takes_freezer_key_names_and_cli_refuses_by_name() {
         a.extend(args);
         j.run(&a).error_names(&[needle, "not supported by rime"]);
     }
+}
+
+/// `--engine rime` follows symbolic links for `soft`, and refuses `hard` and `all` (its
+/// snapshots keep hard links as links) before creating anything; `--log-level all` is
+/// Freezer's most verbose level.
+#[test]
+fn agent_rime_engine_dereference_and_log_level_all() {
+    let outside = tempfile::tempdir().unwrap();
+    write(&outside.path().join("target.txt"), "pointed to\n");
+    let j = Job::new();
+    let s = j.src();
+    write(&s.join("a.txt"), "hard linked\n");
+    std::fs::hard_link(s.join("a.txt"), s.join("b.txt")).unwrap();
+    symlink(outside.path().join("target.txt"), &s.join("file-link"));
+    let src = s.display().to_string();
+    for kind in ["hard", "all"] {
+        j.run(&[
+            "-F",
+            &src,
+            "--engine",
+            "rime",
+            "--dereference-symlink",
+            kind,
+        ])
+        .error_names(&[&format!("--dereference-symlink {kind}"), "--engine rime"]);
+    }
+    assert!(
+        !j.p("container").exists(),
+        "nothing created by a refused job"
+    );
+    let log = j.p("agent.log").display().to_string();
+    j.run(&[
+        "-F",
+        &src,
+        "--engine",
+        "rime",
+        "--dereference-symlink",
+        "soft",
+        "--log-level",
+        "all",
+        "--log-file",
+        &log,
+    ])
+    .ok();
+    assert!(std::fs::read_to_string(&log).unwrap().contains("INFO"));
+    let t = j.p("restored");
+    let ts = t.display().to_string();
+    rime_raw(
+        [
+            "restore",
+            "--repo",
+            &j.p("container/rime").display().to_string(),
+            "--password-file",
+            &j.p("pass").display().to_string(),
+            "latest",
+            "--target",
+            &ts,
+        ],
+        &[],
+    )
+    .ok();
+    let restored = walk(&t)
+        .into_iter()
+        .find(|p| p.ends_with("file-link"))
+        .expect("file-link restored");
+    let m = std::fs::symlink_metadata(t.join(restored)).unwrap();
+    assert!(m.file_type().is_file(), "soft: the link's target is stored");
 }

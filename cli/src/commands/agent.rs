@@ -111,7 +111,7 @@ pub struct AgentArgs {
     /// Glob pattern of files not to back up (repeatable)
     #[arg(long, value_name = "PATTERN")]
     pub exclude: Vec<String>,
-    /// soft, hard or all
+    /// none, soft (follow symbolic links), hard (store hard links as full files) or all (both)
     #[arg(long, value_name = "KIND")]
     pub dereference_symlink: Option<String>,
     /// Freezer's upload unit; rime's repository packs data itself (checked, then unused)
@@ -132,7 +132,7 @@ pub struct AgentArgs {
     /// Append log lines to FILE
     #[arg(long, value_name = "FILE")]
     pub log_file: Option<PathBuf>,
-    /// debug, info, warning, error
+    /// all (= debug), debug, info, warning, error, critical
     #[arg(long, default_value = "info", value_name = "LEVEL")]
     pub log_level: String,
     /// exec: the command to run (a `|` pipeline, as Freezer)

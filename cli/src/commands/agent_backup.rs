@@ -64,7 +64,7 @@ pub fn run(job: &Job, a: &AgentArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     // Freezer: soft = tar --dereference, hard = --hard-dereference, all = both.
-    let deref = a.dereference_symlink.as_deref().unwrap_or("");
+    let deref = a.dereference_symlink.as_deref().unwrap_or("none");
     let create = CreateOptions {
         one_file_system: true,
         exclude: a.exclude.clone(),
@@ -155,6 +155,7 @@ pub fn run(job: &Job, a: &AgentArgs) -> Result<ExitCode> {
 
 /// `--engine rime`: the repository's own file snapshots, through `rime backup`.
 fn rime_engine_backup(job: &Job, a: &AgentArgs, path: &Path) -> Result<ExitCode> {
+    rime_engine_dereference(a.dereference_symlink.as_deref())?;
     if !job.g.dry_run {
         job.open(true)?;
     }
@@ -164,7 +165,7 @@ fn rime_engine_backup(job: &Job, a: &AgentArgs, path: &Path) -> Result<ExitCode>
     for e in &a.exclude {
         args.extend(["--exclude".into(), e.clone()]);
     }
-    if a.dereference_symlink.is_some() {
+    if rime_engine_dereference(a.dereference_symlink.as_deref())? {
         args.push("--dereference".into());
     }
     if a.mode == "mongo" {
@@ -194,6 +195,21 @@ fn rime_engine_backup(job: &Job, a: &AgentArgs, path: &Path) -> Result<ExitCode>
     let code = super::backup::run(&g, b)?;
     write_metadata(job, a, path, 0, chrono::Utc::now().timestamp(), None)?;
     Ok(code)
+}
+
+/// Whether `--engine rime` follows symbolic links (`rime backup --dereference`) for a
+/// `--dereference-symlink` value. rime's snapshots always record hard links as links and
+/// restore them as links, so `hard` and `all` (Freezer: `tar --hard-dereference`, every name a
+/// full file) cannot be honoured: refused before anything is written rather than quietly
+/// giving a different tree.
+fn rime_engine_dereference(kind: Option<&str>) -> Result<bool> {
+    match kind.unwrap_or("none") {
+        "none" => Ok(false),
+        "soft" => Ok(true),
+        other => Err(Error::invalid(format!(
+            "--dereference-symlink {other} is not supported by rime with --engine rime: its snapshots keep hard links as links (the tar engine, the default, stores each as a full file)"
+        ))),
+    }
 }
 
 /// The job's password in a private temporary file, for commands that read it from a file.

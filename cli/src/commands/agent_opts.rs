@@ -128,11 +128,18 @@ impl Job {
         one_of(
             "--log-level",
             &a.log_level.to_ascii_lowercase(),
-            &["debug", "info", "warning", "warn", "error", "critical"],
+            &[
+                "all", "debug", "info", "warning", "warn", "error", "critical",
+            ],
             &[],
         )?;
         if let Some(d) = &a.dereference_symlink {
-            one_of("--dereference-symlink", d, &["soft", "hard", "all"], &[])?;
+            one_of(
+                "--dereference-symlink",
+                d,
+                &["none", "soft", "hard", "all"],
+                &[],
+            )?;
         }
         if let Some(u) = a.unsupported.first() {
             return Err(unsupported(u));
@@ -319,9 +326,10 @@ impl Job {
     }
 }
 
+/// Freezer's `all` is its most verbose level, as `debug` here.
 fn rank(level: &str) -> u8 {
     match level.to_ascii_lowercase().as_str() {
-        "debug" => 0,
+        "all" | "debug" => 0,
         "info" => 1,
         "warning" | "warn" => 2,
         _ => 3,
