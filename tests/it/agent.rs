@@ -51,9 +51,12 @@ impl Job {
     }
     /// A backup; returns the metadata JSON.
     fn backup(&self, extra: &[&str]) -> Value {
+        self.backup_path(&self.src().display().to_string(), extra)
+    }
+    /// A backup of `src`; returns the metadata JSON.
+    fn backup_path(&self, src: &str, extra: &[&str]) -> Value {
         let meta = self.p("meta.json");
-        let src = self.src().display().to_string();
-        let mut args = vec!["--path-to-backup", &src, "--metadata-out"];
+        let mut args = vec!["--path-to-backup", src, "--metadata-out"];
         let m = meta.display().to_string();
         args.push(&m);
         args.extend(extra);
@@ -814,4 +817,81 @@ fn agent_rime_engine_dereference_and_log_level_all() {
         .expect("file-link restored");
     let m = std::fs::symlink_metadata(t.join(restored)).unwrap();
     assert!(m.file_type().is_file(), "soft: the link's target is stored");
+}
+
+/// The tar engine backs up a single file as Freezer does (`tar -C parent name`): only that
+/// member, so a restore recreates the file in the target and leaves the rest of a non-empty
+/// target alone (no dumpdir of the parent deleting it), level after level; GNU tar extracts
+/// the dumped levels to the same file.
+#[test]
+fn agent_tar_engine_backs_up_a_single_file() {
+    let j = Job::new();
+    let file = j.src().join("db.dump");
+    write(&file, "version 0\n");
+    write(&j.src().join("sibling"), "not backed up\n");
+    let f = file.display().to_string();
+    let m = j.backup_path(&f, &[]);
+    assert_eq!(m["curr_backup_level"], 0);
+    next_second();
+    write(&file, "version 1, longer\n");
+    let m = j.backup_path(&f, &[]);
+    assert_eq!(m["curr_backup_level"], 1);
+    let out = j.p("out");
+    j.restore(&out, &[]).ok();
+    assert_eq!(walk(&out), vec![PathBuf::new(), PathBuf::from("db.dump")]);
+    assert_eq!(
+        std::fs::read_to_string(out.join("db.dump")).unwrap(),
+        "version 1, longer\n"
+    );
+    // Into a non-empty target: the other files stay.
+    let busy = j.p("busy");
+    write(&busy.join("keep-me"), "mine\n");
+    j.restore(&busy, &["--overwrite"]).ok();
+    assert_eq!(
+        std::fs::read_to_string(busy.join("keep-me")).unwrap(),
+        "mine\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(busy.join("db.dump")).unwrap(),
+        "version 1, longer\n"
+    );
+    // GNU tar reads the levels.
+    let dump = j.p("dump");
+    rime_raw(
+        [
+            os("--repo"),
+            os(j.p("container/rime")),
+            os("--password-file"),
+            os(j.p("pass")),
+            os("dump"),
+            os("latest"),
+            os("--format"),
+            os("tar-incremental"),
+            os("--output-dir"),
+            os(&dump),
+        ],
+        &[],
+    )
+    .ok();
+    let gt = j.p("gnutar");
+    write(&gt.join("keep-me"), "mine\n");
+    for l in 0..2 {
+        let o = run_cmd(
+            "tar",
+            &[
+                OsStr::new("--extract"),
+                OsStr::new("--listed-incremental=/dev/null"),
+                OsStr::new("-f"),
+                dump.join(format!("level-{l}.tar")).as_os_str(),
+                OsStr::new("-C"),
+                gt.as_os_str(),
+            ],
+        );
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    assert_eq!(
+        std::fs::read_to_string(gt.join("db.dump")).unwrap(),
+        "version 1, longer\n"
+    );
+    assert!(gt.join("keep-me").exists(), "GNU tar deleted nothing");
 }

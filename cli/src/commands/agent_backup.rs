@@ -35,12 +35,9 @@ pub fn run(job: &Job, a: &AgentArgs) -> Result<ExitCode> {
     if a.engine == "rime" {
         return rime_engine_backup(job, a, &path);
     }
-    if !md.is_dir() {
-        return Err(Error::invalid(format!(
-            "--path-to-backup {}: the tar engine archives a directory (use --engine rime for a single file)",
-            path.display()
-        )));
-    }
+    // A single file: archived by its name from its parent directory (Freezer's `tar -C parent
+    // name`), so a restore recreates it inside --restore-abs-path.
+    let (tree, only) = tar_root(&path, md.is_dir())?;
     let meta = SnapshotMeta {
         hostname: job.hostname.clone(),
         tags: vec![],
@@ -70,26 +67,27 @@ pub fn run(job: &Job, a: &AgentArgs) -> Result<ExitCode> {
         exclude: a.exclude.clone(),
         dereference: matches!(deref, "soft" | "all"),
         hard_dereference: matches!(deref, "hard" | "all"),
+        only,
     };
     // A live tree is read ahead while the repository opens (key derivation, snapshot list):
     // an incremental level is mostly that walk. A volume snapshot is taken first instead.
     let early_scan = if a.snap.wanted() {
         None
     } else {
-        Some(Scan::start(&path, &create)?)
+        Some(Scan::start(&tree, &create)?)
     };
     let repo = job.open(true)?;
     // The source: the live tree, or the same tree in a snapshot of its volume.
     let mut live = None;
     let mut lock = None;
-    let mut root = path.clone();
+    let mut root = tree.clone();
     let mut annotations = vec![("freezer.mode".to_string(), a.mode.clone())];
     if a.snap.wanted() {
         let mysql = (a.mode == "mysql")
             .then_some(a.mysql_conf.as_deref())
             .flatten();
         let t = super::backup_snapshot::take(&a.snap, Some(&path), false, mysql, job.g.quiet)?;
-        root = t.snap.translate(&path)?;
+        root = t.snap.translate(&tree)?;
         for tag in &t.binlog_tags {
             if let Some((k, v)) = tag.split_once('=') {
                 annotations.push((k.to_string(), v.to_string()));
@@ -151,6 +149,22 @@ pub fn run(job: &Job, a: &AgentArgs) -> Result<ExitCode> {
         Some(&r.backup.id.to_hex()),
     )?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The directory the tar engine archives for `--path-to-backup`, and for a single file its
+/// name there (the only member archived).
+fn tar_root(path: &Path, is_dir: bool) -> Result<(PathBuf, Option<Vec<u8>>)> {
+    use std::os::unix::ffi::OsStrExt;
+    if is_dir {
+        return Ok((path.to_path_buf(), None));
+    }
+    match (path.parent(), path.file_name()) {
+        (Some(parent), Some(name)) => Ok((parent.to_path_buf(), Some(name.as_bytes().to_vec()))),
+        _ => Err(Error::invalid(format!(
+            "--path-to-backup {}: no parent directory to archive it from",
+            path.display()
+        ))),
+    }
 }
 
 /// `--engine rime`: the repository's own file snapshots, through `rime backup`.

@@ -397,6 +397,9 @@ impl Shared {
     fn scan(&self, slot: &Slot) -> Listing {
         let mut dir = crate::sys::DirStream::open(&slot.path)?;
         let mut names = dir.names()?;
+        if let (Some(only), b".") = (&self.opts.only, slot.arch.as_slice()) {
+            names.retain(|n| n == only);
+        }
         names.sort_unstable();
         let mut out = Vec::with_capacity(names.len());
         let mut subdirs = Vec::new();
