@@ -539,6 +539,75 @@ fn openssl_enc_aes_256_cfb_both_ways() {
     }
 }
 
+/// A pass file with Windows line endings (`secret\r\n`): `openssl enc -pass file:` uses
+/// `secret\r` (it strips only the newline), so rime tries the line as openssl reads it first,
+/// then without the `\r` (a stream encrypted with `secret` by a tool that strips both).
+#[test]
+fn openssl_pass_file_with_windows_line_ending() {
+    require!("openssl");
+    let t = tempfile::tempdir().unwrap();
+    let pass = t.path().join("pass");
+    fs::write(&pass, "secret\r\nsecond line\r\n").unwrap();
+    let pw = rime_engine::tarinc::openssl::read_pass_file(&pass).unwrap();
+    assert_eq!(pw, b"secret\r", "the line as openssl reads it");
+    let mut w =
+        rime_engine::tarinc::CompressWriter::new(Vec::new(), Compression::Gzip, None).unwrap();
+    w.write_all(&sample_data()).unwrap();
+    let gz = w.finish().unwrap();
+    let looks = |p: &[u8]| Compression::Gzip.looks_like(p);
+    let file_arg = format!("file:{}", pass.display());
+    for md in [KdfDigest::Md5, KdfDigest::Sha256] {
+        for pass_arg in [file_arg.as_str(), "pass:secret"] {
+            let enc = pipe(
+                Command::new("openssl").args([
+                    "enc",
+                    "-aes-256-cfb",
+                    "-md",
+                    md.name(),
+                    "-pass",
+                    pass_arg,
+                ]),
+                &gz,
+            );
+            let mut r = rime_engine::tarinc::DecryptReader::new(
+                &enc[..],
+                &pw,
+                &KdfDigest::ALL,
+                16,
+                looks,
+                "t",
+            )
+            .unwrap_or_else(|e| panic!("openssl -md {} -pass {pass_arg}: {e}", md.name()));
+            assert_eq!(r.digest(), md);
+            let mut out = Vec::new();
+            r.read_to_end(&mut out).unwrap();
+            assert_eq!(out, gz, "openssl -md {} -pass {pass_arg}", md.name());
+        }
+        // rime encrypts with the line as openssl reads it: openssl decrypts with the file.
+        let mut w = rime_engine::tarinc::EncryptWriter::new(Vec::new(), &pw, md).unwrap();
+        w.write_all(&gz).unwrap();
+        let enc = w.finish().unwrap();
+        let out = pipe(
+            Command::new("openssl").args([
+                "enc",
+                "-d",
+                "-aes-256-cfb",
+                "-md",
+                md.name(),
+                "-pass",
+                &file_arg,
+            ]),
+            &enc,
+        );
+        assert_eq!(
+            out,
+            gz,
+            "openssl -d -md {} reading rime's stream",
+            md.name()
+        );
+    }
+}
+
 /// Freezer's pipeline (`tar --listed-incremental | gzip | openssl enc`) restored by rime, and
 /// rime's stream restored by that pipeline in reverse; wrong passwords write nothing.
 #[test]

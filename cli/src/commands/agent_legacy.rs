@@ -124,7 +124,7 @@ pub fn restore(
         &job.hostname,
         &job.backup_name,
         date,
-        job.password.as_deref(),
+        job.openssl_password.as_deref(),
         target,
         overwrite,
     )
