@@ -299,6 +299,68 @@ fn gnu_tar_levels_apply_with_rime_deletions_included() {
     assert_same_tree(&src, &dest);
 }
 
+/// `--exclude` as GNU tar applies it by default (unanchored: `cache/*` at any depth, `*.log`
+/// in any directory, `d/sub` as a tail of the path): rime's archive has the same members as
+/// GNU tar's of the same tree with the same patterns.
+#[test]
+fn exclusions_match_gnu_tar_at_any_depth() {
+    require!("tar");
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("root");
+    for f in [
+        "keep.txt",
+        "cache/top",
+        "a/cache/f",
+        "a/cache/deeper/g",
+        "b/c/cache/h",
+        "b/cache.txt",
+        "x.log",
+        "d/y.log",
+        "d/sub/z",
+        "e/d/sub/w",
+        "e/other",
+    ] {
+        write(&root.join(f), f.as_bytes());
+    }
+    let patterns = ["cache/*", "*.log", "d/sub"];
+    let rime = t.path().join("rime.tar");
+    let opts = CreateOptions {
+        exclude: patterns.iter().map(|p| p.to_string()).collect(),
+        ..CreateOptions::default()
+    };
+    let o = tarinc::create(&root, None, fs::File::create(&rime).unwrap(), &opts).unwrap();
+    drop(o.out);
+    let gnu = t.path().join("gnu.tar");
+    let mut cmd = Command::new("tar");
+    cmd.arg("--create")
+        .arg(format!(
+            "--listed-incremental={}",
+            t.path().join("snar").display()
+        ))
+        .arg("-f")
+        .arg(&gnu);
+    for p in patterns {
+        cmd.arg(format!("--exclude={p}"));
+    }
+    run(cmd.arg(".").current_dir(&root));
+    let members = |a: &Path| -> Vec<String> {
+        let out = run(Command::new("tar").arg("-tf").arg(a));
+        let mut v: Vec<String> = String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect();
+        v.sort();
+        v
+    };
+    let (r, g) = (members(&rime), members(&gnu));
+    assert_eq!(r, g, "rime's members against GNU tar's");
+    for gone in ["./a/cache/f", "./b/c/cache/h", "./d/y.log", "./e/d/sub/w"] {
+        assert!(!r.iter().any(|m| m == gone), "{gone} excluded: {r:?}");
+    }
+    assert!(r.iter().any(|m| m == "./b/cache.txt"), "{r:?}");
+}
+
 #[test]
 fn bad_archives_fail_before_writing() {
     let t = tempfile::tempdir().unwrap();

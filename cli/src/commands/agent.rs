@@ -108,7 +108,8 @@ pub struct AgentArgs {
     /// gzip, bzip2, xz or zstd: used when levels are written out in Freezer's format
     #[arg(long, default_value = "gzip", value_name = "ALGO")]
     pub compression: String,
-    /// Glob pattern of files not to back up (repeatable)
+    /// Glob pattern of files not to back up (repeatable), matched as GNU tar does: against the
+    /// path and each of its trailing parts (`cache/*` excludes every cache directory's files)
     #[arg(long, value_name = "PATTERN")]
     pub exclude: Vec<String>,
     /// none, soft (follow symbolic links), hard (store hard links as full files) or all (both)

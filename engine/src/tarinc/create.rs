@@ -38,8 +38,9 @@ pub struct CreateOptions {
     /// Do not descend into directories on other file systems (Freezer passes
     /// `--one-file-system`); such directories are stored empty, as GNU tar does.
     pub one_file_system: bool,
-    /// Glob patterns; an entry whose name or path (relative to the root) matches is not dumped
-    /// (marked `N`, so extraction keeps whatever is there).
+    /// Glob patterns, matched as GNU tar's unanchored `--exclude`: an entry whose member name
+    /// (`./a/b`) or any trailing part of it (`a/b`, `b`) matches is not dumped (marked `N`, so
+    /// extraction keeps whatever is there).
     pub exclude: Vec<String>,
     /// Archive what symbolic links point to instead of the links (`tar --dereference`,
     /// Freezer's `--dereference-symlink soft`). Links to directories are entered; a link that
