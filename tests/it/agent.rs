@@ -895,3 +895,65 @@ fn agent_tar_engine_backs_up_a_single_file() {
     );
     assert!(gt.join("keep-me").exists(), "GNU tar deleted nothing");
 }
+
+/// Every pack a tar chain reads is checked before level 0 is applied: with level 1's data pack
+/// truncated or missing, a restore with --overwrite fails naming the pack's state and the
+/// level, and the target is exactly as it was (level 0 would have replaced and deleted files).
+#[test]
+fn agent_restore_checks_every_levels_packs_before_writing() {
+    let j = Job::new();
+    write(&j.src().join("a"), "level 0\n");
+    write_random_file(&j.src().join("big0"), 1, 200_000);
+    j.backup(&[]);
+    let data = j.p("container/rime/data");
+    let packs = |d: &Path| -> Vec<PathBuf> {
+        walk(d)
+            .into_iter()
+            .map(|r| d.join(r))
+            .filter(|p| p.is_file())
+            .collect()
+    };
+    let before = packs(&data);
+    next_second();
+    write_random_file(&j.src().join("big1"), 2, 300_000);
+    assert_eq!(j.backup(&[])["curr_backup_level"], 1);
+    // Level 1's data pack: the largest of the new ones.
+    let pack = packs(&data)
+        .into_iter()
+        .filter(|p| !before.contains(p))
+        .max_by_key(|p| std::fs::metadata(p).unwrap().len())
+        .unwrap();
+    let full = std::fs::read(&pack).unwrap();
+    let target = j.p("target");
+    let reset = || {
+        let _ = std::fs::remove_dir_all(&target);
+        write(&target.join("a"), "mine\n");
+        write(&target.join("extra"), "not in the backup\n");
+    };
+    let untouched = || {
+        assert_eq!(std::fs::read_to_string(target.join("a")).unwrap(), "mine\n");
+        assert!(target.join("extra").exists(), "nothing deleted");
+        assert_eq!(
+            walk(&target).len(),
+            3,
+            "nothing written (the root and two files)"
+        );
+    };
+    reset();
+    std::fs::write(&pack, &full[..full.len() / 2]).unwrap();
+    j.restore(&target, &["--overwrite"])
+        .error_names(&["truncated", "level 1"]);
+    untouched();
+    std::fs::remove_file(&pack).unwrap();
+    j.restore(&target, &["--overwrite"])
+        .error_names(&["missing", "level 1"]);
+    untouched();
+    // With the pack back, the same restore succeeds.
+    std::fs::write(&pack, &full).unwrap();
+    j.restore(&target, &["--overwrite"]).ok();
+    assert_eq!(
+        std::fs::read_to_string(target.join("a")).unwrap(),
+        "level 0\n"
+    );
+    assert!(!target.join("extra").exists());
+}
