@@ -299,6 +299,68 @@ fn gnu_tar_levels_apply_with_rime_deletions_included() {
     assert_same_tree(&src, &dest);
 }
 
+/// `--exclude` as GNU tar applies it by default (unanchored: `cache/*` at any depth, `*.log`
+/// in any directory, `d/sub` as a tail of the path): rime's archive has the same members as
+/// GNU tar's of the same tree with the same patterns.
+#[test]
+fn exclusions_match_gnu_tar_at_any_depth() {
+    require!("tar");
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("root");
+    for f in [
+        "keep.txt",
+        "cache/top",
+        "a/cache/f",
+        "a/cache/deeper/g",
+        "b/c/cache/h",
+        "b/cache.txt",
+        "x.log",
+        "d/y.log",
+        "d/sub/z",
+        "e/d/sub/w",
+        "e/other",
+    ] {
+        write(&root.join(f), f.as_bytes());
+    }
+    let patterns = ["cache/*", "*.log", "d/sub"];
+    let rime = t.path().join("rime.tar");
+    let opts = CreateOptions {
+        exclude: patterns.iter().map(|p| p.to_string()).collect(),
+        ..CreateOptions::default()
+    };
+    let o = tarinc::create(&root, None, fs::File::create(&rime).unwrap(), &opts).unwrap();
+    drop(o.out);
+    let gnu = t.path().join("gnu.tar");
+    let mut cmd = Command::new("tar");
+    cmd.arg("--create")
+        .arg(format!(
+            "--listed-incremental={}",
+            t.path().join("snar").display()
+        ))
+        .arg("-f")
+        .arg(&gnu);
+    for p in patterns {
+        cmd.arg(format!("--exclude={p}"));
+    }
+    run(cmd.arg(".").current_dir(&root));
+    let members = |a: &Path| -> Vec<String> {
+        let out = run(Command::new("tar").arg("-tf").arg(a));
+        let mut v: Vec<String> = String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect();
+        v.sort();
+        v
+    };
+    let (r, g) = (members(&rime), members(&gnu));
+    assert_eq!(r, g, "rime's members against GNU tar's");
+    for gone in ["./a/cache/f", "./b/c/cache/h", "./d/y.log", "./e/d/sub/w"] {
+        assert!(!r.iter().any(|m| m == gone), "{gone} excluded: {r:?}");
+    }
+    assert!(r.iter().any(|m| m == "./b/cache.txt"), "{r:?}");
+}
+
 #[test]
 fn bad_archives_fail_before_writing() {
     let t = tempfile::tempdir().unwrap();
@@ -527,6 +589,75 @@ fn openssl_enc_aes_256_cfb_both_ways() {
                 md.name(),
                 "-pass",
                 &pass_arg,
+            ]),
+            &enc,
+        );
+        assert_eq!(
+            out,
+            gz,
+            "openssl -d -md {} reading rime's stream",
+            md.name()
+        );
+    }
+}
+
+/// A pass file with Windows line endings (`secret\r\n`): `openssl enc -pass file:` uses
+/// `secret\r` (it strips only the newline), so rime tries the line as openssl reads it first,
+/// then without the `\r` (a stream encrypted with `secret` by a tool that strips both).
+#[test]
+fn openssl_pass_file_with_windows_line_ending() {
+    require!("openssl");
+    let t = tempfile::tempdir().unwrap();
+    let pass = t.path().join("pass");
+    fs::write(&pass, "secret\r\nsecond line\r\n").unwrap();
+    let pw = rime_engine::tarinc::openssl::read_pass_file(&pass).unwrap();
+    assert_eq!(pw, b"secret\r", "the line as openssl reads it");
+    let mut w =
+        rime_engine::tarinc::CompressWriter::new(Vec::new(), Compression::Gzip, None).unwrap();
+    w.write_all(&sample_data()).unwrap();
+    let gz = w.finish().unwrap();
+    let looks = |p: &[u8]| Compression::Gzip.looks_like(p);
+    let file_arg = format!("file:{}", pass.display());
+    for md in [KdfDigest::Md5, KdfDigest::Sha256] {
+        for pass_arg in [file_arg.as_str(), "pass:secret"] {
+            let enc = pipe(
+                Command::new("openssl").args([
+                    "enc",
+                    "-aes-256-cfb",
+                    "-md",
+                    md.name(),
+                    "-pass",
+                    pass_arg,
+                ]),
+                &gz,
+            );
+            let mut r = rime_engine::tarinc::DecryptReader::new(
+                &enc[..],
+                &pw,
+                &KdfDigest::ALL,
+                16,
+                looks,
+                "t",
+            )
+            .unwrap_or_else(|e| panic!("openssl -md {} -pass {pass_arg}: {e}", md.name()));
+            assert_eq!(r.digest(), md);
+            let mut out = Vec::new();
+            r.read_to_end(&mut out).unwrap();
+            assert_eq!(out, gz, "openssl -md {} -pass {pass_arg}", md.name());
+        }
+        // rime encrypts with the line as openssl reads it: openssl decrypts with the file.
+        let mut w = rime_engine::tarinc::EncryptWriter::new(Vec::new(), &pw, md).unwrap();
+        w.write_all(&gz).unwrap();
+        let enc = w.finish().unwrap();
+        let out = pipe(
+            Command::new("openssl").args([
+                "enc",
+                "-d",
+                "-aes-256-cfb",
+                "-md",
+                md.name(),
+                "-pass",
+                &file_arg,
             ]),
             &enc,
         );

@@ -51,9 +51,12 @@ impl Job {
     }
     /// A backup; returns the metadata JSON.
     fn backup(&self, extra: &[&str]) -> Value {
+        self.backup_path(&self.src().display().to_string(), extra)
+    }
+    /// A backup of `src`; returns the metadata JSON.
+    fn backup_path(&self, src: &str, extra: &[&str]) -> Value {
         let meta = self.p("meta.json");
-        let src = self.src().display().to_string();
-        let mut args = vec!["--path-to-backup", &src, "--metadata-out"];
+        let mut args = vec!["--path-to-backup", src, "--metadata-out"];
         let m = meta.display().to_string();
         args.push(&m);
         args.extend(extra);
@@ -577,7 +580,7 @@ fn agent_exec_fails_when_the_command_fails_and_runs_as_freezerc() {
 
 /// `--dereference-symlink`: soft archives what links point to (entering linked directories,
 /// never looping, keeping dangling links as links, with a warning), hard stores each hard link
-/// as a full file, all does both; the default keeps links as links.
+/// as a full file, all does both; none (the default) keeps links as links.
 #[test]
 fn agent_dereference_symlink_soft_hard_all() {
     use std::os::unix::fs::MetadataExt;
@@ -598,11 +601,8 @@ fn agent_dereference_symlink_soft_hard_all() {
         mkdir(&s.join("sub"));
         symlink("..", &s.join("sub/loop")); // back to the root being archived
         symlink("/nonexistent/rime-test", &s.join("dangling"));
-        let extra: Vec<&str> = if mode == "none" {
-            vec![]
-        } else {
-            vec!["--dereference-symlink", mode]
-        };
+        // Freezer's `none` is the default: links stay links.
+        let extra = vec!["--dereference-symlink", mode];
         let src = s.display().to_string();
         let mut args = vec!["--path-to-backup", src.as_str()];
         args.extend(&extra);
@@ -648,4 +648,312 @@ fn agent_dereference_symlink_soft_hard_all() {
             "hard linked\n"
         );
     }
+}
+
+/// Job files as Freezer's scheduler and web UI write them: Freezer's internal key names
+/// (`engine_name`, `restore_from_host`, `lvm_snapperm`) take effect, keys rime has no option for
+/// are ignored while they ask for nothing (`insecure = False`, `backup_media = fs`), and refused
+/// by name when they do. On the command line, Freezer's aliases and harmless options are
+/// accepted and the options rime lacks are refused by name, not by clap's generic message.
+#[test]
+fn agent_config_takes_freezer_key_names_and_cli_refuses_by_name() {
+    let j = Job::new();
+    write(&j.src().join("f"), "data");
+    let base = format!(
+        "[action]\naction = backup\nbackup_name = ui\ncontainer = {}\nstorage = local\npath_to_backup = {}\n",
+        j.p("container").display(),
+        j.src().display()
+    );
+    let ini = format!(
+        "{base}engine_name = rime\nrestore_from_host = host2\nlvm_snapperm = ro\ninsecure = False\n\
+         backup_media = fs\nproxy =\nsync = True\nno_incremental = None\ntimeout = 120\n"
+    );
+    write(&j.p("ui.ini"), ini);
+    let pass = j.p("pass").display().to_string();
+    let cfg = j.p("ui.ini").display().to_string();
+    rime_raw(
+        ["agent", "--config", &cfg, "--encrypt-pass-file", &pass],
+        &[],
+    )
+    .ok();
+    let c = j.p("container").display().to_string();
+    let info = rime_raw(
+        [
+            "agent",
+            "--json",
+            "--action",
+            "info",
+            "--storage",
+            "local",
+            "--container",
+            &c,
+            "--encrypt-pass-file",
+            &pass,
+        ],
+        &[],
+    );
+    let v: Value = serde_json::from_str(&info.ok().stdout).unwrap();
+    let row = &v.as_array().unwrap()[0];
+    assert_eq!(row["hostname"], "host2", "restore_from_host is hostname");
+    assert_eq!(row["kind"], "files", "engine_name = rime is --engine rime");
+    // Unsupported keys with a real value are refused by name.
+    for (extra, needles) in [
+        (
+            "insecure = True\n",
+            vec!["insecure", "not supported by rime"],
+        ),
+        (
+            "backup_media = nova\n",
+            vec!["backup_media", "not supported by rime"],
+        ),
+        (
+            "proxy = http://p:3128\n",
+            vec!["proxy", "not supported by rime"],
+        ),
+    ] {
+        write(&j.p("bad.ini"), format!("{base}{extra}"));
+        let bad = j.p("bad.ini").display().to_string();
+        rime_raw(
+            ["agent", "--config", &bad, "--encrypt-pass-file", &pass],
+            &[],
+        )
+        .error_names(&needles);
+    }
+    // Command line: Freezer's deprecated --restore-from-host restores another host's backups.
+    let src = j.src().display().to_string();
+    j.run(&["-F", &src, "-N", "cli", "--hostname", "host2"])
+        .ok();
+    let out = j.p("out");
+    let t = out.display().to_string();
+    j.run(&[
+        "--action",
+        "restore",
+        "-N",
+        "cli",
+        "--restore-from-host",
+        "host2",
+        "--restore-abs-path",
+        &t,
+    ])
+    .ok();
+    assert_eq!(std::fs::read_to_string(out.join("f")).unwrap(), "data");
+    j.run(&["-F", &src, "--noincremental", "--timeout", "30"])
+        .ok();
+    for (args, needle) in [
+        (vec!["--insecure"], "--insecure"),
+        (vec!["--proxy", "http://p:3128"], "--proxy"),
+        (vec!["--os-auth-ver", "3"], "--os-identity-api-version"),
+        (vec!["--rsync-block-size", "4096"], "--rsync-block-size"),
+        (vec!["--ftp-port", "21"], "--ftp-port"),
+    ] {
+        let mut a = vec!["-F", src.as_str()];
+        a.extend(args);
+        j.run(&a).error_names(&[needle, "not supported by rime"]);
+    }
+}
+
+/// `--engine rime` follows symbolic links for `soft`, and refuses `hard` and `all` (its
+/// snapshots keep hard links as links) before creating anything; `--log-level all` is
+/// Freezer's most verbose level.
+#[test]
+fn agent_rime_engine_dereference_and_log_level_all() {
+    let outside = tempfile::tempdir().unwrap();
+    write(&outside.path().join("target.txt"), "pointed to\n");
+    let j = Job::new();
+    let s = j.src();
+    write(&s.join("a.txt"), "hard linked\n");
+    std::fs::hard_link(s.join("a.txt"), s.join("b.txt")).unwrap();
+    symlink(outside.path().join("target.txt"), &s.join("file-link"));
+    let src = s.display().to_string();
+    for kind in ["hard", "all"] {
+        j.run(&[
+            "-F",
+            &src,
+            "--engine",
+            "rime",
+            "--dereference-symlink",
+            kind,
+        ])
+        .error_names(&[&format!("--dereference-symlink {kind}"), "--engine rime"]);
+    }
+    assert!(
+        !j.p("container").exists(),
+        "nothing created by a refused job"
+    );
+    let log = j.p("agent.log").display().to_string();
+    j.run(&[
+        "-F",
+        &src,
+        "--engine",
+        "rime",
+        "--dereference-symlink",
+        "soft",
+        "--log-level",
+        "all",
+        "--log-file",
+        &log,
+    ])
+    .ok();
+    assert!(std::fs::read_to_string(&log).unwrap().contains("INFO"));
+    let t = j.p("restored");
+    let ts = t.display().to_string();
+    rime_raw(
+        [
+            "restore",
+            "--repo",
+            &j.p("container/rime").display().to_string(),
+            "--password-file",
+            &j.p("pass").display().to_string(),
+            "latest",
+            "--target",
+            &ts,
+        ],
+        &[],
+    )
+    .ok();
+    let restored = walk(&t)
+        .into_iter()
+        .find(|p| p.ends_with("file-link"))
+        .expect("file-link restored");
+    let m = std::fs::symlink_metadata(t.join(restored)).unwrap();
+    assert!(m.file_type().is_file(), "soft: the link's target is stored");
+}
+
+/// The tar engine backs up a single file as Freezer does (`tar -C parent name`): only that
+/// member, so a restore recreates the file in the target and leaves the rest of a non-empty
+/// target alone (no dumpdir of the parent deleting it), level after level; GNU tar extracts
+/// the dumped levels to the same file.
+#[test]
+fn agent_tar_engine_backs_up_a_single_file() {
+    let j = Job::new();
+    let file = j.src().join("db.dump");
+    write(&file, "version 0\n");
+    write(&j.src().join("sibling"), "not backed up\n");
+    let f = file.display().to_string();
+    let m = j.backup_path(&f, &[]);
+    assert_eq!(m["curr_backup_level"], 0);
+    next_second();
+    write(&file, "version 1, longer\n");
+    let m = j.backup_path(&f, &[]);
+    assert_eq!(m["curr_backup_level"], 1);
+    let out = j.p("out");
+    j.restore(&out, &[]).ok();
+    assert_eq!(walk(&out), vec![PathBuf::new(), PathBuf::from("db.dump")]);
+    assert_eq!(
+        std::fs::read_to_string(out.join("db.dump")).unwrap(),
+        "version 1, longer\n"
+    );
+    // Into a non-empty target: the other files stay.
+    let busy = j.p("busy");
+    write(&busy.join("keep-me"), "mine\n");
+    j.restore(&busy, &["--overwrite"]).ok();
+    assert_eq!(
+        std::fs::read_to_string(busy.join("keep-me")).unwrap(),
+        "mine\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(busy.join("db.dump")).unwrap(),
+        "version 1, longer\n"
+    );
+    // GNU tar reads the levels.
+    let dump = j.p("dump");
+    rime_raw(
+        [
+            os("--repo"),
+            os(j.p("container/rime")),
+            os("--password-file"),
+            os(j.p("pass")),
+            os("dump"),
+            os("latest"),
+            os("--format"),
+            os("tar-incremental"),
+            os("--output-dir"),
+            os(&dump),
+        ],
+        &[],
+    )
+    .ok();
+    let gt = j.p("gnutar");
+    write(&gt.join("keep-me"), "mine\n");
+    for l in 0..2 {
+        let o = run_cmd(
+            "tar",
+            &[
+                OsStr::new("--extract"),
+                OsStr::new("--listed-incremental=/dev/null"),
+                OsStr::new("-f"),
+                dump.join(format!("level-{l}.tar")).as_os_str(),
+                OsStr::new("-C"),
+                gt.as_os_str(),
+            ],
+        );
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    assert_eq!(
+        std::fs::read_to_string(gt.join("db.dump")).unwrap(),
+        "version 1, longer\n"
+    );
+    assert!(gt.join("keep-me").exists(), "GNU tar deleted nothing");
+}
+
+/// Every pack a tar chain reads is checked before level 0 is applied: with level 1's data pack
+/// truncated or missing, a restore with --overwrite fails naming the pack's state and the
+/// level, and the target is exactly as it was (level 0 would have replaced and deleted files).
+#[test]
+fn agent_restore_checks_every_levels_packs_before_writing() {
+    let j = Job::new();
+    write(&j.src().join("a"), "level 0\n");
+    write_random_file(&j.src().join("big0"), 1, 200_000);
+    j.backup(&[]);
+    let data = j.p("container/rime/data");
+    let packs = |d: &Path| -> Vec<PathBuf> {
+        walk(d)
+            .into_iter()
+            .map(|r| d.join(r))
+            .filter(|p| p.is_file())
+            .collect()
+    };
+    let before = packs(&data);
+    next_second();
+    write_random_file(&j.src().join("big1"), 2, 300_000);
+    assert_eq!(j.backup(&[])["curr_backup_level"], 1);
+    // Level 1's data pack: the largest of the new ones.
+    let pack = packs(&data)
+        .into_iter()
+        .filter(|p| !before.contains(p))
+        .max_by_key(|p| std::fs::metadata(p).unwrap().len())
+        .unwrap();
+    let full = std::fs::read(&pack).unwrap();
+    let target = j.p("target");
+    let reset = || {
+        let _ = std::fs::remove_dir_all(&target);
+        write(&target.join("a"), "mine\n");
+        write(&target.join("extra"), "not in the backup\n");
+    };
+    let untouched = || {
+        assert_eq!(std::fs::read_to_string(target.join("a")).unwrap(), "mine\n");
+        assert!(target.join("extra").exists(), "nothing deleted");
+        assert_eq!(
+            walk(&target).len(),
+            3,
+            "nothing written (the root and two files)"
+        );
+    };
+    reset();
+    std::fs::write(&pack, &full[..full.len() / 2]).unwrap();
+    j.restore(&target, &["--overwrite"])
+        .error_names(&["truncated", "level 1"]);
+    untouched();
+    std::fs::remove_file(&pack).unwrap();
+    j.restore(&target, &["--overwrite"])
+        .error_names(&["missing", "level 1"]);
+    untouched();
+    // With the pack back, the same restore succeeds.
+    std::fs::write(&pack, &full).unwrap();
+    j.restore(&target, &["--overwrite"]).ok();
+    assert_eq!(
+        std::fs::read_to_string(target.join("a")).unwrap(),
+        "level 0\n"
+    );
+    assert!(!target.join("extra").exists());
 }

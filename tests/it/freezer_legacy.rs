@@ -669,3 +669,55 @@ fn agent_info_and_restore_see_freezer_backups_beside_its_own() {
     .ok();
     compare_trees(&f.made[1].state, &then);
 }
+
+/// A restore from a container with only Freezer's backups (no rime repository) reports
+/// Freezer's reason when nothing matches (a date before the first backup, an unknown name),
+/// and a container that cannot be listed by its listing error, not "no repository".
+#[test]
+fn agent_restore_without_repository_reports_the_freezer_side_error() {
+    use chrono::TimeZone;
+    let f = Fixture::build(Spec::new("gzip", Some(Kdf::Sha256)));
+    let target = f.tmp.path().join("never");
+    let agent = |extra: &[&str]| {
+        let mut args: Vec<String> = [
+            "agent",
+            "--action",
+            "restore",
+            "--storage",
+            "local",
+            "--container",
+            f.container.to_str().unwrap(),
+            "--hostname",
+            f.spec.host,
+            "--encrypt-pass-file",
+            f.key.to_str().unwrap(),
+            "--restore-abs-path",
+            target.to_str().unwrap(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        rime_raw(&args, &[])
+    };
+    let before = chrono::Local
+        .timestamp_opt(T0 - 3600, 0)
+        .unwrap()
+        .format("%Y-%m-%dT%H:%M:%S")
+        .to_string();
+    let o = agent(&["-N", f.spec.name, "--restore-from-date", &before]);
+    o.error_names(&["at or before", "the first one is from"]);
+    assert!(!o.stderr.contains("rime init"), "{}", o.stderr);
+    let o = agent(&["-N", "unknown"]);
+    o.error_names(&["web1_unknown", "web1_etc_files"]);
+    assert!(!o.stderr.contains("rime init"), "{}", o.stderr);
+    assert!(!target.exists(), "nothing written");
+    if !is_root() {
+        let tree = f.container.join("metadata/tar");
+        chmod(&tree, 0o000);
+        let o = agent(&["-N", f.spec.name]);
+        chmod(&tree, 0o755);
+        o.error_names(&["cannot list"]);
+        assert!(!o.stderr.contains("rime init"), "{}", o.stderr);
+    }
+}

@@ -55,8 +55,9 @@ pub struct AgentArgs {
     pub ssh_host: Option<String>,
     #[arg(long, default_value_t = 22, value_name = "PORT")]
     pub ssh_port: u16,
-    /// Host name the backups are filed under (another host's, to restore them here)
-    #[arg(long, value_name = "HOST")]
+    /// Host name the backups are filed under (another host's, to restore them here);
+    /// `--restore-from-host` is Freezer's deprecated name for it
+    #[arg(long, visible_alias = "restore-from-host", value_name = "HOST")]
     pub hostname: Option<String>,
     /// Levels 0..N, then a new level 0
     #[arg(long, value_name = "N")]
@@ -73,6 +74,14 @@ pub struct AgentArgs {
     /// Incremental backups (the default; accepted for Freezer job files)
     #[arg(long)]
     pub incremental: bool,
+    /// Freezer's negation of `--incremental`, which only selects Cinder native incremental
+    /// backups there: nothing to do for file backups, so accepted and unused
+    #[arg(long, hide = true)]
+    pub noincremental: bool,
+    /// Freezer's timeout of cloud (Nova, Cinder, Glance) operations: rime does none, so
+    /// accepted and unused
+    #[arg(long, hide = true, value_name = "SECONDS")]
+    pub timeout: Option<u64>,
     /// admin: remove backups older than DAYS (never one a kept backup needs, never the newest)
     #[arg(
         short = 'R',
@@ -99,10 +108,11 @@ pub struct AgentArgs {
     /// gzip, bzip2, xz or zstd: used when levels are written out in Freezer's format
     #[arg(long, default_value = "gzip", value_name = "ALGO")]
     pub compression: String,
-    /// Glob pattern of files not to back up (repeatable)
+    /// Glob pattern of files not to back up (repeatable), matched as GNU tar does: against the
+    /// path and each of its trailing parts (`cache/*` excludes every cache directory's files)
     #[arg(long, value_name = "PATTERN")]
     pub exclude: Vec<String>,
-    /// soft, hard or all
+    /// none, soft (follow symbolic links), hard (store hard links as full files) or all (both)
     #[arg(long, value_name = "KIND")]
     pub dereference_symlink: Option<String>,
     /// Freezer's upload unit; rime's repository packs data itself (checked, then unused)
@@ -123,7 +133,7 @@ pub struct AgentArgs {
     /// Append log lines to FILE
     #[arg(long, value_name = "FILE")]
     pub log_file: Option<PathBuf>,
-    /// debug, info, warning, error
+    /// all (= debug), debug, info, warning, error, critical
     #[arg(long, default_value = "info", value_name = "LEVEL")]
     pub log_level: String,
     /// exec: the command to run (a `|` pipeline, as Freezer)
@@ -181,6 +191,38 @@ pub struct Unsupported {
     pub consistency_check: bool,
     #[arg(long, hide = true)]
     pub consistency_checksum: Option<String>,
+    #[arg(long, hide = true)]
+    pub insecure: bool,
+    #[arg(long, hide = true)]
+    pub proxy: Option<String>,
+    #[arg(long, hide = true, alias = "os-auth-ver")]
+    pub os_identity_api_version: Option<String>,
+    #[arg(long, hide = true)]
+    pub os_trust_id: Option<String>,
+    #[arg(long, hide = true)]
+    pub fullbackup_rotation: Option<String>,
+    #[arg(long, hide = true)]
+    pub rsync_block_size: Option<String>,
+    #[arg(long, hide = true)]
+    pub nova_restore_network: Option<String>,
+    #[arg(long, hide = true)]
+    pub glance_image_name_filter: Option<String>,
+    #[arg(long, hide = true)]
+    pub cindernative_backup_az: Option<String>,
+    #[arg(long, hide = true)]
+    pub cindernative_backup_container: Option<String>,
+    #[arg(long, hide = true)]
+    pub temp_resource_prefix: Option<String>,
+    #[arg(long, hide = true)]
+    pub ftp_username: Option<String>,
+    #[arg(long, hide = true)]
+    pub ftp_password: Option<String>,
+    #[arg(long, hide = true)]
+    pub ftp_port: Option<String>,
+    #[arg(long, hide = true)]
+    pub ftp_keyfile: Option<String>,
+    #[arg(long, hide = true)]
+    pub ftp_certfile: Option<String>,
 }
 
 impl Unsupported {
@@ -239,6 +281,52 @@ impl Unsupported {
                 "--consistency-check (rime verifies every chunk by its hash)",
             ),
             (u.consistency_checksum.is_some(), "--consistency-checksum"),
+            (
+                u.insecure,
+                "--insecure (rime always checks the server's TLS certificate)",
+            ),
+            (
+                u.proxy.is_some(),
+                "--proxy (set HTTPS_PROXY / HTTP_PROXY in the environment instead)",
+            ),
+            (
+                u.os_identity_api_version.is_some(),
+                "--os-identity-api-version (rime reads the OS_* environment)",
+            ),
+            (u.os_trust_id.is_some(), "--os-trust-id (Keystone trusts)"),
+            (
+                u.fullbackup_rotation.is_some(),
+                "--fullbackup-rotation (Cinder native backups)",
+            ),
+            (
+                u.rsync_block_size.is_some(),
+                "--rsync-block-size (the rsync engine)",
+            ),
+            (
+                u.nova_restore_network.is_some(),
+                "--nova-restore-network (Nova backups)",
+            ),
+            (
+                u.glance_image_name_filter.is_some(),
+                "--glance-image-name-filter (Glance backups)",
+            ),
+            (
+                u.cindernative_backup_az.is_some(),
+                "--cindernative-backup-az (Cinder backups)",
+            ),
+            (
+                u.cindernative_backup_container.is_some(),
+                "--cindernative-backup-container (Cinder backups)",
+            ),
+            (
+                u.temp_resource_prefix.is_some(),
+                "--temp-resource-prefix (cloud backups)",
+            ),
+            (u.ftp_username.is_some(), "--ftp-username (FTP storage)"),
+            (u.ftp_password.is_some(), "--ftp-password (FTP storage)"),
+            (u.ftp_port.is_some(), "--ftp-port (FTP storage)"),
+            (u.ftp_keyfile.is_some(), "--ftp-keyfile (FTP storage)"),
+            (u.ftp_certfile.is_some(), "--ftp-certfile (FTP storage)"),
         ]
         .into_iter()
         .find(|(given, _)| *given)
@@ -326,37 +414,64 @@ pub fn rewrite_args(mut args: Vec<std::ffi::OsString>) -> Result<Vec<std::ffi::O
     Ok(args)
 }
 
+/// Freezer's internal option names (oslo.config `dest`, the keys its scheduler and web UI
+/// write into job files) where they differ from the command-line flag rime accepts.
+const FREEZER_DEST_NAMES: [(&str, &str); 5] = [
+    ("engine_name", "engine"),
+    ("lvm_snapperm", "lvm-snap-perm"),
+    ("restore_from_host", "hostname"),
+    ("file_to_backup", "path-to-backup"),
+    ("remove_older_then", "remove-older-than"),
+];
+
+/// Freezer keys rime has no option for, with the value Freezer gives them by default: job files
+/// written by Freezer's scheduler and web UI carry them, and at that value they ask for nothing
+/// rime does not do (`backup_media = fs` is a file backup; `sync` flushes before a snapshot).
+const FREEZER_DEFAULTS: [(&str, &str); 4] = [
+    ("backup_media", "fs"),
+    ("sync", "true"),
+    ("debug", "false"),
+    ("dst_file", "false"),
+];
+
+/// Whether a config value leaves an option unset (Freezer's `False`, `None` and empty values).
+fn unset_value(v: &str) -> bool {
+    matches!(v.to_ascii_lowercase().as_str(), "" | "none" | "false")
+}
+
 /// The non-storage sections of a Freezer INI file as `--key value` arguments: `true` becomes a
-/// bare flag, `false` and `None` (and empty values) leave the option unset. A key that is no
-/// agent option is refused by name; OpenStack credentials (`osrc`, `os_*`) are left to the
-/// environment and to `[storage:NAME]` sections.
+/// bare flag, `false` and `None` (and empty values) leave the option unset. Keys may be
+/// Freezer's internal names ([`FREEZER_DEST_NAMES`]). A key rime has no option for is ignored
+/// when its value asks for nothing (unset, or Freezer's default), and refused by name
+/// otherwise; OpenStack credentials (`osrc`, `os_*`) are left to the environment and to
+/// `[storage:NAME]` sections.
 pub fn expand_config(cfg: &crate::config_file::ConfigFile) -> Result<Vec<std::ffi::OsString>> {
-    use clap::{Args, CommandFactory};
-    let cmd = AgentArgs::augment_args(crate::Cli::command());
-    let known: Vec<String> = cmd
-        .get_arguments()
-        .filter_map(|a| a.get_long().map(str::to_string))
-        .chain(
-            cmd.get_arguments()
-                .flat_map(|a| a.get_all_aliases().unwrap_or_default())
-                .map(str::to_string),
-        )
-        .collect();
+    let known = agent_long_names();
     let mut out = vec![];
     for (section, kv) in &cfg.sections {
         for (k, v) in kv {
             if k == "osrc" || k.starts_with("os_") || k == "config" {
                 continue;
             }
-            let long = k.replace('_', "-");
+            // Freezer's deprecated `restore_from_host` gives way to `hostname`.
+            if k == "restore_from_host" && kv.contains_key("hostname") {
+                continue;
+            }
+            let long = FREEZER_DEST_NAMES
+                .iter()
+                .find(|(dest, _)| dest == k)
+                .map_or_else(|| k.replace('_', "-"), |(_, flag)| flag.to_string());
             if !known.contains(&long) {
+                if unset_value(v) || is_freezer_default(k, v) {
+                    continue;
+                }
                 return Err(rime_engine::Error::invalid(format!(
                     "configuration [{section}] {k} = {v}: {k} is not a rime agent option (not supported by rime)"
                 )));
             }
             let flag = format!("--{long}");
             match v.to_ascii_lowercase().as_str() {
-                "" | "none" | "false" => {}
+                _ if unset_value(v) => {}
                 "true" => out.push(flag.into()),
                 _ => {
                     out.push(flag.into());
@@ -366,4 +481,24 @@ pub fn expand_config(cfg: &crate::config_file::ConfigFile) -> Result<Vec<std::ff
         }
     }
     Ok(out)
+}
+
+fn is_freezer_default(key: &str, value: &str) -> bool {
+    FREEZER_DEFAULTS
+        .iter()
+        .any(|(k, d)| *k == key && value.eq_ignore_ascii_case(d))
+}
+
+/// Every long name and alias `rime agent` accepts (its own options and the global ones).
+fn agent_long_names() -> Vec<String> {
+    use clap::{Args, CommandFactory};
+    let cmd = AgentArgs::augment_args(crate::Cli::command());
+    cmd.get_arguments()
+        .filter_map(|a| a.get_long().map(str::to_string))
+        .chain(
+            cmd.get_arguments()
+                .flat_map(|a| a.get_all_aliases().unwrap_or_default())
+                .map(str::to_string),
+        )
+        .collect()
 }

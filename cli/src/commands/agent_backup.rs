@@ -35,12 +35,9 @@ pub fn run(job: &Job, a: &AgentArgs) -> Result<ExitCode> {
     if a.engine == "rime" {
         return rime_engine_backup(job, a, &path);
     }
-    if !md.is_dir() {
-        return Err(Error::invalid(format!(
-            "--path-to-backup {}: the tar engine archives a directory (use --engine rime for a single file)",
-            path.display()
-        )));
-    }
+    // A single file: archived by its name from its parent directory (Freezer's `tar -C parent
+    // name`), so a restore recreates it inside --restore-abs-path.
+    let (tree, only) = tar_root(&path, md.is_dir())?;
     let meta = SnapshotMeta {
         hostname: job.hostname.clone(),
         tags: vec![],
@@ -64,32 +61,33 @@ pub fn run(job: &Job, a: &AgentArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     // Freezer: soft = tar --dereference, hard = --hard-dereference, all = both.
-    let deref = a.dereference_symlink.as_deref().unwrap_or("");
+    let deref = a.dereference_symlink.as_deref().unwrap_or("none");
     let create = CreateOptions {
         one_file_system: true,
         exclude: a.exclude.clone(),
         dereference: matches!(deref, "soft" | "all"),
         hard_dereference: matches!(deref, "hard" | "all"),
+        only,
     };
     // A live tree is read ahead while the repository opens (key derivation, snapshot list):
     // an incremental level is mostly that walk. A volume snapshot is taken first instead.
     let early_scan = if a.snap.wanted() {
         None
     } else {
-        Some(Scan::start(&path, &create)?)
+        Some(Scan::start(&tree, &create)?)
     };
     let repo = job.open(true)?;
     // The source: the live tree, or the same tree in a snapshot of its volume.
     let mut live = None;
     let mut lock = None;
-    let mut root = path.clone();
+    let mut root = tree.clone();
     let mut annotations = vec![("freezer.mode".to_string(), a.mode.clone())];
     if a.snap.wanted() {
         let mysql = (a.mode == "mysql")
             .then_some(a.mysql_conf.as_deref())
             .flatten();
         let t = super::backup_snapshot::take(&a.snap, Some(&path), false, mysql, job.g.quiet)?;
-        root = t.snap.translate(&path)?;
+        root = t.snap.translate(&tree)?;
         for tag in &t.binlog_tags {
             if let Some((k, v)) = tag.split_once('=') {
                 annotations.push((k.to_string(), v.to_string()));
@@ -153,8 +151,25 @@ pub fn run(job: &Job, a: &AgentArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The directory the tar engine archives for `--path-to-backup`, and for a single file its
+/// name there (the only member archived).
+fn tar_root(path: &Path, is_dir: bool) -> Result<(PathBuf, Option<Vec<u8>>)> {
+    use std::os::unix::ffi::OsStrExt;
+    if is_dir {
+        return Ok((path.to_path_buf(), None));
+    }
+    match (path.parent(), path.file_name()) {
+        (Some(parent), Some(name)) => Ok((parent.to_path_buf(), Some(name.as_bytes().to_vec()))),
+        _ => Err(Error::invalid(format!(
+            "--path-to-backup {}: no parent directory to archive it from",
+            path.display()
+        ))),
+    }
+}
+
 /// `--engine rime`: the repository's own file snapshots, through `rime backup`.
 fn rime_engine_backup(job: &Job, a: &AgentArgs, path: &Path) -> Result<ExitCode> {
+    rime_engine_dereference(a.dereference_symlink.as_deref())?;
     if !job.g.dry_run {
         job.open(true)?;
     }
@@ -164,7 +179,7 @@ fn rime_engine_backup(job: &Job, a: &AgentArgs, path: &Path) -> Result<ExitCode>
     for e in &a.exclude {
         args.extend(["--exclude".into(), e.clone()]);
     }
-    if a.dereference_symlink.is_some() {
+    if rime_engine_dereference(a.dereference_symlink.as_deref())? {
         args.push("--dereference".into());
     }
     if a.mode == "mongo" {
@@ -194,6 +209,21 @@ fn rime_engine_backup(job: &Job, a: &AgentArgs, path: &Path) -> Result<ExitCode>
     let code = super::backup::run(&g, b)?;
     write_metadata(job, a, path, 0, chrono::Utc::now().timestamp(), None)?;
     Ok(code)
+}
+
+/// Whether `--engine rime` follows symbolic links (`rime backup --dereference`) for a
+/// `--dereference-symlink` value. rime's snapshots always record hard links as links and
+/// restore them as links, so `hard` and `all` (Freezer: `tar --hard-dereference`, every name a
+/// full file) cannot be honoured: refused before anything is written rather than quietly
+/// giving a different tree.
+fn rime_engine_dereference(kind: Option<&str>) -> Result<bool> {
+    match kind.unwrap_or("none") {
+        "none" => Ok(false),
+        "soft" => Ok(true),
+        other => Err(Error::invalid(format!(
+            "--dereference-symlink {other} is not supported by rime with --engine rime: its snapshots keep hard links as links (the tar engine, the default, stores each as a full file)"
+        ))),
+    }
 }
 
 /// The job's password in a private temporary file, for commands that read it from a file.

@@ -75,13 +75,39 @@ pub fn list(job: &Job) -> Result<Vec<(usize, LegacyBackup)>> {
     }
 }
 
-/// The newest Freezer backup of the job's host and name at or before `date`.
-pub fn newest_at(job: &Job, date: Option<i64>) -> Result<Option<(usize, LegacyBackup)>> {
+/// What Freezer's own backups hold for a restore of the job's host and name.
+pub enum Lookup {
+    /// The container (index into the job's storages) and the newest backup at or before the
+    /// date.
+    Found(usize, LegacyBackup),
+    /// Freezer backups exist, but none of this host and name at or before the date: Freezer's
+    /// explanation (the names found, or the time of the first backup).
+    Unmatched(rime_engine::Error),
+    /// No Freezer backup at all in the container.
+    Empty,
+}
+
+/// The newest Freezer backup of the job's host and name at or before `date`. An error only
+/// when the containers cannot be listed.
+pub fn newest_at(job: &Job, date: Option<i64>) -> Result<Lookup> {
+    let all = list(job)?;
+    if all.is_empty() {
+        return Ok(Lookup::Empty);
+    }
     let key = format!("{}_{}", job.hostname, job.backup_name);
-    Ok(list(job)?
-        .into_iter()
+    let found = all
+        .iter()
         .filter(|(_, b)| b.hostname_backup_name == key && date.is_none_or(|d| b.timestamp <= d))
-        .max_by_key(|(_, b)| (b.timestamp, b.level)))
+        .max_by_key(|(_, b)| (b.timestamp, b.level));
+    if let Some((at, b)) = found {
+        return Ok(Lookup::Found(*at, b.clone()));
+    }
+    let backups: Vec<LegacyBackup> = all.into_iter().map(|(_, b)| b).collect();
+    let why = match legacy::chain::resolve(&backups, &key, date) {
+        Err(e) => e,
+        Ok(_) => unreachable!("no backup of {key} at or before the date, yet a chain resolves"),
+    };
+    Ok(Lookup::Unmatched(why))
 }
 
 /// Restore the Freezer chain of the job's host and name as of `date` from container `at`.
@@ -98,7 +124,7 @@ pub fn restore(
         &job.hostname,
         &job.backup_name,
         date,
-        job.password.as_deref(),
+        job.openssl_password.as_deref(),
         target,
         overwrite,
     )

@@ -29,6 +29,9 @@ pub struct Job {
     /// Storage sections the repositories live in (`url` already ends in `/rime`).
     pub storages: Vec<StorageSection>,
     pub password: Option<Vec<u8>>,
+    /// The password of Freezer's own `openssl enc` streams: the pass file's first line as
+    /// openssl reads it (a Windows line's `\r` kept; the reader also tries it without).
+    pub openssl_password: Option<Vec<u8>>,
     log: Option<std::sync::Mutex<std::fs::File>>,
     log_rank: u8,
 }
@@ -128,11 +131,18 @@ impl Job {
         one_of(
             "--log-level",
             &a.log_level.to_ascii_lowercase(),
-            &["debug", "info", "warning", "warn", "error", "critical"],
+            &[
+                "all", "debug", "info", "warning", "warn", "error", "critical",
+            ],
             &[],
         )?;
         if let Some(d) = &a.dereference_symlink {
-            one_of("--dereference-symlink", d, &["soft", "hard", "all"], &[])?;
+            one_of(
+                "--dereference-symlink",
+                d,
+                &["none", "soft", "hard", "all"],
+                &[],
+            )?;
         }
         if let Some(u) = a.unsupported.first() {
             return Err(unsupported(u));
@@ -172,6 +182,13 @@ impl Job {
                 _ => None,
             },
         };
+        let openssl_password = match &a.encrypt_pass_file {
+            Some(f) => Some(
+                rime_engine::tarinc::openssl::read_pass_file(f)
+                    .map_err(|e| e.within("--encrypt-pass-file"))?,
+            ),
+            None => password.clone(),
+        };
         let hostname = a.hostname.clone().unwrap_or_else(rime_engine::hostname);
         let backup_name = a
             .backup_name
@@ -208,6 +225,7 @@ impl Job {
             backup_name,
             storages,
             password,
+            openssl_password,
             log,
             log_rank,
         })
@@ -319,9 +337,10 @@ impl Job {
     }
 }
 
+/// Freezer's `all` is its most verbose level, as `debug` here.
 fn rank(level: &str) -> u8 {
     match level.to_ascii_lowercase().as_str() {
-        "debug" => 0,
+        "all" | "debug" => 0,
         "info" => 1,
         "warning" | "warn" => 2,
         _ => 3,

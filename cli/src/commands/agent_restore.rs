@@ -39,22 +39,8 @@ pub fn restore(job: &Job, a: &AgentArgs) -> Result<ExitCode> {
         },
         Err(e) => Err(e),
     };
-    let rime_end = rime
-        .as_ref()
-        .ok()
-        .and_then(|(_, c)| c.last().map(|(_, s)| s.time.secs));
-    let legacy = match &rime {
-        Err(e)
-            if !matches!(
-                e.kind(),
-                ErrorKind::RepositoryNotFound | ErrorKind::NotFound
-            ) =>
-        {
-            None
-        }
-        _ => super::agent_legacy::newest_at(job, date).ok().flatten(),
-    };
-    if let Some((at, newest)) = legacy.filter(|(_, b)| rime_end.is_none_or(|t| b.timestamp > t)) {
+    let legacy = legacy_candidate(job, date, &rime)?;
+    if let Some((at, newest)) = legacy {
         if job.g.dry_run {
             job.say(&format!(
                 "dry run: would restore into {} the Freezer backup {} (level {})",
@@ -124,6 +110,70 @@ pub fn restore(job: &Job, a: &AgentArgs) -> Result<ExitCode> {
     ));
     Ok(ExitCode::SUCCESS)
 }
+
+/// The Freezer backup to restore instead of the rime chain `rime` found, if any: the newest
+/// Freezer backup at or before the date when it is newer than the chain's end, or when the
+/// repository has no repository or no matching backup. In that last case, an error explains
+/// why neither side has one: Freezer's reason (the date of its first backup, the names it
+/// has) rather than "no repository". A container that cannot be listed is an error then; beside
+/// a rime chain, a warning.
+fn legacy_candidate(
+    job: &Job,
+    date: Option<i64>,
+    rime: &Result<(rime_engine::repo::Repository, RimeChain)>,
+) -> Result<Option<(usize, rime_engine::freezer::legacy::LegacyBackup)>> {
+    use super::agent_legacy::Lookup;
+    let rime_err = match rime {
+        Ok(_) => None,
+        Err(e)
+            if matches!(
+                e.kind(),
+                ErrorKind::RepositoryNotFound | ErrorKind::NotFound
+            ) =>
+        {
+            Some(e)
+        }
+        // A wrong password or an unreadable repository: that is the error.
+        Err(_) => return Ok(None),
+    };
+    let lookup = super::agent_legacy::newest_at(job, date);
+    let Some(re) = rime_err else {
+        let rime_end = rime
+            .as_ref()
+            .ok()
+            .and_then(|(_, c)| c.last().map(|(_, s)| s.time.secs));
+        return Ok(match lookup {
+            Ok(Lookup::Found(at, b)) if rime_end.is_none_or(|t| b.timestamp > t) => Some((at, b)),
+            Err(e) => {
+                job.say(&format!(
+                    "rime: warning: Freezer's own backups could not be listed: {e}"
+                ));
+                None
+            }
+            _ => None,
+        });
+    };
+    let no_repo = re.kind() == ErrorKind::RepositoryNotFound;
+    match lookup {
+        Ok(Lookup::Found(at, b)) => Ok(Some((at, b))),
+        Ok(Lookup::Empty) => Ok(None),
+        Ok(Lookup::Unmatched(fe)) | Err(fe) if no_repo => Err(fe),
+        Ok(Lookup::Unmatched(fe)) => Err(Error::new(
+            ErrorKind::NotFound,
+            format!("{re}; in Freezer's own backups: {fe}"),
+        )),
+        Err(le) => Err(Error::new(
+            le.kind(),
+            format!("{re}; Freezer's own backups could not be listed: {le}"),
+        )),
+    }
+}
+
+/// A tar-level chain of the repository, level 0 first.
+type RimeChain = Vec<(
+    rime_engine::id::SnapshotId,
+    rime_engine::format::snapshot::Snapshot,
+)>;
 
 fn is_empty_dir(p: &Path) -> Result<bool> {
     match std::fs::read_dir(p) {

@@ -19,8 +19,8 @@ pub enum SnapPerm {
 #[derive(Args, Debug, Clone, Default)]
 pub struct SnapshotArgs {
     /// Back up from a snapshot of the source: btrfs (read-only subvolume snapshot) or LVM
-    /// (found from the mount holding the first path)
-    #[arg(long)]
+    /// (found from the mount holding the first path); `-s` as Freezer's agent
+    #[arg(short = 's', long)]
     pub snapshot: bool,
     /// LVM: the logical volume to snapshot, e.g. /dev/vg0/data
     #[arg(long, value_name = "DEVICE")]

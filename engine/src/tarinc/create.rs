@@ -38,8 +38,9 @@ pub struct CreateOptions {
     /// Do not descend into directories on other file systems (Freezer passes
     /// `--one-file-system`); such directories are stored empty, as GNU tar does.
     pub one_file_system: bool,
-    /// Glob patterns; an entry whose name or path (relative to the root) matches is not dumped
-    /// (marked `N`, so extraction keeps whatever is there).
+    /// Glob patterns, matched as GNU tar's unanchored `--exclude`: an entry whose member name
+    /// (`./a/b`) or any trailing part of it (`a/b`, `b`) matches is not dumped (marked `N`, so
+    /// extraction keeps whatever is there).
     pub exclude: Vec<String>,
     /// Archive what symbolic links point to instead of the links (`tar --dereference`,
     /// Freezer's `--dereference-symlink soft`). Links to directories are entered; a link that
@@ -49,6 +50,11 @@ pub struct CreateOptions {
     /// Store every hard link as a full copy of the file instead of a link to the first name
     /// (`tar --hard-dereference`, Freezer's `--dereference-symlink hard`).
     pub hard_dereference: bool,
+    /// Archive only this entry of the root directory, as `tar -C root NAME` does: Freezer
+    /// backs up a single file by archiving its name from its parent directory. The root's
+    /// dumpdir member is then left out of the archive (it is still in the snapshot state, for
+    /// the next level), so extraction only writes that file and deletes nothing else.
+    pub only: Option<Vec<u8>>,
 }
 
 impl Default for CreateOptions {
@@ -58,6 +64,7 @@ impl Default for CreateOptions {
             exclude: Vec::new(),
             dereference: false,
             hard_dereference: false,
+            only: None,
         }
     }
 }
@@ -273,7 +280,10 @@ impl<W: Write> Ctx<'_, W> {
             entries.push(DumpEntry { flag, name: nb });
         }
 
-        self.dumpdir_member(name, md, &entries)?;
+        // With `only`, the root lists one member: a dumpdir would delete the rest on extraction.
+        if !(name == b"." && self.scan.opts().only.is_some()) {
+            self.dumpdir_member(name, md, &entries)?;
+        }
         self.snar.dirs.push(SnarDir {
             nfs: false,
             mtime_sec: md.mtime,

@@ -76,19 +76,31 @@ pub fn evp_bytes_to_key(md: KdfDigest, password: &[u8], salt: &[u8; 8]) -> ([u8;
     (key, iv)
 }
 
-/// The password of `openssl enc -pass file:PATH`: the file's first line.
+/// The password of `openssl enc -pass file:PATH`: the file's first line exactly as openssl
+/// reads it, without its `\n` but with any `\r` before it (openssl strips only the newline, so
+/// a pass file with Windows line endings gives openssl a password ending in `\r`).
+/// [`DecryptReader::new`] also tries the line without that `\r`.
 pub fn read_pass_file(path: &std::path::Path) -> Result<Vec<u8>> {
     let data = std::fs::read(path)
         .map_err(|e| Error::io(format!("encryption pass file {}", path.display()), e))?;
     let line = data.split(|&b| b == b'\n').next().unwrap_or(&[]);
-    let line = line.strip_suffix(b"\r").unwrap_or(line);
-    if line.is_empty() {
+    if line.is_empty() || line == b"\r" {
         return Err(Error::invalid(format!(
             "encryption pass file {}: the first line (the password) is empty",
             path.display()
         )));
     }
     Ok(line.to_vec())
+}
+
+/// The passwords a pass-file line may stand for, in order: the line as openssl reads it, then
+/// without a trailing `\r` (a password typed into a Windows editor, used by a tool that
+/// strips both line-end characters).
+pub fn password_candidates(line: &[u8]) -> Vec<&[u8]> {
+    match line.strip_suffix(b"\r") {
+        Some(stripped) if !stripped.is_empty() => vec![line, stripped],
+        _ => vec![line],
+    }
 }
 
 /// Encrypts everything written, as `openssl enc -aes-256-cfb -salt` does.
@@ -167,8 +179,9 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 }
 
 impl<R: Read> DecryptReader<R> {
-    /// Read the header and check the key: for each digest in `digests`, decrypt the first
-    /// `probe_len` bytes and accept the first digest for which `looks_right` holds.
+    /// Read the header and check the key: for each of the [`password_candidates`] of
+    /// `password` and each digest in `digests`, decrypt the first `probe_len` bytes and accept
+    /// the first pair for which `looks_right` holds.
     /// `name` names the stream in errors.
     pub fn new(
         mut inner: R,
@@ -192,27 +205,35 @@ impl<R: Read> DecryptReader<R> {
         let got = read_full(&mut inner, &mut probe)
             .map_err(|e| Error::io(format!("encrypted stream {name}"), e))?;
         probe.truncate(got);
-        for &md in digests {
-            let (key, iv) = evp_bytes_to_key(md, password, &salt);
-            let mut dec = Dec::new(&key.into(), &iv.into());
-            let mut plain = probe.clone();
-            dec.decrypt(&mut plain);
-            if looks_right(&plain) {
-                return Ok(DecryptReader {
-                    inner,
-                    dec,
-                    pending: plain,
-                    pos: 0,
-                    digest: md,
-                });
+        let passwords = password_candidates(password);
+        for pw in &passwords {
+            for &md in digests {
+                let (key, iv) = evp_bytes_to_key(md, pw, &salt);
+                let mut dec = Dec::new(&key.into(), &iv.into());
+                let mut plain = probe.clone();
+                dec.decrypt(&mut plain);
+                if looks_right(&plain) {
+                    return Ok(DecryptReader {
+                        inner,
+                        dec,
+                        pending: plain,
+                        pos: 0,
+                        digest: md,
+                    });
+                }
             }
         }
         let tried: Vec<&str> = digests.iter().map(|d| d.name()).collect();
+        let cr = if passwords.len() > 1 {
+            "; the password with and without the carriage return ending its line"
+        } else {
+            ""
+        };
         Err(Error::new(
             ErrorKind::WrongPassword,
             format!(
                 "encrypted stream {name}: wrong password (decrypted data is not in the expected \
-                 format; key derivation tried: {})",
+                 format; key derivation tried: {}{cr})",
                 tried.join(", ")
             ),
         ))

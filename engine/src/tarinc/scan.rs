@@ -397,6 +397,9 @@ impl Shared {
     fn scan(&self, slot: &Slot) -> Listing {
         let mut dir = crate::sys::DirStream::open(&slot.path)?;
         let mut names = dir.names()?;
+        if let (Some(only), b".") = (&self.opts.only, slot.arch.as_slice()) {
+            names.retain(|n| n == only);
+        }
         names.sort_unstable();
         let mut out = Vec::with_capacity(names.len());
         let mut subdirs = Vec::new();
@@ -404,8 +407,7 @@ impl Shared {
             let stat = self.stat(&dir, slot, &name);
             // The member name is built only where it is needed (exclusion patterns, a
             // directory to descend into), not for each of the tree's files.
-            let excluded =
-                self.exclude.is_some() && self.excluded(&child_arch(&slot.arch, &name)[2..], &name);
+            let excluded = self.exclude.is_some() && self.excluded(&child_arch(&slot.arch, &name));
             let subdir = match &stat {
                 Ok(st)
                     if st.is_dir()
@@ -454,15 +456,26 @@ impl Shared {
         }
     }
 
-    fn excluded(&self, rel: &[u8], base: &[u8]) -> bool {
-        match &self.exclude {
-            Some(g) => {
-                g.is_match(Path::new(std::ffi::OsStr::from_bytes(rel)))
-                    || g.is_match(Path::new(std::ffi::OsStr::from_bytes(base)))
-            }
-            None => false,
-        }
+    /// GNU tar's default for `--exclude` (`--no-anchored`, what Freezer passes the pattern
+    /// to): the pattern is tried against the member name (`./a/cache/f`) and against every
+    /// tail of it that starts after a `/` (`a/cache/f`, `cache/f`, `f`), so `cache/*` excludes
+    /// the contents of a `cache` directory at any depth; `*` also matches `/`.
+    fn excluded(&self, arch: &[u8]) -> bool {
+        let Some(g) = &self.exclude else {
+            return false;
+        };
+        tails(arch).any(|t| g.is_match(Path::new(std::ffi::OsStr::from_bytes(t))))
     }
+}
+
+/// `name` and each of its tails after a `/`, longest first.
+fn tails(name: &[u8]) -> impl Iterator<Item = &[u8]> {
+    std::iter::once(name).chain(
+        name.iter()
+            .enumerate()
+            .filter(|&(_, &b)| b == b'/')
+            .map(move |(i, _)| &name[i + 1..]),
+    )
 }
 
 /// `parent/name` as an archive member name (`./a/b`).

@@ -2,14 +2,19 @@
 //! files deleted between levels are deleted), and writing each level out as a plain GNU tar
 //! incremental archive (`rime dump --format tar-incremental`).
 
+use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::path::Path;
 
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, ErrorKind, IoContext, Result};
 use crate::format::snapshot::Snapshot;
-use crate::id::SnapshotId;
+use crate::format::tree::Part;
+use crate::id::{BlobId, PackId, SnapshotId};
 use crate::ops::volume::export::export_range;
+use crate::ops::volume::map::{load_map, load_segment};
+use crate::repo::index::MasterIndex;
 use crate::repo::Repository;
+use crate::storage::FileKind;
 use crate::tarinc::{apply, ApplyOptions, ApplyStats, TarReader};
 
 use super::history;
@@ -68,13 +73,15 @@ pub fn chain_of(repo: &Repository, id: &SnapshotId) -> Result<Vec<(SnapshotId, S
     Ok(out)
 }
 
-/// Apply the levels of `chain` in order into `target`.
+/// Apply the levels of `chain` in order into `target`, after [`check_packs`]: every level's
+/// data must be there before the first one is applied.
 pub fn restore_chain(
     repo: &Repository,
     chain: &[(SnapshotId, Snapshot)],
     target: &Path,
     opts: &ApplyOptions,
 ) -> Result<Vec<LevelApplied>> {
+    check_packs(repo, chain)?;
     let mut out = vec![];
     for (id, s) in chain {
         let t = history::source(s)?;
@@ -88,6 +95,67 @@ pub fn restore_chain(
             level: t.level,
             stats,
         });
+    }
+    Ok(out)
+}
+
+/// Check that every pack the levels of `chain` read from is in storage, at least as long as
+/// the index entries of the blobs they read from it require. Levels are applied one after the
+/// other, so a level 1 found missing or truncated only when its turn comes would leave the
+/// target with level 0 applied (and, with `--overwrite`, files already replaced or deleted).
+/// The chunk maps are read here (small); the data is not.
+pub fn check_packs(repo: &Repository, chain: &[(SnapshotId, Snapshot)]) -> Result<()> {
+    let index = MasterIndex::load(repo)?;
+    // Pack -> (bytes its needed blobs require, the first level needing them).
+    let mut need: BTreeMap<PackId, (u64, String)> = BTreeMap::new();
+    for (id, s) in chain {
+        let level = format!("level {} ({})", history::source(s)?.level, id.short());
+        for blob in level_blobs(repo, &index, s).map_err(|e| e.within(&level))? {
+            let (pack, e) = index.lookup(&blob).ok_or_else(|| {
+                Error::new(
+                    ErrorKind::MissingObject,
+                    format!("{level}: blob {} is in no pack of the index", blob.short()),
+                )
+            })?;
+            let end = u64::from(e.offset) + u64::from(e.stored_len);
+            let slot = need.entry(pack).or_insert((0, level.clone()));
+            slot.0 = slot.0.max(end);
+        }
+    }
+    for (pack, (end, level)) in need {
+        let name = pack.to_hex();
+        match repo.storage().size(FileKind::Pack, &name) {
+            Ok(n) if n >= end => {}
+            Ok(n) => {
+                return Err(Error::corrupt(format!(
+                    "pack {name}, needed by {level}, is truncated: {n} bytes, its data ends at \
+                     byte {end}; nothing restored"
+                )))
+            }
+            Err(e) if e.kind() == ErrorKind::MissingObject => {
+                return Err(Error::new(
+                    ErrorKind::MissingObject,
+                    format!("pack {name}, needed by {level}, is missing; nothing restored"),
+                ))
+            }
+            Err(e) => return Err(e.within(format!("pack {name}, needed by {level}"))),
+        }
+    }
+    Ok(())
+}
+
+/// Every blob a level's archive is read from: its chunk map, the map's segments and the
+/// segments' data chunks.
+fn level_blobs(repo: &Repository, index: &MasterIndex, s: &Snapshot) -> Result<Vec<BlobId>> {
+    let map = load_map(repo, index, &s.root)?;
+    let mut out = vec![s.root];
+    for seg in &map.segments {
+        out.push(seg.id);
+        for p in load_segment(repo, index, seg)?.parts {
+            if let Part::Data { id, .. } = p {
+                out.push(id);
+            }
+        }
     }
     Ok(out)
 }
