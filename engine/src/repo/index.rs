@@ -85,17 +85,11 @@ impl MasterIndex {
             .par_iter()
             .map(|name| {
                 let id = IndexId::from_hex(name)?;
-                let bytes = match repo.storage().read(FileKind::Index, name) {
-                    Ok(b) => b,
-                    Err(e) if e.kind() == crate::ErrorKind::MissingObject => return Ok(None),
-                    Err(e) => return Err(e),
-                };
-                let plain = open_object(repo.keys(), ObjectKind::Index, &id.0, &bytes)?;
-                Ok(Some((
-                    id,
-                    IndexFile::decode(&plain)
-                        .map_err(|e| e.within(format!("index {}", id.short())))?,
-                )))
+                match read_index_file(repo, &id) {
+                    Ok(f) => Ok(Some((id, f))),
+                    Err(e) if e.kind() == crate::ErrorKind::MissingObject => Ok(None),
+                    Err(e) => Err(e),
+                }
             })
             .collect::<Result<_>>()?;
         if files.iter().any(Option::is_none) {
@@ -287,11 +281,17 @@ pub fn write_index_file(repo: &Repository, packs: Vec<IndexPack>) -> Result<Inde
     Ok(id)
 }
 
-/// Read and decode one index file.
+/// Read and decode one index file (from another copy if the first is damaged).
 pub fn read_index_file(repo: &Repository, id: &IndexId) -> Result<IndexFile> {
-    let bytes = repo.storage().read(FileKind::Index, &id.to_hex())?;
-    let plain = open_object(repo.keys(), ObjectKind::Index, &id.0, &bytes)?;
-    IndexFile::decode(&plain).map_err(|e| e.within(format!("index {}", id.short())))
+    repo.read_verified(
+        FileKind::Index,
+        &id.to_hex(),
+        &format!("index {}", id.short()),
+        |bytes| {
+            let plain = open_object(repo.keys(), ObjectKind::Index, &id.0, bytes)?;
+            IndexFile::decode(&plain).map_err(|e| e.within(format!("index {}", id.short())))
+        },
+    )
 }
 
 #[cfg(test)]

@@ -192,9 +192,48 @@ impl Repository {
     }
 
     pub fn load_snapshot(&self, id: &SnapshotId) -> Result<Snapshot> {
-        let bytes = self.storage.read(FileKind::Snapshot, &id.to_hex())?;
-        let plain = open_object(&self.keys, ObjectKind::Snapshot, &id.0, &bytes)?;
-        Snapshot::decode(&plain).map_err(|e| e.within(format!("snapshot {}", id.short())))
+        self.read_verified(
+            FileKind::Snapshot,
+            &id.to_hex(),
+            &format!("snapshot {}", id.short()),
+            |bytes| {
+                let plain = open_object(&self.keys, ObjectKind::Snapshot, &id.0, bytes)?;
+                Snapshot::decode(&plain).map_err(|e| e.within(format!("snapshot {}", id.short())))
+            },
+        )
+    }
+
+    /// Read a whole object and decode (and so verify) it. On several storages, an object that
+    /// fails verification is read again from each copy in turn: a storage can serve damaged
+    /// bytes without any error of its own, and the other copy is as good as the first. What
+    /// was recovered is noted ([`Repository::recovered`]).
+    pub(crate) fn read_verified<T>(
+        &self,
+        kind: FileKind,
+        name: &str,
+        what: &str,
+        decode: impl Fn(&[u8]) -> Result<T>,
+    ) -> Result<T> {
+        let err = match self.storage.read(kind, name).and_then(|b| decode(&b)) {
+            Ok(v) => return Ok(v),
+            Err(e) if e.kind() == ErrorKind::Corrupt && self.storage.replicas() > 1 => e,
+            Err(e) => return Err(e),
+        };
+        let copies = self.storage.replicas();
+        for copy in 0..copies {
+            if let Ok(v) = self
+                .storage
+                .read_replica(copy, kind, name)
+                .and_then(|b| decode(&b))
+            {
+                self.note_recovered(format!(
+                    "{what}: {err}; read again from copy {} of {copies}",
+                    copy + 1
+                ));
+                return Ok(v);
+            }
+        }
+        Err(err.within(format!("damaged on all {copies} storages")))
     }
 
     /// All snapshots, oldest first. A snapshot that cannot be read is returned as an error
@@ -214,15 +253,39 @@ impl Repository {
     }
 
     /// Read one blob given its index entry, verifying it.
+    /// On several storages, a blob that fails verification is read again from each copy.
     pub fn read_blob(&self, pack: &crate::id::PackId, e: &PackEntry) -> Result<Vec<u8>> {
-        let stored = self.storage.read_range(
-            FileKind::Pack,
-            &pack.to_hex(),
-            u64::from(e.offset),
-            u64::from(e.stored_len),
-        )?;
-        blob::open_blob(&self.keys, e.ty, e.flags, e.raw_len, &e.id, &stored)
-            .map_err(|err| err.within(format!("pack {}", pack.to_hex())))
+        let name = pack.to_hex();
+        let (offset, len) = (u64::from(e.offset), u64::from(e.stored_len));
+        let open =
+            |stored: Vec<u8>| blob::open_blob(&self.keys, e.ty, e.flags, e.raw_len, &e.id, &stored);
+        let err = match self
+            .storage
+            .read_range(FileKind::Pack, &name, offset, len)
+            .and_then(open)
+        {
+            Ok(v) => return Ok(v),
+            Err(err) if err.kind() == ErrorKind::Corrupt && self.storage.replicas() > 1 => err,
+            Err(err) => return Err(err.within(format!("pack {name}"))),
+        };
+        let copies = self.storage.replicas();
+        for copy in 0..copies {
+            if let Ok(v) = self
+                .storage
+                .read_range_replica(copy, FileKind::Pack, &name, offset, len)
+                .and_then(open)
+            {
+                self.note_recovered(format!(
+                    "pack {name}, blob {}: {err}; read again from copy {} of {copies}",
+                    e.id,
+                    copy + 1
+                ));
+                return Ok(v);
+            }
+        }
+        Err(err
+            .within(format!("pack {name}"))
+            .within(format!("damaged on all {copies} storages")))
     }
 
     pub fn load_tree(&self, index: &index::MasterIndex, id: &BlobId) -> Result<Tree> {

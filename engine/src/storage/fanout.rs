@@ -16,7 +16,9 @@
 //! (SPEC section 9.3) checks its records after the snapshot is written.
 //!
 //! Reads come from the first member that answers, falling back to the next on any error (so a
-//! restore survives one storage going away mid-way). Listings are intersections: an object
+//! restore survives one storage going away mid-way). Bytes that answer but fail verification
+//! (a snapshot, index file, tree or data blob damaged at rest) are read again from each copy
+//! by the repository ([`Fanout::read_replica`], [`Storage::read_range_replica`]). Listings are intersections: an object
 //! counts as stored only if every working member has it, so deduplication never relies on data
 //! a lagging member lacks (it is uploaded again; `rime copy` catches a member up). Locks and
 //! pending records are listed as the union (one on any member is in force), and so is
@@ -463,6 +465,16 @@ impl Storage for Fanout {
 
     fn replicas(&self) -> usize {
         self.members.len()
+    }
+
+    fn read_replica(&self, replica: usize, kind: FileKind, name: &str) -> Result<Vec<u8>> {
+        let m = self
+            .members
+            .get(replica)
+            .ok_or_else(|| crate::storage::no_such_replica(&self.location(), replica))?;
+        m.storage
+            .read(kind, name)
+            .map_err(|e| e.within(m.storage.location()))
     }
 
     fn read_range_replica(

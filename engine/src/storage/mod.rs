@@ -149,6 +149,16 @@ pub trait Storage: Send + Sync {
         1
     }
 
+    /// [`Storage::read`] from one copy only (`replica < replicas()`): an index file, snapshot
+    /// or tree that fails verification is read again from the other copies.
+    fn read_replica(&self, replica: usize, kind: FileKind, name: &str) -> Result<Vec<u8>> {
+        if replica == 0 {
+            self.read(kind, name)
+        } else {
+            Err(no_such_replica(&self.location(), replica))
+        }
+    }
+
     /// [`Storage::read_range`] from one copy only (`replica < replicas()`). A restore that finds
     /// a blob damaged re-reads it from the other copies instead of failing: a storage can serve
     /// a corrupted object without any error of its own.

@@ -378,7 +378,10 @@ mod tests {
         let (_d, c) = fake_ssh("echo 'Welcome to the backup server'; sleep 5");
         let e = Conn::open(c, "sftp://h/r", "h").err().unwrap();
         assert_eq!(e.kind(), ErrorKind::Unsupported);
-        assert!(!e.kind().is_retryable(), "retrying cannot change the server's answer");
+        assert!(
+            !e.kind().is_retryable(),
+            "retrying cannot change the server's answer"
+        );
         assert!(e.to_string().contains("did not answer in SFTP"), "{e}");
     }
 
