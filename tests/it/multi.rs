@@ -329,3 +329,74 @@ fn a_corrupted_pack_on_one_storage_is_read_from_the_other() {
         o.stderr
     );
 }
+
+/// `rime copy` checks each pack against its name before writing it (damage at the source is
+/// not spread, and is named), replaces a destination object whose size differs from the
+/// source's (damaged there), and holds locks on both sides when it has the password.
+#[test]
+fn copy_checks_packs_replaces_damaged_copies_and_locks_both_sides() {
+    let repo = Repo::new();
+    let a = repo.tmp.path().join("a");
+    let b = repo.tmp.path().join("b");
+    run_multi(&repo, &[&a], &["init", "--insecure-fast-kdf"]).ok();
+    let src = repo.dir("src");
+    write_random_file(&src.join("one"), 31, 2 << 20);
+    run_multi(&repo, &[&a], &["backup", src.to_str().unwrap()]).ok();
+    let copy = |args: &[&str]| {
+        let mut all = vec![
+            "copy",
+            "--json",
+            "--from",
+            a.to_str().unwrap(),
+            "--to",
+            b.to_str().unwrap(),
+        ];
+        all.extend(args);
+        run_multi(&repo, &[], &all)
+    };
+    let first = copy(&[]);
+    first.ok();
+    assert_eq!(first.json()["locked"], true, "{}", first.stdout);
+    // A pack cut short on the destination is found by its size and copied again.
+    let largest = |root: &std::path::Path| {
+        walk(&root.join("data"))
+            .into_iter()
+            .map(|p| root.join("data").join(p))
+            .filter(|p| p.is_file())
+            .max_by_key(|p| fs::metadata(p).unwrap().len())
+            .unwrap()
+    };
+    let cut = largest(&b);
+    let len = fs::metadata(&cut).unwrap().len();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&cut)
+        .unwrap()
+        .set_len(len - 100)
+        .unwrap();
+    let again = copy(&[]);
+    again.ok();
+    assert_eq!(again.json()["replaced"], 1, "{}", again.stdout);
+    run_multi(&repo, &[&b], &["check", "--read-data"]).ok();
+    // A new backup on `a` alone, one of whose packs is then damaged there: not copied, named,
+    // and everything else (the snapshot included) is.
+    write_random_file(&src.join("two"), 32, 2 << 20);
+    run_multi(&repo, &[&a], &["backup", src.to_str().unwrap()]).ok();
+    let before: Vec<_> = walk(&b.join("data"));
+    let new_pack = walk(&a.join("data"))
+        .into_iter()
+        .find(|p| !before.contains(p) && a.join("data").join(p).is_file())
+        .map(|p| a.join("data").join(p))
+        .expect("a pack only on a");
+    let mut bytes = fs::read(&new_pack).unwrap();
+    bytes[10] ^= 0x01;
+    fs::write(&new_pack, bytes).unwrap();
+    let name = new_pack.file_name().unwrap().to_str().unwrap().to_string();
+    let bad = copy(&[]);
+    bad.failed().error_names(&[&name, "damaged at the source"]);
+    assert!(
+        !b.join("data").join(&name[..2]).join(&name).exists(),
+        "the damaged pack was copied"
+    );
+    assert_eq!(snapshot_ids(&repo, &a), snapshot_ids(&repo, &b));
+}

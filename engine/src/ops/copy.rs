@@ -6,10 +6,27 @@
 //! the index files that name them, then snapshots. An interrupted copy leaves only unreferenced
 //! packs behind, and running it again completes it.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use rayon::prelude::*;
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::repo::lock::LockGuard;
+use crate::repo::Repository;
 use crate::storage::{FileKind, Storage};
+
+#[derive(Debug, Default, Clone)]
+pub struct CopyOptions {
+    /// Only count what would be copied.
+    pub dry_run: bool,
+    /// The repository password. With it, copy holds a shared lock on both storages, so a
+    /// prune on either waits for it (without, a prune on the destination could take the
+    /// packs copied so far, not yet indexed there, for leftovers, and delete them after its
+    /// grace period); the copy works without it.
+    pub password: Option<Vec<u8>>,
+}
 
 #[derive(Debug, Default, Clone)]
 pub struct CopyStats {
@@ -17,11 +34,22 @@ pub struct CopyStats {
     pub bytes: u64,
     /// Objects the destination already had.
     pub skipped: u64,
+    /// Objects the destination had with another size than the source's (damaged there):
+    /// removed and copied again.
+    pub replaced: u64,
+    /// Whether both storages were locked (a password was given).
+    pub locked: bool,
 }
 
 /// Copy to `to` every object of `from` that `to` lacks. A destination without a repository
 /// receives the config and key files first; one with a different repository is refused.
-pub fn copy(from: &dyn Storage, to: &dyn Storage, dry_run: bool) -> Result<CopyStats> {
+///
+/// Packs are named by the hash of their bytes, so each is checked before it is written: a pack
+/// damaged at the source is not copied (the damage must not spread), everything else is, and
+/// the copy then fails naming it. An object the destination has with a different size than
+/// the source's is damaged there, and is replaced.
+pub fn copy(from: Arc<dyn Storage>, to: Arc<dyn Storage>, opts: &CopyOptions) -> Result<CopyStats> {
+    let dry_run = opts.dry_run;
     let cfg = from.read(FileKind::Config, "config").map_err(|e| {
         if e.kind() == ErrorKind::MissingObject {
             Error::new(
@@ -33,8 +61,8 @@ pub fn copy(from: &dyn Storage, to: &dyn Storage, dry_run: bool) -> Result<CopyS
         }
     })?;
     let mut stats = CopyStats::default();
-    match to.read(FileKind::Config, "config") {
-        Ok(existing) if existing == cfg => {}
+    let dest_exists = match to.read(FileKind::Config, "config") {
+        Ok(existing) if existing == cfg => true,
         Ok(_) => {
             return Err(Error::invalid(format!(
                 "{} holds a different repository than {}: refusing to mix them",
@@ -46,41 +74,99 @@ pub fn copy(from: &dyn Storage, to: &dyn Storage, dry_run: bool) -> Result<CopyS
             if !dry_run {
                 to.create()?;
             }
+            false
         }
         Err(e) => return Err(e),
-    }
+    };
+    let locks = match (&opts.password, dry_run) {
+        (Some(pw), false) => lock_both(&from, &to, dest_exists, pw)?,
+        _ => vec![],
+    };
+    stats.locked = !locks.is_empty();
+    let damaged: Mutex<Vec<String>> = Mutex::new(Vec::new());
     for kind in [
         FileKind::Key,
         FileKind::Pack,
         FileKind::Index,
         FileKind::Snapshot,
     ] {
-        let have: std::collections::HashSet<String> =
-            to.list(kind)?.into_iter().map(|o| o.name).collect();
-        let todo: Vec<_> = from
+        if kind == FileKind::Snapshot {
+            // Past this point the copied snapshots reference what was copied: the locks must
+            // still hold (nobody took them for stale and pruned meanwhile).
+            for l in &locks {
+                l.check()?;
+            }
+        }
+        let have: HashMap<String, u64> = to
             .list(kind)?
             .into_iter()
-            .filter(|o| !have.contains(&o.name))
+            .map(|o| (o.name, o.size))
             .collect();
-        stats.skipped += have.len() as u64;
-        let copied: Vec<u64> = todo
+        let listed = from.list(kind)?;
+        let todo: Vec<_> = listed
+            .iter()
+            .filter(|o| have.get(&o.name).is_none_or(|&size| size != o.size))
+            .collect();
+        stats.skipped += (listed.len() - todo.len()) as u64;
+        let replaced = std::sync::atomic::AtomicU64::new(0);
+        let copied: Vec<Option<u64>> = todo
             .par_iter()
-            .map(|o| -> Result<u64> {
+            .map(|o| -> Result<Option<u64>> {
                 if dry_run {
-                    return Ok(o.size);
+                    return Ok(Some(o.size));
                 }
                 let data = from.read(kind, &o.name)?;
+                if kind == FileKind::Pack && blake3::hash(&data).to_hex().as_str() != o.name {
+                    damaged.lock().push(format!(
+                        "pack {} at {}: its bytes do not match its name (damaged at the source)",
+                        o.name,
+                        from.location()
+                    ));
+                    return Ok(None);
+                }
+                if have.contains_key(&o.name) {
+                    // Damaged at the destination (another size): the same name would be taken
+                    // for already stored, so it goes first.
+                    to.remove(kind, &o.name)?;
+                    replaced.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
                 to.write(kind, &o.name, &data)?;
-                Ok(data.len() as u64)
+                Ok(Some(data.len() as u64))
             })
             .collect::<Result<_>>()?;
-        stats.objects += copied.len() as u64;
-        stats.bytes += copied.iter().sum::<u64>();
+        stats.replaced += replaced.into_inner();
+        stats.objects += copied.iter().flatten().count() as u64;
+        stats.bytes += copied.iter().flatten().sum::<u64>();
     }
     // The config last: until it is there, the destination does not look like a repository.
     if !dry_run && to.read(FileKind::Config, "config").is_err() {
         to.write(FileKind::Config, "config", &cfg)?;
         stats.objects += 1;
     }
+    let damaged = damaged.into_inner();
+    if !damaged.is_empty() {
+        return Err(Error::corrupt(format!(
+            "everything else was copied, but {} pack(s) are damaged at the source and were not: \
+             {} (`rime check --read-data` on the source says which snapshots they hold)",
+            damaged.len(),
+            damaged.join("; ")
+        )));
+    }
     Ok(stats)
+}
+
+/// Shared locks on the source and (when it already holds the repository) the destination.
+fn lock_both(
+    from: &Arc<dyn Storage>,
+    to: &Arc<dyn Storage>,
+    dest_exists: bool,
+    password: &[u8],
+) -> Result<Vec<LockGuard>> {
+    let src = Repository::open(from.clone(), Some(password))?;
+    let mut locks = vec![LockGuard::shared(&src, "copy")?];
+    if dest_exists {
+        let dst = Repository::open(to.clone(), Some(password))?;
+        locks.push(LockGuard::shared(&dst, "copy")?);
+    }
+    Ok(locks)
 }
