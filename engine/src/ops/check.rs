@@ -250,6 +250,9 @@ pub fn check(repo: &Repository, opts: &CheckOptions) -> Result<CheckReport> {
     // Every snapshot's trees and data blobs are indexed.
     let seen: Mutex<HashSet<BlobId>> = Mutex::new(HashSet::new());
     let errors = Mutex::new(Vec::new());
+    // Blobs of file trees that no index names: each tree is walked once, so the snapshots and
+    // paths using them are named afterwards, for every snapshot that shares them.
+    let missing: Mutex<HashSet<BlobId>> = Mutex::new(HashSet::new());
     let snaps = repo.list_snapshots()?;
     rep.snapshots = snaps.len() as u64;
     for (id, s) in &snaps {
@@ -271,6 +274,7 @@ pub fn check(repo: &Repository, opts: &CheckOptions) -> Result<CheckReport> {
                 "",
                 &seen,
                 &errors,
+                &missing,
             ),
         }
     }
@@ -281,8 +285,9 @@ pub fn check(repo: &Repository, opts: &CheckOptions) -> Result<CheckReport> {
             damaged.entry(id).or_insert(where_);
         }
     }
-    if !damaged.is_empty() {
-        affected(repo, &index, &damaged, &mut rep);
+    let missing = missing.into_inner();
+    if !damaged.is_empty() || !missing.is_empty() {
+        affected(repo, &index, &damaged, &missing, &mut rep);
     }
     Ok(rep)
 }
@@ -340,6 +345,7 @@ fn check_chunk_map(
     });
 }
 
+#[allow(clippy::too_many_arguments)]
 fn check_tree(
     repo: &Repository,
     index: &MasterIndex,
@@ -348,8 +354,13 @@ fn check_tree(
     path: &str,
     seen: &Mutex<HashSet<BlobId>>,
     errors: &Mutex<Vec<String>>,
+    missing: &Mutex<HashSet<BlobId>>,
 ) {
     if !seen.lock().insert(*id) {
+        return;
+    }
+    if index.lookup(id).is_none() {
+        missing.lock().insert(*id);
         return;
     }
     let tree = match repo.load_tree(index, id) {
@@ -374,10 +385,9 @@ fn check_tree(
             for part in &n.content {
                 if let Part::Data { id, len } = part {
                     match index.lookup(id) {
-                        None => errors.lock().push(format!(
-                            "{snap}: /{}: data blob {id} is missing from the index",
-                            p()
-                        )),
+                        None => {
+                            missing.lock().insert(*id);
+                        }
                         Some((pack, e)) if e.ty != BlobType::Data || e.raw_len != *len => {
                             errors.lock().push(format!(
                                 "{snap}: /{}: blob {id} in pack {pack} has the wrong type or length",
@@ -390,7 +400,7 @@ fn check_tree(
             }
         }
         if let Some(sub) = n.subtree {
-            check_tree(repo, index, &sub, snap, &p(), seen, errors);
+            check_tree(repo, index, &sub, snap, &p(), seen, errors, missing);
         }
     });
 }
@@ -549,6 +559,7 @@ fn affected(
     repo: &Repository,
     index: &MasterIndex,
     damaged: &HashMap<BlobId, String>,
+    missing: &HashSet<BlobId>,
     rep: &mut CheckReport,
 ) {
     const MAX: usize = 1000;
@@ -583,6 +594,13 @@ fn affected(
                 ));
                 continue;
             }
+            if missing.contains(&tid) {
+                out.push(format!(
+                    "snapshot {}: /{path}: directory tree {tid} is missing from the index",
+                    sid.short()
+                ));
+                continue;
+            }
             let Ok(tree) = repo.load_tree(index, &tid) else {
                 continue;
             };
@@ -599,6 +617,13 @@ fn affected(
                                 "snapshot {}: /{p}: data blob {} in {where_} is damaged",
                                 sid.short(),
                                 id.short()
+                            ));
+                            break;
+                        }
+                        if missing.contains(id) {
+                            out.push(format!(
+                                "snapshot {}: /{p}: data blob {id} is missing from the index",
+                                sid.short()
                             ));
                             break;
                         }
