@@ -957,3 +957,39 @@ fn agent_restore_checks_every_levels_packs_before_writing() {
     );
     assert!(!target.join("extra").exists());
 }
+
+/// A job that backs up with `--engine rime` restores with the agent too: with `--engine rime`,
+/// and without it (no tar chain of that host and name exists, so rime's own snapshots are
+/// used), newest at or before `--restore-from-date`.
+#[test]
+fn agent_restores_rime_engine_snapshots() {
+    let j = Job::new();
+    let s = j.src();
+    write(&s.join("a.txt"), "version one\n");
+    let first = j.backup(&["--engine", "rime"]);
+    let first_time = first["time_stamp"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("{first}"));
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    write(&s.join("a.txt"), "version two\n");
+    j.backup(&["--engine", "rime"]);
+    let t = j.p("newest");
+    j.restore(&t, &["--engine", "rime"]).ok();
+    assert_eq!(
+        std::fs::read_to_string(t.join("a.txt")).unwrap(),
+        "version two\n"
+    );
+    let t = j.p("without-engine");
+    j.restore(&t, &[]).ok();
+    assert_eq!(
+        std::fs::read_to_string(t.join("a.txt")).unwrap(),
+        "version two\n"
+    );
+    let t = j.p("older");
+    j.restore(&t, &["--restore-from-date", &local_date(first_time)])
+        .ok();
+    assert_eq!(
+        std::fs::read_to_string(t.join("a.txt")).unwrap(),
+        "version one\n"
+    );
+}

@@ -227,7 +227,7 @@ fn rime_engine_dereference(kind: Option<&str>) -> Result<bool> {
 }
 
 /// The job's password in a private temporary file, for commands that read it from a file.
-fn job_password_file(job: &Job) -> Result<Option<tempfile_lite::TempFile>> {
+pub(super) fn job_password_file(job: &Job) -> Result<Option<tempfile_lite::TempFile>> {
     match &job.password {
         None => Ok(None),
         Some(p) => tempfile_lite::TempFile::with(p).map(Some),

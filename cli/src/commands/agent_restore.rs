@@ -3,6 +3,8 @@
 //! Both also see the backups Freezer itself wrote in the same container ([`super::agent_legacy`]).
 
 use std::path::Path;
+
+use clap::Parser;
 use std::process::ExitCode;
 
 use rime_engine::format::snapshot::SourceKind;
@@ -28,6 +30,9 @@ pub fn restore(job: &Job, a: &AgentArgs) -> Result<ExitCode> {
             "--restore-abs-path {} is not empty: use --overwrite to restore into it",
             target.display()
         )));
+    }
+    if a.engine == "rime" {
+        return rime_engine_restore(job, a, &target);
     }
     // The password is checked here, before anything is written. A container may hold only
     // Freezer's own backups (no rime repository yet), or both: the newest backup at or before
@@ -73,7 +78,14 @@ pub fn restore(job: &Job, a: &AgentArgs) -> Result<ExitCode> {
         ));
         return Ok(ExitCode::SUCCESS);
     }
-    let (repo, chain) = rime?;
+    let (repo, chain) = match rime {
+        // No tar chain of this host and name, but snapshots of rime's own engine (a job that
+        // backs up with --engine rime and restores without saying so): restore those.
+        Err(e) if e.kind() == ErrorKind::NotFound && has_rime_snapshots(job)? => {
+            return rime_engine_restore(job, a, &target)
+        }
+        r => r?,
+    };
     let levels: Vec<String> = chain
         .iter()
         .map(|(id, s)| {
@@ -308,4 +320,58 @@ pub fn info(job: &Job, a: &AgentArgs) -> Result<ExitCode> {
     }
     println!("{} restore point(s)", rows.len());
     Ok(ExitCode::SUCCESS)
+}
+
+/// Whether the repository holds snapshots of rime's own engine for this host and name.
+fn has_rime_snapshots(job: &Job) -> Result<bool> {
+    let repo = job.open(false)?;
+    Ok(repo.list_snapshots()?.into_iter().any(|(_, s)| {
+        s.is_ok_and(|s| {
+            s.hostname == job.hostname
+                && s.name == job.backup_name
+                && !matches!(s.source, SourceKind::TarLevel(_))
+        })
+    }))
+}
+
+/// `--engine rime`: the newest snapshot of this host and name at or before the date, restored
+/// by `rime restore` into the target (the contents of the backed-up path, as Freezer does).
+fn rime_engine_restore(job: &Job, a: &AgentArgs, target: &Path) -> Result<ExitCode> {
+    let mut args: Vec<String> = vec!["rime".into(), "restore".into(), "latest".into()];
+    args.extend(["--target".into(), target.display().to_string()]);
+    args.extend(["--host".into(), job.hostname.clone()]);
+    args.extend(["--name".into(), job.backup_name.clone()]);
+    if let Some(d) = &a.restore_from_date {
+        args.extend(["--from-date".into(), d.clone()]);
+    }
+    if a.overwrite {
+        args.push("--overwrite".into());
+    }
+    let Ok(parsed) = crate::Cli::try_parse_from(&args) else {
+        return Err(Error::invalid(format!(
+            "internal: cannot build the restore command {args:?}"
+        )));
+    };
+    let crate::Command::Restore(r) = parsed.command else {
+        unreachable!("parsed a restore command")
+    };
+    if job.g.dry_run {
+        job.say(&format!(
+            "dry run: would restore into {} the newest rime snapshot of {}/{}{}",
+            target.display(),
+            job.hostname,
+            job.backup_name,
+            a.restore_from_date
+                .as_deref()
+                .map(|d| format!(" at or before {d}"))
+                .unwrap_or_default()
+        ));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut g = job.g.clone();
+    g.repo = job.storages.iter().map(|s| s.url.clone()).collect();
+    g.no_password = job.password.is_none();
+    let pwfile = super::agent_backup::job_password_file(job)?;
+    g.password_file = pwfile.as_ref().map(|t| t.path().to_path_buf());
+    super::restore::run(&g, r)
 }
