@@ -15,8 +15,14 @@
 //! [storage:swift]
 //! storage = swift
 //! container = nightly
-//! osrc = /root/openrc.sh          # or the credential variables as lower-case keys (os_auth_url = ...)
+//! # the credential variables of an OpenStack rc file, or as lower-case keys (os_auth_url = ...)
+//! osrc = /root/openrc.sh
 //! ```
+//!
+//! A Swift section's credentials are its `osrc` file's variables, read without a shell (see
+//! [`rime_engine::storage::read_osrc`]), with its `os_*` / `st_*` keys winning over the file's;
+//! so a Horizon openrc that reads the password from the terminal works with `os_password` in the
+//! section. Region and interface: see [`crate::storage_open::section_swift`].
 //!
 //! Keys may use `-` or `_`. Other sections (such as `[default]`) belong to `rime agent` and are
 //! kept for it.
@@ -27,7 +33,7 @@ use std::path::{Path, PathBuf};
 use rime_engine::{Error, Result};
 
 /// One `[storage:NAME]` section, resolved to a storage URL and its own options.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct StorageSection {
     pub name: String,
     pub url: String,
@@ -35,6 +41,10 @@ pub struct StorageSection {
     /// Swift credentials: the `osrc` file's variables and any `os_*` / `st_*` keys, with
     /// upper-case names (`OS_AUTH_URL`...).
     pub swift_env: BTreeMap<String, String>,
+    /// `limit_upload` / `limit_download` (or Freezer's `upload_limit` / `download_limit`):
+    /// bytes per second for this storage alone, on top of the run's `--limit-*` budget.
+    pub limit_upload: Option<u64>,
+    pub limit_download: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -71,24 +81,6 @@ pub fn parse_ini(text: &str) -> Result<Vec<(String, BTreeMap<String, String>)>> 
         );
     }
     Ok(out)
-}
-
-/// `export OS_X=value` lines of an OpenStack rc file (`unset` and comments ignored).
-pub fn parse_osrc(text: &str) -> BTreeMap<String, String> {
-    text.lines()
-        .filter_map(|l| {
-            let l = l.trim();
-            let l = l.strip_prefix("export ").unwrap_or(l);
-            let (k, v) = l.split_once('=')?;
-            let k = k.trim();
-            (!k.is_empty() && !k.contains(' ') && !l.starts_with('#')).then(|| {
-                (
-                    k.to_string(),
-                    v.trim().trim_matches('"').trim_matches('\'').to_string(),
-                )
-            })
-        })
-        .collect()
 }
 
 pub fn load(path: &Path) -> Result<ConfigFile> {
@@ -130,6 +122,8 @@ pub fn storage_section(
         url: String::new(),
         ssh_key: get("ssh_key").map(rel),
         swift_env: BTreeMap::new(),
+        limit_upload: rate(&get, "limit_upload", "upload_limit")?,
+        limit_download: rate(&get, "limit_download", "download_limit")?,
     };
     match get("storage").unwrap_or("local") {
         "local" => s.url = rel(container).to_string_lossy().into_owned(),
@@ -156,17 +150,7 @@ pub fn storage_section(
         }
         "swift" => {
             s.url = format!("swift://{container}");
-            if let Some(osrc) = get("osrc") {
-                let p = rel(osrc);
-                let text = std::fs::read_to_string(&p)
-                    .map_err(|e| Error::io(format!("cannot read osrc {}", p.display()), e))?;
-                s.swift_env.extend(parse_osrc(&text));
-            }
-            for (k, v) in kv {
-                if k.starts_with("os_") || k.starts_with("st_") {
-                    s.swift_env.insert(k.to_ascii_uppercase(), v.clone());
-                }
-            }
+            s.swift_env = swift_credentials(kv, get("osrc").map(rel))?;
         }
         other => {
             return Err(Error::invalid(format!(
@@ -175,6 +159,40 @@ pub fn storage_section(
         }
     }
     Ok(s)
+}
+
+/// A rate key (or its Freezer spelling), parsed as `--limit-upload` is.
+fn rate<'a>(get: &impl Fn(&str) -> Option<&'a str>, key: &str, alias: &str) -> Result<Option<u64>> {
+    match get(key)
+        .map(|v| (key, v))
+        .or_else(|| get(alias).map(|v| (alias, v)))
+    {
+        Some((k, v)) => rime_engine::storage::bandwidth::parse_rate(v)
+            .map(Some)
+            .map_err(|e| e.within(k)),
+        None => Ok(None),
+    }
+}
+
+/// A Swift section's own credential variables (upper-case names): the osrc file's, then the
+/// section's `os_*` / `st_*` keys over them.
+fn swift_credentials(
+    kv: &BTreeMap<String, String>,
+    osrc: Option<PathBuf>,
+) -> Result<BTreeMap<String, String>> {
+    let keys: std::collections::HashMap<String, String> = kv
+        .iter()
+        .filter(|(k, _)| k.starts_with("os_") || k.starts_with("st_"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let all = match osrc {
+        Some(p) => rime_engine::storage::read_osrc(&p, &keys)?,
+        None => keys,
+    };
+    Ok(all
+        .into_iter()
+        .map(|(k, v)| (k.to_ascii_uppercase(), v))
+        .collect())
 }
 
 #[cfg(test)]
@@ -217,6 +235,53 @@ mod tests {
             "container is required"
         );
         assert!(load_str("key = value\n").is_err(), "key outside a section");
+    }
+
+    /// Horizon's openrc asks the shell for the password: the section must give it, and the
+    /// error says so, naming file, section and variable. Inline comments are not values.
+    #[test]
+    fn osrc_files_are_read_without_a_shell() {
+        let dir = tempfile::tempdir().unwrap();
+        let rc = dir.path().join("demo-openrc.sh");
+        std::fs::write(
+            &rc,
+            "export OS_AUTH_URL=http://k:5000/v3\nexport OS_USERNAME=\"alice\"\n\
+             export OS_PROJECT_NAME=demo # the team's project\n\
+             read -sr OS_PASSWORD_INPUT\nexport OS_PASSWORD=$OS_PASSWORD_INPUT\n",
+        )
+        .unwrap();
+        let section = "[storage:cloud]\nstorage = swift\ncontainer = c\nosrc = demo-openrc.sh\n";
+        let p = dir.path().join("job.ini");
+        std::fs::write(&p, section).unwrap();
+        let e = load(&p).unwrap_err().to_string();
+        for needle in [
+            "[storage:cloud]",
+            "demo-openrc.sh",
+            "OS_PASSWORD=$OS_PASSWORD_INPUT",
+        ] {
+            assert!(e.contains(needle), "{e} lacks {needle}");
+        }
+        std::fs::write(&p, format!("{section}os_password = s3cret\n")).unwrap();
+        let c = load(&p).unwrap();
+        let env = &c.storages[0].swift_env;
+        assert_eq!(env["OS_PROJECT_NAME"], "demo");
+        assert_eq!(env["OS_USERNAME"], "alice");
+        assert_eq!(env["OS_PASSWORD"], "s3cret");
+    }
+
+    #[test]
+    fn a_section_may_limit_its_own_bandwidth() {
+        let c = load_str("[storage:a]\ncontainer = /a\nlimit_upload = 2M\ndownload_limit = 512K\n")
+            .unwrap();
+        assert_eq!(c.storages[0].limit_upload, Some(2 << 20));
+        assert_eq!(c.storages[0].limit_download, Some(512 << 10));
+        let e = load_str("[storage:a]\ncontainer = /a\nlimit_upload = fast\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("limit_upload") && e.contains("[storage:a]"),
+            "{e}"
+        );
     }
 
     fn load_str(s: &str) -> Result<ConfigFile> {

@@ -75,10 +75,12 @@ pub struct GlobalOpts {
     /// a changed host key is still refused
     #[arg(long, global = true)]
     pub ssh_accept_new: bool,
-    /// Keystone region whose object-store endpoint to use (overrides OS_REGION_NAME)
+    /// Keystone region whose object-store endpoint to use (overrides OS_REGION_NAME; a config
+    /// section's own region wins over it)
     #[arg(long, global = true, value_name = "REGION")]
     pub os_region_name: Option<String>,
-    /// Keystone endpoint interface: public or internal (overrides OS_INTERFACE)
+    /// Keystone endpoint interface: public or internal (overrides OS_INTERFACE; a config
+    /// section's own interface wins over it)
     #[arg(long, global = true, value_name = "INTERFACE", value_parser = ["public", "internal", "admin"])]
     pub os_interface: Option<String>,
     /// ssh config file to use instead of ~/.ssh/config (ssh -F)
@@ -89,13 +91,16 @@ pub struct GlobalOpts {
     /// swift:// and local are not limited, with 4 and 1 packs uploading at once
     #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
     pub connections: Option<u16>,
-    /// Upload bandwidth limit in bytes per second, K/M/G = KiB/MiB/GiB (e.g. 10M)
+    /// Upload bandwidth limit in bytes per second, K/M/G = KiB/MiB/GiB (e.g. 10M); one budget
+    /// for the whole run, shared by all storages
     #[arg(long, global = true, value_name = "RATE", value_parser = storage_open::parse_rate)]
     pub limit_upload: Option<u64>,
-    /// Download bandwidth limit in bytes per second, K/M/G = KiB/MiB/GiB (e.g. 10M)
+    /// Download bandwidth limit in bytes per second, K/M/G = KiB/MiB/GiB (e.g. 10M); one
+    /// budget for the whole run, shared by all storages
     #[arg(long, global = true, value_name = "RATE", value_parser = storage_open::parse_rate)]
     pub limit_download: Option<u64>,
-    /// Write and remove nothing in the repository; report what would have been done
+    /// Write and remove nothing in the repository; report, per storage, what would have been
+    /// done
     #[arg(long, global = true)]
     pub dry_run: bool,
 }

@@ -400,3 +400,120 @@ fn copy_checks_packs_replaces_damaged_copies_and_locks_both_sides() {
     );
     assert_eq!(snapshot_ids(&repo, &a), snapshot_ids(&repo, &b));
 }
+
+/// `--limit-upload` is one budget for the whole run, not one per storage: two storages
+/// receiving ~2.5 MiB each at `--limit-upload 1M` need about 3-4 s together (up to 2 s worth
+/// passes as burst), where a bucket per storage lets them finish in about 1.5 s.
+#[test]
+fn the_upload_limit_is_one_budget_for_all_storages() {
+    let repo = Repo::new();
+    let a = repo.tmp.path().join("a");
+    let b = repo.tmp.path().join("b");
+    run_multi(&repo, &[&a, &b], &["init", "--insecure-fast-kdf"]).ok();
+    let src = repo.dir("src");
+    write_random_file(&src.join("f"), 21, 5 << 19);
+    let start = std::time::Instant::now();
+    run_multi(
+        &repo,
+        &[&a, &b],
+        &["--limit-upload", "1M", "backup", src.to_str().unwrap()],
+    )
+    .ok();
+    let took = start.elapsed();
+    assert!(
+        took >= std::time::Duration::from_millis(2600) && took < std::time::Duration::from_secs(60),
+        "2 x 2.5 MiB at a shared 1 MiB/s took {took:?}"
+    );
+    assert_eq!(snapshot_ids(&repo, &a), snapshot_ids(&repo, &b));
+}
+
+/// A dry run to two storages writes to neither, and says for each what it would have received;
+/// the per-storage summary says "would write", not "written".
+#[test]
+fn a_dry_run_to_two_storages_writes_nothing_and_reports_each() {
+    let repo = Repo::new();
+    let a = repo.tmp.path().join("a");
+    let b = repo.tmp.path().join("b");
+    run_multi(&repo, &[&a, &b], &["init", "--insecure-fast-kdf"]).ok();
+    let src = repo.dir("src");
+    write_random_file(&src.join("f"), 22, 300_000);
+    let (before_a, before_b) = (walk(&a), walk(&b));
+    let o = run_multi(
+        &repo,
+        &[&a, &b],
+        &["--dry-run", "backup", src.to_str().unwrap()],
+    );
+    o.ok();
+    assert_eq!(walk(&a), before_a, "nothing written to a");
+    assert_eq!(walk(&b), before_b, "nothing written to b");
+    for r in [&a, &b] {
+        let line = o
+            .stdout
+            .lines()
+            .find(|l| l.contains(&format!("nothing was written to {};", r.display())))
+            .unwrap_or_else(|| panic!("no dry-run line for {}: {}", r.display(), o.stdout));
+        assert!(
+            line.contains("packs (") && line.contains("1 snapshot"),
+            "{line}"
+        );
+        assert!(
+            o.stderr.contains(&format!(
+                "storage {}: ok (dry run: would write",
+                r.display()
+            )),
+            "{}",
+            o.stderr
+        );
+    }
+    assert!(!o.stderr.contains("written)"), "{}", o.stderr);
+    assert!(snapshot_ids(&repo, &a).is_empty() && snapshot_ids(&repo, &b).is_empty());
+}
+
+/// `rime copy` takes `storage:NAME` (or a bare section name) for `[storage:NAME]` sections of
+/// `--config`, each side with its own settings; an unknown section is named with those there are.
+#[test]
+fn copy_between_config_sections_by_name() {
+    let repo = Repo::new();
+    let a = repo.tmp.path().join("first");
+    let b = repo.tmp.path().join("second");
+    let cfg = repo.tmp.path().join("job.ini");
+    write(
+        &cfg,
+        format!(
+            "[storage:first]\nstorage = local\ncontainer = {}\n[storage:second]\nstorage = local\ncontainer = {}\n",
+            a.display(),
+            b.display()
+        ),
+    );
+    run_multi(&repo, &[&a], &["init", "--insecure-fast-kdf"]).ok();
+    let src = repo.dir("src");
+    write_random_file(&src.join("f"), 23, 200_000);
+    run_multi(&repo, &[&a], &["backup", src.to_str().unwrap()]).ok();
+    let copy = |from: &str, to: &str| {
+        rime_raw(
+            [
+                os("--config"),
+                os(&cfg),
+                os("copy"),
+                os("--from"),
+                os(from),
+                os("--to"),
+                os(to),
+            ],
+            &[],
+        )
+    };
+    // No path `second` exists in the working directory, so the bare name means the section.
+    let o = copy("storage:first", "second");
+    o.ok();
+    assert!(
+        o.stdout.contains(&format!("to {}", b.display())),
+        "{}",
+        o.stdout
+    );
+    assert_eq!(snapshot_ids(&repo, &a), snapshot_ids(&repo, &b));
+    run_multi(&repo, &[&b], &["check", "--read-data"]).ok();
+    copy("storage:third", "storage:second")
+        .failed()
+        .error_names(&["--from", "[storage:third]", "first, second"]);
+}

@@ -440,6 +440,59 @@ fn swift_config_sections_with_their_own_credentials() {
     }
 }
 
+/// `rime copy --from storage:one --to storage:two`: each side with its own section's
+/// credentials (cluster 1 by `st_*` keys, cluster 2 by an osrc file), none in the environment.
+#[test]
+fn swift_copy_between_clusters_named_by_config_sections() {
+    let c1 = need!("1");
+    let c2 = need!("2");
+    let container = unique_container("copy");
+    let r1 = SwiftRepo::new(&c1, format!("swift://{container}"));
+    r1.run(&["init", "--insecure-fast-kdf"]).ok();
+    let src = source_tree(r1.tmp.path(), 7, 1 << 20);
+    let id = r1.backup(&src);
+    let dir = r1.tmp.path();
+    let osrc = dir.join("c2.osrc");
+    let lines: String = c2
+        .env
+        .iter()
+        .map(|(k, v)| format!("export {k}=\"{v}\"  # cluster 2\n"))
+        .collect();
+    write(&osrc, lines);
+    let ini = dir.join("rime.ini");
+    write(
+        &ini,
+        format!(
+            "[storage:one]\nstorage = swift\ncontainer = {container}\nst_auth = {}\nst_user = {}\nst_key = {}\n\
+             [storage:two]\nstorage = swift\ncontainer = {container}\nosrc = {}\n",
+            c1.env[0].1,
+            c1.env[1].1,
+            c1.env[2].1,
+            osrc.display()
+        ),
+    );
+    rime_raw(
+        [
+            os("--config"),
+            os(&ini),
+            os("copy"),
+            os("--from"),
+            os("storage:one"),
+            os("--to"),
+            os("storage:two"),
+        ],
+        &[],
+    )
+    .ok();
+    let r2 = SwiftRepo {
+        tmp: tempfile::tempdir().unwrap(),
+        url: format!("swift://{container}"),
+        pw_file: r1.pw_file.clone(),
+        cluster: c2.clone(),
+    };
+    r2.restore_equals(&id, &src);
+}
+
 #[test]
 fn agent_tar_levels_in_a_swift_container() {
     let c = need!("1");

@@ -8,7 +8,6 @@
 
 use rime_engine::freezer::legacy::{self, Container, ContainerOptions, LegacyBackup};
 use rime_engine::storage::sftp::SftpOptions;
-use rime_engine::storage::SwiftCredentials;
 use rime_engine::Result;
 
 use super::agent_opts::Job;
@@ -26,16 +25,7 @@ fn container_url(s: &StorageSection) -> String {
 }
 
 fn open(job: &Job, s: &StorageSection) -> Result<Box<dyn Container>> {
-    let swift = if s.swift_env.is_empty() {
-        None
-    } else {
-        let map = s
-            .swift_env
-            .iter()
-            .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
-            .collect();
-        Some(SwiftCredentials::from_map(&map)?)
-    };
+    let swift = crate::storage_open::section_swift(&job.g, s)?;
     let opts = ContainerOptions {
         sftp: SftpOptions {
             key: s.ssh_key.clone().or_else(|| job.g.ssh_key.clone()),
@@ -138,8 +128,7 @@ mod tests {
         StorageSection {
             name: "default".into(),
             url: url.into(),
-            ssh_key: None,
-            swift_env: Default::default(),
+            ..Default::default()
         }
     }
 

@@ -102,6 +102,13 @@ pub fn finish_storages(g: &GlobalOpts) -> bool {
     let mut failed = false;
     for r in &reports {
         match &r.error {
+            // In a dry run the storage's dry-run layer took the writes: nothing was written.
+            None if !g.quiet && g.dry_run => eprintln!(
+                "rime: storage {}: ok (dry run: would write {} objects, {})",
+                r.location,
+                r.objects,
+                crate::output::bytes(r.bytes)
+            ),
             None if !g.quiet => eprintln!(
                 "rime: storage {}: ok ({} objects, {} written)",
                 r.location,

@@ -1,8 +1,10 @@
 //! Upload and download bandwidth limits, around any storage (`--limit-upload`,
 //! `--limit-download`).
 //!
-//! One token bucket per direction is shared by all threads, so the limit holds for the whole
-//! run, not per connection. A transfer reserves its bytes and waits until the bucket has paid
+//! A token bucket is shared by all threads, so a limit holds for every connection together. A
+//! layer can take from several buckets: its storage's own limit and one shared by all the
+//! storages of a run (see [`crate::storage::OpenOptions`]), so that `--limit-upload 10M` with two
+//! storages means 10 MiB/s in all, not 10 MiB/s each. A transfer reserves its bytes and waits until the bucket has paid
 //! for them; a burst of one second's worth is allowed after an idle period. Streamed objects
 //! are charged as they are produced (append), which paces the producer to the same rate; their
 //! commit is then not charged again, even if it goes through `write` (the buffered default).
@@ -17,6 +19,7 @@ use crate::error::{Error, Result};
 use crate::storage::{FileKind, ObjectInfo, PendingObject, Storage};
 
 /// A rate in bytes per second, shared by every thread that takes from it.
+#[derive(Debug)]
 pub struct TokenBucket {
     rate: f64,
     burst: Duration,
@@ -92,24 +95,47 @@ thread_local! {
     static PREPAID: Cell<bool> = const { Cell::new(false) };
 }
 
+/// Wait until every bucket has room for `n` bytes (each one's limit holds).
+fn take_all(buckets: &[Arc<TokenBucket>], n: u64) {
+    for b in buckets {
+        b.take(n);
+    }
+}
+
 pub struct BandwidthLimit {
     inner: Arc<dyn Storage>,
-    up: Option<Arc<TokenBucket>>,
-    down: Option<Arc<TokenBucket>>,
+    up: Vec<Arc<TokenBucket>>,
+    down: Vec<Arc<TokenBucket>>,
 }
 
 impl BandwidthLimit {
+    /// Limits of this storage alone.
     pub fn new(inner: Arc<dyn Storage>, upload: Option<u64>, download: Option<u64>) -> Self {
-        BandwidthLimit {
+        let bucket = |r| Arc::new(TokenBucket::new(r));
+        Self::with_buckets(
             inner,
-            up: upload.map(|r| Arc::new(TokenBucket::new(r))),
-            down: download.map(|r| Arc::new(TokenBucket::new(r))),
-        }
+            upload.map(bucket).into_iter().collect(),
+            download.map(bucket).into_iter().collect(),
+        )
+    }
+
+    /// Transfers take from every given bucket; buckets shared with other storages make one
+    /// budget for all of them.
+    pub fn with_buckets(
+        inner: Arc<dyn Storage>,
+        up: Vec<Arc<TokenBucket>>,
+        down: Vec<Arc<TokenBucket>>,
+    ) -> Self {
+        BandwidthLimit { inner, up, down }
     }
 
     fn down(&self, n: u64) {
-        if let Some(b) = &self.down {
-            b.take(n);
+        take_all(&self.down, n);
+    }
+
+    fn up(&self, n: u64) {
+        if !PREPAID.with(Cell::get) {
+            take_all(&self.up, n);
         }
     }
 }
@@ -134,29 +160,22 @@ impl Storage for BandwidthLimit {
         self.inner.read_range(kind, name, offset, len)
     }
     fn write(&self, kind: FileKind, name: &str, data: &[u8]) -> Result<()> {
-        if let Some(b) = &self.up {
-            if !PREPAID.with(Cell::get) {
-                b.take(data.len() as u64);
-            }
-        }
+        self.up(data.len() as u64);
         self.inner.write(kind, name, data)
     }
     fn write_bytes(&self, kind: FileKind, name: &str, data: bytes::Bytes) -> Result<()> {
-        if let Some(b) = &self.up {
-            if !PREPAID.with(Cell::get) {
-                b.take(data.len() as u64);
-            }
-        }
+        self.up(data.len() as u64);
         self.inner.write_bytes(kind, name, data)
     }
     fn begin_write(&self, kind: FileKind) -> Result<Box<dyn PendingObject>> {
         let inner = self.inner.begin_write(kind)?;
-        Ok(match &self.up {
-            Some(b) => Box::new(PacedPending {
+        Ok(if self.up.is_empty() {
+            inner
+        } else {
+            Box::new(PacedPending {
                 inner,
-                bucket: b.clone(),
-            }),
-            None => inner,
+                buckets: self.up.clone(),
+            })
         })
     }
     fn remove(&self, kind: FileKind, name: &str) -> Result<()> {
@@ -173,12 +192,12 @@ impl Storage for BandwidthLimit {
 
 struct PacedPending {
     inner: Box<dyn PendingObject>,
-    bucket: Arc<TokenBucket>,
+    buckets: Vec<Arc<TokenBucket>>,
 }
 
 impl PendingObject for PacedPending {
     fn append(&mut self, data: &[u8]) -> Result<()> {
-        self.bucket.take(data.len() as u64);
+        take_all(&self.buckets, data.len() as u64);
         self.inner.append(data)
     }
     fn commit(self: Box<Self>, storage: &dyn Storage, name: &str) -> Result<()> {
@@ -258,6 +277,63 @@ mod tests {
             "{took:?}"
         );
         assert_eq!(s.size(FileKind::Pack, "bb01").unwrap(), 2 << 20);
+    }
+
+    /// Two storages sharing one 1 MiB/s bucket upload 2 MiB each: ~3 s together (the first
+    /// second's worth is a burst), where separate buckets would take ~1 s.
+    #[test]
+    fn storages_sharing_a_bucket_share_its_rate() {
+        let shared = Arc::new(TokenBucket::new(1 << 20));
+        let storages: Vec<Arc<dyn Storage>> = (0..2)
+            .map(|_| {
+                Arc::new(BandwidthLimit::with_buckets(
+                    Arc::new(MemoryStorage::new()),
+                    vec![shared.clone()],
+                    vec![],
+                )) as Arc<dyn Storage>
+            })
+            .collect();
+        let start = Instant::now();
+        let threads: Vec<_> = storages
+            .into_iter()
+            .map(|s| {
+                std::thread::spawn(move || {
+                    for i in 0..4u32 {
+                        s.write(FileKind::Pack, &format!("{i:04x}"), &vec![0u8; 512 << 10])
+                            .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let took = start.elapsed();
+        assert!(
+            took >= Duration::from_millis(2700) && took < Duration::from_secs(10),
+            "{took:?}"
+        );
+    }
+
+    /// A storage's own limit applies on top of the shared one: the slower of the two wins.
+    #[test]
+    fn an_own_bucket_applies_in_addition_to_the_shared_one() {
+        let s = BandwidthLimit::with_buckets(
+            Arc::new(MemoryStorage::new()),
+            vec![
+                Arc::new(TokenBucket::new(512 << 10)),
+                Arc::new(TokenBucket::new(64 << 20)),
+            ],
+            vec![],
+        );
+        let start = Instant::now();
+        for i in 0..4u32 {
+            s.write(FileKind::Pack, &format!("{i:04x}"), &vec![0u8; 256 << 10])
+                .unwrap();
+        }
+        // 1 MiB at 512 KiB/s after a 1 s burst: ~1 s; the 64 MiB/s bucket alone: no wait.
+        let took = start.elapsed();
+        assert!(took >= Duration::from_millis(900), "{took:?}");
     }
 
     #[test]

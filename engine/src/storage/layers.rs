@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use crate::error::Result;
-use crate::storage::bandwidth::BandwidthLimit;
+use crate::storage::bandwidth::{BandwidthLimit, TokenBucket};
 use crate::storage::dry_run::DryRunStorage;
 use crate::storage::limit::ConcurrencyLimit;
 use crate::storage::retry::{RetryPolicy, RetryStorage};
@@ -20,9 +20,13 @@ pub struct OpenOptions {
     pub sftp: SftpOptions,
     /// Concurrent operations (and SFTP connections); default per storage kind.
     pub connections: Option<usize>,
-    /// Bytes per second for uploads and downloads, shared by all threads.
+    /// Bytes per second for uploads and downloads of this storage alone, shared by its threads.
     pub limit_upload: Option<u64>,
     pub limit_download: Option<u64>,
+    /// Buckets shared with the run's other storages (`--limit-upload` holds for all of them
+    /// together); they apply in addition to this storage's own limits.
+    pub shared_upload: Option<Arc<TokenBucket>>,
+    pub shared_download: Option<Arc<TokenBucket>>,
     /// Retries for network storages (local directories are not retried: their errors last).
     pub retry: Option<RetryPolicy>,
     pub dry_run: bool,
@@ -49,6 +53,14 @@ pub fn default_connections(url: &str) -> Option<usize> {
     }
 }
 
+/// One direction's buckets: a new one for the storage's own limit, and the shared one.
+fn buckets(own: Option<u64>, shared: &Option<Arc<TokenBucket>>) -> Vec<Arc<TokenBucket>> {
+    own.map(|r| Arc::new(TokenBucket::new(r)))
+        .into_iter()
+        .chain(shared.clone())
+        .collect()
+}
+
 pub fn open_layered(url: &str, opts: &OpenOptions) -> Result<Opened> {
     let connections = opts.connections.or_else(|| default_connections(url));
     let mut s: Arc<dyn Storage> = if url.starts_with("sftp://") {
@@ -63,12 +75,10 @@ pub fn open_layered(url: &str, opts: &OpenOptions) -> Result<Opened> {
     if let Some(n) = connections {
         s = Arc::new(ConcurrencyLimit::new(s, n));
     }
-    if opts.limit_upload.is_some() || opts.limit_download.is_some() {
-        s = Arc::new(BandwidthLimit::new(
-            s,
-            opts.limit_upload,
-            opts.limit_download,
-        ));
+    let up = buckets(opts.limit_upload, &opts.shared_upload);
+    let down = buckets(opts.limit_download, &opts.shared_download);
+    if !up.is_empty() || !down.is_empty() {
+        s = Arc::new(BandwidthLimit::with_buckets(s, up, down));
     }
     if is_network(url) {
         s = Arc::new(RetryStorage::new(s, opts.retry.clone().unwrap_or_default()));

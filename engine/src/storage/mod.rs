@@ -26,7 +26,7 @@ pub use fanout::{Fanout, MemberReport};
 pub use layers::{open_layered, OpenOptions};
 pub use local::LocalStorage;
 pub use memory::MemoryStorage;
-pub use swift::{SwiftCredentials, SwiftStorage};
+pub use swift::{read_osrc, SwiftCredentials, SwiftStorage};
 
 use std::sync::Arc;
 

@@ -156,12 +156,9 @@ impl SwiftCredentials {
             .map_err(|e| e.within("Swift credentials from the environment"))
     }
 
-    /// From an OpenStack openrc file: `export OS_X=value` (or `OS_X=value`) lines; quotes
-    /// around values are removed, comments and other lines ignored.
+    /// From an OpenStack openrc file, read as [`read_osrc`] does.
     pub fn from_osrc(path: &Path) -> Result<SwiftCredentials> {
-        let text = std::fs::read_to_string(path)
-            .io_context(|| format!("cannot read OpenStack rc file {}", path.display()))?;
-        SwiftCredentials::from_map(&parse_osrc(&text))
+        SwiftCredentials::from_map(&read_osrc(path, &HashMap::new())?)
             .map_err(|e| e.within(format!("OpenStack rc file {}", path.display())))
     }
 
@@ -266,35 +263,140 @@ impl SwiftCredentials {
     }
 }
 
-/// `export OS_X=value` lines to lower-case keys; shell quoting of the simple kinds openrc files
-/// use (single or double quotes around the whole value) is undone.
-fn parse_osrc(text: &str) -> HashMap<String, String> {
+/// One assignment of an openrc file, as far as it can be read without a shell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum OsrcValue {
+    Literal(String),
+    /// The value needs the shell (`$VAR`, `$(cmd)`, backquotes, several words): its raw text.
+    NeedsShell(String),
+    /// `unset OS_X`.
+    Unset,
+}
+
+/// Read an OpenStack rc file (`export OS_X=value` lines) without running it: the `OS_*` and
+/// `ST_*` variables it sets, with lower-case keys, and then `given` (which wins).
+///
+/// Shell quoting is undone (single quotes, double quotes with `\` escapes), `#` comments and
+/// other lines (`echo`, `read`, `if ...`) are ignored, and `unset` removes an earlier value. A
+/// value that only the shell could compute, such as Horizon's `export
+/// OS_PASSWORD=$OS_PASSWORD_INPUT`, is refused (naming the file and variable) unless `given`
+/// supplies that variable: using the literal text would send `$OS_PASSWORD_INPUT` as the
+/// password.
+pub fn read_osrc(path: &Path, given: &HashMap<String, String>) -> Result<HashMap<String, String>> {
+    let text = std::fs::read_to_string(path)
+        .io_context(|| format!("cannot read OpenStack rc file {}", path.display()))?;
+    resolve_osrc(&parse_osrc(&text), given)
+        .map_err(|e| e.within(format!("OpenStack rc file {}", path.display())))
+}
+
+/// The file's final values under `given`; a variable left needing the shell is an error.
+fn resolve_osrc(
+    assignments: &[(String, OsrcValue)],
+    given: &HashMap<String, String>,
+) -> Result<HashMap<String, String>> {
+    // Sorted, so that of several unusable variables the same one is named every time.
+    let mut last: std::collections::BTreeMap<&str, &OsrcValue> = Default::default();
+    for (k, v) in assignments {
+        last.insert(k.as_str(), v);
+    }
     let mut out = HashMap::new();
+    for (k, v) in last {
+        match v {
+            _ if given.contains_key(k) => {}
+            OsrcValue::Literal(s) => {
+                out.insert(k.to_string(), s.clone());
+            }
+            OsrcValue::Unset => {}
+            OsrcValue::NeedsShell(raw) => {
+                return Err(Error::invalid(format!(
+                    "{}={raw} needs the shell to expand it; rime reads rc files without \
+                     running them: write the value into the file, or give {k} in the \
+                     [storage:NAME] section",
+                    k.to_ascii_uppercase()
+                )))
+            }
+        }
+    }
+    out.extend(given.iter().map(|(k, v)| (k.clone(), v.clone())));
+    Ok(out)
+}
+
+/// The `OS_*` / `ST_*` assignments and unsets of an rc file, in order, with lower-case keys.
+fn parse_osrc(text: &str) -> Vec<(String, OsrcValue)> {
+    let mut out = vec![];
     for line in text.lines() {
         let line = line.trim();
+        if let Some(names) = line.strip_prefix("unset ") {
+            for k in names.split_whitespace().filter(|k| is_credential_name(k)) {
+                out.push((k.to_ascii_lowercase(), OsrcValue::Unset));
+            }
+            continue;
+        }
         let line = line.strip_prefix("export ").unwrap_or(line).trim_start();
         let Some((k, v)) = line.split_once('=') else {
             continue;
         };
-        let k = k.trim();
-        if !(k.starts_with("OS_") || k.starts_with("ST_"))
-            || !k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-        {
-            continue;
+        if is_credential_name(k) {
+            out.push((k.to_ascii_lowercase(), shell_word(v)));
         }
-        let v = v.trim();
-        let v = if v.len() >= 2
-            && ((v.starts_with('"') && v.ends_with('"'))
-                || (v.starts_with('\'') && v.ends_with('\'')))
-        {
-            &v[1..v.len() - 1]
-        } else {
-            // An unquoted value ends at a comment.
-            v.split(" #").next().unwrap_or(v).trim()
-        };
-        out.insert(k.to_ascii_lowercase(), v.to_string());
     }
     out
+}
+
+fn is_credential_name(k: &str) -> bool {
+    (k.starts_with("OS_") || k.starts_with("ST_"))
+        && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// The value of one shell word (what follows `NAME=`), if no expansion is needed: quotes and
+/// backslashes are undone and a following `# comment` or `;` ends it.
+fn shell_word(text: &str) -> OsrcValue {
+    let needs_shell = || OsrcValue::NeedsShell(text.trim().to_string());
+    let mut out = String::new();
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => loop {
+                match chars.next() {
+                    Some('\'') => break,
+                    Some(c) => out.push(c),
+                    None => return needs_shell(), // unterminated quote
+                }
+            },
+            '"' => loop {
+                match chars.next() {
+                    Some('"') => break,
+                    Some('\\') => match chars.next() {
+                        Some(c @ ('"' | '\\' | '$' | '`')) => out.push(c),
+                        Some(c) => {
+                            out.push('\\');
+                            out.push(c);
+                        }
+                        None => return needs_shell(),
+                    },
+                    Some('$' | '`') | None => return needs_shell(),
+                    Some(c) => out.push(c),
+                }
+            },
+            '\\' => match chars.next() {
+                Some(c) => out.push(c),
+                None => return needs_shell(),
+            },
+            '$' | '`' => return needs_shell(),
+            ';' => break,
+            c if c.is_whitespace() => {
+                let rest: String = chars.by_ref().collect();
+                let rest = rest.trim_start();
+                if rest.is_empty() || rest.starts_with('#') || rest.starts_with(';') {
+                    break;
+                }
+                // `OS_X=a b` is not one value (the shell would run `b`).
+                return needs_shell();
+            }
+            c => out.push(c),
+        }
+    }
+    OsrcValue::Literal(out)
 }
 
 #[cfg(test)]
@@ -423,5 +525,97 @@ mod tests {
             let e = SwiftCredentials::from_map(&map(&pairs)).unwrap_err();
             assert!(e.to_string().contains(needle), "{e} lacks {needle}");
         }
+    }
+
+    /// Horizon's openrc, as downloaded: quoted values, `if` lines, `unset`, and a password the
+    /// shell reads from the terminal.
+    const HORIZON: &str = r#"#!/usr/bin/env bash
+export OS_AUTH_URL=http://127.0.0.1:5000/v3
+export OS_PROJECT_ID=0a1b
+export OS_PROJECT_NAME="demo"
+export OS_USER_DOMAIN_NAME="Default"
+if [ -z "$OS_USER_DOMAIN_NAME" ]; then unset OS_USER_DOMAIN_NAME; fi
+unset OS_TENANT_ID
+export OS_USERNAME="alice"
+echo "Please enter your OpenStack Password for project $OS_PROJECT_NAME as user $OS_USERNAME: "
+read -sr OS_PASSWORD_INPUT
+export OS_PASSWORD=$OS_PASSWORD_INPUT
+export OS_REGION_NAME="RegionOne"
+export OS_INTERFACE=public
+export OS_IDENTITY_API_VERSION=3
+"#;
+
+    fn osrc_file(text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("demo-openrc.sh");
+        std::fs::write(&p, text).unwrap();
+        (dir, p)
+    }
+
+    #[test]
+    fn a_value_needing_the_shell_is_refused_with_file_and_variable() {
+        let (_d, p) = osrc_file(HORIZON);
+        let e = read_osrc(&p, &HashMap::new()).unwrap_err().to_string();
+        for needle in [
+            "OS_PASSWORD=$OS_PASSWORD_INPUT",
+            "demo-openrc.sh",
+            "section",
+        ] {
+            assert!(e.contains(needle), "{e} lacks {needle}");
+        }
+        let e = SwiftCredentials::from_osrc(&p).unwrap_err().to_string();
+        assert!(e.contains("OS_PASSWORD"), "{e}");
+    }
+
+    #[test]
+    fn a_given_value_replaces_one_the_file_cannot_supply() {
+        let (_d, p) = osrc_file(HORIZON);
+        let m = read_osrc(&p, &map(&[("os_password", "pw")])).unwrap();
+        assert_eq!(m["os_password"], "pw");
+        assert_eq!(m["os_project_name"], "demo");
+        assert_eq!(m["os_user_domain_name"], "Default");
+        assert_eq!(m["os_region_name"], "RegionOne");
+        assert!(!m.contains_key("os_tenant_id"));
+        assert!(SwiftCredentials::from_map(&m).is_ok());
+    }
+
+    #[test]
+    fn shell_words_are_unquoted_and_comments_dropped() {
+        for (text, want) in [
+            ("demo # a comment", Some("demo")),
+            ("demo;", Some("demo")),
+            ("'a b#c'  # x", Some("a b#c")),
+            ("\"p\\\"q\\$r\"", Some("p\"q$r")),
+            ("'it'\\''s'", Some("it's")),
+            ("a\\ b", Some("a b")),
+            ("\"\"", Some("")),
+            ("$X", None),
+            ("\"${X}\"", None),
+            ("$(cat pw)", None),
+            ("`cat pw`", None),
+            ("pre$X", None),
+            ("'open", None),
+            ("a b", None),
+        ] {
+            let got = match shell_word(text) {
+                OsrcValue::Literal(s) => Some(s),
+                OsrcValue::NeedsShell(raw) => {
+                    assert_eq!(raw, text.trim());
+                    None
+                }
+                OsrcValue::Unset => panic!(),
+            };
+            assert_eq!(got.as_deref(), want, "{text}");
+        }
+    }
+
+    #[test]
+    fn unset_removes_an_earlier_value_and_a_later_export_restores_it() {
+        let (_d, p) = osrc_file("export OS_A=1\nunset OS_A OS_B\nexport OS_B=2\n");
+        let m = read_osrc(&p, &HashMap::new()).unwrap();
+        assert!(!m.contains_key("os_a"));
+        assert_eq!(m["os_b"], "2");
+        let (_d, p) = osrc_file("export OS_A=$X\nunset OS_A\n");
+        assert!(read_osrc(&p, &HashMap::new()).unwrap().is_empty());
     }
 }

@@ -17,7 +17,7 @@ mod keystone;
 mod paths;
 mod session;
 
-pub use credentials::{Interface, KeystoneMethod, SwiftCredentials};
+pub use credentials::{read_osrc, Interface, KeystoneMethod, SwiftCredentials};
 
 use std::io::Read;
 use std::sync::Arc;
