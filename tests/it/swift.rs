@@ -532,3 +532,83 @@ fn agent_tar_levels_in_a_swift_container() {
     );
     o.ok();
 }
+
+/// Bit rot on the object server's disk (Swift serves the damaged bytes without any error of
+/// its own): `check --read-data` and the restore name the damaged pack, the restore fails, and
+/// no file is left under its name with wrong content.
+#[test]
+fn swift_pack_damaged_at_rest_is_named_and_never_restored_wrong() {
+    let c = need!("1");
+    let Ok(state) = std::env::var("RIME_TEST_SWIFT_STATE") else {
+        println!("skipped: RIME_TEST_SWIFT_STATE not set");
+        return;
+    };
+    let r = SwiftRepo::init(&c, "rot");
+    let container = r
+        .url
+        .trim_start_matches("swift://")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let src = r.tmp.path().join("src");
+    mkdir(&src);
+    write_random_file(&src.join("big.bin"), 77, 3 << 20);
+    write(&src.join("small.txt"), b"kept apart");
+    let id = r.backup(&src);
+    // The largest object of this container on the object server: the data pack.
+    let mut best: Option<(u64, PathBuf, String)> = None;
+    let mut stack = vec![PathBuf::from(&state).join("c1/srv")];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+                continue;
+            }
+            if p.extension().is_none_or(|x| x != "data") {
+                continue;
+            }
+            let Some(meta) = xattr::get(&p, "user.swift.metadata").ok().flatten() else {
+                continue;
+            };
+            let meta = String::from_utf8_lossy(&meta).to_string();
+            let Some(at) = meta.find(&format!("/{container}/")) else {
+                continue;
+            };
+            let Some(pack) = meta[at..].split("/data/").nth(1).and_then(|rest| {
+                let name: String = rest.chars().skip(3).take(64).collect();
+                (name.len() == 64 && name.chars().all(|c| c.is_ascii_hexdigit())).then_some(name)
+            }) else {
+                continue;
+            };
+            let len = std::fs::metadata(&p).unwrap().len();
+            if best.as_ref().is_none_or(|(l, _, _)| len > *l) {
+                best = Some((len, p, pack));
+            }
+        }
+    }
+    let (len, file, pack) = best.expect("the data pack's file on the object server");
+    let mut b = std::fs::read(&file).unwrap();
+    b[(len / 2) as usize] ^= 0x10;
+    std::fs::write(&file, b).unwrap();
+
+    let checked = r.run(&["check", "--read-data"]);
+    checked.failed();
+    assert!(checked.stderr.contains(&pack), "{}", checked.stderr);
+    let target = r.tmp.path().join("t");
+    let out = r.run(&[os("restore"), os(&id), os("--target"), os(&target)]);
+    out.failed();
+    assert!(out.stderr.contains(&pack), "{}", out.stderr);
+    assert!(
+        std::fs::read(target.join("big.bin")).is_err(),
+        "the damaged file is left under its name"
+    );
+    assert_eq!(
+        std::fs::read(target.join("small.txt")).unwrap(),
+        b"kept apart"
+    );
+}
