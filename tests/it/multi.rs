@@ -374,9 +374,27 @@ fn copy_checks_packs_replaces_damaged_copies_and_locks_both_sides() {
         .unwrap()
         .set_len(len - 100)
         .unwrap();
+    // An index file of another size on the destination: copy cannot tell which side is
+    // damaged without checking it, so it says so and replaces nothing.
+    let index = walk(&b.join("index"))
+        .into_iter()
+        .map(|p| b.join("index").join(p))
+        .find(|p| p.is_file())
+        .unwrap();
+    let good_index = fs::read(&index).unwrap();
+    fs::write(&index, &good_index[..good_index.len() - 7]).unwrap();
     let again = copy(&[]);
     again.ok();
     assert_eq!(again.json()["replaced"], 1, "{}", again.stdout);
+    assert_eq!(
+        again.json()["differing"].as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        again.stdout
+    );
+    assert!(again.stderr.contains("not replaced"), "{}", again.stderr);
+    assert_eq!(fs::read(&index).unwrap().len(), good_index.len() - 7);
+    fs::write(&index, &good_index).unwrap();
     run_multi(&repo, &[&b], &["check", "--read-data"]).ok();
     // A new backup on `a` alone, one of whose packs is then damaged there: not copied, named,
     // and everything else (the snapshot included) is.

@@ -612,3 +612,73 @@ fn swift_pack_damaged_at_rest_is_named_and_never_restored_wrong() {
         b"kept apart"
     );
 }
+
+/// One repository on two clusters (config sections with their own credentials); the first
+/// cluster's proxy is killed while a restore reads from it: the restore carries on from the
+/// second cluster and is exact, and the run says which storage failed (exit 4).
+#[test]
+fn swift_restore_falls_back_to_the_other_cluster_when_one_dies_mid_way() {
+    let c1 = need!("1B");
+    let c2 = need!("2");
+    if std::env::var("RIME_TEST_SWIFT_SCRIPT").is_err() {
+        println!("skipped: RIME_TEST_SWIFT_SCRIPT not set");
+        return;
+    }
+    let _restart = Restart;
+    let r = SwiftRepo::new(&c1, String::new());
+    let dir = r.tmp.path();
+    let container = unique_container("fallback");
+    let ini = dir.join("rime.ini");
+    let section = |name: &str, c: &Cluster| {
+        format!(
+            "[storage:{name}]\nstorage = swift\ncontainer = {container}\nst_auth = {}\nst_user = {}\nst_key = {}\n",
+            c.env[0].1, c.env[1].1, c.env[2].1
+        )
+    };
+    write(&ini, section("first", &c1) + &section("second", &c2));
+    let pw = os(&r.pw_file);
+    let args = |extra: &[&OsStr]| {
+        let mut all = vec![os("--config"), os(&ini), os("--password-file"), pw.clone()];
+        all.extend(extra.iter().map(os));
+        all
+    };
+    rime_raw(
+        args(&[OsStr::new("init"), OsStr::new("--insecure-fast-kdf")]),
+        &[],
+    )
+    .ok();
+    let src = source_tree(dir, 8, 64 << 20);
+    rime_raw(args(&[OsStr::new("backup"), src.as_os_str()]), &[]).ok();
+    let target = dir.join("restored");
+    let child = Command::new(rime_bin())
+        .args(args(&[
+            OsStr::new("restore"),
+            OsStr::new("latest"),
+            OsStr::new("--target"),
+            target.as_os_str(),
+        ]))
+        .env_remove("ST_AUTH")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(400));
+    proxy_1b("stop-proxy");
+    let out = child.wait_with_output().unwrap();
+    proxy_1b("start-proxy");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let diffs = tree_differences(&src, &target, CompareOpts::default());
+    assert!(diffs.is_empty(), "restore differs: {diffs:?}\n{stderr}");
+    match out.status.code() {
+        // The proxy went down while the restore still needed it.
+        Some(4) => assert!(
+            stderr.contains("storage") && stderr.contains("FAILED"),
+            "{stderr}"
+        ),
+        // It finished before the proxy went down: nothing to fall back from.
+        Some(0) => println!("the restore finished before the outage"),
+        other => panic!("exit {other:?}: {stderr}"),
+    }
+}

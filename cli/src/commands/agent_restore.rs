@@ -32,7 +32,19 @@ pub fn restore(job: &Job, a: &AgentArgs) -> Result<ExitCode> {
         )));
     }
     if a.engine == "rime" {
-        return rime_engine_restore(job, a, &target);
+        let Some((id, _)) = newest_rime_snapshot(job, date)? else {
+            return Err(Error::new(
+                ErrorKind::NotFound,
+                format!(
+                    "no rime snapshot of host {:?} named {:?}{}",
+                    job.hostname,
+                    job.backup_name,
+                    date.map(|d| format!(" at or before {}", tarlevel::history::fmt_time(d)))
+                        .unwrap_or_default()
+                ),
+            ));
+        };
+        return rime_engine_restore(job, a, &target, id);
     }
     // The password is checked here, before anything is written. A container may hold only
     // Freezer's own backups (no rime repository yet), or both: the newest backup at or before
@@ -44,6 +56,20 @@ pub fn restore(job: &Job, a: &AgentArgs) -> Result<ExitCode> {
         },
         Err(e) => Err(e),
     };
+    // No tar chain of this host and name, but snapshots of rime's own engine (a job that backs
+    // up with --engine rime and restores without saying so): the newest of those, unless
+    // Freezer's own backups in the container hold a newer one.
+    if matches!(&rime, Err(e) if e.kind() == ErrorKind::NotFound) {
+        if let Some((id, t)) = newest_rime_snapshot(job, date)? {
+            let freezer_newer = matches!(
+                super::agent_legacy::newest_at(job, date),
+                Ok(super::agent_legacy::Lookup::Found(_, b)) if b.timestamp > t
+            );
+            if !freezer_newer {
+                return rime_engine_restore(job, a, &target, id);
+            }
+        }
+    }
     let legacy = legacy_candidate(job, date, &rime)?;
     if let Some((at, newest)) = legacy {
         if job.g.dry_run {
@@ -78,14 +104,7 @@ pub fn restore(job: &Job, a: &AgentArgs) -> Result<ExitCode> {
         ));
         return Ok(ExitCode::SUCCESS);
     }
-    let (repo, chain) = match rime {
-        // No tar chain of this host and name, but snapshots of rime's own engine (a job that
-        // backs up with --engine rime and restores without saying so): restore those.
-        Err(e) if e.kind() == ErrorKind::NotFound && has_rime_snapshots(job)? => {
-            return rime_engine_restore(job, a, &target)
-        }
-        r => r?,
-    };
+    let (repo, chain) = rime?;
     let levels: Vec<String> = chain
         .iter()
         .map(|(id, s)| {
@@ -322,28 +341,41 @@ pub fn info(job: &Job, a: &AgentArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Whether the repository holds snapshots of rime's own engine for this host and name.
-fn has_rime_snapshots(job: &Job) -> Result<bool> {
-    let repo = job.open(false)?;
-    Ok(repo.list_snapshots()?.into_iter().any(|(_, s)| {
-        s.is_ok_and(|s| {
+/// The newest snapshot of rime's own engine (not a tar level) of this host and name at or
+/// before `date`, with its time; `None` without a repository or such a snapshot.
+fn newest_rime_snapshot(
+    job: &Job,
+    date: Option<i64>,
+) -> Result<Option<(rime_engine::id::SnapshotId, i64)>> {
+    let repo = match job.open(false) {
+        Ok(r) => r,
+        Err(e) if e.kind() == ErrorKind::RepositoryNotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    Ok(repo
+        .list_snapshots()?
+        .into_iter()
+        .filter_map(|(id, s)| s.ok().map(|s| (id, s)))
+        .filter(|(_, s)| {
             s.hostname == job.hostname
                 && s.name == job.backup_name
                 && !matches!(s.source, SourceKind::TarLevel(_))
+                && date.is_none_or(|d| s.time.secs <= d)
         })
-    }))
+        .max_by_key(|(id, s)| (s.time.secs, s.time.nanos, *id))
+        .map(|(id, s)| (id, s.time.secs)))
 }
 
-/// `--engine rime`: the newest snapshot of this host and name at or before the date, restored
-/// by `rime restore` into the target (the contents of the backed-up path, as Freezer does).
-fn rime_engine_restore(job: &Job, a: &AgentArgs, target: &Path) -> Result<ExitCode> {
-    let mut args: Vec<String> = vec!["rime".into(), "restore".into(), "latest".into()];
+/// Snapshot `id` of rime's own engine, restored by `rime restore` into the target (the
+/// contents of the backed-up path, as Freezer does).
+fn rime_engine_restore(
+    job: &Job,
+    a: &AgentArgs,
+    target: &Path,
+    id: rime_engine::id::SnapshotId,
+) -> Result<ExitCode> {
+    let mut args: Vec<String> = vec!["rime".into(), "restore".into(), id.to_hex()];
     args.extend(["--target".into(), target.display().to_string()]);
-    args.extend(["--host".into(), job.hostname.clone()]);
-    args.extend(["--name".into(), job.backup_name.clone()]);
-    if let Some(d) = &a.restore_from_date {
-        args.extend(["--from-date".into(), d.clone()]);
-    }
     if a.overwrite {
         args.push("--overwrite".into());
     }
@@ -357,14 +389,11 @@ fn rime_engine_restore(job: &Job, a: &AgentArgs, target: &Path) -> Result<ExitCo
     };
     if job.g.dry_run {
         job.say(&format!(
-            "dry run: would restore into {} the newest rime snapshot of {}/{}{}",
+            "dry run: would restore into {} the rime snapshot {} of {}/{}",
             target.display(),
+            id.short(),
             job.hostname,
-            job.backup_name,
-            a.restore_from_date
-                .as_deref()
-                .map(|d| format!(" at or before {d}"))
-                .unwrap_or_default()
+            job.backup_name
         ));
         return Ok(ExitCode::SUCCESS);
     }

@@ -45,6 +45,11 @@ pub fn run(g: &GlobalOpts, a: CopyArgs) -> Result<ExitCode> {
         password,
     };
     let s = copy(from.clone(), to.clone(), &opts)?;
+    for d in &s.differing {
+        eprintln!(
+            "rime: warning: {d}: one copy is damaged; not replaced (run `rime check` on each)"
+        );
+    }
     if !s.locked && !a.dry_run && !g.quiet {
         eprintln!(
             "rime: warning: copied without locks (no password given): a prune on either storage \
@@ -55,7 +60,7 @@ pub fn run(g: &GlobalOpts, a: CopyArgs) -> Result<ExitCode> {
         super::print_json(&serde_json::json!({
             "from": from.location(), "to": to.location(), "dry_run": a.dry_run,
             "objects": s.objects, "bytes": s.bytes, "already_present": s.skipped,
-            "replaced": s.replaced, "locked": s.locked,
+            "replaced": s.replaced, "locked": s.locked, "differing": s.differing,
         }));
     } else if !g.quiet {
         println!(

@@ -239,6 +239,9 @@ pub fn backup(
         program: crate::PROGRAM.to_string(),
     };
     snapshot.stats.duration_ms = start.elapsed().as_millis() as u64;
+    // Everything before the snapshot is stored (on every storage) before the lock is judged:
+    // only the snapshot write itself comes after the check.
+    repo.storage().flush();
     lock.check()?;
     let id = repo.save_snapshot(&snapshot)?;
     // A prune that ran meanwhile may have marked packs this backup reused: index them again.

@@ -286,6 +286,14 @@ pub fn check(repo: &Repository, opts: &CheckOptions) -> Result<CheckReport> {
         }
     }
     let missing = missing.into_inner();
+    if !missing.is_empty() {
+        // Always said, whatever the detail below manages to name.
+        rep.errors.push(format!(
+            "{} blob(s) that snapshots use are missing from the index (the snapshots and paths \
+             that use them follow)",
+            missing.len()
+        ));
+    }
     if !damaged.is_empty() || !missing.is_empty() {
         affected(repo, &index, &damaged, &missing, &mut rep);
     }

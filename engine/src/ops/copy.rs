@@ -39,6 +39,10 @@ pub struct CopyStats {
     pub replaced: u64,
     /// Whether both storages were locked (a password was given).
     pub locked: bool,
+    /// Objects other than packs that differ in size between the two storages: one side is
+    /// damaged, and without checking them (which needs the keys and is `rime check`'s job)
+    /// copy cannot tell which, so it leaves them alone and says so.
+    pub differing: Vec<String>,
 }
 
 /// Copy to `to` every object of `from` that `to` lacks. A destination without a repository
@@ -103,9 +107,25 @@ pub fn copy(from: Arc<dyn Storage>, to: Arc<dyn Storage>, opts: &CopyOptions) ->
             .map(|o| (o.name, o.size))
             .collect();
         let listed = from.list(kind)?;
+        // A pack is checked against its name before it replaces anything; another object
+        // with a different size is only reported (the source's copy may be the damaged one).
+        let differs =
+            |o: &&crate::storage::ObjectInfo| have.get(&o.name).is_some_and(|&size| size != o.size);
+        if kind != FileKind::Pack {
+            for o in listed.iter().filter(differs) {
+                stats.differing.push(format!(
+                    "{kind:?} {}: {} bytes at {}, {} at {}",
+                    o.name,
+                    o.size,
+                    from.location(),
+                    have[&o.name],
+                    to.location()
+                ));
+            }
+        }
         let todo: Vec<_> = listed
             .iter()
-            .filter(|o| have.get(&o.name).is_none_or(|&size| size != o.size))
+            .filter(|o| !have.contains_key(&o.name) || (kind == FileKind::Pack && differs(o)))
             .collect();
         stats.skipped += (listed.len() - todo.len()) as u64;
         let replaced = std::sync::atomic::AtomicU64::new(0);

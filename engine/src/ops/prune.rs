@@ -532,6 +532,9 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport> {
             Err(e) => return Err(e),
         }
     }
+    // On several storages the removals above are queued: every storage must have done them
+    // before the locks are listed (a backup starting earlier could load the old index there).
+    repo.storage().flush();
     // The locks that exist now are every operation that may have loaded an index naming the
     // marked packs and may not yet have looked for records.
     let ours = lock.as_ref().map(|l| l.holder());

@@ -43,14 +43,18 @@ fn is_damage(e: &crate::Error) -> bool {
 fn previous_entries(
     repo: &Repository,
     packs: &HashSet<PackId>,
-) -> std::collections::HashMap<PackId, Vec<PackEntry>> {
+) -> Result<std::collections::HashMap<PackId, Vec<PackEntry>>> {
     let mut out: std::collections::HashMap<PackId, Vec<PackEntry>> = Default::default();
     if packs.is_empty() {
-        return out;
+        return Ok(out);
     }
-    for f in MasterIndex::index_file_ids(repo).unwrap_or_default() {
-        let Ok(file) = crate::repo::index::read_index_file(repo, &f) else {
-            continue;
+    for f in MasterIndex::index_file_ids(repo)? {
+        let file = match crate::repo::index::read_index_file(repo, &f) {
+            Ok(file) => file,
+            Err(e) if is_damage(&e) => continue,
+            // Not answering is not damage: the old index files are about to be removed, and
+            // what they say about damaged packs would be lost with them.
+            Err(e) => return Err(e.within("repair reads the old index files; nothing was changed")),
         };
         for p in file.packs.into_iter().filter(|p| packs.contains(&p.id)) {
             let known = out.entry(p.id).or_default();
@@ -61,7 +65,7 @@ fn previous_entries(
             }
         }
     }
-    out
+    Ok(out)
 }
 
 /// A snapshot that cannot be restored completely.
@@ -128,7 +132,7 @@ pub fn repair(repo: &Repository, opts: &RepairOptions) -> Result<Repaired> {
         .filter(|(_, _, h)| h.is_err())
         .map(|(id, _, _)| *id)
         .collect();
-    let mut previous = previous_entries(repo, &damaged);
+    let mut previous = previous_entries(repo, &damaged)?;
     let mut packs = Vec::new();
     for (id, size, h) in headers {
         match h {
@@ -163,6 +167,9 @@ pub fn repair(repo: &Repository, opts: &RepairOptions) -> Result<Repaired> {
         }
     }
     if !opts.dry_run {
+        if let Some(l) = &lock {
+            l.check()?;
+        }
         let old = MasterIndex::index_file_ids(repo)?;
         let mut written: HashSet<IndexId> = HashSet::new();
         for chunk in packs.chunks(1000) {

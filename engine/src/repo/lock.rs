@@ -338,12 +338,14 @@ impl LockGuard {
     /// writes nothing more (a backup's packs stay, and the next run reuses them).
     pub fn check(&self) -> Result<()> {
         let id = *self.held.id.lock();
-        let present = self
+        // Only an answer that it is gone counts: a storage that does not answer now says
+        // nothing about the lock (the age check below covers a storage gone for long).
+        let present = !self
             .held
             .repo
             .storage()
             .size(FileKind::Lock, &id.to_hex())
-            .is_ok();
+            .is_err_and(|e| e.kind() == ErrorKind::MissingObject);
         let command = self.held.body.lock().command.clone();
         if self.held.lost.load(Ordering::SeqCst) || !present {
             return Err(Error::new(
@@ -408,13 +410,14 @@ fn write_lock(repo: &Repository, body: &LockBody, id: LockId) -> Result<()> {
 /// for long, [`LockGuard::check`] says so.
 fn refresh(h: &Held) {
     let old = *h.id.lock();
-    if h.repo
-        .storage()
-        .size(FileKind::Lock, &old.to_hex())
-        .is_err()
-    {
-        h.lost.store(true, Ordering::SeqCst);
-        return;
+    match h.repo.storage().size(FileKind::Lock, &old.to_hex()) {
+        Ok(_) => {}
+        Err(e) if e.kind() == ErrorKind::MissingObject => {
+            h.lost.store(true, Ordering::SeqCst);
+            return;
+        }
+        // The storage does not answer now: try again at the next refresh.
+        Err(_) => return,
     }
     let body = LockBody {
         time: now_secs(),

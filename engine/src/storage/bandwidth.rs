@@ -95,6 +95,13 @@ thread_local! {
     static PREPAID: Cell<bool> = const { Cell::new(false) };
 }
 
+/// Locks and prune records are a few hundred bytes and must not wait behind packs for the
+/// budget: a lock refresh queued behind minutes of pack uploads would let the lock go stale
+/// while its holder is healthy.
+fn is_unpaced(kind: FileKind) -> bool {
+    matches!(kind, FileKind::Lock | FileKind::Pending)
+}
+
 /// Wait until every bucket has room for `n` bytes (each one's limit holds).
 fn take_all(buckets: &[Arc<TokenBucket>], n: u64) {
     for b in buckets {
@@ -160,11 +167,15 @@ impl Storage for BandwidthLimit {
         self.inner.read_range(kind, name, offset, len)
     }
     fn write(&self, kind: FileKind, name: &str, data: &[u8]) -> Result<()> {
-        self.up(data.len() as u64);
+        if !is_unpaced(kind) {
+            self.up(data.len() as u64);
+        }
         self.inner.write(kind, name, data)
     }
     fn write_bytes(&self, kind: FileKind, name: &str, data: bytes::Bytes) -> Result<()> {
-        self.up(data.len() as u64);
+        if !is_unpaced(kind) {
+            self.up(data.len() as u64);
+        }
         self.inner.write_bytes(kind, name, data)
     }
     fn begin_write(&self, kind: FileKind) -> Result<Box<dyn PendingObject>> {

@@ -467,6 +467,10 @@ impl Storage for Fanout {
         self.members.len()
     }
 
+    fn flush(&self) {
+        self.drain();
+    }
+
     fn read_replica(&self, replica: usize, kind: FileKind, name: &str) -> Result<Vec<u8>> {
         let m = self
             .members

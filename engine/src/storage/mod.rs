@@ -149,6 +149,10 @@ pub trait Storage: Send + Sync {
         1
     }
 
+    /// Wait until every write accepted so far is stored (several storages queue writes; a
+    /// single storage stores each before returning).
+    fn flush(&self) {}
+
     /// [`Storage::read`] from one copy only (`replica < replicas()`): an index file, snapshot
     /// or tree that fails verification is read again from the other copies.
     fn read_replica(&self, replica: usize, kind: FileKind, name: &str) -> Result<Vec<u8>> {

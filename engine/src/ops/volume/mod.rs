@@ -122,6 +122,9 @@ pub(crate) fn save(
         stats,
         program: crate::PROGRAM.to_string(),
     };
+    // Everything before the snapshot is stored (on every storage) before the lock is judged:
+    // only the snapshot write itself comes after the check.
+    repo.storage().flush();
     lock.check()?;
     let id = repo.save_snapshot(&snapshot)?;
     // As file backups do: packs a concurrent prune marked meanwhile are indexed again
