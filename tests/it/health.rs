@@ -977,3 +977,24 @@ fn check_names_every_snapshot_sharing_a_lost_blob() {
         );
     }
 }
+
+/// Temporary files of writes killed mid-object (`.tmp-*`, invisible to every listing) are
+/// removed by prune once a day old; a fresh one (a write in progress) stays.
+#[test]
+fn prune_removes_day_old_temporary_files_of_killed_writes() {
+    let r = Repo::new();
+    let src = r.dir("src");
+    write_random_file(&src.join("a"), 81, 100_000);
+    r.backup(&[&src], &[]);
+    let old = r.path.join("data/ab/.tmp-pending-00000000deadbeef");
+    let young = r.path.join("data/.tmp-pending-00000000cafebabe");
+    mkdir(old.parent().unwrap());
+    write(&old, vec![7u8; 5000]);
+    write(&young, vec![7u8; 3000]);
+    set_mtime(&old, 1_600_000_000, 0);
+    let v = r.run(&["prune", "--json"]).json();
+    assert_eq!(v["leftovers_removed"], 1, "{v}");
+    assert_eq!(v["leftover_bytes_removed"], 5000, "{v}");
+    assert!(!old.exists() && young.exists());
+    r.run(&["check"]).ok();
+}

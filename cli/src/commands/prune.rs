@@ -51,6 +51,7 @@ pub fn run(g: &GlobalOpts, a: PruneArgs) -> Result<ExitCode> {
             "packs_resurrected": r.packs_resurrected, "packs_waiting": r.packs_waiting,
             "index_files_written": r.index_files_written, "index_files_removed": r.index_files_removed,
             "bitmap_bytes": r.bitmap_bytes, "index_memory_bytes": r.index_memory_bytes,
+            "leftovers_removed": r.leftovers_removed, "leftover_bytes_removed": r.leftover_bytes_removed,
         }));
     } else if !g.quiet {
         let verb = if a.dry_run { "would be" } else { "" };
@@ -78,6 +79,13 @@ pub fn run(g: &GlobalOpts, a: PruneArgs) -> Result<ExitCode> {
             r.packs_waiting,
             r.packs_resurrected
         );
+        if r.leftovers_removed > 0 {
+            println!(
+                "removed {} temporary file(s) of interrupted writes ({})",
+                r.leftovers_removed,
+                bytes(r.leftover_bytes_removed)
+            );
+        }
         println!(
             "memory: index {}, used-blob bitmap {}",
             bytes(r.index_memory_bytes),

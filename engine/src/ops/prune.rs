@@ -76,6 +76,9 @@ pub struct PruneReport {
     pub packs_waiting: u64,
     pub index_files_written: u64,
     pub index_files_removed: u64,
+    /// Temporary files of writers killed mid-object (older than a day), removed.
+    pub leftovers_removed: u64,
+    pub leftover_bytes_removed: u64,
     /// Bytes of the used-blob bitmap (one bit per stored blob).
     pub bitmap_bytes: u64,
     pub index_memory_bytes: u64,
@@ -248,6 +251,15 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport> {
     rep.index_memory_bytes = index.memory_bytes() as u64;
     rep.blobs = index.blob_count() as u64;
 
+    // Temporary files that killed writers left (never listed, never referenced): a day old
+    // is far older than any write in progress.
+    if !opts.dry_run {
+        let (files, bytes) = repo
+            .storage()
+            .remove_leftovers(std::time::Duration::from_secs(LEFTOVER_AGE_SECS))?;
+        rep.leftovers_removed = files;
+        rep.leftover_bytes_removed = bytes;
+    }
     // Phase 2 of earlier runs: delete what they marked, when safe.
     let indexed: HashSet<PackId> = index.packs().iter().copied().collect();
     let stored: HashMap<PackId, u64> = repo
@@ -564,6 +576,9 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport> {
     }
     Ok(rep)
 }
+
+/// Temporary files older than this are leftovers of killed writers.
+const LEFTOVER_AGE_SECS: u64 = 24 * 3600;
 
 /// Ranged reads of a repacked pack: used blobs closer than this are read together.
 const RUN_GAP: u64 = 1 << 20;

@@ -192,6 +192,10 @@ impl Storage for BandwidthLimit {
     fn remove(&self, kind: FileKind, name: &str) -> Result<()> {
         self.inner.remove(kind, name)
     }
+    fn remove_leftovers(&self, age: std::time::Duration) -> Result<(u64, u64)> {
+        self.inner.remove_leftovers(age)
+    }
+
     fn size(&self, kind: FileKind, name: &str) -> Result<u64> {
         self.inner.size(kind, name)
     }

@@ -471,6 +471,15 @@ impl Storage for Fanout {
         self.drain();
     }
 
+    fn remove_leftovers(&self, age: std::time::Duration) -> Result<(u64, u64)> {
+        let mut total = (0, 0);
+        for m in self.healthy() {
+            let (f, b) = m.storage.remove_leftovers(age)?;
+            total = (total.0 + f, total.1 + b);
+        }
+        Ok(total)
+    }
+
     fn read_replica(&self, replica: usize, kind: FileKind, name: &str) -> Result<Vec<u8>> {
         let m = self
             .members

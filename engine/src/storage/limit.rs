@@ -99,6 +99,10 @@ impl Storage for ConcurrencyLimit {
         let _p = self.sem.acquire();
         self.inner.remove(kind, name)
     }
+    fn remove_leftovers(&self, age: std::time::Duration) -> Result<(u64, u64)> {
+        self.inner.remove_leftovers(age)
+    }
+
     fn size(&self, kind: FileKind, name: &str) -> Result<u64> {
         let _p = self.sem.acquire();
         self.inner.size(kind, name)

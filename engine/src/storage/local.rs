@@ -216,6 +216,35 @@ impl Storage for LocalStorage {
         }))
     }
 
+    fn remove_leftovers(&self, age: std::time::Duration) -> Result<(u64, u64)> {
+        let mut dirs: Vec<PathBuf> = FileKind::ALL
+            .iter()
+            .filter(|k| **k != FileKind::Config)
+            .map(|k| self.root.join(k.dir()))
+            .collect();
+        dirs.extend((0..=255u8).map(|b| self.root.join("data").join(format!("{b:02x}"))));
+        let (mut files, mut bytes) = (0, 0);
+        for d in dirs {
+            let Ok(rd) = fs::read_dir(&d) else { continue };
+            for ent in rd.flatten() {
+                if !ent.file_name().as_encoded_bytes().starts_with(b".tmp-") {
+                    continue;
+                }
+                let Ok(m) = ent.metadata() else { continue };
+                let old = m
+                    .modified()
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|e| e >= age);
+                if m.is_file() && old && fs::remove_file(ent.path()).is_ok() {
+                    files += 1;
+                    bytes += m.len();
+                }
+            }
+        }
+        Ok((files, bytes))
+    }
+
     fn remove(&self, kind: FileKind, name: &str) -> Result<()> {
         let p = self.path(kind, name)?;
         super::kill_hook::at_write()

@@ -149,6 +149,14 @@ pub trait Storage: Send + Sync {
         1
     }
 
+    /// Remove temporary files that writers killed mid-object left behind (`.tmp-*`), if older
+    /// than `age` (a running writer's are younger). Returns files and bytes removed. Storages
+    /// without such files (Swift: an upload is one request) keep the default.
+    fn remove_leftovers(&self, age: std::time::Duration) -> Result<(u64, u64)> {
+        let _ = age;
+        Ok((0, 0))
+    }
+
     /// Wait until every write accepted so far is stored (several storages queue writes; a
     /// single storage stores each before returning).
     fn flush(&self) {}

@@ -126,6 +126,10 @@ impl Storage for RetryStorage {
         })
     }
 
+    fn remove_leftovers(&self, age: std::time::Duration) -> Result<(u64, u64)> {
+        self.inner.remove_leftovers(age)
+    }
+
     fn size(&self, kind: FileKind, name: &str) -> Result<u64> {
         with_retries(&self.policy, |_| self.inner.size(kind, name))
     }
