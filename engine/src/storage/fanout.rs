@@ -39,6 +39,15 @@ pub const QUEUE_DEPTH: usize = 8;
 
 enum Job {
     Write(FileKind, String, bytes::Bytes),
+    /// A write whose stores are counted: a snapshot, reported saved if any member stored it
+    /// (a member may be marked failed later in the run, by a lock refresh say, after storing
+    /// it).
+    WriteCounted(
+        FileKind,
+        String,
+        bytes::Bytes,
+        Arc<std::sync::atomic::AtomicUsize>,
+    ),
     Remove(FileKind, String),
 }
 
@@ -81,12 +90,15 @@ fn run_job(job: &Job, s: &dyn Storage, failed: &Mutex<Option<Error>>, written: &
         return;
     }
     let r = match job {
-        Job::Write(kind, name, data) => {
+        Job::Write(kind, name, data) | Job::WriteCounted(kind, name, data, _) => {
             let r = s.write_bytes(*kind, name, data.clone());
             if r.is_ok() {
                 let mut w = written.lock();
                 w.0 += 1;
                 w.1 += data.len() as u64;
+                if let Job::WriteCounted(.., stored) = job {
+                    stored.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
             }
             r
         }
@@ -517,15 +529,17 @@ impl Storage for Fanout {
         if is_coordination(kind) {
             return self.on_every_member(Job::Write(kind, name.to_string(), data));
         }
-        self.enqueue(|| Job::Write(kind, name.to_string(), data.clone()))?;
-        if kind == FileKind::Snapshot {
-            // Behind its packs and index on every member; stored before "saved" is said.
-            self.drain();
-            if self.healthy().next().is_none() {
-                return Err(self.all_failed());
-            }
+        if kind != FileKind::Snapshot {
+            return self.enqueue(|| Job::Write(kind, name.to_string(), data.clone()));
         }
-        Ok(())
+        // Behind its packs and index on every member; stored before "saved" is said.
+        let stored = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        self.enqueue(|| Job::WriteCounted(kind, name.to_string(), data.clone(), stored.clone()))?;
+        self.drain();
+        match stored.load(std::sync::atomic::Ordering::SeqCst) {
+            0 => Err(self.all_failed()),
+            _ => Ok(()),
+        }
     }
 
     fn remove(&self, kind: FileKind, name: &str) -> Result<()> {
