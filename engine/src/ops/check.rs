@@ -643,6 +643,11 @@ fn affected(
             }
         }
     }
+    if out.len() >= MAX {
+        out.push(format!(
+            "(the list of affected snapshots and paths stops after {MAX} lines)"
+        ));
+    }
     rep.errors.extend(out);
 }
 
