@@ -42,6 +42,29 @@ fn flip(file: &Path, at: u64) {
     fs::write(file, b).unwrap();
 }
 
+/// Two local storages `a` and `b` of one repository, one backup of `src` on both.
+fn backed_up_on_two(a: &Path, b: &Path, src: &Path) -> (Repository, rime_engine::id::SnapshotId) {
+    let fanout = Arc::new(Fanout::new(vec![
+        Arc::new(LocalStorage::new(a)) as Arc<dyn Storage>,
+        Arc::new(LocalStorage::new(b)),
+    ]));
+    let opts = InitOptions {
+        kdf: KdfParams::TESTING,
+        ..InitOptions::default()
+    };
+    let repo = Repository::init(fanout.clone(), b"pw", &opts).unwrap();
+    let snap = backup(
+        &repo,
+        &BackupOptions::new(vec![src.to_path_buf()]),
+        &NoProgress,
+    )
+    .unwrap()
+    .id;
+    // Writes reach each storage in the background: wait for both to hold everything.
+    assert!(fanout.finish().iter().all(|m| m.error.is_none()));
+    (repo, snap)
+}
+
 #[test]
 fn each_failing_blob_gets_every_copy() {
     let tmp = tempfile::tempdir().unwrap();
@@ -52,22 +75,7 @@ fn each_failing_blob_gets_every_copy() {
         fs::write(src.join(format!("f{i:02}")), content(100 + i, 40_000)).unwrap();
     }
     let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
-    let copies: Vec<Arc<dyn Storage>> = vec![
-        Arc::new(LocalStorage::new(&a)),
-        Arc::new(LocalStorage::new(&b)),
-    ];
-    let fanout = Arc::new(Fanout::new(copies));
-    let storage: Arc<dyn Storage> = fanout.clone();
-    let opts = InitOptions {
-        kdf: KdfParams::TESTING,
-        ..InitOptions::default()
-    };
-    let repo = Repository::init(storage, b"pw", &opts).unwrap();
-    let snap = backup(&repo, &BackupOptions::new(vec![src.clone()]), &NoProgress)
-        .unwrap()
-        .id;
-    // Writes reach each storage in the background: wait for both to hold everything.
-    assert!(fanout.finish().iter().all(|m| m.error.is_none()));
+    let (repo, snap) = backed_up_on_two(&a, &b, &src);
 
     // Two data blobs next to each other in one pack.
     let (pack, entries, i) = repo
@@ -143,21 +151,7 @@ fn damaged_metadata_on_the_first_copy_is_read_from_the_other() {
         fs::write(src.join(format!("d/f{i}")), content(200 + i, 30_000)).unwrap();
     }
     let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
-    let copies: Vec<Arc<dyn Storage>> = vec![
-        Arc::new(LocalStorage::new(&a)),
-        Arc::new(LocalStorage::new(&b)),
-    ];
-    let fanout = Arc::new(Fanout::new(copies));
-    let opts = InitOptions {
-        kdf: KdfParams::TESTING,
-        ..InitOptions::default()
-    };
-    let storage: Arc<dyn Storage> = fanout.clone();
-    let repo = Repository::init(storage, b"pw", &opts).unwrap();
-    let snap = backup(&repo, &BackupOptions::new(vec![src.clone()]), &NoProgress)
-        .unwrap()
-        .id;
-    assert!(fanout.finish().iter().all(|m| m.error.is_none()));
+    let (repo, snap) = backed_up_on_two(&a, &b, &src);
     // Damage on `a`, the copy read first: the snapshot, the index files, every tree blob.
     flip(&find(&a, &snap.to_hex()), 40);
     for e in fs::read_dir(a.join("index")).unwrap() {

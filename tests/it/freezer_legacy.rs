@@ -505,31 +505,17 @@ fn freezer_on_swift_segment_damaged_at_rest_is_named_by_its_md5() {
     let want = &level1[2048..4096];
     // Find the object server's file holding that segment and flip bytes in place.
     let mut hit = 0;
-    let mut stack = vec![std::path::PathBuf::from(&state).join("c1/srv")];
-    while let Some(d) = stack.pop() {
-        // Other tests write and delete objects meanwhile: entries may vanish under the walk.
-        let Ok(rd) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "data")
-                && std::fs::read(&p).is_ok_and(|b| b == want)
-                // Another test may store the same fixture bytes: only this container's object.
-                && xattr::get(&p, "user.swift.metadata")
-                    .ok()
-                    .flatten()
-                    .is_some_and(|m| m.windows(name.len()).any(|w| w == name.as_bytes()))
-            {
-                let mut b = want.to_vec();
-                for x in &mut b[1000..1010] {
-                    *x ^= 0x20;
-                }
-                std::fs::write(&p, b).unwrap();
-                hit += 1;
+    for (p, meta) in swift_object_files(&state) {
+        // Another test may store the same fixture bytes: only this container's object.
+        if meta.windows(name.len()).any(|w| w == name.as_bytes())
+            && std::fs::read(&p).is_ok_and(|b| b == want)
+        {
+            let mut b = want.to_vec();
+            for x in &mut b[1000..1010] {
+                *x ^= 0x20;
             }
+            std::fs::write(&p, b).unwrap();
+            hit += 1;
         }
     }
     assert_eq!(hit, 1, "the segment's file on the object server");

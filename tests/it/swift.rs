@@ -558,37 +558,22 @@ fn swift_pack_damaged_at_rest_is_named_and_never_restored_wrong() {
     let id = r.backup(&src);
     // The largest object of this container on the object server: the data pack.
     let mut best: Option<(u64, PathBuf, String)> = None;
-    let mut stack = vec![PathBuf::from(&state).join("c1/srv")];
-    while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else {
+    for (p, meta) in swift_object_files(&state) {
+        let meta = String::from_utf8_lossy(&meta).to_string();
+        let Some(at) = meta.find(&format!("/{container}/")) else {
             continue;
         };
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-                continue;
-            }
-            if p.extension().is_none_or(|x| x != "data") {
-                continue;
-            }
-            let Some(meta) = xattr::get(&p, "user.swift.metadata").ok().flatten() else {
-                continue;
-            };
-            let meta = String::from_utf8_lossy(&meta).to_string();
-            let Some(at) = meta.find(&format!("/{container}/")) else {
-                continue;
-            };
-            let Some(pack) = meta[at..].split("/data/").nth(1).and_then(|rest| {
-                let name: String = rest.chars().skip(3).take(64).collect();
-                (name.len() == 64 && name.chars().all(|c| c.is_ascii_hexdigit())).then_some(name)
-            }) else {
-                continue;
-            };
-            let len = std::fs::metadata(&p).unwrap().len();
-            if best.as_ref().is_none_or(|(l, _, _)| len > *l) {
-                best = Some((len, p, pack));
-            }
+        let Some(pack) = meta[at..].split("/data/").nth(1).and_then(|rest| {
+            let name: String = rest.chars().skip(3).take(64).collect();
+            (name.len() == 64 && name.chars().all(|c| c.is_ascii_hexdigit())).then_some(name)
+        }) else {
+            continue;
+        };
+        let Ok(len) = std::fs::metadata(&p).map(|m| m.len()) else {
+            continue;
+        };
+        if best.as_ref().is_none_or(|(l, _, _)| len > *l) {
+            best = Some((len, p, pack));
         }
     }
     let (len, file, pack) = best.expect("the data pack's file on the object server");

@@ -914,3 +914,26 @@ pub fn agent_two_levels_roundtrip(
         "level one\n"
     );
 }
+
+/// The object files (`*.data`) of the first test Swift cluster under `state` (the directory
+/// `tests/services/swift.sh` started it in), with the Swift metadata of each (its xattr, which
+/// holds the object's path). Other tests write and delete objects meanwhile: entries that
+/// vanish under the walk are skipped.
+pub fn swift_object_files(state: &str) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = vec![];
+    let mut stack = vec![PathBuf::from(state).join("c1/srv")];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = fs::read_dir(&d) else { continue };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "data") {
+                if let Some(meta) = xattr::get(&p, "user.swift.metadata").ok().flatten() {
+                    out.push((p, meta));
+                }
+            }
+        }
+    }
+    out
+}
