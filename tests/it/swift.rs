@@ -223,7 +223,16 @@ fn swift_wrong_credentials_fail_clearly() {
     r2.run(&["snapshots"]).error_names(&["no repository"]);
 }
 
-/// Stop or start the spare proxy of cluster 1 (used by no other test).
+/// Tests that stop the spare proxy of cluster 1 hold this for their whole run: cargo runs
+/// tests in parallel, and one test's outage must not hit another's restore.
+static PROXY_1B: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// The spare proxy of cluster 1 to ourselves (no other kind of test uses it).
+fn own_proxy_1b() -> std::sync::MutexGuard<'static, ()> {
+    PROXY_1B.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Stop or start the spare proxy of cluster 1 (hold [`own_proxy_1b`] meanwhile).
 fn proxy_1b(action: &str) {
     let script = std::env::var("RIME_TEST_SWIFT_SCRIPT").unwrap();
     let state = std::env::var("RIME_TEST_SWIFT_STATE").unwrap();
@@ -266,6 +275,7 @@ fn swift_proxy_outage_mid_backup_then_next_run_completes() {
         println!("skipped: RIME_TEST_SWIFT_SCRIPT not set");
         return;
     }
+    let _own = own_proxy_1b();
     let _restart = Restart;
     let r = SwiftRepo::init(&c, "outage");
     let src = source_tree(r.tmp.path(), 4, 96 << 20);
@@ -609,6 +619,7 @@ fn swift_restore_falls_back_to_the_other_cluster_when_one_dies_mid_way() {
         println!("skipped: RIME_TEST_SWIFT_SCRIPT not set");
         return;
     }
+    let _own = own_proxy_1b();
     let _restart = Restart;
     let r = SwiftRepo::new(&c1, String::new());
     let dir = r.tmp.path();
