@@ -64,7 +64,9 @@ struct LockBodyV1 {
     time: i64,
 }
 
-#[derive(Deserialize)]
+/// Versions 2 and 3 share these fields; version 3 appends the holder (postcard writes a struct
+/// as its fields in order, so `(LockBodyV2, LockId)` is exactly version 3's layout).
+#[derive(Serialize, Deserialize)]
 struct LockBodyV2 {
     exclusive: bool,
     hostname: String,
@@ -73,41 +75,38 @@ struct LockBodyV2 {
     command: String,
 }
 
-#[derive(Serialize, Deserialize)]
-struct LockBodyV3 {
-    exclusive: bool,
-    hostname: String,
-    pid: u32,
-    time: i64,
-    command: String,
-    holder: LockId,
+impl LockBodyV2 {
+    fn with_holder(self, holder: Option<LockId>) -> LockBody {
+        LockBody {
+            exclusive: self.exclusive,
+            hostname: self.hostname,
+            pid: self.pid,
+            time: self.time,
+            command: self.command,
+            holder,
+        }
+    }
 }
 
 impl LockBody {
     /// Version 3 (version 2 for a body without holder, which only tests build).
     pub fn encode(&self) -> Vec<u8> {
+        let common = LockBodyV2 {
+            exclusive: self.exclusive,
+            hostname: self.hostname.clone(),
+            pid: self.pid,
+            time: self.time,
+            command: self.command.clone(),
+        };
         let mut out = LOCK_MAGIC.to_vec();
         match self.holder {
             Some(holder) => {
                 out.push(3);
-                out.extend_from_slice(&to_postcard(&LockBodyV3 {
-                    exclusive: self.exclusive,
-                    hostname: self.hostname.clone(),
-                    pid: self.pid,
-                    time: self.time,
-                    command: self.command.clone(),
-                    holder,
-                }));
+                out.extend_from_slice(&to_postcard(&(common, holder)));
             }
             None => {
                 out.push(2);
-                out.extend_from_slice(&to_postcard(&(
-                    self.exclusive,
-                    &self.hostname,
-                    self.pid,
-                    self.time,
-                    &self.command,
-                )));
+                out.extend_from_slice(&to_postcard(&common));
             }
         }
         out
@@ -117,9 +116,10 @@ impl LockBody {
         if buf.len() < 5 || &buf[..4] != LOCK_MAGIC {
             return Err(Error::corrupt("lock: bad magic"));
         }
+        let body = &buf[5..];
         match buf[4] {
             1 => {
-                let v: LockBodyV1 = crate::format::from_postcard("lock", &buf[5..])?;
+                let v: LockBodyV1 = crate::format::from_postcard("lock", body)?;
                 Ok(LockBody {
                     exclusive: v.exclusive,
                     hostname: v.hostname,
@@ -129,27 +129,10 @@ impl LockBody {
                     holder: None,
                 })
             }
-            2 => {
-                let v: LockBodyV2 = crate::format::from_postcard("lock", &buf[5..])?;
-                Ok(LockBody {
-                    exclusive: v.exclusive,
-                    hostname: v.hostname,
-                    pid: v.pid,
-                    time: v.time,
-                    command: v.command,
-                    holder: None,
-                })
-            }
+            2 => Ok(crate::format::from_postcard::<LockBodyV2>("lock", body)?.with_holder(None)),
             3 => {
-                let v: LockBodyV3 = crate::format::from_postcard("lock", &buf[5..])?;
-                Ok(LockBody {
-                    exclusive: v.exclusive,
-                    hostname: v.hostname,
-                    pid: v.pid,
-                    time: v.time,
-                    command: v.command,
-                    holder: Some(v.holder),
-                })
+                let (v, holder): (LockBodyV2, LockId) = crate::format::from_postcard("lock", body)?;
+                Ok(v.with_holder(Some(holder)))
             }
             v => Err(Error::corrupt(format!("lock: unknown version {v}"))),
         }
