@@ -402,6 +402,24 @@ fn swift_keystone_round_trip_and_bad_password() {
 
 /// `rime --config FILE` with two `[storage:NAME]` Swift sections, one with `st_*` keys and one with
 /// an `osrc` file, on two clusters: one backup writes both, each restores on its own.
+/// `rime.ini` in `dir` with `[storage:one]` on cluster `c1` by `st_*` keys and
+/// `[storage:two]` by the rc file `osrc`, both in `container`.
+fn two_sections_ini(dir: &Path, container: &str, c1: &Cluster, osrc: &Path) -> PathBuf {
+    let ini = dir.join("rime.ini");
+    write(
+        &ini,
+        format!(
+            "[storage:one]\nstorage = swift\ncontainer = {container}\nst_auth = {}\nst_user = {}\nst_key = {}\n\
+             [storage:two]\nstorage = swift\ncontainer = {container}\nosrc = {}\n",
+            c1.env[0].1,
+            c1.env[1].1,
+            c1.env[2].1,
+            osrc.display()
+        ),
+    );
+    ini
+}
+
 #[test]
 fn swift_config_sections_with_their_own_credentials() {
     let c1 = need!("1");
@@ -416,18 +434,7 @@ fn swift_config_sections_with_their_own_credentials() {
         .map(|(k, v)| format!("export {k}='{v}'\n"))
         .collect();
     write(&osrc, lines);
-    let ini = dir.join("rime.ini");
-    write(
-        &ini,
-        format!(
-            "[storage:one]\nstorage = swift\ncontainer = {container}\nst_auth = {}\nst_user = {}\nst_key = {}\n\
-             [storage:two]\nstorage = swift\ncontainer = {container}\nosrc = {}\n",
-            c1.env[0].1,
-            c1.env[1].1,
-            c1.env[2].1,
-            osrc.display()
-        ),
-    );
+    let ini = two_sections_ini(dir, &container, &c1, &osrc);
     let pw = os(&r.pw_file);
     let cfg = |args: &[&str]| {
         let mut all = vec![os("--config"), os(&ini), os("--password-file"), pw.clone()];
@@ -469,18 +476,7 @@ fn swift_copy_between_clusters_named_by_config_sections() {
         .map(|(k, v)| format!("export {k}=\"{v}\"  # cluster 2\n"))
         .collect();
     write(&osrc, lines);
-    let ini = dir.join("rime.ini");
-    write(
-        &ini,
-        format!(
-            "[storage:one]\nstorage = swift\ncontainer = {container}\nst_auth = {}\nst_user = {}\nst_key = {}\n\
-             [storage:two]\nstorage = swift\ncontainer = {container}\nosrc = {}\n",
-            c1.env[0].1,
-            c1.env[1].1,
-            c1.env[2].1,
-            osrc.display()
-        ),
-    );
+    let ini = two_sections_ini(dir, &container, &c1, &osrc);
     rime_raw(
         [
             os("--config"),
