@@ -993,3 +993,55 @@ fn agent_restores_rime_engine_snapshots() {
         "version one\n"
     );
 }
+
+/// oslo.config's `--noX` turns off a boolean option that a config file (or an earlier
+/// argument) turned on: `--nooverwrite` after `overwrite = True` makes a restore into a
+/// non-empty directory fail again, and `--nono-incremental` brings back incremental levels.
+#[test]
+fn agent_no_prefix_negates_boolean_options_from_the_config_file() {
+    let j = Job::new();
+    write(&j.src().join("f"), "data");
+    let ini = format!(
+        "[job]\noverwrite = True\nno_incremental = True\ncontainer = {}\nstorage = local\n\
+         path_to_backup = {}\nbackup_name = neg\nhostname = host1\n",
+        j.p("container").display(),
+        j.src().display()
+    );
+    write(&j.p("job.ini"), ini);
+    let pass = j.p("pass").display().to_string();
+    let cfg = j.p("job.ini").display().to_string();
+    let run = |extra: &[&str]| {
+        let mut a = vec!["agent", "--config", &cfg, "--encrypt-pass-file", &pass];
+        a.extend(extra);
+        rime_raw(&a, &[])
+    };
+    let level = |out: &Out| -> u64 {
+        let v: Value = serde_json::from_str(out.stdout.lines().last().unwrap()).unwrap();
+        v["curr_backup_level"].as_u64().unwrap()
+    };
+    assert_eq!(level(run(&["--metadata-out", "-"]).ok()), 0);
+    next_second();
+    write(&j.src().join("g"), "more");
+    // no_incremental = True from the file: level 0 again; negated on the command line: 1.
+    assert_eq!(level(run(&["--metadata-out", "-"]).ok()), 0);
+    next_second();
+    assert_eq!(
+        level(run(&["--nono-incremental", "--metadata-out", "-"]).ok()),
+        1
+    );
+    let busy = j.p("busy");
+    write(&busy.join("old"), "x");
+    let t = busy.display().to_string();
+    // overwrite = True from the file lets the restore write into a non-empty directory ...
+    run(&["--action", "restore", "--restore-abs-path", &t]).ok();
+    assert_eq!(std::fs::read_to_string(busy.join("g")).unwrap(), "more");
+    // ... and --nooverwrite takes it back.
+    run(&[
+        "--action",
+        "restore",
+        "--restore-abs-path",
+        &t,
+        "--nooverwrite",
+    ])
+    .error_names(&["not empty", "--overwrite"]);
+}

@@ -707,3 +707,46 @@ fn agent_restore_without_repository_reports_the_freezer_side_error() {
         assert!(!o.stderr.contains("rime init"), "{}", o.stderr);
     }
 }
+
+/// `--dry-run` restores of Freezer backups check what the restore checks before writing: it
+/// succeeds (writing nothing) on an intact chain, and fails naming a short level or a wrong
+/// pass file.
+#[test]
+fn agent_dry_run_restore_of_freezer_backups_checks_the_chain() {
+    let f = Fixture::build(Spec::new("gzip", Some(Kdf::Sha256)));
+    let target = f.tmp.path().join("never");
+    let wrong = f.tmp.path().join("wrong-pass");
+    write(&wrong, b"not it\n");
+    let agent = |pass: &std::path::Path| {
+        rime_raw(
+            [
+                "agent",
+                "--action",
+                "restore",
+                "--dry-run",
+                "--storage",
+                "local",
+                "--container",
+                f.container.to_str().unwrap(),
+                "--hostname",
+                f.spec.host,
+                "-N",
+                f.spec.name,
+                "--encrypt-pass-file",
+                pass.to_str().unwrap(),
+                "--restore-abs-path",
+                target.to_str().unwrap(),
+            ],
+            &[],
+        )
+    };
+    let o = agent(&f.key);
+    o.ok();
+    assert!(o.stderr.contains("3 level(s)"), "{}", o.stderr);
+    agent(&wrong).error_names(&["password"]);
+    let d2 = f.data(2);
+    let bytes = std::fs::read(&d2).unwrap();
+    std::fs::write(&d2, &bytes[..bytes.len() / 2]).unwrap();
+    agent(&f.key).error_names(&[&format!("2_{}", f.made[2].ts)]);
+    assert!(!target.exists(), "a dry run writes nothing");
+}

@@ -472,3 +472,32 @@ fn agent_tar_levels_over_ssh_storage() {
         )
     });
 }
+
+/// Prune removes `.tmp-*` files that writes killed mid-object left on the server once they
+/// are a day old (their age by the server's mtime); a fresh one, a write in progress, stays.
+#[test]
+fn sftp_prune_removes_day_old_temporary_files_of_killed_writes() {
+    let Some(s) = server() else { return };
+    let r = SftpRepo::new(&s);
+    r.init();
+    let src = source(r.tmp.path(), 1 << 20);
+    r.run(&[os("backup"), os(&src)]).ok();
+    let old_pack = r.dir.join("data/ab/.tmp-0123abcd-00000000deadbeef");
+    let old_index = r.dir.join("index/.tmp-89ef-00000000deadbeef");
+    let young = r.dir.join("data/cd/.tmp-4567-00000000cafebabe");
+    for (p, n) in [(&old_pack, 5000), (&old_index, 700), (&young, 3000)] {
+        mkdir(p.parent().unwrap());
+        write(p, vec![7u8; n]);
+    }
+    set_mtime(&old_pack, 1_600_000_000, 0);
+    set_mtime(&old_index, 1_600_000_000, 0);
+    let v = r.run(&["prune", "--json"]).json();
+    assert_eq!(v["leftovers_removed"], 2, "{v}");
+    assert_eq!(v["leftover_bytes_removed"], 5700, "{v}");
+    assert!(!old_pack.exists() && !old_index.exists());
+    assert!(
+        young.exists(),
+        "a young temporary file is a write in progress"
+    );
+    r.run(&["check"]).ok();
+}

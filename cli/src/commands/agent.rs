@@ -404,14 +404,48 @@ pub fn rewrite_args(mut args: Vec<std::ffi::OsString>) -> Result<Vec<std::ffi::O
             config = Some(PathBuf::from(v));
         }
     }
-    let Some(config) = config else {
-        return Ok(args);
-    };
-    let extra = expand_config(&crate::config_file::load(&config)?)?;
     let tail = args.split_off(pos + 1);
-    args.extend(extra);
+    if let Some(config) = config {
+        args.extend(expand_config(&crate::config_file::load(&config)?)?);
+    }
     args.extend(tail);
+    let agent_args = args.split_off(pos + 1);
+    args.extend(apply_negations(agent_args));
     Ok(args)
+}
+
+/// Freezer (oslo.config) accepts `--noX` for every boolean option `--X`, to turn off what a
+/// config file or an earlier argument turned on: `--nooverwrite`, `--nodry-run`,
+/// `--nono-incremental`. Each such negation removes the `--X` before it (config values are
+/// placed first, so the command line wins) and is itself dropped. A `--noX` that is an option
+/// of its own (`--noincremental`) is left alone.
+fn apply_negations(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    use clap::{Args, CommandFactory};
+    let cmd = AgentArgs::augment_args(crate::Cli::command());
+    let known = agent_long_names();
+    let flags: Vec<String> = cmd
+        .get_arguments()
+        .filter(|a| matches!(a.get_action(), clap::ArgAction::SetTrue))
+        .filter_map(|a| a.get_long().map(str::to_string))
+        .collect();
+    let mut out: Vec<std::ffi::OsString> = Vec::with_capacity(args.len());
+    let mut after_separator = false;
+    for a in args {
+        let s = a.to_string_lossy().into_owned();
+        after_separator |= s == "--";
+        let negated = s
+            .strip_prefix("--no")
+            .filter(|x| !after_separator && flags.iter().any(|f| f == x))
+            .filter(|_| !known.iter().any(|k| format!("--{k}") == s));
+        match negated {
+            Some(x) => {
+                let on = format!("--{x}");
+                out.retain(|o| *o != *on);
+            }
+            None => out.push(a),
+        }
+    }
+    out
 }
 
 /// Freezer's internal option names (oslo.config `dest`, the keys its scheduler and web UI

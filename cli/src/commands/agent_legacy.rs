@@ -120,6 +120,19 @@ pub fn restore(
     )
 }
 
+/// The chain a restore from container `at` would replay, checked as the restore checks it
+/// before writing (for `--dry-run`).
+pub fn verify(job: &Job, at: usize, date: Option<i64>) -> Result<Vec<legacy::LegacyBackup>> {
+    let c = open(job, &job.storages[at])?;
+    legacy::verify_chain(
+        c.as_ref(),
+        &job.hostname,
+        &job.backup_name,
+        date,
+        job.openssl_password.as_deref(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

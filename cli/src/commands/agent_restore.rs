@@ -73,11 +73,15 @@ pub fn restore(job: &Job, a: &AgentArgs) -> Result<ExitCode> {
     let legacy = legacy_candidate(job, date, &rime)?;
     if let Some((at, newest)) = legacy {
         if job.g.dry_run {
+            let chain = super::agent_legacy::verify(job, at, date)?;
             job.say(&format!(
-                "dry run: would restore into {} the Freezer backup {} (level {})",
+                "dry run: would restore into {} the Freezer backup {} (level {}), replaying \
+                 {} level(s), each read through to its end: objects present, key right, \
+                 archives whole",
                 target.display(),
                 newest.dir,
-                newest.level
+                newest.level,
+                chain.len()
             ));
             return Ok(ExitCode::SUCCESS);
         }

@@ -54,3 +54,22 @@ pub fn restore(
     let chain = chain::resolve(&all, &format!("{host}_{name}"), until)?;
     restore::restore_chain(c, &chain, pass, target, overwrite, &ApplyOptions::default())
 }
+
+/// What a restore of `<host>_<name>` as of `until` would replay, after the checks a restore
+/// makes before its first write (every level's objects present and whole, the key and the
+/// format of each level's first tar header) and then reading every level to its end through
+/// decryption, decompression and the tar reader, writing nothing: a dry run fails where the
+/// restore would, including on damage that only the end of a stream reveals.
+pub fn verify_chain(
+    c: &dyn Container,
+    host: &str,
+    name: &str,
+    until: Option<i64>,
+    pass: Option<&[u8]>,
+) -> Result<Vec<LegacyBackup>> {
+    let all = list(c)?;
+    let chain = chain::resolve(&all, &format!("{host}_{name}"), until)?;
+    restore::check_levels(c, &chain, pass)?;
+    restore::read_levels(c, &chain, pass)?;
+    Ok(chain)
+}

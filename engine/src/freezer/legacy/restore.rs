@@ -65,6 +65,36 @@ pub fn restore_chain(
     apply_levels(c, chain, pass, target, opts)
 }
 
+/// Every level's objects (none missing or short), then its key and format (the first tar
+/// header decrypts and decompresses): what can be known before the first write.
+pub fn check_levels(c: &dyn Container, levels: &[LegacyBackup], pass: Option<&[u8]>) -> Result<()> {
+    for b in levels {
+        check_objects(b)?;
+    }
+    for b in levels {
+        let mut o = open_probe(c, b, pass)?;
+        if let Err(e) = o.reader.next_entry() {
+            return Err(explain(b, &o.state, e));
+        }
+    }
+    Ok(())
+}
+
+/// Read every level to its end, members and data, writing nothing.
+pub fn read_levels(c: &dyn Container, levels: &[LegacyBackup], pass: Option<&[u8]>) -> Result<()> {
+    for b in levels {
+        let mut o = open(c, b, pass)?;
+        loop {
+            match o.reader.next_entry() {
+                Ok(Some(_)) => {}
+                Ok(None) => break,
+                Err(e) => return Err(explain(b, &o.state, e)),
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Apply `levels` in order onto whatever `target` holds (a tree restored up to the level below
 /// the first one), after checking every level's objects, key and format.
 pub fn apply_levels(
@@ -75,16 +105,7 @@ pub fn apply_levels(
     opts: &ApplyOptions,
 ) -> Result<RestoreReport> {
     let chain = levels;
-    for b in chain {
-        check_objects(b)?;
-    }
-    // Key and format of every level, before the first write.
-    for b in chain {
-        let mut o = open_probe(c, b, pass)?;
-        if let Err(e) = o.reader.next_entry() {
-            return Err(explain(b, &o.state, e));
-        }
-    }
+    check_levels(c, chain, pass)?;
     let mut report = RestoreReport {
         chain: chain.to_vec(),
         ..Default::default()

@@ -300,11 +300,11 @@ impl Storage for SftpStorage {
         };
         let entries = i.pool.run(|c, _| ops::list_dirs(c, &i.label, &dirs))?;
         let mut out = Vec::with_capacity(entries.len());
-        for (name, size) in entries {
+        for ops::Listed { name, attrs, .. } in entries {
             if check_name(kind, &name).is_err() {
                 continue; // temporary files, ".", ".." and strangers
             }
-            let size = match size {
+            let size = match attrs.size {
                 Some(s) => s,
                 None => self.size(kind, &name)?,
             };
@@ -333,6 +333,40 @@ impl Storage for SftpStorage {
             file: spool_file()?,
             len: 0,
         }))
+    }
+
+    /// `.tmp-*` files whose last write (the server's clock) is at least `age` ago by this
+    /// machine's clock: `age` is a day, far beyond any sane clock skew between the two.
+    fn remove_leftovers(&self, age: std::time::Duration) -> Result<(u64, u64)> {
+        let i = &self.inner;
+        let mut dirs: Vec<String> = FileKind::ALL
+            .iter()
+            .filter(|k| **k != FileKind::Config && **k != FileKind::Pack)
+            .map(|k| i.join(k.dir()))
+            .collect();
+        dirs.extend((0..=255u8).map(|b| i.join(&format!("data/{b:02x}"))));
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let entries = i.pool.run(|c, _| ops::list_dirs(c, &i.label, &dirs))?;
+        let (mut files, mut bytes) = (0, 0);
+        for e in entries {
+            let old = e
+                .attrs
+                .mtime
+                .is_some_and(|m| now.saturating_sub(u64::from(m)) >= age.as_secs());
+            if !e.name.starts_with(".tmp-") || !old {
+                continue;
+            }
+            let path = format!("{}/{}", dirs[e.dir], e.name);
+            // Best effort, as for local storage: a leftover that cannot be removed now is
+            // tried again by the next prune.
+            if i.pool.run(|c, _| ops::remove(c, &i.label, &path)).is_ok() {
+                files += 1;
+                bytes += e.attrs.size.unwrap_or(0);
+            }
+        }
+        Ok((files, bytes))
     }
 
     fn remove(&self, kind: FileKind, name: &str) -> Result<()> {

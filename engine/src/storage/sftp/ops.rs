@@ -79,7 +79,7 @@ pub fn close(c: &Conn, label: &str, handle: &[u8], path: &str) -> Result<()> {
 
 fn size_reply(c: &Conn, mut r: Reply, label: &str, what: &str) -> Result<u64> {
     match r.ty {
-        FXP_ATTRS => r.attrs()?.ok_or_else(|| {
+        FXP_ATTRS => r.attrs()?.size.ok_or_else(|| {
             Error::new(
                 ErrorKind::Io,
                 format!("{label}: {what}: the server sent no size"),
@@ -300,18 +300,25 @@ pub fn read_at(
     Ok(out)
 }
 
-/// Names and sizes of the entries of several directories, listed together so that the 256
-/// pack directories cost a few round trips, not hundreds. Missing directories are skipped.
-pub fn list_dirs(c: &Conn, label: &str, dirs: &[String]) -> Result<Vec<(String, Option<u64>)>> {
+/// One name read from a directory listing, with the index of its directory in the request.
+pub struct Listed {
+    pub dir: usize,
+    pub name: String,
+    pub attrs: Attrs,
+}
+
+/// The entries of several directories, listed together so that the 256 pack directories cost
+/// a few round trips, not hundreds. Missing directories are skipped.
+pub fn list_dirs(c: &Conn, label: &str, dirs: &[String]) -> Result<Vec<Listed>> {
     let opens = dirs
         .iter()
         .map(|d| c.send(|id| Request::new(FXP_OPENDIR, id).str(d)))
         .collect::<Result<Vec<_>>>()?;
     let mut handles = vec![];
-    for (d, t) in dirs.iter().zip(opens) {
+    for (i, (d, t)) in dirs.iter().zip(opens).enumerate() {
         let r = c.wait(t)?;
         match handle_reply(c, r, label, &format!("cannot list {d}")) {
-            Ok(h) => handles.push((d, h)),
+            Ok(h) => handles.push((i, d, h)),
             Err(e) if e.kind() == ErrorKind::NotFound => {}
             Err(e) => return Err(e),
         }
@@ -321,19 +328,23 @@ pub fn list_dirs(c: &Conn, label: &str, dirs: &[String]) -> Result<Vec<(String, 
     while !open.is_empty() {
         let reads = open
             .iter()
-            .map(|(_, h)| c.send(|id| Request::new(FXP_READDIR, id).bytes(h)))
+            .map(|(_, _, h)| c.send(|id| Request::new(FXP_READDIR, id).bytes(h)))
             .collect::<Result<Vec<_>>>()?;
         let mut still = vec![];
-        for ((d, h), t) in open.into_iter().zip(reads) {
+        for ((i, d, h), t) in open.into_iter().zip(reads) {
             let mut r = c.wait(t)?;
             if r.ty == FXP_NAME {
                 for _ in 0..r.u32()? {
                     let name = r.string()?;
                     r.string()?; // long name
-                    let size = r.attrs()?;
-                    out.push((name, size));
+                    let attrs = r.attrs()?;
+                    out.push(Listed {
+                        dir: i,
+                        name,
+                        attrs,
+                    });
                 }
-                still.push((d, h));
+                still.push((i, d, h));
                 continue;
             }
             if r.ty != FXP_STATUS {

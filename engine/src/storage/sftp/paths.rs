@@ -19,10 +19,10 @@ impl SftpStorage {
             .run(|c, _| ops::list_dirs(c, &i.label, std::slice::from_ref(&dir)))?;
         Ok(entries
             .into_iter()
-            .filter(|(n, _)| n != "." && n != "..")
-            .map(|(name, size)| Listed {
-                name,
-                size,
+            .filter(|e| e.name != "." && e.name != "..")
+            .map(|e| Listed {
+                name: e.name,
+                size: e.attrs.size,
                 md5: None,
             })
             .collect())

@@ -163,7 +163,7 @@ impl Reply {
     }
 
     /// Attributes; only the size matters to rime (None when the server did not send one).
-    pub fn attrs(&mut self) -> Result<Option<u64>, Malformed> {
+    pub fn attrs(&mut self) -> Result<Attrs, Malformed> {
         let flags = self.u32()?;
         let size = if flags & ATTR_SIZE != 0 {
             Some(self.u64()?)
@@ -177,9 +177,10 @@ impl Reply {
         if flags & ATTR_PERMISSIONS != 0 {
             self.u32()?;
         }
+        let mut mtime = None;
         if flags & ATTR_ACMODTIME != 0 {
-            self.u32()?;
-            self.u32()?;
+            self.u32()?; // atime
+            mtime = Some(self.u32()?);
         }
         if flags & ATTR_EXTENDED != 0 {
             for _ in 0..self.u32()? {
@@ -187,8 +188,16 @@ impl Reply {
                 self.bytes()?;
             }
         }
-        Ok(size)
+        Ok(Attrs { size, mtime })
     }
+}
+
+/// The attributes rime uses from a file's SFTP attributes (version 3: times are 32-bit
+/// seconds since the epoch).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Attrs {
+    pub size: Option<u64>,
+    pub mtime: Option<u32>,
 }
 
 #[cfg(test)]
@@ -210,7 +219,7 @@ mod tests {
         assert_eq!((id, r.ty), (7, FXP_OPEN));
         assert_eq!(r.string().unwrap(), "/a/b");
         assert_eq!(r.u32().unwrap(), FXF_READ);
-        assert_eq!(r.attrs().unwrap(), None);
+        assert_eq!(r.attrs().unwrap(), Attrs::default());
         assert!(r.u32().is_err(), "reading past the end is Malformed");
     }
 
