@@ -562,6 +562,7 @@ fn backup_restore(c: &mut Criterion) {
                 ownership: Some(false),
                 verify: false,
                 sync: false,
+                buffered: false,
             },
             |ro| {
                 restore(&repo, &first.id, &ro, &NoProgress).unwrap();
@@ -583,6 +584,7 @@ fn backup_restore(c: &mut Criterion) {
         ownership: Some(false),
         verify: true,
         sync: false,
+        buffered: false,
     };
     restore(&repo, &first.id, &check, &NoProgress).unwrap();
     let a = std::fs::read(src.join("d3/f010.dat")).unwrap();

@@ -107,6 +107,7 @@ fn each_failing_blob_gets_every_copy() {
         ownership: None,
         verify: false,
         sync: false,
+        buffered: false,
     };
     let e = restore(&repo, &snap, &ropts, &NoProgress).unwrap_err();
     assert!(e.to_string().contains("damaged on all 2 storages"), "{e}");
@@ -183,6 +184,7 @@ fn damaged_metadata_on_the_first_copy_is_read_from_the_other() {
         ownership: None,
         verify: true,
         sync: false,
+        buffered: false,
     };
     restore(&repo, &snap, &ropts, &NoProgress).unwrap();
     for i in 0..6u64 {

@@ -76,6 +76,7 @@ fn a_file_truncated_during_its_backup_is_stored_as_read() {
         ownership: None,
         verify: true,
         sync: false,
+        buffered: false,
     };
     restore(&repo, &r.id, &opts, &NoProgress).unwrap();
     let restored = fs::read(out.join("app.log")).unwrap();

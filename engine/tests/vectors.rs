@@ -1258,6 +1258,7 @@ fn repo_v1_fixture_opens_checks_and_restores() {
         ownership: Some(false),
         verify: true,
         sync: false,
+        buffered: false,
     };
     restore(&repo, id, &opts, &NoProgress).unwrap();
     for (p, content) in fixture_files() {

@@ -1,5 +1,6 @@
 //! Backup then restore, and the restored tree equals the source in content and metadata.
 
+use std::ffi::OsStr;
 use std::fs;
 use std::io::{Seek, SeekFrom, Write};
 use std::os::unix::fs::MetadataExt;
@@ -259,5 +260,65 @@ fn single_file_as_the_source() {
             fs::read(t2.join("lonely.bin")).unwrap(),
             fs::read(&f).unwrap()
         );
+    }
+}
+
+/// Large files are restored with direct I/O: the bytes are the same, and almost none of the
+/// file is left in the page cache (only the pages around chunk boundaries, written through
+/// it). `--buffered` writes through the page cache, which leaves the whole file cached: the
+/// check can tell the two apart. Skipped where the file system takes no direct I/O.
+#[test]
+fn large_files_are_restored_with_direct_io_bypassing_the_page_cache() {
+    let r = Repo::new();
+    let src = r.dir("src");
+    write_random_file(&src.join("large.bin"), 5, 48 << 20);
+    // Text compresses: its chunks are stored compressed, at unaligned offsets in the file.
+    let text: String = (0..600_000).map(|i| format!("line {i}\n")).collect();
+    write(&src.join("text.log"), text.repeat(6));
+    let id = r.backup(&[&src], &[])["id"].as_str().unwrap().to_string();
+    let resident = |p: &Path| -> u64 {
+        let o = run_cmd(
+            "fincore",
+            &[
+                OsStr::new("--bytes"),
+                OsStr::new("--noheadings"),
+                OsStr::new("--output"),
+                OsStr::new("RES"),
+                p.as_os_str(),
+            ],
+        );
+        assert!(o.status.success(), "fincore: {o:?}");
+        String::from_utf8_lossy(&o.stdout).trim().parse().unwrap()
+    };
+    let direct = r.dir("direct");
+    r.restore(&id, &direct, &[]).ok();
+    let buffered = r.dir("buffered");
+    r.restore(&id, &buffered, &["--buffered"]).ok();
+    // Looked at before anything reads the files (reading caches them). tmpfs is all page
+    // cache, however it is written.
+    if rime_engine::sys::fs_magic(&direct).unwrap() == libc::TMPFS_MAGIC {
+        eprintln!("skipped the page cache check: the test directory is on tmpfs");
+    } else {
+        for f in ["large.bin", "text.log"] {
+            let size = fs::metadata(src.join(f)).unwrap().len();
+            let (d, b) = (resident(&direct.join(f)), resident(&buffered.join(f)));
+            assert!(
+                d < size / 8,
+                "{f}: {d} of {size} bytes cached after a direct restore"
+            );
+            assert!(
+                b > size / 2,
+                "{f}: only {b} of {size} bytes cached after --buffered"
+            );
+        }
+    }
+    for out in [&direct, &buffered] {
+        for f in ["large.bin", "text.log"] {
+            assert!(
+                fs::read(src.join(f)).unwrap() == fs::read(out.join(f)).unwrap(),
+                "{f} differs in {}",
+                out.display()
+            );
+        }
     }
 }

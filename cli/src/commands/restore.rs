@@ -26,6 +26,11 @@ pub struct RestoreArgs {
     /// reports a write-back error (file trees and tar levels; volumes are always flushed)
     #[arg(long)]
     sync: bool,
+    /// Write large files through the page cache too. By default files of 32 MiB and more are
+    /// written with direct I/O (where the file system allows it), which is faster and leaves
+    /// the machine's cache alone
+    #[arg(long)]
+    buffered: bool,
     /// MySQL/MariaDB logical backups: pipe the dump into the server described by this file
     #[arg(long, value_name = "FILE")]
     mysql_conf: Option<PathBuf>,
@@ -105,6 +110,7 @@ pub fn run(g: &GlobalOpts, a: RestoreArgs) -> Result<ExitCode> {
         ownership: if a.no_ownership { Some(false) } else { None },
         verify: a.verify,
         sync: a.sync,
+        buffered: a.buffered,
     };
     let progress = crate::progress::TermProgress::new(g.quiet || g.json, "restoring");
     let started = std::time::Instant::now();

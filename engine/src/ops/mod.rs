@@ -12,6 +12,7 @@ pub mod prune;
 pub mod reachable;
 pub mod repair;
 pub mod restore;
+mod restore_direct;
 pub mod salvage;
 pub mod select;
 pub mod stats;

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
@@ -19,8 +19,8 @@ use crate::error::{Error, ErrorKind, IoContext, Result};
 use crate::format::blob::open_blob;
 use crate::format::tree::{Node, NodeKind, Part, Tree};
 use crate::id::{PackId, SnapshotId};
-use crate::ops::browse;
 use crate::ops::Progress;
+use crate::ops::{browse, restore_direct};
 use crate::repo::index::MasterIndex;
 use crate::repo::Repository;
 use crate::source::meta::{apply_metadata, OwnerMap, Ownership};
@@ -51,6 +51,9 @@ pub struct RestoreOptions {
     /// Flush the target's file system before returning, so that a successful restore is on
     /// disk and write-back errors are reported (`sys::syncfs`).
     pub sync: bool,
+    /// Write every file through the page cache. By default files of 32 MiB and more are
+    /// written with direct I/O where the file system allows it (`restore_direct`).
+    pub buffered: bool,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -78,6 +81,8 @@ struct PlannedFile {
     /// A write or the final size failed (not for want of space, which stops everything): the
     /// file is never complete, its later blobs are not written, and it is set aside.
     failed: AtomicBool,
+    /// Its data is written with direct I/O (large files, until the file system refuses).
+    direct: AtomicBool,
 }
 
 impl PlannedFile {
@@ -257,6 +262,15 @@ pub fn restore(
         Ok(())
     })?;
     // 4. Data, by pack, in parallel ranges.
+    if !opts.buffered {
+        for f in plan
+            .files
+            .iter()
+            .filter(|f| f.node.size >= restore_direct::MIN_SIZE)
+        {
+            f.direct.store(true, Ordering::Relaxed);
+        }
+    }
     let work = pack_ranges(std::mem::take(&mut plan.packs));
     let bytes = AtomicU64::new(0);
     let blobs = AtomicU64::new(0);
@@ -718,6 +732,7 @@ fn add_file(
         remaining: AtomicU32::new(count),
         write_lock: Mutex::new(()),
         failed: AtomicBool::new(false),
+        direct: AtomicBool::new(false),
     });
     Ok(true)
 }
@@ -800,8 +815,7 @@ fn restore_range(
                 }
                 let written = open_for_write(&f.path).and_then(|file| {
                     let _writing = f.write_lock.lock();
-                    file.write_all_at(plain, t.offset)
-                        .io_context(|| format!("cannot write {}", f.path.display()))
+                    restore_direct::write_at(&file, &f.path, plain, t.offset, &f.direct)
                         .map(|()| file)
                 });
                 let file = match written {
