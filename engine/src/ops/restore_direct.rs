@@ -128,7 +128,7 @@ fn write_direct(path: &Path, bytes: &[u8], at: u64) -> std::io::Result<u64> {
                 Ok(0) => break,
                 Ok(n) => {
                     done += n;
-                    if done % ALIGN as usize != 0 {
+                    if !done.is_multiple_of(ALIGN as usize) {
                         break; // a direct write cannot continue from here
                     }
                 }
