@@ -976,6 +976,24 @@ fn check_names_every_snapshot_sharing_a_lost_blob() {
             c.stderr
         );
     }
+    // Prune refuses, with what to do, rather than deleting anything (it used to wait for
+    // ever on a lock it held itself, keeping its repository lock alive: `timeout` ends that).
+    let p = std::process::Command::new("timeout")
+        .arg("120")
+        .arg(rime_bin())
+        .arg("--repo")
+        .arg(&r.path)
+        .arg("--password-file")
+        .arg(&r.pw_file)
+        .arg("prune")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&p.stderr);
+    assert_eq!(p.status.code(), Some(1), "prune: {p:?}");
+    assert!(
+        err.contains("no index or pack holds") && err.contains("rime check"),
+        "{err}"
+    );
 }
 
 /// Temporary files of writes killed mid-object (`.tmp-*`, invisible to every listing) are

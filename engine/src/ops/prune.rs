@@ -231,17 +231,25 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport> {
             marker = mark(repo, &index, &snaps)?;
         }
     }
-    if let Some((blob, snap)) = marker.missing.lock().iter().next() {
+    // The guard is taken once: locking `missing` again inside would wait for itself for ever.
+    let missing = marker.missing.lock();
+    if let Some((blob, snap)) = missing.iter().next() {
+        // Data blobs are visited without their snapshot (zero id); `check` names each one.
+        let who = match snap.0 == [0; 32] {
+            true => "a snapshot".to_string(),
+            false => format!("snapshot {}", snap.short()),
+        };
         return Err(Error::new(
             ErrorKind::MissingObject,
             format!(
-                "snapshot {} references blob {blob}, which no index or pack holds ({} missing in all): \
-                 prune refuses to run; see `rime check` and `rime repair`",
-                snap.short(),
-                marker.missing.lock().len()
+                "{who} references blob {blob}, which no index or pack holds ({} missing in all): \
+                 prune refuses to run; `rime check` names every snapshot and path affected, and \
+                 `rime repair` rebuilds the index (`--forget-broken` drops what is lost)",
+                missing.len()
             ),
         ));
     }
+    drop(missing);
     if let Some(b) = marker.broken.lock().first() {
         return Err(Error::corrupt(format!(
             "{b}: prune refuses to run while a tree cannot be read"
