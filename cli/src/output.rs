@@ -35,8 +35,19 @@ pub fn time_rfc3339(t: Timestamp) -> String {
 }
 
 /// Parse "YYYY-MM-DDThh:mm:ss" (local time, as Freezer's --restore-from-date) or with a space;
-/// a time with a zone (RFC 3339: `Z`, `+02:00`) is taken as that zone says.
+/// a time with a zone (RFC 3339: `Z`, `+02:00`) is taken as that zone says. A bare date is the
+/// end of that day (23:59:59: "as of" that day).
 pub fn parse_date(s: &str) -> rime_engine::Result<i64> {
+    parse_date_or_day(s, (23, 59, 59))
+}
+
+/// [`parse_date`], but a bare date is the start of that day: for cut-offs such as "remove
+/// what was taken before 2026-01-05", which must not take that day's own snapshots.
+pub fn parse_date_day_start(s: &str) -> rime_engine::Result<i64> {
+    parse_date_or_day(s, (0, 0, 0))
+}
+
+fn parse_date_or_day(s: &str, (h, m, sec): (u32, u32, u32)) -> rime_engine::Result<i64> {
     if let Ok(d) = chrono::DateTime::parse_from_rfc3339(s.trim()) {
         return Ok(d.timestamp());
     }
@@ -44,7 +55,7 @@ pub fn parse_date(s: &str) -> rime_engine::Result<i64> {
     let naive = chrono::NaiveDateTime::parse_from_str(&norm, "%Y-%m-%dT%H:%M:%S")
         .or_else(|_| {
             chrono::NaiveDate::parse_from_str(&norm, "%Y-%m-%d")
-                .map(|d| d.and_hms_opt(23, 59, 59).unwrap())
+                .map(|d| d.and_hms_opt(h, m, sec).expect("a valid time of day"))
         })
         .map_err(|_| {
             rime_engine::Error::invalid(format!(

@@ -1,6 +1,7 @@
 //! Keeping repositories healthy: forget, prune, locks, partial data checks, through the real
 //! binary.
 
+use std::ffi::OsStr;
 use std::fs;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -1015,4 +1016,81 @@ fn prune_removes_day_old_temporary_files_of_killed_writes() {
     assert_eq!(v["leftover_bytes_removed"], 5000, "{v}");
     assert!(!old.exists() && young.exists());
     r.run(&["check"]).ok();
+}
+
+/// Retention across the spring-forward night of Europe/Berlin (02:00 -> 03:00 on 2026-03-29):
+/// `--keep-within 7d` of a 02:30 backup reaches back to a 02:30 that did not exist that night,
+/// which must mean just after the gap, not "nothing is within" (the whole week was removed).
+/// Also: a bare `--remove-from-date` day keeps that day's own snapshots, and a duration beyond
+/// the calendar keeps everything instead of panicking.
+#[test]
+fn retention_dates_across_daylight_saving_and_the_calendars_ends() {
+    let r = Repo::new();
+    let src = r.dir("src");
+    write(&src.join("f"), b"x");
+    let tz = [("TZ", OsStr::new("Europe/Berlin"))];
+    let run = |args: &[&str]| {
+        let mut all = vec![
+            "--repo",
+            r.path.to_str().unwrap(),
+            "--password-file",
+            r.pw_file.to_str().unwrap(),
+        ];
+        all.extend(args);
+        rime_raw(&all, &tz)
+    };
+    for d in [
+        "03-27", "03-28", "03-30", "03-31", "04-01", "04-02", "04-03", "04-04", "04-05",
+    ] {
+        let t = format!("2026-{d}T02:30:00");
+        run(&["backup", "-q", "--time", &t, src.to_str().unwrap()]).ok();
+    }
+    let kept = |o: &Out| -> Vec<String> {
+        let v = o.json();
+        let mut k: Vec<String> = v["groups"][0]["snapshots"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["keep"].as_bool().unwrap())
+            .map(|s| s["time"].as_str().unwrap()[..10].to_string())
+            .collect();
+        k.sort();
+        k
+    };
+    let o = run(&["forget", "--keep-within", "7d", "--dry-run", "--json"]);
+    o.ok();
+    // 04-05 02:30 minus 7 days is 03-29 02:30, inside the gap: 03:00 CEST that day.
+    assert_eq!(
+        kept(&o),
+        [
+            "2026-03-30",
+            "2026-03-31",
+            "2026-04-01",
+            "2026-04-02",
+            "2026-04-03",
+            "2026-04-04",
+            "2026-04-05"
+        ],
+        "{}",
+        o.stdout
+    );
+    let o = run(&[
+        "forget",
+        "--remove-from-date",
+        "2026-03-30",
+        "--dry-run",
+        "--json",
+    ]);
+    o.ok();
+    assert_eq!(
+        kept(&o).first().map(String::as_str),
+        Some("2026-03-30"),
+        "{}",
+        o.stdout
+    );
+    for huge in ["99999999d", "300000y"] {
+        let o = run(&["forget", "--keep-within", huge, "--dry-run", "--json"]);
+        o.ok();
+        assert_eq!(kept(&o).len(), 9, "{huge}: {}", o.stdout);
+    }
 }

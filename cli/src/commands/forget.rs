@@ -88,7 +88,7 @@ pub fn run(g: &GlobalOpts, a: ForgetArgs) -> Result<ExitCode> {
         remove_before: a
             .remove_from_date
             .as_deref()
-            .map(crate::output::parse_date)
+            .map(crate::output::parse_date_day_start)
             .transpose()?,
     };
     let opts = ForgetOptions {

@@ -15,7 +15,7 @@
 //! The policy is a pure function of the snapshots, the time zone and "now", so golden tests pin
 //! its decisions without a repository.
 
-use chrono::{Datelike, Months, TimeZone, Timelike};
+use chrono::{Datelike, Months, Offset, TimeZone, Timelike};
 
 use crate::error::{Error, Result};
 use crate::format::snapshot::Snapshot;
@@ -67,22 +67,39 @@ impl CalendarDuration {
     }
 
     /// `t` minus this duration, in calendar arithmetic of time zone `tz` (a month before
-    /// 31 March is the last day of February, as chrono's `checked_sub_months`).
+    /// 31 March is the last day of February, as chrono's `checked_sub_months`). A result in a
+    /// daylight-saving gap (02:30 on the night clocks jump from 02:00 to 03:00) is read with
+    /// the offset before the gap, so it lands just after it; a duration beyond the calendar's
+    /// range gives the earliest time (everything is within it).
     pub fn before<Tz: TimeZone>(&self, tz: &Tz, t: i64) -> i64 {
         let Some(dt) = tz.timestamp_opt(t, 0).earliest() else {
             return t;
         };
-        let naive = dt.naive_local();
-        let naive = naive
-            .checked_sub_months(Months::new(self.years * 12 + self.months))
-            .unwrap_or(naive)
-            - chrono::Duration::days(i64::from(self.days));
-        let local = tz
-            .from_local_datetime(&naive)
-            .earliest()
-            .map(|d| d.timestamp())
-            .unwrap_or(t);
-        local - i64::from(self.hours) * 3600
+        let months = self
+            .years
+            .checked_mul(12)
+            .and_then(|m| m.checked_add(self.months));
+        let naive = months
+            .and_then(|m| dt.naive_local().checked_sub_months(Months::new(m)))
+            .and_then(|n| {
+                chrono::Duration::try_days(i64::from(self.days))
+                    .and_then(|d| n.checked_sub_signed(d))
+            });
+        let Some(naive) = naive else {
+            return i64::MIN;
+        };
+        let local = match tz.from_local_datetime(&naive).earliest() {
+            Some(d) => d.timestamp(),
+            None => {
+                // In a gap: the offset in force a day earlier is the one before the jump.
+                let before_gap = naive
+                    .checked_sub_signed(chrono::Duration::days(1))
+                    .unwrap_or(naive);
+                let offset = tz.offset_from_utc_datetime(&before_gap).fix();
+                naive.and_utc().timestamp() - i64::from(offset.local_minus_utc())
+            }
+        };
+        local.saturating_sub(i64::from(self.hours) * 3600)
     }
 }
 
