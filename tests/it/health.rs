@@ -1011,6 +1011,33 @@ fn prune_removes_day_old_temporary_files_of_killed_writes() {
     write(&old, vec![7u8; 5000]);
     write(&young, vec![7u8; 3000]);
     set_mtime(&old, 1_600_000_000, 0);
+    // While another operation runs (a stream backup waiting for its input holds a lock), its
+    // temporary files may be writes in progress, however old: none is removed.
+    let mut running = Command::new(rime_bin())
+        .arg("--repo")
+        .arg(&r.path)
+        .arg("--password-file")
+        .arg(&r.pw_file)
+        .args(["backup", "--stdin", "--name", "waiting"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while fs::read_dir(r.path.join("locks")).unwrap().count() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the backup took no lock"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let v = r.run(&["prune", "--json"]).json();
+    assert_eq!(v["leftovers_removed"], 0, "{v}");
+    assert_eq!(v["leftovers_skipped_for_running_operations"], true, "{v}");
+    assert!(old.exists());
+    drop(running.stdin.take());
+    assert!(running.wait().unwrap().success());
     let v = r.run(&["prune", "--json"]).json();
     assert_eq!(v["leftovers_removed"], 1, "{v}");
     assert_eq!(v["leftover_bytes_removed"], 5000, "{v}");

@@ -52,6 +52,7 @@ pub fn run(g: &GlobalOpts, a: PruneArgs) -> Result<ExitCode> {
             "index_files_written": r.index_files_written, "index_files_removed": r.index_files_removed,
             "bitmap_bytes": r.bitmap_bytes, "index_memory_bytes": r.index_memory_bytes,
             "leftovers_removed": r.leftovers_removed, "leftover_bytes_removed": r.leftover_bytes_removed,
+            "leftovers_skipped_for_running_operations": r.leftovers_skipped_for_running_operations,
         }));
     } else if !g.quiet {
         let verb = if a.dry_run { "would be" } else { "" };
@@ -79,6 +80,19 @@ pub fn run(g: &GlobalOpts, a: PruneArgs) -> Result<ExitCode> {
             r.packs_waiting,
             r.packs_resurrected
         );
+        if r.packs_waiting > 0 {
+            println!(
+                "  (waiting packs are deleted by a later prune once the grace period after \
+                 their marking has passed (--grace-minutes) and no operation that was running \
+                 when they were marked still runs)"
+            );
+        }
+        if r.leftovers_skipped_for_running_operations {
+            println!(
+                "temporary files of interrupted writes were left alone: other operations are \
+                 running (a later prune removes them)"
+            );
+        }
         if r.leftovers_removed > 0 {
             println!(
                 "removed {} temporary file(s) of interrupted writes ({})",

@@ -79,6 +79,9 @@ pub struct PruneReport {
     /// Temporary files of writers killed mid-object (older than a day), removed.
     pub leftovers_removed: u64,
     pub leftover_bytes_removed: u64,
+    /// Temporary files were left alone: another operation was running (its files may be
+    /// writes in progress).
+    pub leftovers_skipped_for_running_operations: bool,
     /// Bytes of the used-blob bitmap (one bit per stored blob).
     pub bitmap_bytes: u64,
     pub index_memory_bytes: u64,
@@ -260,8 +263,20 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport> {
     rep.blobs = index.blob_count() as u64;
 
     // Temporary files that killed writers left (never listed, never referenced): a day old
-    // is far older than any write in progress.
-    if !opts.dry_run {
+    // is far older than any write in progress, except a pack a long backup streams into
+    // slowly (its file changes only per staged MiB). So only while no other operation holds
+    // a live lock: then every temporary file is a leftover.
+    let others_running = match &lock {
+        Some(own) => crate::repo::lock::list_locks(repo)?.iter().any(|l| {
+            l.holder() != own.holder()
+                && l.body
+                    .as_ref()
+                    .is_ok_and(|b| b.stale_reason(crate::repo::now_secs()).is_none())
+        }),
+        None => true,
+    };
+    rep.leftovers_skipped_for_running_operations = others_running && !opts.dry_run;
+    if !opts.dry_run && !others_running {
         let (files, bytes) = repo
             .storage()
             .remove_leftovers(std::time::Duration::from_secs(LEFTOVER_AGE_SECS))?;
