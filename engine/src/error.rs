@@ -95,7 +95,9 @@ impl Error {
     pub fn io(context: impl Into<String>, err: std::io::Error) -> Self {
         let kind = match err.kind() {
             std::io::ErrorKind::NotFound => ErrorKind::NotFound,
-            std::io::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
+            std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem => {
+                ErrorKind::PermissionDenied
+            }
             _ if err.raw_os_error() == Some(libc::ENOSPC)
                 || err.raw_os_error() == Some(libc::EDQUOT) =>
             {

@@ -5,6 +5,7 @@ use std::fs;
 use std::io::{Seek, SeekFrom, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
+use std::process::Command;
 
 use crate::util::*;
 
@@ -321,4 +322,56 @@ fn large_files_are_restored_with_direct_io_bypassing_the_page_cache() {
             );
         }
     }
+}
+
+/// A repository that cannot be written (a read-only mount of a backup disk) can still be
+/// restored from and dumped: the shared lock is skipped with a warning, since nothing can
+/// prune such a repository either. Writing commands still fail.
+#[test]
+fn read_only_repository_restores_and_dumps_without_a_lock() {
+    let r = Repo::new();
+    let src = r.dir("src");
+    write_random_file(&src.join("f"), 17, 300_000);
+    let id = r.backup(&[&src], &[])["id"].as_str().unwrap().to_string();
+    if !is_root() {
+        eprintln!("skipping: not root, cannot make a read-only bind mount");
+        return;
+    }
+    let ro = r.dir("ro");
+    let bind = Command::new("mount")
+        .arg("--bind")
+        .arg(&r.path)
+        .arg(&ro)
+        .status()
+        .unwrap();
+    assert!(bind.success());
+    let _m = Mount(ro.clone());
+    let remount = Command::new("mount")
+        .args(["-o", "remount,ro,bind"])
+        .arg(&ro)
+        .status()
+        .unwrap();
+    assert!(remount.success());
+    let run = |args: &[&str]| {
+        let mut all = vec![
+            "--repo",
+            ro.to_str().unwrap(),
+            "--password-file",
+            r.pw_file.to_str().unwrap(),
+        ];
+        all.extend(args);
+        rime_raw(&all, &[])
+    };
+    let out = r.dir("out");
+    let o = run(&["restore", &id, "--target", out.to_str().unwrap()]);
+    o.ok();
+    assert!(o.stderr.contains("read-only"), "{}", o.stderr);
+    assert_eq!(
+        fs::read(out.join("f")).unwrap(),
+        fs::read(src.join("f")).unwrap()
+    );
+    let d = run(&["dump", &id, "/f"]);
+    d.ok();
+    assert_eq!(d.raw_stdout, fs::read(src.join("f")).unwrap());
+    run(&["backup", src.to_str().unwrap()]).failed();
 }

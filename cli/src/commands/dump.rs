@@ -31,8 +31,11 @@ pub fn run(g: &GlobalOpts, a: DumpArgs) -> Result<ExitCode> {
     }
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
+    // Held to the end: a prune must not delete packs this dump still reads.
+    let locked = super::open(g)?;
+    let _lock = rime_engine::repo::lock::LockGuard::shared_for_reading(&locked, "dump")?;
     {
-        let repo = super::open(g)?;
+        let repo = locked.clone();
         let (_, snap) = rime_engine::ops::select::resolve(&repo, &a.snapshot, &Default::default())?;
         if snap.source.has_chunk_map() {
             if a.path.as_deref().is_some_and(|p| p != "/") {

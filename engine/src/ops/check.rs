@@ -154,6 +154,10 @@ impl CheckReport {
 
 pub fn check(repo: &Repository, opts: &CheckOptions) -> Result<CheckReport> {
     let mut rep = CheckReport::default();
+    // Snapshots first, then the index, then the packs: a backup finishing meanwhile writes
+    // packs, then index files, then its snapshot, so everything a listed snapshot uses is in
+    // the index loaded after it, and every pack that index names is in the later listing.
+    let snaps = repo.list_snapshots()?;
     let index = match MasterIndex::load(repo) {
         Ok(i) => i,
         Err(e) => {
@@ -253,7 +257,6 @@ pub fn check(repo: &Repository, opts: &CheckOptions) -> Result<CheckReport> {
     // Blobs of file trees that no index names: each tree is walked once, so the snapshots and
     // paths using them are named afterwards, for every snapshot that shares them.
     let missing: Mutex<HashSet<BlobId>> = Mutex::new(HashSet::new());
-    let snaps = repo.list_snapshots()?;
     rep.snapshots = snaps.len() as u64;
     for (id, s) in &snaps {
         match s {

@@ -124,7 +124,10 @@ pub fn restore(
     let snap = repo.load_snapshot(snapshot)?;
     let target = &opts.target;
     let created_target = prepare_target(target, opts.overwrite)?;
-    let _lock = crate::repo::lock::LockGuard::shared(repo, "restore")?;
+    let _lock = crate::repo::lock::LockGuard::shared_for_reading(repo, "restore")?;
+    if _lock.is_none() {
+        progress.warning("the repository cannot be written (read-only): restoring without a lock");
+    }
     let index = MasterIndex::load(repo)?;
     let (view, top) = browse::view(repo, &index, &snap)?;
     let includes: Vec<Vec<&[u8]>> = opts.include.iter().map(|p| browse::components(p)).collect();

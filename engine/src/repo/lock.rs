@@ -262,6 +262,19 @@ impl LockGuard {
         Self::take(repo, true, command)
     }
 
+    /// A shared lock for a command that only reads (restore, dump), or `None` when the
+    /// repository refuses the lock file because it cannot be written at all (a read-only
+    /// mount, a storage account without write permission): such a repository cannot be
+    /// pruned either, so reading it unlocked is safe, and refusing would make a read-only
+    /// copy unrestorable. An exclusive lock held by someone else is still an error.
+    pub fn shared_for_reading(repo: &Repository, command: &str) -> Result<Option<LockGuard>> {
+        match Self::take(repo, false, command) {
+            Ok(g) => Ok(Some(g)),
+            Err(e) if e.kind() == ErrorKind::PermissionDenied => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     fn take(repo: &Repository, exclusive: bool, command: &str) -> Result<LockGuard> {
         // Check first (cheap, and no lock file to clean up), then write ours and check again:
         // two processes that both wrote before the other's check both see each other and both

@@ -237,7 +237,9 @@ impl Repository {
     }
 
     /// All snapshots, oldest first. A snapshot that cannot be read is returned as an error
-    /// entry, so listing still shows the rest.
+    /// entry, so listing still shows the rest. One listed but gone when read was removed
+    /// meanwhile (a `forget` running beside this command, which is allowed): it is left out,
+    /// not reported as unreadable.
     pub fn list_snapshots(&self) -> Result<Vec<(SnapshotId, Result<Snapshot>)>> {
         let names = self.storage.list(FileKind::Snapshot)?;
         let mut out: Vec<(SnapshotId, Result<Snapshot>)> = {
@@ -246,6 +248,7 @@ impl Repository {
                 .par_iter()
                 .filter_map(|o| SnapshotId::from_hex(&o.name).ok())
                 .map(|id| (id, self.load_snapshot(&id)))
+                .filter(|(_, s)| !matches!(s, Err(e) if e.kind() == ErrorKind::MissingObject))
                 .collect()
         };
         out.sort_by_key(|(id, s)| (s.as_ref().map(|s| s.time).unwrap_or_default(), *id));
