@@ -130,6 +130,11 @@ pub fn storage_section(
         "ssh" => {
             let host =
                 get("ssh_host").ok_or_else(|| Error::invalid("storage = ssh needs ssh_host"))?;
+            // An IPv6 address goes in brackets, or its colons would read as a port.
+            let host = match host.contains(':') && !host.starts_with('[') {
+                true => format!("[{host}]"),
+                false => host.to_string(),
+            };
             let user = get("ssh_username")
                 .map(|u| format!("{u}@"))
                 .unwrap_or_default();
@@ -235,6 +240,14 @@ mod tests {
             "container is required"
         );
         assert!(load_str("key = value\n").is_err(), "key outside a section");
+        // IPv6 hosts are bracketed (the URL parser would take `::1`'s last colon for a port).
+        for host in ["::1", "[::1]"] {
+            let c = load_str(&format!(
+                "[storage:v6]\nstorage = ssh\nssh_host = {host}\ncontainer = /srv/r\nssh_port = 2222\n"
+            ))
+            .unwrap();
+            assert_eq!(c.storages[0].url, "sftp://[::1]:2222/srv/r");
+        }
     }
 
     /// Horizon's openrc asks the shell for the password: the section must give it, and the

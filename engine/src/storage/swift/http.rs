@@ -23,6 +23,40 @@ pub(super) fn status_error(what: &str, status: StatusCode) -> Error {
     Error::new(kind, format!("{what}: HTTP {status}"))
 }
 
+/// [`status_error`] for a whole response: Swift explains most refusals in the body ("Upload
+/// exceeds quota.", "Container name too long", keystoneauth's reason for a 403), so its first
+/// line of text is kept. A 413 that names a quota is the storage being full (`NoSpace`), not
+/// a request rime got wrong.
+pub(super) fn response_error(what: &str, resp: reqwest::blocking::Response) -> Error {
+    let status = resp.status();
+    let mut body = Vec::new();
+    {
+        use std::io::Read;
+        let _ = resp.take(512).read_to_end(&mut body);
+    }
+    let text = String::from_utf8_lossy(&body);
+    let text = text.trim();
+    let explained = !text.is_empty() && !text.starts_with('<');
+    let reason = text
+        .lines()
+        .next()
+        .unwrap_or("")
+        .chars()
+        .take(200)
+        .collect::<String>();
+    let mut e = status_error(what, status);
+    if status.as_u16() == 413 && reason.to_ascii_lowercase().contains("quota") {
+        e = Error::new(
+            ErrorKind::NoSpace,
+            format!("{what}: HTTP {status}: the account or container quota is used up"),
+        );
+    }
+    match explained {
+        true => e.note(format!("Swift says: {reason}")),
+        false => e,
+    }
+}
+
 /// A request that got no answer (connection refused or reset, timeout, broken body): the
 /// server may be down for a moment, so it is `Unavailable`. The whole cause chain is kept in
 /// the message, since "error sending request" alone does not say what happened.
@@ -69,5 +103,52 @@ mod tests {
         assert_eq!(k(507), ErrorKind::NoSpace);
         assert_eq!(k(403), ErrorKind::Unauthorized);
         assert_eq!(k(404), ErrorKind::MissingObject);
+    }
+
+    /// A one-shot HTTP server on 127.0.0.1 answering `status` with `body`.
+    fn answer_once(status: &'static str, body: &'static str) -> String {
+        use std::io::{Read, Write};
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/x", l.local_addr().unwrap());
+        std::thread::spawn(move || {
+            let (mut c, _) = l.accept().unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = c.read(&mut buf);
+            let _ = write!(
+                c,
+                "HTTP/1.1 {status}\r\nContent-Length: {}\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        });
+        url
+    }
+
+    #[test]
+    fn refusals_keep_swifts_reason_and_a_quota_is_a_full_storage() {
+        let get = |url: String| reqwest::blocking::get(url).unwrap();
+        let e = response_error(
+            "cannot upload p",
+            get(answer_once(
+                "413 Payload Too Large",
+                "Upload exceeds quota.",
+            )),
+        );
+        assert_eq!(e.kind(), ErrorKind::NoSpace, "{e}");
+        assert!(e.to_string().contains("Upload exceeds quota."), "{e}");
+        let e = response_error(
+            "cannot upload p",
+            get(answer_once("400 Bad Request", "Container name too long")),
+        );
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+        assert!(e.to_string().contains("Container name too long"), "{e}");
+        // An HTML error page adds nothing readable.
+        let e = response_error(
+            "x",
+            get(answer_once(
+                "500 Internal Server Error",
+                "<html><h1>Oops</h1></html>",
+            )),
+        );
+        assert_eq!(e.to_string(), "x: HTTP 500 Internal Server Error");
     }
 }

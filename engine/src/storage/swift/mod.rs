@@ -30,7 +30,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::storage::retry::{with_retries, RetryPolicy};
 use crate::storage::{check_name, missing, FileKind, ObjectInfo, PendingObject, Storage};
 use client::SwiftClient;
-use http::{encode_path, status_error, transport_error};
+use http::{encode_path, response_error, status_error, transport_error};
 
 /// Swift answers at most 10000 names a listing request; asking for that many keeps the number
 /// of round trips low.
@@ -147,7 +147,7 @@ impl Inner {
         if resp.status().is_success() {
             Ok(())
         } else {
-            Err(status_error(&what(), resp.status()))
+            Err(response_error(&what(), resp))
         }
     }
 
@@ -191,7 +191,7 @@ impl Inner {
                         format!("{}: Swift refused the body: its MD5 differs from {etag} (damaged in transit)", what()),
                     ))
                 }
-                _ => return Err(status_error(&what(), resp.status())),
+                _ => return Err(response_error(&what(), resp)),
             }
         }
     }
