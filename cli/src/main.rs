@@ -103,6 +103,11 @@ pub struct GlobalOpts {
     /// done
     #[arg(long, global = true)]
     pub dry_run: bool,
+    /// Standard output carries one document that a program parses whole (the agent's
+    /// `--metadata-out -`, read by Freezer's scheduler with `json.loads`): every other result
+    /// goes to standard error.
+    #[arg(skip)]
+    pub stdout_reserved: bool,
 }
 
 #[derive(Subcommand)]
@@ -156,7 +161,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let cli = Cli::parse_from(args);
+    let mut cli = Cli::parse_from(args);
+    if let Command::Agent(a) = &cli.command {
+        cli.global.stdout_reserved = commands::agent::reserves_stdout(a);
+    }
     if matches!(cli.command, Command::Backup(_) | Command::Agent(_)) {
         progress::install_cancel_handler();
     }

@@ -190,7 +190,7 @@ pub fn print_dry_run(g: &GlobalOpts) {
         if g.json {
             eprintln!("{}", dry_run_json(&d.location(), &r));
         } else {
-            println!("{}", dry_run_line(&d.location(), &r));
+            crate::commands::print_result(g, &dry_run_line(&d.location(), &r));
         }
     }
 }

@@ -11,12 +11,12 @@ use tempfile::TempDir;
 use crate::util::*;
 
 /// A job: a source tree, a container on local storage and a pass file.
-struct Job {
+pub(crate) struct Job {
     tmp: TempDir,
 }
 
 impl Job {
-    fn new() -> Job {
+    pub(crate) fn new() -> Job {
         let j = Job {
             tmp: tempfile::tempdir().unwrap(),
         };
@@ -25,14 +25,14 @@ impl Job {
         write(&j.p("wrong"), "not the password\n");
         j
     }
-    fn p(&self, name: &str) -> PathBuf {
+    pub(crate) fn p(&self, name: &str) -> PathBuf {
         self.tmp.path().join(name)
     }
-    fn src(&self) -> PathBuf {
+    pub(crate) fn src(&self) -> PathBuf {
         self.p("src")
     }
     /// `rime agent` with the job's storage, name, source and pass file, then `extra`.
-    fn run(&self, extra: &[&str]) -> Out {
+    pub(crate) fn run(&self, extra: &[&str]) -> Out {
         let mut args: Vec<String> = vec![
             "agent".into(),
             "--storage".into(),
@@ -50,11 +50,11 @@ impl Job {
         rime_raw(&args, &[])
     }
     /// A backup; returns the metadata JSON.
-    fn backup(&self, extra: &[&str]) -> Value {
+    pub(crate) fn backup(&self, extra: &[&str]) -> Value {
         self.backup_path(&self.src().display().to_string(), extra)
     }
     /// A backup of `src`; returns the metadata JSON.
-    fn backup_path(&self, src: &str, extra: &[&str]) -> Value {
+    pub(crate) fn backup_path(&self, src: &str, extra: &[&str]) -> Value {
         let meta = self.p("meta.json");
         let mut args = vec!["--path-to-backup", src, "--metadata-out"];
         let m = meta.display().to_string();
@@ -63,7 +63,7 @@ impl Job {
         self.run(&args).ok();
         serde_json::from_slice(&std::fs::read(&meta).unwrap()).unwrap()
     }
-    fn restore(&self, target: &Path, extra: &[&str]) -> Out {
+    pub(crate) fn restore(&self, target: &Path, extra: &[&str]) -> Out {
         let t = target.display().to_string();
         let mut args = vec!["--action", "restore", "--restore-abs-path", &t];
         args.extend(extra);
@@ -72,7 +72,7 @@ impl Job {
 }
 
 /// Local time string of a Freezer metadata time stamp, as `--restore-from-date` takes it.
-fn local_date(secs: i64) -> String {
+pub(crate) fn local_date(secs: i64) -> String {
     chrono::Local
         .timestamp_opt(secs, 0)
         .unwrap()
@@ -94,7 +94,7 @@ fn whole_second_mtimes(root: &Path) {
 }
 
 /// Backups must not share a second (dates are second-granular).
-fn next_second() {
+pub(crate) fn next_second() {
     std::thread::sleep(std::time::Duration::from_millis(1100));
 }
 

@@ -7,12 +7,14 @@ mod devices;
 mod util;
 
 mod agent;
+mod agent_edges;
 mod cli;
 mod crash;
 mod crash_every_write;
 mod excludes;
 mod faults;
 mod freezer_fixture;
+mod freezer_host_names;
 mod freezer_legacy;
 mod health;
 mod incremental;

@@ -350,6 +350,13 @@ pub fn run(g: &GlobalOpts, a: AgentArgs) -> Result<ExitCode> {
     r
 }
 
+/// Whether the run writes its backup metadata to standard output (`--metadata-out -`, as
+/// Freezer's scheduler runs the agent): then nothing else may go there, since the scheduler
+/// parses the whole of it as one JSON document.
+pub fn reserves_stdout(a: &AgentArgs) -> bool {
+    a.action == "backup" && a.metadata_out.as_deref() == Some("-")
+}
+
 const SUBCOMMANDS: [&str; 16] = [
     "init",
     "backup",

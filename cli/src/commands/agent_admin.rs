@@ -10,6 +10,16 @@ use rime_engine::{Error, Result};
 use super::agent::AgentArgs;
 use super::agent_opts::{parse_date, Job};
 
+/// The cutoff in UTC, and as the user gave it when it came from `--remove-from-date` (local
+/// time unless it has an offset).
+fn cutoff_shown(a: &AgentArgs, cutoff: i64) -> String {
+    let utc = rime_engine::ops::tarlevel::history::fmt_time(cutoff);
+    match &a.remove_from_date {
+        Some(given) => format!("{utc} (--remove-from-date {given})"),
+        None => utc,
+    }
+}
+
 pub fn admin(job: &Job, a: &AgentArgs) -> Result<ExitCode> {
     let now = chrono::Utc::now().timestamp();
     let cutoff = match (&a.remove_older_than, &a.remove_from_date) {
@@ -46,7 +56,7 @@ pub fn admin(job: &Job, a: &AgentArgs) -> Result<ExitCode> {
         removed.len(),
         job.hostname,
         job.backup_name,
-        rime_engine::ops::tarlevel::history::fmt_time(cutoff),
+        cutoff_shown(a, cutoff),
         if removed.is_empty() {
             String::new()
         } else {

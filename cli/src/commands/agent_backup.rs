@@ -21,11 +21,9 @@ pub fn run(job: &Job, a: &AgentArgs) -> Result<ExitCode> {
         .path_to_backup
         .clone()
         .ok_or_else(|| Error::invalid("--action backup needs --path-to-backup (-F)"))?;
-    // Freezer changes into the path, so a symlink to a directory is followed.
-    let path = std::fs::canonicalize(&path)
-        .map_err(|e| Error::io(format!("--path-to-backup {}", path.display()), e))?;
     let md = std::fs::metadata(&path)
         .map_err(|e| Error::io(format!("--path-to-backup {}", path.display()), e))?;
+    let path = resolve_path(&path, md.is_dir())?;
     if a.mode == "mysql" && a.mysql_conf.is_none() {
         return Err(Error::invalid("--mode mysql needs --mysql-conf"));
     }
@@ -125,7 +123,7 @@ pub fn run(job: &Job, a: &AgentArgs) -> Result<ExitCode> {
     }
     let r = r?;
     for w in &r.tar.warnings {
-        job.say(&format!("rime: warning: {w}"));
+        job.warn(&format!("rime: warning: {w}"));
     }
     let s = &r.backup.snapshot;
     job.say(&format!(
@@ -148,7 +146,36 @@ pub fn run(job: &Job, a: &AgentArgs) -> Result<ExitCode> {
         s.time.secs,
         Some(&r.backup.id.to_hex()),
     )?;
+    // Exit 3 as `rime backup` does: the backup is saved and usable, but incomplete, and the
+    // scheduler must not record it as a success.
+    if r.tar.unreadable > 0 {
+        job.warn(&format!(
+            "rime: {} path(s) could not be read and are missing from backup {}",
+            r.tar.unreadable,
+            r.backup.id.short()
+        ));
+        return Ok(ExitCode::from(3));
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--path-to-backup` made absolute. Freezer changes into a directory, so a symlink to a
+/// directory is followed (and the whole path resolved). A file is archived as
+/// `tar -C dirname basename`: only its parent is resolved, so a symlink keeps its own name and
+/// stays a link unless `--dereference-symlink` says to store what it points to.
+fn resolve_path(given: &Path, is_dir: bool) -> Result<PathBuf> {
+    let err = |e| Error::io(format!("--path-to-backup {}", given.display()), e);
+    if is_dir {
+        return std::fs::canonicalize(given).map_err(err);
+    }
+    let Some(name) = given.file_name() else {
+        return std::fs::canonicalize(given).map_err(err);
+    };
+    let parent = match given.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    Ok(std::fs::canonicalize(parent).map_err(err)?.join(name))
 }
 
 /// The directory the tar engine archives for `--path-to-backup`, and for a single file its

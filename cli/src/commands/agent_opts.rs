@@ -63,23 +63,36 @@ pub fn parse_limit(option: &str, v: &str) -> Result<Option<u64>> {
         .map_err(|e| e.within(option))
 }
 
-/// Freezer's date format `YYYY-MM-DDThh:mm:ss` (also with a space), in local time.
+/// A date option: Freezer's `YYYY-MM-DDThh:mm:ss` (also with a space, or a day alone) in local
+/// time, as Freezer reads it; or, with `Z` or an offset (`+02:00`, `+0200`), at that offset,
+/// which is how `info` and the messages print times (UTC, `Z`), so that a time copied from
+/// them names the same instant whatever the host's time zone.
 pub fn parse_date(option: &str, v: &str) -> Result<i64> {
     use chrono::TimeZone;
+    let t = v.trim();
+    let with_offset = chrono::DateTime::parse_from_rfc3339(t).ok().or_else(|| {
+        ["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d %H:%M:%S%z"]
+            .iter()
+            .find_map(|f| chrono::DateTime::parse_from_str(t, f).ok())
+    });
+    if let Some(d) = with_offset {
+        return Ok(d.timestamp());
+    }
     let naive = ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d"]
         .iter()
         .find_map(|f| {
-            chrono::NaiveDateTime::parse_from_str(v, f)
+            chrono::NaiveDateTime::parse_from_str(t, f)
                 .ok()
                 .or_else(|| {
-                    chrono::NaiveDate::parse_from_str(v, f)
+                    chrono::NaiveDate::parse_from_str(t, f)
                         .ok()
                         .and_then(|d| d.and_hms_opt(0, 0, 0))
                 })
         })
         .ok_or_else(|| {
             Error::invalid(format!(
-                "{option} {v:?}: expected a date like 2026-11-21T10:00:00"
+                "{option} {v:?}: expected a date like 2026-11-21T10:00:00 (local time), \
+                 2026-11-21T10:00:00Z (UTC, as info prints) or 2026-11-21T10:00:00+02:00"
             ))
         })?;
     chrono::Local
@@ -251,6 +264,13 @@ impl Job {
         self.log("INFO", msg);
     }
 
+    /// A problem the user must not miss: on standard error even with --quiet, and logged at
+    /// WARNING so that `--log-level warning` keeps it.
+    pub fn warn(&self, msg: &str) {
+        eprintln!("{msg}");
+        self.log("WARNING", msg);
+    }
+
     /// The storage of the run (several `[storage:NAME]` sections: one fan-out).
     pub fn storage(&self) -> Result<Arc<dyn Storage>> {
         let members = self
@@ -319,17 +339,13 @@ impl Job {
 
     /// Always on standard error, even with --quiet: nobody should miss it.
     fn warn_unencrypted(&self) {
-        let say = |m: &str| {
-            eprintln!("{m}");
-            self.log("WARNING", m);
-        };
         if self.password.is_some() {
-            say(&format!(
+            self.warn(&format!(
                 "rime: warning: the repository at {} is NOT encrypted (it was created without --encrypt-pass-file); the pass file is not used",
                 self.location()
             ));
         } else {
-            say(&format!(
+            self.warn(&format!(
                 "rime: warning: no --encrypt-pass-file: the repository at {} is NOT encrypted",
                 self.location()
             ));
@@ -444,6 +460,12 @@ mod tests {
         assert!(parse_date("--x", "2026-11-21T10:00:00").is_ok());
         assert!(parse_date("--x", "2026-11-21 10:00:00").is_ok());
         assert!(parse_date("--x", "yesterday").is_err());
+        // The form info prints, and explicit offsets: the same instant in any time zone.
+        let utc = 1_795_325_423; // 2026-11-22T05:30:23Z
+        assert_eq!(parse_date("--x", "2026-11-22T05:30:23Z").unwrap(), utc);
+        assert_eq!(parse_date("--x", "2026-11-22 05:30:23Z").unwrap(), utc);
+        assert_eq!(parse_date("--x", "2026-11-22T07:30:23+02:00").unwrap(), utc);
+        assert_eq!(parse_date("--x", "2026-11-22T00:30:23-0500").unwrap(), utc);
         assert_eq!(parse_limit("--u", "-1").unwrap(), None);
         assert_eq!(parse_limit("--u", "2M").unwrap(), Some(2 << 20));
         assert!(parse_limit("--u", "2Q").is_err());

@@ -16,15 +16,26 @@ use super::agent::AgentArgs;
 use super::agent_opts::{parse_date, Job};
 
 pub fn restore(job: &Job, a: &AgentArgs) -> Result<ExitCode> {
-    let target = a
-        .restore_abs_path
-        .clone()
-        .ok_or_else(|| Error::invalid("--action restore needs --restore-abs-path"))?;
     let date = a
         .restore_from_date
         .as_deref()
         .map(|d| parse_date("--restore-from-date", d))
         .transpose()?;
+    // Messages print times in UTC: name the date as the user gave it too (local time when it
+    // has no offset), so that "no backup at or before" is not read as a different date.
+    restore_at(job, a, date).map_err(|e| match &a.restore_from_date {
+        Some(given) if e.kind() == ErrorKind::NotFound => {
+            e.within(format!("--restore-from-date {given}"))
+        }
+        _ => e,
+    })
+}
+
+fn restore_at(job: &Job, a: &AgentArgs, date: Option<i64>) -> Result<ExitCode> {
+    let target = a
+        .restore_abs_path
+        .clone()
+        .ok_or_else(|| Error::invalid("--action restore needs --restore-abs-path"))?;
     if !a.overwrite && !is_empty_dir(&target)? {
         return Err(Error::invalid(format!(
             "--restore-abs-path {} is not empty: use --overwrite to restore into it",
@@ -32,7 +43,12 @@ pub fn restore(job: &Job, a: &AgentArgs) -> Result<ExitCode> {
         )));
     }
     if a.engine == "rime" {
-        let Some((id, _)) = newest_rime_snapshot(job, date)? else {
+        let found = match job.open(false) {
+            Ok(repo) => newest_rime_snapshot(&repo, job, date)?,
+            Err(e) if e.kind() == ErrorKind::RepositoryNotFound => None,
+            Err(e) => return Err(e),
+        };
+        let Some((id, _)) = found else {
             return Err(Error::new(
                 ErrorKind::NotFound,
                 format!(
@@ -46,28 +62,29 @@ pub fn restore(job: &Job, a: &AgentArgs) -> Result<ExitCode> {
         };
         return rime_engine_restore(job, a, &target, id);
     }
-    // The password is checked here, before anything is written. A container may hold only
-    // Freezer's own backups (no rime repository yet), or both: the newest backup at or before
-    // the date wins, whoever wrote it.
-    let rime = match job.open(false) {
-        Ok(repo) => match tarlevel::chain_at(&repo, &job.hostname, &job.backup_name, date) {
-            Ok(chain) => Ok((repo, chain)),
-            Err(e) => Err(e),
-        },
-        Err(e) => Err(e),
+    // The password is checked here, before anything is written. A container may hold tar
+    // chains, snapshots of rime's own engine (a job that moved to --engine rime, restored by a
+    // job that does not say so) and Freezer's own backups: the newest restore point at or
+    // before the date wins, whoever wrote it.
+    let opened = job.open(false);
+    let snapshot = match &opened {
+        Ok(repo) => newest_rime_snapshot(repo, job, date)?,
+        Err(_) => None,
     };
-    // No tar chain of this host and name, but snapshots of rime's own engine (a job that backs
-    // up with --engine rime and restores without saying so): the newest of those, unless
-    // Freezer's own backups in the container hold a newer one.
-    if matches!(&rime, Err(e) if e.kind() == ErrorKind::NotFound) {
-        if let Some((id, t)) = newest_rime_snapshot(job, date)? {
-            let freezer_newer = matches!(
-                super::agent_legacy::newest_at(job, date),
-                Ok(super::agent_legacy::Lookup::Found(_, b)) if b.timestamp > t
-            );
-            if !freezer_newer {
-                return rime_engine_restore(job, a, &target, id);
-            }
+    let rime = opened.and_then(|repo| {
+        tarlevel::chain_at(&repo, &job.hostname, &job.backup_name, date).map(|c| (repo, c))
+    });
+    if let Some((id, t)) = snapshot {
+        let chain_end = match &rime {
+            Ok((_, c)) => c.last().map(|(_, s)| (s.time.secs, s.time.nanos)),
+            Err(_) => None,
+        };
+        let freezer_newer = matches!(
+            super::agent_legacy::newest_at(job, date),
+            Ok(super::agent_legacy::Lookup::Found(_, b)) if b.timestamp > t.0
+        );
+        if chain_end.is_none_or(|end| t > end) && !freezer_newer {
+            return rime_engine_restore(job, a, &target, id);
         }
     }
     let legacy = legacy_candidate(job, date, &rime)?;
@@ -276,10 +293,12 @@ pub fn info(job: &Job, a: &AgentArgs) -> Result<ExitCode> {
     };
     match super::agent_legacy::list(job) {
         Ok(legacy) => {
-            for (_, b) in legacy {
-                if !wanted(&b.host, &b.name) {
+            for (_, mut b) in legacy {
+                // On the `<host>_<name>` directory: either may contain `_`.
+                if !b.is_of(a.hostname.as_deref(), a.backup_name.as_deref()) {
                     continue;
                 }
+                b.split_as(Some(&job.hostname), a.backup_name.as_deref());
                 rows.push(Row {
                     time: b.timestamp,
                     id: format!("freezer:{}", b.dir),
@@ -298,10 +317,18 @@ pub fn info(job: &Job, a: &AgentArgs) -> Result<ExitCode> {
         Err(e) if repo_err.is_some() => return Err(e),
         Err(_) => {}
     }
-    if rows.is_empty() {
-        if let Some(e) = repo_err {
-            return Err(e);
-        }
+    // Nothing to restore is an answer ("0 restore points"), not a missing repository: the
+    // container may hold only Freezer's backups, of other hosts or names.
+    if rows.is_empty() && repo_err.is_some() {
+        job.say(&format!(
+            "rime: no rime repository at {} yet, and no Freezer backup{}",
+            job.location(),
+            if a.hostname.is_some() || a.backup_name.is_some() {
+                " of this host and name"
+            } else {
+                ""
+            }
+        ));
     }
     rows.sort_by(|x, y| (x.time, &x.id).cmp(&(y.time, &y.id)));
     if job.g.json {
@@ -346,16 +373,12 @@ pub fn info(job: &Job, a: &AgentArgs) -> Result<ExitCode> {
 }
 
 /// The newest snapshot of rime's own engine (not a tar level) of this host and name at or
-/// before `date`, with its time; `None` without a repository or such a snapshot.
+/// before `date`, with its time (seconds, nanoseconds).
 fn newest_rime_snapshot(
+    repo: &rime_engine::repo::Repository,
     job: &Job,
     date: Option<i64>,
-) -> Result<Option<(rime_engine::id::SnapshotId, i64)>> {
-    let repo = match job.open(false) {
-        Ok(r) => r,
-        Err(e) if e.kind() == ErrorKind::RepositoryNotFound => return Ok(None),
-        Err(e) => return Err(e),
-    };
+) -> Result<Option<(rime_engine::id::SnapshotId, (i64, u32))>> {
     Ok(repo
         .list_snapshots()?
         .into_iter()
@@ -367,7 +390,7 @@ fn newest_rime_snapshot(
                 && date.is_none_or(|d| s.time.secs <= d)
         })
         .max_by_key(|(id, s)| (s.time.secs, s.time.nanos, *id))
-        .map(|(id, s)| (id, s.time.secs)))
+        .map(|(id, s)| (id, (s.time.secs, s.time.nanos))))
 }
 
 /// Snapshot `id` of rime's own engine, restored by `rime restore` into the target (the

@@ -208,7 +208,7 @@ pub fn report(
 ) -> Result<ExitCode> {
     let s = &r.snapshot.stats;
     if g.json {
-        super::print_json(&serde_json::json!({
+        let doc = serde_json::json!({
             "id": r.id.to_hex(),
             "short_id": r.id.short(),
             "parent": r.snapshot.parent.map(|p| p.to_hex()),
@@ -221,9 +221,13 @@ pub fn report(
             },
             "warnings": r.warnings,
             "source": r.snapshot.source.label(),
-        }));
+        });
+        let text = serde_json::to_string_pretty(&doc).expect("JSON values serialize");
+        super::print_result(g, &text);
     } else if !g.quiet && r.snapshot.source.has_chunk_map() {
-        println!(
+        super::print_result(
+            g,
+            &format!(
             "snapshot {} saved: {} {} of {}; read {}, added {} to the repository; {} new / {} reused chunks; {:.2} s",
             r.id.short(),
             r.snapshot.source.label(),
@@ -234,9 +238,12 @@ pub fn report(
             s.chunks_new,
             s.chunks_reused,
             s.duration_ms as f64 / 1000.0
+        ),
         );
     } else if !g.quiet {
-        println!(
+        super::print_result(
+            g,
+            &format!(
             "snapshot {} {}: {} files, {} dirs, {} total; read {} files ({}), added {} to the repository; {} new / {} reused chunks; {:.2} s",
             r.id.short(),
             if g.dry_run { "not saved (dry run)" } else { "saved" },
@@ -249,6 +256,7 @@ pub fn report(
             s.chunks_new,
             s.chunks_reused,
             s.duration_ms as f64 / 1000.0
+        ),
         );
     }
     if !r.warnings.is_empty() {

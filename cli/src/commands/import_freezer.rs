@@ -74,8 +74,11 @@ pub fn run(g: &GlobalOpts, a: ImportFreezerArgs) -> Result<ExitCode> {
     if a.list {
         let all: Vec<LegacyBackup> = legacy::list(c.as_ref())?
             .into_iter()
-            .filter(|b| a.host.as_ref().is_none_or(|h| *h == b.host))
-            .filter(|b| a.name.as_ref().is_none_or(|n| *n == b.name))
+            .filter(|b| b.is_of(a.host.as_deref(), a.name.as_deref()))
+            .map(|mut b| {
+                b.split_as(a.host.as_deref(), a.name.as_deref());
+                b
+            })
             .collect();
         if g.json {
             super::print_json(&serde_json::Value::Array(

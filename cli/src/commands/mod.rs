@@ -170,6 +170,16 @@ pub fn snapshot_view(
 }
 
 /// Print JSON to stdout.
+/// A result line: on standard output, unless that is reserved for one machine-read document
+/// ([`GlobalOpts::stdout_reserved`]), then on standard error.
+pub fn print_result(g: &GlobalOpts, text: &str) {
+    if g.stdout_reserved {
+        eprintln!("{text}");
+    } else {
+        println!("{text}");
+    }
+}
+
 pub fn print_json(v: &serde_json::Value) {
     println!(
         "{}",

@@ -78,6 +78,10 @@ pub struct CreateStats {
     pub bytes: u64,
     pub archive_bytes: u64,
     pub warnings: Vec<String>,
+    /// How many of the warnings are paths whose content could not be read (missing or
+    /// zero-filled in the archive): the backup is partial. Paths on another file system and
+    /// links left unfollowed are warnings too, but nothing was lost.
+    pub unreadable: u64,
 }
 
 /// The result of [`create`]: the sink back (to finish compression/encryption), the new
@@ -185,6 +189,12 @@ impl<W: Write> Ctx<'_, W> {
         self.stats.warnings.push(w);
     }
 
+    /// A path whose content is missing from the archive: a warning that makes the backup partial.
+    fn unreadable(&mut self, w: String) {
+        self.stats.unreadable += 1;
+        self.warn(w);
+    }
+
     /// Dump one directory: its dumpdir member, then its changed non-directory entries.
     /// Returns the subdirectories to visit.
     fn dir(&mut self, slot: &Slot, md: &Stat) -> Result<Vec<(Arc<Slot>, Stat)>> {
@@ -204,7 +214,7 @@ impl<W: Write> Ctx<'_, W> {
             }
             Err(e) => {
                 // Not stored at all: an empty dumpdir would delete its contents on extraction.
-                self.warn(format!(
+                self.unreadable(format!(
                     "{}: cannot read directory, not dumped: {e}",
                     path.display()
                 ));
@@ -228,7 +238,7 @@ impl<W: Write> Ctx<'_, W> {
                 Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
                 Err(err) => {
                     let child = path.join(std::ffi::OsStr::from_bytes(&nb));
-                    self.warn(format!("{}: cannot stat: {err}", child.display()));
+                    self.unreadable(format!("{}: cannot stat: {err}", child.display()));
                     entries.push(DumpEntry {
                         flag: b'N',
                         name: nb,
@@ -368,7 +378,7 @@ impl<W: Write> Ctx<'_, W> {
             let mut file = match file {
                 Ok(f) => f,
                 Err(e) => {
-                    self.warn(format!("{}: cannot open, not dumped: {e}", path.display()));
+                    self.unreadable(format!("{}: cannot open, not dumped: {e}", path.display()));
                     return Ok(());
                 }
             };
@@ -384,7 +394,7 @@ impl<W: Write> Ctx<'_, W> {
             };
             let missing = self.tar.append_reader(&h, &mut src).map_err(werr)?;
             if let Some(e) = read_err {
-                self.warn(format!(
+                self.unreadable(format!(
                     "{}: read error, stored zero-filled: {e}",
                     path.display()
                 ));
@@ -402,7 +412,7 @@ impl<W: Write> Ctx<'_, W> {
             let target = match fs::read_link(path) {
                 Ok(t) => t,
                 Err(e) => {
-                    self.warn(format!("{}: cannot read link: {e}", path.display()));
+                    self.unreadable(format!("{}: cannot read link: {e}", path.display()));
                     return Ok(());
                 }
             };

@@ -68,7 +68,7 @@ impl ImportReport {
 }
 
 fn selected(b: &LegacyBackup, o: &ImportOptions) -> bool {
-    o.host.as_ref().is_none_or(|h| *h == b.host) && o.name.as_ref().is_none_or(|n| *n == b.name)
+    b.is_of(o.host.as_deref(), o.name.as_deref())
 }
 
 /// Import every selected backup of `c` that the repository does not hold yet, oldest first.
@@ -79,7 +79,11 @@ pub fn import(
     opts: &ImportOptions,
     mut on_item: impl FnMut(&LegacyBackup, &ImportOutcome),
 ) -> Result<ImportReport> {
-    let all = super::list(c)?;
+    let mut all = super::list(c)?;
+    // Snapshots are filed under the host and name asked for, where the directory name allows.
+    for b in &mut all {
+        b.split_as(opts.host.as_deref(), opts.name.as_deref());
+    }
     let mut done: std::collections::HashMap<String, SnapshotId> = Default::default();
     for (id, snap) in repo.list_snapshots()? {
         if let Ok(s) = snap {

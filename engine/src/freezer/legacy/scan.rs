@@ -39,7 +39,8 @@ pub struct DataObject {
 pub struct LegacyBackup {
     /// `<host>_<name>`, Freezer's namespace directory.
     pub hostname_backup_name: String,
-    /// Host part: up to the first `_` (host names have no `_`; backup names may).
+    /// Host part. Freezer joins host and name with `_`, and either may contain one, so the
+    /// split is a guess ([`split_host_name`]); select backups with [`LegacyBackup::is_of`].
     pub host: String,
     /// Backup name part (`--backup-name`).
     pub name: String,
@@ -71,11 +72,46 @@ impl LegacyBackup {
     }
 }
 
-/// `host_name` → (host, name).
-pub fn split_host_name(hn: &str) -> (String, String) {
+/// Freezer's `<host>_<name>` → (host, name). Both may contain `_` (`web_01`, `etc_files`),
+/// so the directory name alone cannot say where the host ends: at `host` when it starts with
+/// `host_` (the host asked for, or this machine's name), else at the first `_`.
+pub fn split_host_name(hn: &str, host: Option<&str>) -> (String, String) {
+    if let Some(name) = host.and_then(|h| hn.strip_prefix(h)?.strip_prefix('_')) {
+        return (
+            hn[..hn.len() - name.len() - 1].to_string(),
+            name.to_string(),
+        );
+    }
     match hn.split_once('_') {
         Some((h, n)) => (h.to_string(), n.to_string()),
         None => (hn.to_string(), String::new()),
+    }
+}
+
+impl LegacyBackup {
+    /// Whether this is a backup of `host` and `name` (`None`: any), matched on Freezer's
+    /// `<host>_<name>` directory as Freezer itself does, never on the guessed split.
+    pub fn is_of(&self, host: Option<&str>, name: Option<&str>) -> bool {
+        let hn = self.hostname_backup_name.as_str();
+        match (host, name) {
+            (Some(h), Some(n)) => hn == format!("{h}_{n}"),
+            (Some(h), None) => hn.strip_prefix(h).is_some_and(|r| r.starts_with('_')),
+            (None, Some(n)) => hn.strip_suffix(n).is_some_and(|r| r.ends_with('_')),
+            (None, None) => true,
+        }
+    }
+
+    /// Split the directory name as the caller knows it to be: at `host` when it is the prefix,
+    /// else before `name` when it is the suffix (for display and for the host and name an
+    /// import files snapshots under).
+    pub fn split_as(&mut self, host: Option<&str>, name: Option<&str>) {
+        let hn = &self.hostname_backup_name;
+        if host.is_some_and(|h| self.is_of(Some(h), None)) {
+            (self.host, self.name) = split_host_name(hn, host);
+        } else if let Some(n) = name.filter(|n| self.is_of(None, Some(n))) {
+            self.host = hn[..hn.len() - n.len() - 1].to_string();
+            self.name = n.to_string();
+        }
     }
 }
 
@@ -175,7 +211,7 @@ fn describe(
     if data.is_empty() && metadata.is_none() {
         return Ok(None);
     }
-    let (host, name) = split_host_name(hn);
+    let (host, name) = split_host_name(hn, Some(&crate::hostname()));
     let declared = metadata
         .as_ref()
         .and_then(|m| m.compression.as_deref())
@@ -257,4 +293,52 @@ pub fn check_objects(b: &LegacyBackup) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn backup(hn: &str) -> LegacyBackup {
+        let (host, name) = split_host_name(hn, None);
+        LegacyBackup {
+            hostname_backup_name: hn.into(),
+            host,
+            name,
+            level_zero: 0,
+            level: 0,
+            timestamp: 0,
+            size: 0,
+            compression: None,
+            encrypted: false,
+            metadata: None,
+            data: vec![],
+            dir: String::new(),
+        }
+    }
+
+    #[test]
+    fn host_and_name_with_underscores_match_on_the_whole_directory_name() {
+        let b = backup("web_01_etc_files");
+        assert!(b.is_of(Some("web_01"), Some("etc_files")));
+        assert!(b.is_of(Some("web_01"), None));
+        assert!(b.is_of(Some("web"), None), "ambiguous: also host web");
+        assert!(b.is_of(None, Some("etc_files")));
+        assert!(!b.is_of(Some("web_0"), None));
+        assert!(!b.is_of(Some("web_01"), Some("etc")));
+        assert!(!b.is_of(None, Some("files_")));
+        assert_eq!(
+            split_host_name("web_01_etc", Some("web_01")),
+            ("web_01".into(), "etc".into())
+        );
+        assert_eq!(
+            split_host_name("web1_etc_x", Some("web_01")),
+            ("web1".into(), "etc_x".into())
+        );
+        let mut b = backup("web_01_etc");
+        b.split_as(None, Some("etc"));
+        assert_eq!((b.host.as_str(), b.name.as_str()), ("web_01", "etc"));
+        b.split_as(Some("web"), None);
+        assert_eq!((b.host.as_str(), b.name.as_str()), ("web", "01_etc"));
+    }
 }

@@ -147,7 +147,7 @@ pub fn backup_scanned(
             .chunks_reused
             .load(std::sync::atomic::Ordering::Relaxed),
         trees_new: saver.trees_new.load(std::sync::atomic::Ordering::Relaxed),
-        unreadable: tar_stats.warnings.len() as u64,
+        unreadable: tar_stats.unreadable,
         ..Default::default()
     };
     let packed = saver.finish()?;

@@ -1,0 +1,259 @@
+//! `rime agent` where a job meets its surroundings: Freezer's scheduler parsing the whole of
+//! stdout as the metadata JSON, restores that choose between tar chains and `--engine rime`
+//! snapshots, partial backups of unreadable trees, dates copied from `info` (UTC) or given with
+//! an offset, and `-F` naming a symbolic link to a file.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+use crate::agent::{local_date, next_second, Job};
+use crate::util::*;
+
+fn read(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// `--metadata-out -` (how the scheduler runs the agent, without -q): stdout is the metadata
+/// document and nothing else, for both engines, with and without `--dry-run`.
+#[test]
+fn agent_metadata_on_stdout_is_the_only_thing_there() {
+    let j = Job::new();
+    write(&j.src().join("f"), "data\n");
+    let src = j.src().display().to_string();
+    for engine in ["tar", "rime"] {
+        for dry in [true, false] {
+            let mut args = vec![
+                "--path-to-backup",
+                &src,
+                "--engine",
+                engine,
+                "--metadata-out",
+                "-",
+            ];
+            if dry {
+                args.push("--dry-run");
+            }
+            let o = j.run(&args);
+            o.ok();
+            let doc: Value = serde_json::from_str(&o.stdout).unwrap_or_else(|e| {
+                panic!(
+                    "--engine {engine} dry run {dry}: stdout is not one JSON document ({e}):\n{}",
+                    o.stdout
+                )
+            });
+            assert_eq!(doc["action"], "backup", "{doc}");
+            assert_eq!(doc["engine_name"], engine, "{doc}");
+            assert!(!o.stderr.is_empty(), "the messages went to stderr");
+        }
+    }
+}
+
+/// Without `--engine`, a restore takes the newest restore point at or before the date, be it
+/// a tar level or a snapshot of `--engine rime` (a job that changed engines).
+#[test]
+fn agent_restore_takes_the_newest_of_tar_levels_and_rime_snapshots() {
+    let j = Job::new();
+    let f = j.src().join("f");
+    write(&f, "tar level 0\n");
+    j.backup(&[]);
+    next_second();
+    write(&f, "rime snapshot\n");
+    let rime_time = j.backup(&["--engine", "rime"])["time_stamp"]
+        .as_i64()
+        .unwrap();
+    next_second();
+    let newest = j.p("newest");
+    j.restore(&newest, &[]).ok();
+    assert_eq!(read(&newest.join("f")), "rime snapshot\n");
+    // A tar level after it wins in turn; at the snapshot's date, the snapshot.
+    write(&f, "tar level 1\n");
+    assert_eq!(j.backup(&[])["curr_backup_level"], 1);
+    let newest = j.p("newest-tar");
+    j.restore(&newest, &[]).ok();
+    assert_eq!(read(&newest.join("f")), "tar level 1\n");
+    let then = j.p("then");
+    j.restore(&then, &["--restore-from-date", &local_date(rime_time)])
+        .ok();
+    assert_eq!(read(&then.join("f")), "rime snapshot\n");
+}
+
+/// A tar-engine backup that could not read a file is saved, with its metadata, but exits 3
+/// (as `rime backup`): the warning shows under `-q` and is logged at WARNING.
+#[test]
+fn agent_tar_backup_with_an_unreadable_file_exits_3() {
+    let j = Job::new();
+    write(&j.src().join("ok"), "readable\n");
+    write(&j.src().join("locked"), "secret\n");
+    chmod(&j.src().join("locked"), 0o000);
+    let container = j.p("container");
+    let log = j.p("logs/agent.log");
+    mkdir(&container);
+    mkdir(log.parent().unwrap());
+    let args = [
+        os("agent"),
+        os("--storage"),
+        os("local"),
+        os("--container"),
+        os(&container),
+        os("-N"),
+        os("job"),
+        os("--hostname"),
+        os("host1"),
+        os("--encrypt-pass-file"),
+        os(j.p("pass")),
+        os("--path-to-backup"),
+        os(j.src()),
+        os("--metadata-out"),
+        os("-"),
+        os("--log-file"),
+        os(&log),
+        os("--log-level"),
+        os("warning"),
+        os("-q"),
+    ];
+    let mut cmd = if is_root() {
+        // root reads mode 000 files: run as nobody, who can reach the job's files.
+        chmod(j.p("").as_path(), 0o755);
+        chmod(&j.p("pass"), 0o644);
+        for d in [&container, &log.parent().unwrap().to_path_buf()] {
+            let st = Command::new("chown")
+                .args([os("65534:65534"), os(d)])
+                .status()
+                .unwrap();
+            assert!(st.success());
+        }
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(rime_bin());
+        c
+    } else {
+        Command::new(rime_bin())
+    };
+    let o = cmd
+        .args(args)
+        .env_remove("RIME_PASSWORD")
+        .env_remove("RIME_PASSWORD_FILE")
+        .stdin(Stdio::null())
+        .output()
+        .expect("cannot run rime");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "stdout: {stdout}\nstderr: {stderr}"
+    );
+    assert!(stderr.contains("locked: cannot open"), "{stderr}");
+    assert!(stderr.contains("1 path(s) could not be read"), "{stderr}");
+    let doc: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(doc["curr_backup_level"], 0, "metadata written: {doc}");
+    let logged = read(&log);
+    assert!(
+        logged.contains("WARNING rime-agent rime: warning:") && logged.contains("locked"),
+        "{logged}"
+    );
+    // The backup is there and restores what was readable.
+    let out = j.p("out");
+    j.restore(&out, &[]).ok();
+    assert_eq!(read(&out.join("ok")), "readable\n");
+    assert!(!out.join("locked").exists());
+}
+
+/// `--restore-from-date` takes the times `info` prints (UTC, `Z`) and explicit offsets as
+/// that instant whatever the local time zone; a date without an offset is local time, and
+/// an error names it as given.
+#[test]
+fn agent_restore_dates_in_utc_with_offsets_and_local() {
+    let j = Job::new();
+    let f = j.src().join("f");
+    let mut times = vec![];
+    for v in ["A", "B", "C"] {
+        write(&f, v);
+        times.push(j.backup(&[])["time_stamp"].as_i64().unwrap());
+        next_second();
+        next_second();
+    }
+    let info = j.run(&["--action", "info", "--json"]);
+    let b_utc = info.ok().json()[1]["time"].as_str().unwrap().to_string();
+    assert!(b_utc.ends_with('Z'), "{b_utc}");
+    let b_plus2 = chrono::DateTime::from_timestamp(times[1], 0)
+        .unwrap()
+        .with_timezone(&chrono::FixedOffset::east_opt(2 * 3600).unwrap())
+        .format("%Y-%m-%dT%H:%M:%S%:z")
+        .to_string();
+    let ny = [("TZ", std::ffi::OsStr::new("America/New_York"))];
+    for (i, date) in [b_utc.clone(), b_plus2].iter().enumerate() {
+        let t = j.p(&format!("b{i}"));
+        let mut args: Vec<String> = ["agent", "--storage", "local", "--container"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        args.push(j.p("container").display().to_string());
+        for a in [
+            "-N",
+            "job",
+            "--hostname",
+            "host1",
+            "--encrypt-pass-file",
+            &j.p("pass").display().to_string(),
+            "--action",
+            "restore",
+            "--restore-abs-path",
+            &t.display().to_string(),
+            "--restore-from-date",
+            date,
+        ] {
+            args.push(a.to_string());
+        }
+        rime_raw(&args, &ny).ok();
+        assert_eq!(
+            read(&t.join("f")),
+            "B",
+            "--restore-from-date {date} under TZ=America/New_York"
+        );
+    }
+    // Local time, as Freezer reads it.
+    let t = j.p("local");
+    j.restore(&t, &["--restore-from-date", &local_date(times[1])])
+        .ok();
+    assert_eq!(read(&t.join("f")), "B");
+    j.restore(
+        &j.p("never"),
+        &["--restore-from-date", "2001-01-01T00:00:00"],
+    )
+    .error_names(&["--restore-from-date 2001-01-01T00:00:00", "at or before"]);
+}
+
+/// `-F` naming a symbolic link to a file archives the link under its own name (Freezer's
+/// `tar -C dirname basename`); with `--dereference-symlink soft`, the file's content under
+/// the link's name.
+#[test]
+fn agent_single_file_symlink_keeps_its_name() {
+    let j = Job::new();
+    write(&j.src().join("real.txt"), "real\n");
+    symlink("real.txt", &j.src().join("link.txt"));
+    let link = j.src().join("link.txt").display().to_string();
+    j.backup_path(&link, &[]);
+    let out = j.p("out");
+    j.restore(&out, &[]).ok();
+    assert_eq!(
+        walk(&out),
+        vec![std::path::PathBuf::new(), "link.txt".into()],
+        "the link alone"
+    );
+    assert_eq!(
+        std::fs::read_link(out.join("link.txt")).unwrap(),
+        Path::new("real.txt")
+    );
+    j.backup_path(&link, &["-N", "deref", "--dereference-symlink", "soft"]);
+    let out = j.p("out-deref");
+    j.restore(&out, &["-N", "deref"]).ok();
+    let m = std::fs::symlink_metadata(out.join("link.txt")).unwrap();
+    assert!(m.is_file(), "the content under the link's name");
+    assert_eq!(read(&out.join("link.txt")), "real\n");
+    assert!(!out.join("real.txt").exists());
+}
