@@ -299,6 +299,52 @@ fn gnu_tar_levels_apply_with_rime_deletions_included() {
     assert_same_tree(&src, &dest);
 }
 
+/// Freezer runs GNU tar with `--no-check-device`: a directory recorded at the previous level is
+/// recognised by its inode alone, so a tree read from a new snapshot or loop mount (same inodes,
+/// another device number) gives a real incremental level, not a full one. The SNAR's device
+/// numbers are changed as such a remount changes them; GNU tar with Freezer's flags, given the
+/// same SNAR, archives the same single file.
+#[test]
+fn a_changed_device_number_keeps_the_level_incremental() {
+    require!("tar");
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    make_tree(&src);
+    std::thread::sleep(std::time::Duration::from_millis(1100)); // see the test above
+    let (mut s0, st0) = rime_level(&src, None, &t.path().join("level-0.tar"));
+    assert!(st0.files_dumped >= 6, "{st0:?}");
+    for d in &mut s0.dirs {
+        d.dev ^= 0x5a5a; // as after a remount on another device
+    }
+    let s0 = Snar::parse(&s0.to_bytes()).unwrap(); // as stored between levels
+    write(&src.join("a/one.txt"), b"one, changed\n");
+
+    let (_, st1) = rime_level(&src, Some(&s0), &t.path().join("level-1.tar"));
+    assert_eq!(st1.files_dumped, 1, "only a/one.txt changed: {st1:?}");
+    assert!(st1.bytes < 100, "{st1:?}");
+
+    let snar = t.path().join("snar");
+    fs::write(&snar, s0.to_bytes()).unwrap();
+    let listing = run(Command::new("tar")
+        .current_dir(&src)
+        .args(["--create", "--no-check-device", "--one-file-system", "-f", "/dev/null", "-v"])
+        .arg(format!("--listed-incremental={}", snar.display()))
+        .arg("."));
+    let files: Vec<_> = String::from_utf8_lossy(&listing)
+        .lines()
+        .filter(|l| !l.ends_with('/'))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(files, ["./a/one.txt"], "GNU tar --no-check-device");
+
+    let dest = t.path().join("dest");
+    fs::create_dir(&dest).unwrap();
+    for l in 0..2 {
+        gnu_extract(&t.path().join(format!("level-{l}.tar")), &dest);
+    }
+    assert_same_tree(&src, &dest);
+}
+
 /// `--exclude` as GNU tar applies it by default (unanchored: `cache/*` at any depth, `*.log`
 /// in any directory, `d/sub` as a tail of the path): rime's archive has the same members as
 /// GNU tar's of the same tree with the same patterns.

@@ -6,7 +6,8 @@
 //! this archive, `N` unchanged since the previous level, `D` a subdirectory — so that extraction
 //! (`tar --extract --listed-incremental=/dev/null`) deletes what no longer exists. A file is
 //! dumped when it is new in its directory (not in the directory's previous dumpdir, or the
-//! directory itself is new / has a new inode) or when its mtime or ctime is not older than the
+//! directory itself is new / has a new inode; its device number is not compared, as with
+//! `--no-check-device`) or when its mtime or ctime is not older than the
 //! previous snapshot time: GNU tar's rule, so GNU tar and rime can continue each other's chains.
 //!
 //! Order: each directory's dumpdir, then its files in byte order, then its subdirectories
@@ -211,10 +212,11 @@ impl<W: Write> Ctx<'_, W> {
                 return Ok(Vec::new());
             }
         };
-        let prev = self
-            .prev
-            .get(name)
-            .filter(|d| d.dev == md.dev && d.ino == md.ino);
+        // The inode alone says whether this is the directory recorded at the previous level,
+        // as GNU tar's `--no-check-device` (which Freezer passes): device numbers change when
+        // the tree is read from a new LVM/btrfs snapshot mount, a loop or NFS mount, or after
+        // a reboot, and comparing them would turn every such level into a full one.
+        let prev = self.prev.get(name).filter(|d| d.ino == md.ino);
         let all = self.level0 || prev.is_none();
         let known = Known::new(prev.map_or(&[][..], |d| d.entries.as_slice()));
 
