@@ -268,6 +268,18 @@ fn rime_levels_extract_with_gnu_tar_deletions_included() {
 #[test]
 fn gnu_tar_levels_apply_with_rime_deletions_included() {
     require!("tar");
+    gnu_tar_levels_apply("--format=gnu");
+}
+
+/// The same in POSIX format, where GNU tar keeps each directory's listing in a `GNU.dumpdir`
+/// pax record of a plain directory member instead of a `D` member.
+#[test]
+fn gnu_tar_posix_levels_apply_with_rime_deletions_included() {
+    require!("tar");
+    gnu_tar_levels_apply("--format=posix");
+}
+
+fn gnu_tar_levels_apply(format: &str) {
     let t = tempfile::tempdir().unwrap();
     let src = t.path().join("src");
     make_tree(&src);
@@ -275,7 +287,7 @@ fn gnu_tar_levels_apply_with_rime_deletions_included() {
     let gnu_level = |l: u32| {
         run(Command::new("tar")
             .current_dir(&src)
-            .args(["--create", "--format=gnu", "--one-file-system", "-f"])
+            .args(["--create", format, "--one-file-system", "-f"])
             .arg(t.path().join(format!("level-{l}.tar")))
             .arg(format!("--listed-incremental={}", snar.display()))
             .arg("."));

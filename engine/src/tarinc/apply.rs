@@ -155,7 +155,7 @@ impl Ctx<'_> {
         Ok(true)
     }
 
-    fn member<R: Read>(&mut self, r: &mut TarReader<R>, e: Entry) -> Result<()> {
+    fn member<R: Read>(&mut self, r: &mut TarReader<R>, mut e: Entry) -> Result<()> {
         let comps = match components(&e.path) {
             Some(c) => c,
             None => {
@@ -184,7 +184,10 @@ impl Ctx<'_> {
                 }
                 self.checked.insert(path.clone());
                 if e.kind == EntryKind::Dumpdir {
-                    let data = r.data_to_vec(1 << 30)?;
+                    let data = match e.dumpdir.take() {
+                        Some(d) => d, // from a pax `GNU.dumpdir` record
+                        None => r.data_to_vec(1 << 30)?,
+                    };
                     self.dumpdir(&path, &data)?;
                 }
                 self.dirs.push((path, e));
