@@ -7,6 +7,7 @@ mod devices;
 mod util;
 
 mod agent;
+mod agent_mount;
 mod cli;
 mod crash;
 mod crash_every_write;
