@@ -268,6 +268,18 @@ fn rime_levels_extract_with_gnu_tar_deletions_included() {
 #[test]
 fn gnu_tar_levels_apply_with_rime_deletions_included() {
     require!("tar");
+    gnu_tar_levels_apply("--format=gnu");
+}
+
+/// The same in POSIX format, where GNU tar keeps each directory's listing in a `GNU.dumpdir`
+/// pax record of a plain directory member instead of a `D` member.
+#[test]
+fn gnu_tar_posix_levels_apply_with_rime_deletions_included() {
+    require!("tar");
+    gnu_tar_levels_apply("--format=posix");
+}
+
+fn gnu_tar_levels_apply(format: &str) {
     let t = tempfile::tempdir().unwrap();
     let src = t.path().join("src");
     make_tree(&src);
@@ -275,7 +287,7 @@ fn gnu_tar_levels_apply_with_rime_deletions_included() {
     let gnu_level = |l: u32| {
         run(Command::new("tar")
             .current_dir(&src)
-            .args(["--create", "--format=gnu", "--one-file-system", "-f"])
+            .args(["--create", format, "--one-file-system", "-f"])
             .arg(t.path().join(format!("level-{l}.tar")))
             .arg(format!("--listed-incremental={}", snar.display()))
             .arg("."));
@@ -297,6 +309,172 @@ fn gnu_tar_levels_apply_with_rime_deletions_included() {
         rime_apply(&t.path().join(format!("level-{l}.tar")), &dest);
     }
     assert_same_tree(&src, &dest);
+}
+
+/// Freezer runs GNU tar with `--no-check-device`: a directory recorded at the previous level is
+/// recognised by its inode alone, so a tree read from a new snapshot or loop mount (same inodes,
+/// another device number) gives a real incremental level, not a full one. The SNAR's device
+/// numbers are changed as such a remount changes them; GNU tar with Freezer's flags, given the
+/// same SNAR, archives the same single file.
+#[test]
+fn a_changed_device_number_keeps_the_level_incremental() {
+    require!("tar");
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    make_tree(&src);
+    std::thread::sleep(std::time::Duration::from_millis(1100)); // see the test above
+    let (mut s0, st0) = rime_level(&src, None, &t.path().join("level-0.tar"));
+    assert!(st0.files_dumped >= 6, "{st0:?}");
+    for d in &mut s0.dirs {
+        d.dev ^= 0x5a5a; // as after a remount on another device
+    }
+    let s0 = Snar::parse(&s0.to_bytes()).unwrap(); // as stored between levels
+    write(&src.join("a/one.txt"), b"one, changed\n");
+
+    let (_, st1) = rime_level(&src, Some(&s0), &t.path().join("level-1.tar"));
+    assert_eq!(st1.files_dumped, 1, "only a/one.txt changed: {st1:?}");
+    assert!(st1.bytes < 100, "{st1:?}");
+
+    let snar = t.path().join("snar");
+    fs::write(&snar, s0.to_bytes()).unwrap();
+    let listing = run(Command::new("tar")
+        .current_dir(&src)
+        .args([
+            "--create",
+            "--no-check-device",
+            "--one-file-system",
+            "-f",
+            "/dev/null",
+            "-v",
+        ])
+        .arg(format!("--listed-incremental={}", snar.display()))
+        .arg("."));
+    let files: Vec<_> = String::from_utf8_lossy(&listing)
+        .lines()
+        .filter(|l| !l.ends_with('/'))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(files, ["./a/one.txt"], "GNU tar --no-check-device");
+
+    let dest = t.path().join("dest");
+    fs::create_dir(&dest).unwrap();
+    for l in 0..2 {
+        gnu_extract(&t.path().join(format!("level-{l}.tar")), &dest);
+    }
+    assert_same_tree(&src, &dest);
+}
+
+/// A tmpfs mounted for a test, unmounted on drop.
+struct Tmpfs(PathBuf);
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// Mount a small tmpfs at `at`, or print why not (not root, no mount permission) and skip.
+fn tmpfs(at: &Path) -> Option<Tmpfs> {
+    fs::create_dir_all(at).unwrap();
+    match Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+        .arg(at)
+        .output()
+    {
+        Ok(o) if o.status.success() => Some(Tmpfs(at.to_path_buf())),
+        Ok(o) => {
+            println!(
+                "skipped: mount -t tmpfs failed: {}",
+                String::from_utf8_lossy(&o.stderr).trim()
+            );
+            None
+        }
+        Err(e) => {
+            println!("skipped: cannot run mount: {e}");
+            None
+        }
+    }
+}
+
+/// A file system mounted inside the tree is not archived (one-file-system semantics, as
+/// Freezer's tar). Its mount point must be stored so that extracting onto the live tree, by
+/// GNU tar or by rime, leaves the mounted files alone; and rime's extraction never purges or
+/// removes inside such a mount, whatever the archive (GNU tar's own writes an empty dumpdir
+/// there; a level made before the mount does not list it at all).
+#[test]
+fn a_file_system_mounted_in_the_tree_survives_extraction_onto_it() {
+    require!("tar");
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    write(&src.join("top.txt"), b"top\n");
+    let Some(_mount) = tmpfs(&src.join("mnt")) else {
+        return;
+    };
+    let precious = src.join("mnt/precious");
+    write(&precious, b"never backed up\n");
+    let survives = |how: &str| {
+        assert_eq!(fs::read(&precious).unwrap(), b"never backed up\n", "{how}");
+    };
+
+    let o = tarinc::create(&src, None, Vec::new(), &CreateOptions::default()).unwrap();
+    assert!(
+        o.stats
+            .warnings
+            .iter()
+            .any(|w| w.contains("different file system")),
+        "{:?}",
+        o.stats.warnings
+    );
+    let archive = t.path().join("level-0.tar");
+    fs::write(&archive, &o.out).unwrap();
+    let mut r = TarReader::new(&o.out[..], "level 0");
+    let mut mnt_kind = None;
+    while let Some(e) = r.next_entry().unwrap() {
+        if e.path == b"./mnt/" {
+            mnt_kind = Some(e.kind);
+        }
+    }
+    assert_eq!(mnt_kind, Some(tarinc::EntryKind::Directory), "plain member");
+
+    write(&src.join("top.txt"), b"changed since\n");
+    gnu_extract(&archive, &src);
+    survives("GNU tar extracting rime's archive");
+    assert_eq!(fs::read(src.join("top.txt")).unwrap(), b"top\n");
+    rime_apply(&archive, &src);
+    survives("rime extracting its archive");
+
+    // GNU tar's own archive: an empty dumpdir for the mount point.
+    let gnu = t.path().join("gnu.tar");
+    run(Command::new("tar")
+        .current_dir(&src)
+        .args(["--create", "--format=gnu", "--one-file-system", "-f"])
+        .arg(&gnu)
+        .arg(format!(
+            "--listed-incremental={}",
+            t.path().join("snar").display()
+        ))
+        .arg("."));
+    let apply_warned = |archive: &[u8], what: &str| {
+        let mut r = TarReader::new(archive, what);
+        let s = tarinc::apply(&mut r, &src, &ApplyOptions::default()).unwrap();
+        survives(what);
+        assert!(
+            s.warnings.iter().any(|w| w.contains("mount point")),
+            "{what}: {:?}",
+            s.warnings
+        );
+    };
+    apply_warned(
+        &fs::read(&gnu).unwrap(),
+        "rime extracting GNU tar's archive",
+    );
+
+    // A tree without the mount point: its root dumpdir does not list `mnt`.
+    let plain = t.path().join("plain");
+    write(&plain.join("top.txt"), b"top\n");
+    let o = tarinc::create(&plain, None, Vec::new(), &CreateOptions::default()).unwrap();
+    apply_warned(&o.out, "rime extracting an archive without the mount point");
+    assert!(src.join("mnt").is_dir());
 }
 
 /// `--exclude` as GNU tar applies it by default (unanchored: `cache/*` at any depth, `*.log`

@@ -41,6 +41,10 @@ pub struct Spec {
     pub encrypt: Option<Kdf>,
     /// The level of each backup in order (e.g. `[0, 1, 2]`; a 0 starts a new chain).
     pub levels: Vec<u32>,
+    /// `TAR_OPTIONS` for GNU tar: Freezer passes no `--format`, so `--format=posix` here stands
+    /// for a tar configured or built with the POSIX (pax) default, whose incremental archives
+    /// keep directory listings in `GNU.dumpdir` pax records.
+    pub tar_options: &'static str,
 }
 
 impl Spec {
@@ -51,6 +55,7 @@ impl Spec {
             compression,
             encrypt,
             levels: vec![0, 1, 2],
+            tar_options: "",
         }
     }
 }
@@ -221,6 +226,7 @@ impl Fixture {
                     ("SNAR", &snar),
                     ("KEY", &key),
                     ("OUT", &data_dir.join("data")),
+                    ("TAR_OPTIONS", Path::new(spec.tar_options)),
                 ],
             );
             std::fs::copy(&snar, data_dir.join("engine_metadata")).unwrap();

@@ -95,6 +95,46 @@ fn freezer_list_and_restore_every_date_gzip() {
     import_and_check(&f.container.to_string_lossy(), &f, &[], &[]);
 }
 
+/// GNU tar in POSIX format (`TAR_OPTIONS=--format=posix`; Freezer passes no `--format`) keeps
+/// each directory's listing in a `GNU.dumpdir` pax record of a plain directory member. The
+/// deletions it records are applied, on restore and on import, as GNU tar applies them.
+#[test]
+fn freezer_posix_format_levels_restore_with_deletions() {
+    let mut spec = Spec::new("gzip", None);
+    spec.tar_options = "--format=posix";
+    let f = Fixture::build(spec);
+    let level1 = std::process::Command::new("gzip")
+        .arg("-dc")
+        .arg(f.data(1))
+        .output()
+        .unwrap()
+        .stdout;
+    assert!(
+        level1.windows(11).any(|w| w == b"GNU.dumpdir"),
+        "not a POSIX-format incremental archive"
+    );
+    let c = LocalContainer::new(&f.container);
+    check_every_date(&c, &f, None);
+    // GNU tar's own extraction of levels 0 and 1 gives the tree rime restores.
+    let gnu = f.tmp.path().join("gnu-extract");
+    mkdir(&gnu);
+    for i in 0..2 {
+        let st = std::process::Command::new("tar")
+            .args(["--extract", "-z", "--incremental", "-f"])
+            .arg(f.data(i))
+            .arg("-C")
+            .arg(&gnu)
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+    let t = f.tmp.path().join("rime-level-1");
+    restore_at(&c, &f, f.made[1].ts, None, &t).unwrap();
+    assert!(!t.join("gone-later.txt").exists() && !t.join("olddir").exists());
+    compare_trees(&gnu, &t);
+    import_and_check(&f.container.to_string_lossy(), &f, &[], &[]);
+}
+
 #[test]
 fn freezer_always_level_differentials_resolved_by_time() {
     // --always-level 1: every backup after the first is a differential against level 0, so

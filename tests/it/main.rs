@@ -8,6 +8,7 @@ mod util;
 
 mod agent;
 mod agent_edges;
+mod agent_mount;
 mod cli;
 mod crash;
 mod crash_every_write;

@@ -6,17 +6,21 @@
 //! Safety: member names are confined to the target (leading `/` and `.` are dropped, names
 //! with `..` are skipped with a warning), and nothing is written through a symlink inside the
 //! target. The first header is read and checked before anything on disk is touched, so a stream
-//! decrypted with a wrong key or of the wrong format fails without writing.
+//! decrypted with a wrong key or of the wrong format fails without writing. Nothing is purged or
+//! removed inside another file system mounted in the target (see [`super::remove`]): restoring
+//! `/srv` in place must not empty `/srv/data` when that is a mount the backup did not enter.
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
 use std::fs::{self, File};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use super::header::{Entry, EntryKind};
 use super::read::TarReader;
+use super::remove::{on_other_fs, remove_same_fs};
 use crate::error::{Error, IoContext, Result};
 
 /// Extraction options.
@@ -47,6 +51,8 @@ pub struct ApplyStats {
 
 struct Ctx<'a> {
     target: &'a Path,
+    /// The target's device: directories on another one are never purged nor removed.
+    target_dev: u64,
     opts: &'a ApplyOptions,
     stats: ApplyStats,
     /// Directories whose metadata is set at the end (writing into them changes their mtime).
@@ -66,8 +72,12 @@ pub fn apply<R: Read>(
     // Read the first member before touching the disk: a wrong key or format stops here.
     let first = reader.next_entry()?;
     fs::create_dir_all(target).io_context(|| format!("restore target {}", target.display()))?;
+    let target_dev = fs::metadata(target)
+        .io_context(|| format!("restore target {}", target.display()))?
+        .dev();
     let mut ctx = Ctx {
         target,
+        target_dev,
         opts,
         stats: ApplyStats::default(),
         dirs: Vec::new(),
@@ -108,16 +118,6 @@ fn join(target: &Path, comps: &[&[u8]]) -> PathBuf {
     p
 }
 
-/// Remove whatever is at `p` (not following symlinks).
-fn remove_any(p: &Path) -> std::io::Result<bool> {
-    match fs::symlink_metadata(p) {
-        Ok(m) if m.is_dir() => fs::remove_dir_all(p).map(|_| true),
-        Ok(_) => fs::remove_file(p).map(|_| true),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(e),
-    }
-}
-
 impl Ctx<'_> {
     fn warn(&mut self, w: String) {
         self.stats.warnings.push(w);
@@ -125,6 +125,22 @@ impl Ctx<'_> {
 
     fn io(&self, p: &Path, e: std::io::Error) -> Error {
         Error::io(format!("restoring {}", p.display()), e)
+    }
+
+    /// Remove whatever is at `p`, except directories on another file system than the target's;
+    /// `false` (with a warning saying `what` was not done) when some had to stay.
+    fn remove(&mut self, p: &Path, what: &str) -> Result<bool> {
+        let kept = remove_same_fs(p, self.target_dev).map_err(|x| self.io(p, x))?;
+        if kept.is_empty() {
+            return Ok(true);
+        }
+        let kept: Vec<String> = kept.iter().map(|k| k.display().to_string()).collect();
+        self.warn(format!(
+            "{}: {what}: {} on another file system (a mount point), left alone",
+            p.display(),
+            kept.join(", ")
+        ));
+        Ok(false)
     }
 
     /// Make sure every parent of `comps` is a real directory inside the target.
@@ -155,7 +171,7 @@ impl Ctx<'_> {
         Ok(true)
     }
 
-    fn member<R: Read>(&mut self, r: &mut TarReader<R>, e: Entry) -> Result<()> {
+    fn member<R: Read>(&mut self, r: &mut TarReader<R>, mut e: Entry) -> Result<()> {
         let comps = match components(&e.path) {
             Some(c) => c,
             None => {
@@ -184,7 +200,10 @@ impl Ctx<'_> {
                 }
                 self.checked.insert(path.clone());
                 if e.kind == EntryKind::Dumpdir {
-                    let data = r.data_to_vec(1 << 30)?;
+                    let data = match e.dumpdir.take() {
+                        Some(d) => d, // from a pax `GNU.dumpdir` record
+                        None => r.data_to_vec(1 << 30)?,
+                    };
                     self.dumpdir(&path, &data)?;
                 }
                 self.dirs.push((path, e));
@@ -194,7 +213,9 @@ impl Ctx<'_> {
         }
         // Replace whatever is there (GNU tar --overwrite unlinks first, which also breaks
         // hard links instead of writing through them).
-        remove_any(&path).map_err(|x| self.io(&path, x))?;
+        if !self.remove(&path, "not replaced by the archive's member")? {
+            return Ok(());
+        }
         match e.kind {
             EntryKind::Regular | EntryKind::Sparse => {
                 let f = File::create(&path).map_err(|x| self.io(&path, x))?;
@@ -303,8 +324,18 @@ impl Ctx<'_> {
         Ok(())
     }
 
-    /// Apply a dumpdir: renames (`R`/`T` pairs), then delete entries not listed.
+    /// Apply a dumpdir: renames (`R`/`T` pairs), then delete entries not listed. Not in a
+    /// directory on another file system than the target (GNU tar writes a mount point it did
+    /// not enter as an empty dumpdir, which would empty the mounted file system).
     fn dumpdir(&mut self, dir: &Path, data: &[u8]) -> Result<()> {
+        if on_other_fs(dir, self.target, self.target_dev).map_err(|x| self.io(dir, x))? {
+            self.warn(format!(
+                "{}: on another file system than the restore target (a mount point); \
+                 its listing is not applied, nothing in it is deleted",
+                dir.display()
+            ));
+            return Ok(());
+        }
         let mut keep: HashSet<&[u8]> = HashSet::new();
         let mut rename_from: Option<&[u8]> = None;
         for item in data.split(|&b| b == 0) {
@@ -334,9 +365,10 @@ impl Ctx<'_> {
             let name = ent.file_name();
             if !keep.contains(name.as_bytes()) {
                 let p = ent.path();
-                remove_any(&p).map_err(|x| self.io(&p, x))?;
+                if self.remove(&p, "not deleted")? {
+                    self.stats.deleted += 1;
+                }
                 self.checked.retain(|c| !c.starts_with(&p));
-                self.stats.deleted += 1;
             }
         }
         Ok(())

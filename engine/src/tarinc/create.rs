@@ -4,9 +4,12 @@
 //!
 //! Every directory is stored as a GNU dumpdir member (typeflag `D`) listing its entries — `Y` in
 //! this archive, `N` unchanged since the previous level, `D` a subdirectory — so that extraction
-//! (`tar --extract --listed-incremental=/dev/null`) deletes what no longer exists. A file is
+//! (`tar --extract --listed-incremental=/dev/null`) deletes what no longer exists. The exception
+//! is a directory on another file system (with one-file-system semantics): it is a plain
+//! directory member (typeflag `5`), since its contents are not known. A file is
 //! dumped when it is new in its directory (not in the directory's previous dumpdir, or the
-//! directory itself is new / has a new inode) or when its mtime or ctime is not older than the
+//! directory itself is new / has a new inode; its device number is not compared, as with
+//! `--no-check-device`) or when its mtime or ctime is not older than the
 //! previous snapshot time: GNU tar's rule, so GNU tar and rime can continue each other's chains.
 //!
 //! Order: each directory's dumpdir, then its files in byte order, then its subdirectories
@@ -36,7 +39,9 @@ use crate::error::{Error, Result};
 #[derive(Debug, Clone)]
 pub struct CreateOptions {
     /// Do not descend into directories on other file systems (Freezer passes
-    /// `--one-file-system`); such directories are stored empty, as GNU tar does.
+    /// `--one-file-system`). Such a directory is stored as a plain directory member without a
+    /// listing, which GNU tar and rime extract without deleting anything in it. (GNU tar itself
+    /// writes an empty dumpdir there, whose extraction empties the mounted file system.)
     pub one_file_system: bool,
     /// Glob patterns, matched as GNU tar's unanchored `--exclude`: an entry whose member name
     /// (`./a/b`) or any trailing part of it (`a/b`, `b`) matches is not dumped (marked `N`, so
@@ -200,12 +205,13 @@ impl<W: Write> Ctx<'_, W> {
     fn dir(&mut self, slot: &Slot, md: &Stat) -> Result<Vec<(Arc<Slot>, Stat)>> {
         let (path, name) = (slot.path(), slot.arch());
         if self.scan.opts().one_file_system && md.dev != self.scan.root_dev() {
-            // Stored without contents, as GNU tar does with --one-file-system.
+            // Not an empty dumpdir (GNU tar's choice): extracting that with --overwrite onto
+            // the live tree would delete everything in the mounted file system.
             self.warn(format!(
                 "{}: on a different file system; not dumped",
                 path.display()
             ));
-            return self.dumpdir_member(name, md, &[]).map(|_| Vec::new());
+            return self.plain_dir_member(name, md).map(|_| Vec::new());
         }
         let listing = match self.scan.take(slot) {
             Ok(l) => l,
@@ -221,10 +227,11 @@ impl<W: Write> Ctx<'_, W> {
                 return Ok(Vec::new());
             }
         };
-        let prev = self
-            .prev
-            .get(name)
-            .filter(|d| d.dev == md.dev && d.ino == md.ino);
+        // The inode alone says whether this is the directory recorded at the previous level,
+        // as GNU tar's `--no-check-device` (which Freezer passes): device numbers change when
+        // the tree is read from a new LVM/btrfs snapshot mount, a loop or NFS mount, or after
+        // a reboot, and comparing them would turn every such level into a full one.
+        let prev = self.prev.get(name).filter(|d| d.ino == md.ino);
         let all = self.level0 || prev.is_none();
         let known = Known::new(prev.map_or(&[][..], |d| d.entries.as_slice()));
 
@@ -257,7 +264,7 @@ impl<W: Write> Ctx<'_, W> {
                 if let Some(s) = e.subdir {
                     subdirs.push((s, cmd));
                 } else {
-                    // Another file system: listed, stored empty (see the top of `dir`).
+                    // Another file system: listed, stored as a plain directory (see `dir`).
                     let child = Slot::detached(
                         path.join(std::ffi::OsStr::from_bytes(&nb)),
                         child_arch(name, &nb),
@@ -336,6 +343,18 @@ impl<W: Write> Ctx<'_, W> {
             })
             .clone();
         e
+    }
+
+    /// A directory member (typeflag `5`) without a listing: extraction creates the directory
+    /// and leaves whatever it holds alone.
+    fn plain_dir_member(&mut self, name: &[u8], md: &Stat) -> Result<()> {
+        let mut path = name.to_vec();
+        path.push(b'/');
+        let h = self.base_entry(path, EntryKind::Directory, md);
+        self.stats.dirs += 1;
+        self.tar
+            .append_bytes(&h, &[])
+            .map_err(|e| Error::io("writing tar archive", e))
     }
 
     fn dumpdir_member(&mut self, name: &[u8], md: &Stat, entries: &[DumpEntry]) -> Result<()> {

@@ -87,6 +87,11 @@ pub struct Entry {
     /// Sparse members: (offset, length) of each data region, and the real file size.
     pub sparse: Vec<(u64, u64)>,
     pub real_size: u64,
+    /// The dumpdir of a directory from a POSIX (pax) archive, where GNU tar puts it in the
+    /// `GNU.dumpdir` pax record of a typeflag `5` member instead of the data of a `D` member
+    /// (the reader then sets `kind` to [`EntryKind::Dumpdir`]). `None` for `D` members, whose
+    /// dumpdir is the member data; the writer ignores it.
+    pub dumpdir: Option<Vec<u8>>,
 }
 
 impl Entry {
@@ -108,6 +113,7 @@ impl Entry {
             dev_minor: 0,
             sparse: Vec::new(),
             real_size: 0,
+            dumpdir: None,
         }
     }
 }

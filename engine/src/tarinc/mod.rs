@@ -27,6 +27,7 @@ pub use snar::{DumpEntry, Snar, SnarDir};
 pub use write::TarWriter;
 pub mod apply;
 pub mod create;
+mod remove;
 
 pub use apply::{apply, ApplyOptions, ApplyStats};
 pub use create::{create, create_from, CreateOptions, CreateOutcome, CreateStats};

@@ -1,4 +1,5 @@
-//! Streaming tar reader for GNU, ustar and (the common fields of) pax archives.
+//! Streaming tar reader for GNU, ustar and (the common fields of) pax archives, GNU tar's
+//! `GNU.dumpdir` pax record of incremental archives in POSIX format included.
 //!
 //! It resolves GNU long names (`L`, `K`), pax `x` headers and GNU sparse maps before handing out
 //! an [`Entry`], reads member data through [`TarReader::read_data`], and like
@@ -231,6 +232,7 @@ impl<R: Read> TarReader<R> {
             if let Some(l) = long_link.take() {
                 e.link = l;
             }
+            let mut gnu_dumpdir = None;
             for (k, v) in pax.drain(..) {
                 let num = || {
                     std::str::from_utf8(&v)
@@ -245,6 +247,7 @@ impl<R: Read> TarReader<R> {
                     b"uid" => e.uid = num().unwrap_or(e.uid as i64) as u64,
                     b"gid" => e.gid = num().unwrap_or(e.gid as i64) as u64,
                     b"mtime" => e.mtime = num().unwrap_or(e.mtime),
+                    b"GNU.dumpdir" => gnu_dumpdir = Some(v.clone()),
                     b"size" => {
                         let s = num()
                             .filter(|s| *s >= 0)
@@ -255,6 +258,13 @@ impl<R: Read> TarReader<R> {
                     }
                     _ => {}
                 }
+            }
+            // GNU tar's incremental archives in POSIX format (`--format=posix`, or a tar whose
+            // default format is POSIX, as Freezer does not pass `--format`) store a directory
+            // as a `5` member with its listing in `GNU.dumpdir`: the same as a `D` member.
+            if let (Some(d), EntryKind::Directory | EntryKind::Dumpdir) = (gnu_dumpdir, e.kind) {
+                e.kind = EntryKind::Dumpdir;
+                e.dumpdir = Some(d);
             }
             if e.kind == EntryKind::Sparse {
                 let total: u64 = e.sparse.iter().map(|s| s.1).sum();
