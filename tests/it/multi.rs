@@ -585,19 +585,20 @@ fn prune_over_storages_keeps_packs_a_snapshot_on_one_of_them_needs() {
     assert!(snapshot_ids(&repo, &b).is_empty(), "the full one has none");
     crate::devices::sh(&format!("mount -o remount,size=64m {}", small.display()));
     // Twice: the first marks, the second deletes what was marked.
+    let mut outs = vec![];
     for _ in 0..2 {
         let p = run_multi(&repo, &[&a, &b], &["prune", "--grace-minutes", "0"]);
         p.ok();
-        for s in [&a, &b] {
-            assert!(
-                p.stdout.contains(&format!("storage {}:", s.display())),
-                "reported per storage: {}",
-                p.stdout
-            );
-        }
+        outs.push(p.stdout);
     }
     assert_intact(&repo, &a, &src, "out");
     run_multi(&repo, &[&b], &["check"]).ok();
+    for (o, s) in outs.iter().flat_map(|o| [(o, &a), (o, &b)]) {
+        assert!(
+            o.contains(&format!("storage {}:", s.display())),
+            "reported per storage: {o}"
+        );
+    }
     // A storage that cannot be pruned is named and the others are still pruned: exit 4.
     let gone = repo.tmp.path().join("gone");
     let p = run_multi(&repo, &[&a, &gone], &["prune", "--grace-minutes", "0"]);
@@ -675,16 +676,16 @@ fn repair_over_storages_leaves_the_intact_copy_alone() {
         .expect("a data pack on b");
     fs::remove_file(&lost).unwrap();
     run_multi(&repo, &[&a], &["check"]).ok();
+    let mut outs = vec![];
     for _ in 0..2 {
         let r = run_multi(&repo, &[&a, &b], &["repair", "--forget-broken"]);
         r.ok();
-        assert!(
-            r.stdout.contains(&format!("storage {}:", a.display())),
-            "{}",
-            r.stdout
-        );
+        outs.push(r.stdout);
     }
     assert_intact(&repo, &a, &src, "out");
+    for o in &outs {
+        assert!(o.contains(&format!("storage {}:", a.display())), "{o}");
+    }
     // On b, where the data is gone, the broken snapshot was forgotten; b is consistent.
     assert!(snapshot_ids(&repo, &b).is_empty());
     run_multi(&repo, &[&b], &["check"]).ok();
