@@ -535,3 +535,158 @@ fn copy_between_config_sections_by_name() {
         .failed()
         .error_names(&["--from", "[storage:third]", "first, second"]);
 }
+
+/// Check `at` alone and restore its newest snapshot: byte-identical to `src`.
+fn assert_intact(repo: &Repo, at: &std::path::Path, src: &std::path::Path, out: &str) {
+    run_multi(repo, &[at], &["check", "--read-data"]).ok();
+    assert_eq!(
+        snapshot_ids(repo, at).len(),
+        1,
+        "the snapshot is still there"
+    );
+    let out = repo.fresh(out);
+    run_multi(
+        repo,
+        &[at],
+        &["restore", "latest", "--target", out.to_str().unwrap()],
+    )
+    .ok();
+    compare_trees(src, &out);
+}
+
+/// Audit 4, finding 1: a backup that filled one storage leaves the snapshot on the other only;
+/// prune over both must not take that snapshot's packs for orphans (they reached both storages
+/// but no index there names them) and delete them from both.
+#[test]
+fn prune_over_storages_keeps_packs_a_snapshot_on_one_of_them_needs() {
+    let repo = Repo::new();
+    let a = repo.tmp.path().join("a");
+    let small = repo.dir("small");
+    let Some(_m) = mount_tmpfs(&small, "3m") else {
+        return;
+    };
+    let b = small.join("b");
+    run_multi(
+        &repo,
+        &[&a, &b],
+        &["init", "--insecure-fast-kdf", "--pack-size", "1"],
+    )
+    .ok();
+    let src = repo.dir("src");
+    for i in 0..6 {
+        write_random_file(&src.join(format!("f{i}")), 40 + i, 1 << 20);
+    }
+    let o = run_multi(
+        &repo,
+        &[&a, &b],
+        &["backup", "--compression", "0", src.to_str().unwrap()],
+    );
+    assert_eq!(o.code, 4, "{}", o.stderr);
+    assert!(snapshot_ids(&repo, &b).is_empty(), "the full one has none");
+    crate::devices::sh(&format!("mount -o remount,size=64m {}", small.display()));
+    // Twice: the first marks, the second deletes what was marked.
+    let mut outs = vec![];
+    for _ in 0..2 {
+        let p = run_multi(&repo, &[&a, &b], &["prune", "--grace-minutes", "0"]);
+        p.ok();
+        outs.push(p.stdout);
+    }
+    assert_intact(&repo, &a, &src, "out");
+    run_multi(&repo, &[&b], &["check"]).ok();
+    for (o, s) in outs.iter().flat_map(|o| [(o, &a), (o, &b)]) {
+        assert!(
+            o.contains(&format!("storage {}:", s.display())),
+            "reported per storage: {o}"
+        );
+    }
+    // A storage that cannot be pruned is named and the others are still pruned: exit 4.
+    let gone = repo.tmp.path().join("gone");
+    let p = run_multi(&repo, &[&a, &gone], &["prune", "--grace-minutes", "0"]);
+    assert_eq!(p.code, 4, "{}\n{}", p.stdout, p.stderr);
+    assert!(
+        p.stderr.contains(&format!("storage {}", gone.display())),
+        "{}",
+        p.stderr
+    );
+    // forget runs per storage as well (exit 4 likewise).
+    let f = run_multi(&repo, &[&a, &gone], &["forget", "--keep-last", "1"]);
+    assert_eq!(f.code, 4, "{}\n{}", f.stdout, f.stderr);
+    assert_intact(&repo, &a, &src, "out2");
+}
+
+/// Audit 4, finding 2: init over a new storage and one that holds a repository must refuse,
+/// naming the existing one, and write nothing (its config replaced = every snapshot lost).
+#[test]
+fn init_over_storages_refuses_when_one_already_holds_a_repository() {
+    let repo = Repo::new();
+    let a = repo.tmp.path().join("a");
+    let b = repo.tmp.path().join("b");
+    run_multi(&repo, &[&a], &["init", "--insecure-fast-kdf"]).ok();
+    let src = repo.dir("src");
+    for i in 0..2 {
+        write_random_file(&src.join(format!("f{i}")), 60 + i, 200_000);
+    }
+    run_multi(&repo, &[&a], &["backup", src.to_str().unwrap()]).ok();
+    let config = fs::read(a.join("config")).unwrap();
+    let o = run_multi(&repo, &[&b, &a], &["init", "--insecure-fast-kdf"]);
+    o.failed();
+    assert!(
+        o.stderr
+            .contains(&format!("a repository already exists at {}", a.display())),
+        "{}",
+        o.stderr
+    );
+    assert!(o.stderr.contains("rime copy --from"), "{}", o.stderr);
+    assert_eq!(fs::read(a.join("config")).unwrap(), config, "config kept");
+    assert!(!b.join("config").exists(), "nothing created on the new one");
+    assert_intact(&repo, &a, &src, "out");
+}
+
+/// Audit 4, finding 3: a pack lost on one storage only; repair (and --forget-broken) over both
+/// must not drop it from the other storage's index nor forget the snapshot intact there.
+#[test]
+fn repair_over_storages_leaves_the_intact_copy_alone() {
+    let repo = Repo::new();
+    let a = repo.tmp.path().join("a");
+    let b = repo.tmp.path().join("b");
+    run_multi(
+        &repo,
+        &[&a, &b],
+        &["init", "--insecure-fast-kdf", "--pack-size", "1"],
+    )
+    .ok();
+    let src = repo.dir("src");
+    for i in 0..4 {
+        write_random_file(&src.join(format!("f{i}")), 70 + i, 1 << 20);
+    }
+    run_multi(
+        &repo,
+        &[&a, &b],
+        &["backup", "--compression", "0", src.to_str().unwrap()],
+    )
+    .ok();
+    let lost = walk(&b.join("data"))
+        .into_iter()
+        .map(|p| b.join("data").join(p))
+        .find(|p| {
+            p.is_file()
+                && p.file_name().unwrap().len() == 64
+                && fs::metadata(p).unwrap().len() > 500_000
+        })
+        .expect("a data pack on b");
+    fs::remove_file(&lost).unwrap();
+    run_multi(&repo, &[&a], &["check"]).ok();
+    let mut outs = vec![];
+    for _ in 0..2 {
+        let r = run_multi(&repo, &[&a, &b], &["repair", "--forget-broken"]);
+        r.ok();
+        outs.push(r.stdout);
+    }
+    assert_intact(&repo, &a, &src, "out");
+    for o in &outs {
+        assert!(o.contains(&format!("storage {}:", a.display())), "{o}");
+    }
+    // On b, where the data is gone, the broken snapshot was forgotten; b is consistent.
+    assert!(snapshot_ids(&repo, &b).is_empty());
+    run_multi(&repo, &[&b], &["check"]).ok();
+}

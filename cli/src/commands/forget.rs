@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use clap::Args;
-use rime_engine::ops::forget::{forget, ForgetOptions};
+use rime_engine::ops::forget::{forget, ForgetOptions, ForgetReport};
 use rime_engine::ops::policy::{CalendarDuration, GroupBy, Policy};
 use rime_engine::Result;
 
@@ -100,8 +100,16 @@ pub fn run(g: &GlobalOpts, a: ForgetArgs) -> Result<ExitCode> {
         dry_run: a.dry_run,
         allow_remove_all: a.unsafe_allow_remove_all,
     };
-    let repo = super::open(g)?;
-    let r = forget(&repo, &opts)?;
+    // With several storages, once per storage (each decides from its own snapshots and removes
+    // only there): see `per_storage`.
+    super::per_storage(g, |repo, on| {
+        let r = forget(repo, &opts)?;
+        print(g, a.dry_run, &r, on);
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn print(g: &GlobalOpts, dry_run: bool, r: &ForgetReport, on: Option<&str>) {
     for u in &r.unreadable {
         eprintln!("rime: warning: {u}");
     }
@@ -120,7 +128,7 @@ pub fn run(g: &GlobalOpts, a: ForgetArgs) -> Result<ExitCode> {
             })
             .collect();
         super::print_json(&serde_json::json!({
-            "dry_run": a.dry_run, "removed": r.removed, "groups": groups,
+            "storage": on, "dry_run": dry_run, "removed": r.removed, "groups": groups,
         }));
     } else if !g.quiet {
         for gr in &r.groups {
@@ -140,7 +148,7 @@ pub fn run(g: &GlobalOpts, a: ForgetArgs) -> Result<ExitCode> {
             .iter()
             .map(|g| g.decisions.iter().filter(|d| !d.keep).count())
             .sum();
-        if a.dry_run {
+        if dry_run {
             println!("dry run: {n} snapshot(s) would be removed");
         } else {
             println!(
@@ -149,5 +157,4 @@ pub fn run(g: &GlobalOpts, a: ForgetArgs) -> Result<ExitCode> {
             );
         }
     }
-    Ok(ExitCode::SUCCESS)
 }

@@ -4,7 +4,8 @@ use clap::{Args, ValueEnum};
 use rime_engine::crypto::KdfParams;
 use rime_engine::format::config::Encryption;
 use rime_engine::repo::{InitOptions, Repository};
-use rime_engine::Result;
+use rime_engine::storage::FileKind;
+use rime_engine::{Error, ErrorKind, Result};
 
 use crate::GlobalOpts;
 
@@ -30,7 +31,26 @@ pub struct InitArgs {
 }
 
 pub fn run(g: &GlobalOpts, a: InitArgs) -> Result<ExitCode> {
-    let storage = super::storage(g)?;
+    let members = super::members(g)?;
+    // Each storage is asked on its own: over several storages a listing is what they all hold,
+    // which is empty as soon as one is new, and init would then replace the config (and so
+    // lose every snapshot) of a storage that already holds a repository.
+    if members.len() > 1 {
+        for m in &members {
+            if !m.list(FileKind::Config)?.is_empty() {
+                return Err(Error::new(
+                    ErrorKind::RepositoryExists,
+                    format!(
+                        "a repository already exists at {}: nothing was created. To keep it on \
+                         a new storage as well, fill the new one with `rime copy --from {} --to NEW`",
+                        m.location(),
+                        m.location()
+                    ),
+                ));
+            }
+        }
+    }
+    let storage = super::fan_out(members)?;
     let encryption = match a.encryption {
         EncryptionArg::Aes256gcm => Encryption::Aes256Gcm,
         EncryptionArg::None => Encryption::None,

@@ -186,3 +186,70 @@ pub fn print_json(v: &serde_json::Value) {
         serde_json::to_string_pretty(v).expect("JSON values serialize")
     );
 }
+
+/// Run a command that decides what to delete (prune, forget, repair) on the run's storages.
+///
+/// With several storages, each is opened as its own repository and `f` runs once per storage,
+/// with that storage's location. A combined run would decide from the intersection of what the
+/// storages hold (a fan-out lists in writing runs as an intersection, for deduplication) and
+/// then delete on all of them: data that only one storage's snapshots need would be taken for
+/// garbage and removed there too. Run per storage, each copy's own snapshots and index protect
+/// its own data, and nothing a run decides is removed from another storage.
+///
+/// Exit code: the first non-zero code a run returned; otherwise 4 when a storage failed and
+/// another succeeded; an error when all failed.
+pub fn per_storage(
+    g: &GlobalOpts,
+    mut f: impl FnMut(&Repository, Option<&str>) -> Result<std::process::ExitCode>,
+) -> Result<std::process::ExitCode> {
+    use std::process::ExitCode;
+    let mut members = members(g)?;
+    match members.len() {
+        0 => return f(&open(g)?, None), // open names what is missing
+        1 => return f(&open_on(g, members.pop().expect("one storage"))?, None),
+        _ => {}
+    }
+    // Ask for the password once, not once per storage.
+    let password = match g.no_password {
+        true => None,
+        false => Some(crate::password::get(g)?),
+    };
+    let (mut failed, mut succeeded, mut code) = (Vec::new(), 0usize, ExitCode::SUCCESS);
+    for s in members {
+        let location = s.location();
+        if !g.quiet && !g.json {
+            println!("storage {location}:");
+        }
+        let r = Repository::open(s, password.as_deref()).and_then(|repo| f(&repo, Some(&location)));
+        match r {
+            Ok(c) => {
+                succeeded += 1;
+                if c != ExitCode::SUCCESS && code == ExitCode::SUCCESS {
+                    code = c;
+                }
+            }
+            Err(e) => {
+                eprintln!("rime: error: storage {location}: {e}");
+                failed.push((location, e));
+            }
+        }
+    }
+    if failed.is_empty() || code != ExitCode::SUCCESS {
+        return Ok(code);
+    }
+    if succeeded > 0 {
+        let names: Vec<&str> = failed.iter().map(|(l, _)| l.as_str()).collect();
+        eprintln!(
+            "rime: done on {succeeded} storage(s), FAILED on {}: {}",
+            failed.len(),
+            names.join(", ")
+        );
+        return Ok(ExitCode::from(4));
+    }
+    // Every storage failed: the run's error is the first one's (each was printed above).
+    let (location, e) = failed.swap_remove(0);
+    Err(Error::new(
+        e.kind(),
+        format!("every storage failed (first: {location}: {e})"),
+    ))
+}

@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use clap::Args;
-use rime_engine::ops::prune::{prune, PruneOptions};
+use rime_engine::ops::prune::{prune, PruneOptions, PruneReport};
 use rime_engine::{Error, Result};
 
 use crate::output::bytes;
@@ -39,11 +39,18 @@ pub fn run(g: &GlobalOpts, a: PruneArgs) -> Result<ExitCode> {
         grace_secs: i64::from(a.grace_minutes) * 60,
         dry_run: a.dry_run,
     };
-    let repo = super::open(g)?;
-    let r = prune(&repo, &opts)?;
+    // With several storages, once per storage: see `per_storage`.
+    super::per_storage(g, |repo, on| {
+        let r = prune(repo, &opts)?;
+        print(g, &a, &r, on);
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn print(g: &GlobalOpts, a: &PruneArgs, r: &PruneReport, on: Option<&str>) {
     if g.json {
         super::print_json(&serde_json::json!({
-            "dry_run": a.dry_run, "snapshots": r.snapshots, "blobs": r.blobs, "blobs_used": r.blobs_used,
+            "storage": on, "dry_run": a.dry_run, "snapshots": r.snapshots, "blobs": r.blobs, "blobs_used": r.blobs_used,
             "packs": r.packs, "pack_bytes": r.pack_bytes, "unused_bytes": r.unused_bytes,
             "packs_marked": r.packs_marked, "bytes_marked": r.bytes_marked,
             "packs_repacked": r.packs_repacked, "bytes_repacked": r.bytes_repacked,
@@ -106,5 +113,4 @@ pub fn run(g: &GlobalOpts, a: PruneArgs) -> Result<ExitCode> {
             bytes(r.bitmap_bytes)
         );
     }
-    Ok(ExitCode::SUCCESS)
 }

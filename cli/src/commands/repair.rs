@@ -3,6 +3,7 @@ use std::process::ExitCode;
 use clap::Args;
 use rime_engine::ops::repair::{forget_broken, repair, Broken, RepairOptions};
 use rime_engine::ops::salvage::Salvaged;
+use rime_engine::repo::Repository;
 use rime_engine::Result;
 
 use crate::GlobalOpts;
@@ -25,10 +26,15 @@ pub struct RepairArgs {
 }
 
 pub fn run(g: &GlobalOpts, a: RepairArgs) -> Result<ExitCode> {
-    let repo = super::open(g)?;
+    // With several storages, once per storage: each index is rebuilt from the packs that storage
+    // holds and only its own broken snapshots are forgotten (see `per_storage`).
+    super::per_storage(g, |repo, on| run_on(g, &a, repo, on))
+}
+
+fn run_on(g: &GlobalOpts, a: &RepairArgs, repo: &Repository, on: Option<&str>) -> Result<ExitCode> {
     let forgetting = a.forget_broken && !a.dry_run;
     let repaired = repair(
-        &repo,
+        repo,
         &RepairOptions {
             dry_run: a.dry_run,
             salvage: a.salvage,
@@ -69,7 +75,7 @@ pub fn run(g: &GlobalOpts, a: RepairArgs) -> Result<ExitCode> {
                     eprintln!("  {l}");
                 }
             }
-            forget_broken(&repo, held, &to_forget)?
+            forget_broken(repo, held, &to_forget)?
         }
         other => {
             drop(other); // release the lock before printing
@@ -78,7 +84,7 @@ pub fn run(g: &GlobalOpts, a: RepairArgs) -> Result<ExitCode> {
     };
     if g.json {
         super::print_json(&serde_json::json!({
-            "dry_run": a.dry_run, "packs": r.packs, "blobs_indexed": r.blobs_indexed,
+            "storage": on, "dry_run": a.dry_run, "packs": r.packs, "blobs_indexed": r.blobs_indexed,
             "unreadable_packs": r.unreadable_packs, "unreadable_records": r.unreadable_records, "index_files_written": r.index_files_written,
             "index_files_removed": r.index_files_removed, "snapshots_removed": removed,
             "salvaged": salvaged.iter().map(salvage_json).collect::<Vec<_>>(),

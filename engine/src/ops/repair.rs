@@ -208,6 +208,9 @@ pub fn repair(repo: &Repository, opts: &RepairOptions) -> Result<Repaired> {
     let index = if opts.dry_run {
         MasterIndex::from_packs(&packs)
     } else {
+        // The new index files may still be queued (several storages write in the background):
+        // wait for them, or the scan below would read a partial index.
+        repo.storage().flush();
         MasterIndex::load(repo)?
     };
     for (id, s) in repo.list_snapshots()? {

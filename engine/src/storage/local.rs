@@ -164,6 +164,25 @@ impl Storage for LocalStorage {
             f.sync_all()?;
             drop(f);
             super::kill_hook::at_write()?;
+            if kind == FileKind::Config {
+                // A config is never replaced: that would make every index file and snapshot
+                // of the repository there unreadable. A hard link refuses an existing target
+                // atomically; where links are not supported, check and rename.
+                match fs::hard_link(&tmp, &p) {
+                    Ok(()) => {
+                        let _ = fs::remove_file(&tmp);
+                        return sync_dir(&dir);
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(e),
+                    Err(_) if p.exists() => {
+                        return Err(std::io::Error::new(
+                            std::io::ErrorKind::AlreadyExists,
+                            "a repository config already exists",
+                        ))
+                    }
+                    Err(_) => {}
+                }
+            }
             fs::rename(&tmp, &p)?;
             sync_dir(&dir)
         })();
@@ -173,6 +192,15 @@ impl Storage for LocalStorage {
                 return Err(Error::new(
                     ErrorKind::RepositoryNotFound,
                     format!("no repository at {} (run `rime init`)", self.location()),
+                ));
+            }
+            if kind == FileKind::Config && e.kind() == std::io::ErrorKind::AlreadyExists {
+                return Err(Error::new(
+                    ErrorKind::RepositoryExists,
+                    format!(
+                        "a repository already exists at {}: its config is never replaced",
+                        self.location()
+                    ),
                 ));
             }
             return Err(Error::io(ctx(), e));
