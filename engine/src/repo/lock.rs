@@ -39,6 +39,21 @@ pub const COMMIT_MARGIN_SECS: i64 = 5 * 60;
 /// Prune takes a shared lock (backups keep running) that excludes other prunes.
 const PRUNE: &str = "prune";
 
+/// `rime copy` takes a shared lock with this command on its destination, which excludes
+/// prunes there (and a prune's lock excludes it): copy takes the packs the destination already
+/// stores for copied, and those may be unindexed there and marked by a pending record that
+/// predates copy's lock, which a prune running meanwhile would therefore delete under the
+/// index files and snapshots copy then writes (format-spec/SPEC.md, section 9.3).
+pub const COPY_DESTINATION: &str = "copy to";
+
+/// Whether shared locks taken for `a` and `b` exclude each other.
+fn excludes(a: &str, b: &str) -> bool {
+    matches!(
+        (a, b),
+        (PRUNE, PRUNE) | (PRUNE, COPY_DESTINATION) | (COPY_DESTINATION, PRUNE)
+    )
+}
+
 /// Lock file plaintext: magic "RMLK" | version u8 | postcard body; sealed with AAD "rime lock v1".
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LockBody {
@@ -447,7 +462,7 @@ fn conflicts(
             let _ = repo.storage().remove(FileKind::Lock, &l.id.to_hex());
             continue;
         }
-        if exclusive || b.exclusive || (command == PRUNE && b.command == PRUNE) {
+        if exclusive || b.exclusive || excludes(command, &b.command) {
             return Err(Error::new(
                 ErrorKind::Locked,
                 format!(
