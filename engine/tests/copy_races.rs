@@ -30,7 +30,7 @@ struct Hooked {
 }
 
 impl Hooked {
-    fn new(dir: &Path, kind: FileKind, hook: Hook) -> Arc<dyn Storage> {
+    fn storage(dir: &Path, kind: FileKind, hook: Hook) -> Arc<dyn Storage> {
         Arc::new(Hooked {
             inner: Arc::new(LocalStorage::new(dir)),
             kind,
@@ -137,7 +137,7 @@ fn a_backup_finishing_on_the_source_during_a_copy_is_copied_whole_or_not_at_all(
 
     fs::write(data.join("g"), content(2, 300_000)).unwrap();
     let (s, d) = (src.clone(), data.clone());
-    let from = Hooked::new(
+    let from = Hooked::storage(
         &src_dir,
         FileKind::Index,
         Box::new(move || backup_of(&s, &d)),
@@ -202,7 +202,7 @@ fn a_prune_on_the_destination_cannot_delete_packs_a_running_copy_reuses() {
     // prune on the destination would delete the marked packs copy found there.
     let racing: Arc<Mutex<Option<ErrorKind>>> = Arc::new(Mutex::new(None));
     let (r, d, opts) = (racing.clone(), dst_dir.clone(), now.clone());
-    let to = Hooked::new(
+    let to = Hooked::storage(
         &dst_dir,
         FileKind::Index,
         Box::new(move || {

@@ -582,6 +582,20 @@ mod tests {
             "{msg}"
         );
         assert!(msg.contains(&crate::hostname()), "{msg}");
+        // A copy into this repository and a prune exclude each other; copies do not.
+        let e = LockGuard::shared(&r, COPY_DESTINATION)
+            .err()
+            .expect("a copy into a repository being pruned is refused");
+        assert_eq!(e.kind(), ErrorKind::Locked);
+        drop(p);
+        let c = LockGuard::shared(&r, COPY_DESTINATION).unwrap();
+        let c2 = LockGuard::shared(&r, COPY_DESTINATION).unwrap();
+        let e = LockGuard::shared(&r, "prune")
+            .err()
+            .expect("a prune during a copy into the repository is refused");
+        assert!(e.to_string().contains("`copy to`"), "{e}");
+        drop((c, c2));
+        let p = LockGuard::shared(&r, "prune").unwrap();
         let e = LockGuard::exclusive(&r, "repair")
             .err()
             .expect("exclusive refused while shared held");
