@@ -4,7 +4,10 @@
 //!
 //! Order keeps the destination consistent at every moment (as a backup does): packs first, then
 //! the index files that name them, then snapshots. An interrupted copy leaves only unreferenced
-//! packs behind, and running it again completes it.
+//! packs behind, and running it again completes it. The source is listed in the opposite order
+//! (snapshots, index files, packs), so that what a backup on the source finishes meanwhile is
+//! copied whole or not at all; a prune on the destination is excluded while copy runs (its
+//! lock there), since copy reuses packs the destination stores but may have marked.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,7 +16,7 @@ use parking_lot::Mutex;
 use rayon::prelude::*;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::repo::lock::LockGuard;
+use crate::repo::lock::{LockGuard, COPY_DESTINATION};
 use crate::repo::Repository;
 use crate::storage::{FileKind, Storage};
 
@@ -21,10 +24,11 @@ use crate::storage::{FileKind, Storage};
 pub struct CopyOptions {
     /// Only count what would be copied.
     pub dry_run: bool,
-    /// The repository password. With it, copy holds a shared lock on both storages, so a
-    /// prune on either waits for it (without, a prune on the destination could take the
-    /// packs copied so far, not yet indexed there, for leftovers, and delete them after its
-    /// grace period); the copy works without it.
+    /// The repository password. With it, copy holds a shared lock on both storages: a prune
+    /// on the source keeps what copy may still read, and one on the destination is refused
+    /// while copy runs (without, a prune on the destination could take the packs copied so
+    /// far, not yet indexed there, for leftovers, or delete marked packs copy found there and
+    /// did not copy again); the copy works without it.
     pub password: Option<Vec<u8>>,
 }
 
@@ -88,15 +92,31 @@ pub fn copy(from: Arc<dyn Storage>, to: Arc<dyn Storage>, opts: &CopyOptions) ->
     };
     stats.locked = !locks.is_empty();
     let damaged: Mutex<Vec<String>> = Mutex::new(Vec::new());
-    for kind in [
-        FileKind::Key,
-        FileKind::Pack,
-        FileKind::Index,
-        FileKind::Snapshot,
+    // The source is listed in the reverse of the order objects are written in (snapshots,
+    // then index files, then packs): a backup (or a prune's rewrite) finishing on the source
+    // while copy lists it writes its packs before its index files and those before its
+    // snapshot, so every snapshot listed here has its index files and packs listed too. Index
+    // files are listed twice (as every reader does, section 9.3): a single listing racing with
+    // a prune's rewrite can miss both the new file and the old one.
+    let src_snapshots = from.list(FileKind::Snapshot)?;
+    let mut src_index = from.list(FileKind::Index)?;
+    for o in from.list(FileKind::Index)? {
+        if !src_index.iter().any(|s| s.name == o.name) {
+            src_index.push(o);
+        }
+    }
+    let src_packs = from.list(FileKind::Pack)?;
+    let src_keys = from.list(FileKind::Key)?;
+    for (kind, listed) in [
+        (FileKind::Key, src_keys),
+        (FileKind::Pack, src_packs),
+        (FileKind::Index, src_index),
+        (FileKind::Snapshot, src_snapshots),
     ] {
-        if kind == FileKind::Snapshot {
-            // Past this point the copied snapshots reference what was copied: the locks must
-            // still hold (nobody took them for stale and pruned meanwhile).
+        if matches!(kind, FileKind::Index | FileKind::Snapshot) {
+            // Past this point the copied index files and snapshots reference what was copied
+            // or found at the destination: the locks must still hold (nobody took them for
+            // stale and pruned meanwhile).
             for l in &locks {
                 l.check()?;
             }
@@ -106,7 +126,6 @@ pub fn copy(from: Arc<dyn Storage>, to: Arc<dyn Storage>, opts: &CopyOptions) ->
             .into_iter()
             .map(|o| (o.name, o.size))
             .collect();
-        let listed = from.list(kind)?;
         // A pack is checked against its name before it replaces anything; another object
         // with a different size is only reported (the source's copy may be the damaged one).
         let differs =
@@ -135,7 +154,15 @@ pub fn copy(from: Arc<dyn Storage>, to: Arc<dyn Storage>, opts: &CopyOptions) ->
                 if dry_run {
                     return Ok(Some(o.size));
                 }
-                let data = from.read(kind, &o.name)?;
+                let data = match from.read(kind, &o.name) {
+                    Ok(d) => d,
+                    // Removed at the source since it was listed: a forgotten snapshot, an
+                    // index file a prune replaced (its replacement is listed too), a pack a
+                    // prune deleted (no index file listed here names it: they were listed
+                    // first, and the pack of one listed then is kept while copy's lock lives).
+                    Err(e) if e.kind() == ErrorKind::MissingObject => return Ok(None),
+                    Err(e) => return Err(e),
+                };
                 if kind == FileKind::Pack && blake3::hash(&data).to_hex().as_str() != o.name {
                     damaged.lock().push(format!(
                         "pack {} at {}: its bytes do not match its name (damaged at the source)",
@@ -186,7 +213,8 @@ fn lock_both(
     let mut locks = vec![LockGuard::shared(&src, "copy")?];
     if dest_exists {
         let dst = Repository::open(to.clone(), Some(password))?;
-        locks.push(LockGuard::shared(&dst, "copy")?);
+        // Excludes prunes on the destination (see `COPY_DESTINATION`).
+        locks.push(LockGuard::shared(&dst, COPY_DESTINATION)?);
     }
     Ok(locks)
 }

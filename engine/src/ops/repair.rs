@@ -217,6 +217,7 @@ pub fn repair(repo: &Repository, opts: &RepairOptions) -> Result<Repaired> {
         let mut lost = Vec::new();
         let mut total = 0u64;
         match &s {
+            Err(e) if !is_damage(e) => return Err(not_lost(&id, "the snapshot file", e)),
             Err(e) => {
                 total = 1;
                 lost.push(format!("the snapshot itself cannot be read: {e}"));
@@ -227,8 +228,12 @@ pub fn repair(repo: &Repository, opts: &RepairOptions) -> Result<Repaired> {
                         index: &index,
                         missing: Default::default(),
                         broken: Default::default(),
+                        failed: Default::default(),
                     };
                     crate::ops::reachable::walk_snapshot(repo, &index, &id, s, &v)?;
+                    if let Some((what, e)) = v.failed.into_inner() {
+                        return Err(not_lost(&id, &what, &e));
+                    }
                     let (m, b) = (v.missing.into_inner(), v.broken.into_inner());
                     total = m + b.len() as u64;
                     if m > 0 {
@@ -241,6 +246,10 @@ pub fn repair(repo: &Repository, opts: &RepairOptions) -> Result<Repaired> {
                     while let Some((tid, path)) = stack.pop() {
                         let tree = match repo.load_tree(&index, &tid) {
                             Ok(t) => t,
+                            Err(e) if !is_damage(&e) => {
+                                let what = format!("directory /{path} (tree {})", tid.short());
+                                return Err(not_lost(&id, &what, &e));
+                            }
                             Err(e) => {
                                 total += 1;
                                 if lost.len() < 100 {
@@ -322,11 +331,28 @@ pub fn forget_broken(repo: &Repository, held: LockGuard, broken: &[Broken]) -> R
     Ok(n)
 }
 
+/// A snapshot's data could not be read for a reason that says nothing about whether it is
+/// there (an I/O error, a timeout, a refusal, a newer format): counting it as lost would let
+/// `--forget-broken` remove an intact snapshot, so repair stops before deciding anything.
+fn not_lost(id: &SnapshotId, what: &str, e: &crate::Error) -> crate::Error {
+    crate::Error::new(
+        e.kind(),
+        format!(
+            "snapshot {}: {what} could not be read ({e}), which does not mean it is lost: \
+             repair stopped before removing or rewriting any snapshot; try again once the \
+             storage answers",
+            id.short()
+        ),
+    )
+}
+
 /// Counts referenced blobs no index names (for volume and stream snapshots).
 struct MissingCounter<'a> {
     index: &'a MasterIndex,
     missing: parking_lot::Mutex<u64>,
     broken: parking_lot::Mutex<Vec<String>>,
+    /// The first tree that could not be read for a reason other than damage.
+    failed: parking_lot::Mutex<Option<(String, crate::Error)>>,
 }
 
 impl crate::ops::reachable::BlobVisitor for MissingCounter<'_> {
@@ -345,6 +371,13 @@ impl crate::ops::reachable::BlobVisitor for MissingCounter<'_> {
         id: &crate::id::BlobId,
         err: crate::Error,
     ) {
+        if !is_damage(&err) {
+            let mut failed = self.failed.lock();
+            if failed.is_none() {
+                *failed = Some((format!("{path} (blob {})", id.short()), err));
+            }
+            return;
+        }
         self.broken
             .lock()
             .push(format!("{path}: blob {}: {err}", id.short()));

@@ -39,6 +39,21 @@ pub const COMMIT_MARGIN_SECS: i64 = 5 * 60;
 /// Prune takes a shared lock (backups keep running) that excludes other prunes.
 const PRUNE: &str = "prune";
 
+/// `rime copy` takes a shared lock with this command on its destination, which excludes
+/// prunes there (and a prune's lock excludes it): copy takes the packs the destination already
+/// stores for copied, and those may be unindexed there and marked by a pending record that
+/// predates copy's lock, which a prune running meanwhile would therefore delete under the
+/// index files and snapshots copy then writes (format-spec/SPEC.md, section 9.3).
+pub const COPY_DESTINATION: &str = "copy to";
+
+/// Whether shared locks taken for `a` and `b` exclude each other.
+fn excludes(a: &str, b: &str) -> bool {
+    matches!(
+        (a, b),
+        (PRUNE, PRUNE) | (PRUNE, COPY_DESTINATION) | (COPY_DESTINATION, PRUNE)
+    )
+}
+
 /// Lock file plaintext: magic "RMLK" | version u8 | postcard body; sealed with AAD "rime lock v1".
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LockBody {
@@ -460,7 +475,7 @@ fn conflicts(
             let _ = repo.storage().remove(FileKind::Lock, &l.id.to_hex());
             continue;
         }
-        if exclusive || b.exclusive || (command == PRUNE && b.command == PRUNE) {
+        if exclusive || b.exclusive || excludes(command, &b.command) {
             return Err(Error::new(
                 ErrorKind::Locked,
                 format!(
@@ -580,6 +595,20 @@ mod tests {
             "{msg}"
         );
         assert!(msg.contains(&crate::hostname()), "{msg}");
+        // A copy into this repository and a prune exclude each other; copies do not.
+        let e = LockGuard::shared(&r, COPY_DESTINATION)
+            .err()
+            .expect("a copy into a repository being pruned is refused");
+        assert_eq!(e.kind(), ErrorKind::Locked);
+        drop(p);
+        let c = LockGuard::shared(&r, COPY_DESTINATION).unwrap();
+        let c2 = LockGuard::shared(&r, COPY_DESTINATION).unwrap();
+        let e = LockGuard::shared(&r, "prune")
+            .err()
+            .expect("a prune during a copy into the repository is refused");
+        assert!(e.to_string().contains("`copy to`"), "{e}");
+        drop((c, c2));
+        let p = LockGuard::shared(&r, "prune").unwrap();
         let e = LockGuard::exclusive(&r, "repair")
             .err()
             .expect("exclusive refused while shared held");

@@ -1,0 +1,153 @@
+//! `repair --forget-broken` removes only snapshots whose data is really gone (missing or
+//! corrupt). A read that fails for another reason (an I/O error, a timeout, a refusal) says
+//! nothing about the data: repair must stop, naming the error, before anything is removed.
+
+use std::fs;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use rime_engine::error::Result;
+use rime_engine::ops::backup::{backup, BackupOptions};
+use rime_engine::ops::repair::{repair, RepairOptions};
+use rime_engine::ops::NoProgress;
+use rime_engine::repo::Repository;
+use rime_engine::storage::{FileKind, LocalStorage, ObjectInfo, Storage};
+use rime_engine::{Error, ErrorKind};
+
+mod common;
+use common::{content, repo};
+
+/// A storage whose reads of one snapshot file fail with EIO, and (once `packs_fail` is set,
+/// which the first listing of snapshots does when `arm_packs`) every read of a pack.
+struct Flaky {
+    inner: LocalStorage,
+    snapshot: Option<String>,
+    arm_packs: bool,
+    packs_fail: AtomicBool,
+}
+
+fn eio(what: &str) -> Error {
+    Error::new(
+        ErrorKind::Io,
+        format!("{what}: Input/output error (os error 5)"),
+    )
+}
+
+impl Storage for Flaky {
+    fn location(&self) -> String {
+        self.inner.location()
+    }
+    fn create(&self) -> Result<()> {
+        self.inner.create()
+    }
+    fn list(&self, kind: FileKind) -> Result<Vec<ObjectInfo>> {
+        if kind == FileKind::Snapshot && self.arm_packs {
+            self.packs_fail.store(true, Ordering::SeqCst);
+        }
+        self.inner.list(kind)
+    }
+    fn read(&self, kind: FileKind, name: &str) -> Result<Vec<u8>> {
+        if kind == FileKind::Snapshot && self.snapshot.as_deref() == Some(name) {
+            return Err(eio(name));
+        }
+        if kind == FileKind::Pack && self.packs_fail.load(Ordering::SeqCst) {
+            return Err(eio(name));
+        }
+        self.inner.read(kind, name)
+    }
+    fn read_range(&self, kind: FileKind, name: &str, offset: u64, len: u64) -> Result<Vec<u8>> {
+        if kind == FileKind::Pack && self.packs_fail.load(Ordering::SeqCst) {
+            return Err(eio(name));
+        }
+        self.inner.read_range(kind, name, offset, len)
+    }
+    fn write(&self, kind: FileKind, name: &str, data: &[u8]) -> Result<()> {
+        self.inner.write(kind, name, data)
+    }
+    fn remove(&self, kind: FileKind, name: &str) -> Result<()> {
+        self.inner.remove(kind, name)
+    }
+    fn size(&self, kind: FileKind, name: &str) -> Result<u64> {
+        self.inner.size(kind, name)
+    }
+}
+
+/// Two intact snapshots; returns the repository directory and the snapshot file names.
+fn two_snapshots(tmp: &std::path::Path) -> (std::path::PathBuf, Vec<String>) {
+    let src = tmp.join("src");
+    fs::create_dir(&src).unwrap();
+    fs::write(src.join("f"), content(5, 200_000)).unwrap();
+    let dir = tmp.join("repo");
+    let r = repo(&dir);
+    backup(&r, &BackupOptions::new(vec![src.clone()]), &NoProgress).unwrap();
+    fs::write(src.join("g"), content(6, 200_000)).unwrap();
+    backup(&r, &BackupOptions::new(vec![src]), &NoProgress).unwrap();
+    let names = LocalStorage::new(&dir)
+        .list(FileKind::Snapshot)
+        .unwrap()
+        .into_iter()
+        .map(|o| o.name)
+        .collect::<Vec<_>>();
+    assert_eq!(names.len(), 2);
+    (dir, names)
+}
+
+fn flaky(dir: &std::path::Path, snapshot: Option<String>, arm_packs: bool) -> Repository {
+    let s = Flaky {
+        inner: LocalStorage::new(dir),
+        snapshot,
+        arm_packs,
+        packs_fail: AtomicBool::new(false),
+    };
+    Repository::open(Arc::new(s), Some(b"pw")).unwrap()
+}
+
+const FORGET_BROKEN: RepairOptions = RepairOptions {
+    dry_run: false,
+    salvage: false,
+    keep_lock: true,
+};
+
+fn assert_stopped(dir: &std::path::Path, r: Result<rime_engine::ops::repair::Repaired>) {
+    let e = match r {
+        Ok(done) => panic!(
+            "repair counted an unreadable snapshot as lost: {:?}",
+            done.report.broken
+        ),
+        Err(e) => e,
+    };
+    assert_eq!(e.kind(), ErrorKind::Io, "{e}");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("Input/output error") && msg.contains("try again"),
+        "{msg}"
+    );
+    // Nothing was removed, and once the storage answers nothing is broken.
+    let plain = Repository::open(Arc::new(LocalStorage::new(dir)), Some(b"pw")).unwrap();
+    let again = repair(&plain, &RepairOptions::default()).unwrap();
+    assert!(again.report.broken.is_empty(), "{:?}", again.report.broken);
+    assert_eq!(
+        LocalStorage::new(dir)
+            .list(FileKind::Snapshot)
+            .unwrap()
+            .len(),
+        2
+    );
+}
+
+#[test]
+fn a_snapshot_file_that_fails_to_read_is_not_counted_as_lost() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir, names) = two_snapshots(tmp.path());
+    let repo = flaky(&dir, Some(names[0].clone()), false);
+    assert_stopped(&dir, repair(&repo, &FORGET_BROKEN));
+}
+
+#[test]
+fn a_tree_that_fails_to_read_is_not_counted_as_lost() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir, _) = two_snapshots(tmp.path());
+    // Pack headers are read fine (the index rebuild succeeds); the snapshots' trees are not.
+    let repo = flaky(&dir, None, true);
+    assert_stopped(&dir, repair(&repo, &FORGET_BROKEN));
+}
