@@ -36,6 +36,10 @@ pub const MIN_SIZE: u64 = 32 << 20;
 /// size, which covers the logical block size of ordinary devices (512 B or 4 KiB).
 const ALIGN: u64 = 4096;
 
+/// Bytes staged (and written) at a time: the per-thread buffer's size, which bounds the
+/// memory direct writes add to a restore (a chunk may be up to 8 MiB).
+const STAGE: usize = 1 << 20;
+
 /// `[off, off + len)` split into the unaligned head, the aligned middle and the unaligned tail
 /// (each possibly empty). With no whole aligned block inside, everything is the head.
 pub fn split(off: u64, len: u64) -> (Range<u64>, Range<u64>, Range<u64>) {
@@ -115,27 +119,34 @@ fn write_direct(path: &Path, bytes: &[u8], at: u64) -> std::io::Result<u64> {
     };
     STAGING.with(|s| {
         let mut s = s.borrow_mut();
-        let need = bytes.len() + ALIGN as usize;
-        if s.len() < need {
-            s.resize(need, 0);
+        let stage = bytes.len().min(STAGE);
+        if s.len() < stage + ALIGN as usize {
+            s.resize(stage + ALIGN as usize, 0);
         }
         let pad = s.as_ptr().align_offset(ALIGN as usize);
-        let buf = &mut s[pad..pad + bytes.len()];
-        buf.copy_from_slice(bytes);
         let mut done = 0usize;
-        while done < buf.len() {
-            match f.write_at(&buf[done..], at + done as u64) {
-                Ok(0) => break,
-                Ok(n) => {
-                    done += n;
-                    if !done.is_multiple_of(ALIGN as usize) {
-                        break; // a direct write cannot continue from here
+        // A piece at a time through the staging buffer (a multiple of ALIGN, so every piece
+        // starts aligned).
+        for piece in bytes.chunks(STAGE) {
+            let buf = &mut s[pad..pad + piece.len()];
+            buf.copy_from_slice(piece);
+            let mut written = 0usize;
+            while written < buf.len() {
+                match f.write_at(&buf[written..], at + (done + written) as u64) {
+                    Ok(0) => return Ok((done + written) as u64),
+                    Ok(n) => {
+                        written += n;
+                        if !written.is_multiple_of(ALIGN as usize) {
+                            // A direct write cannot continue from here.
+                            return Ok((done + written) as u64);
+                        }
                     }
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) if refused(&e) => return Ok((done + written) as u64),
+                    Err(e) => return Err(e),
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) if refused(&e) => break,
-                Err(e) => return Err(e),
             }
+            done += written;
         }
         Ok(done as u64)
     })
