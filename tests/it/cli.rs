@@ -301,3 +301,47 @@ fn help_mentions_exit_codes_and_bad_usage_exits_2() {
     out.ok();
     assert!(out.stdout.starts_with("rime "));
 }
+
+/// Dry runs say so: a stream backup's summary and `init` do not claim to have saved or
+/// created anything, and their JSON carries `dry_run`.
+#[test]
+fn dry_run_summaries_do_not_claim_anything_was_written() {
+    let r = Repo::new();
+    let o = r.run(&[
+        "--dry-run",
+        "backup",
+        "--name",
+        "db",
+        "--stdin-from-command",
+        "head -c 300000 /dev/zero",
+    ]);
+    o.ok();
+    assert!(o.stdout.contains("not saved (dry run)"), "{}", o.stdout);
+    assert!(!o.stdout.contains(" saved:"), "{}", o.stdout);
+    let o = r.run(&[
+        "--dry-run",
+        "--json",
+        "backup",
+        "--name",
+        "db",
+        "--stdin-from-command",
+        "head -c 300000 /dev/zero",
+    ]);
+    o.ok();
+    assert_eq!(o.json()["dry_run"], true, "{}", o.stdout);
+    let fresh = r.dir("fresh");
+    let o = rime_raw(
+        [
+            "--repo",
+            fresh.join("repo").to_str().unwrap(),
+            "--password-file",
+            r.pw_file.to_str().unwrap(),
+            "--dry-run",
+            "init",
+        ],
+        &[],
+    );
+    o.ok();
+    assert!(o.stdout.contains("would create (dry run)"), "{}", o.stdout);
+    assert!(!fresh.join("repo").join("config").exists());
+}

@@ -1121,3 +1121,44 @@ fn retention_dates_across_daylight_saving_and_the_calendars_ends() {
         assert_eq!(kept(&o).len(), 9, "{huge}: {}", o.stdout);
     }
 }
+
+/// `rime forget ID...` removes exactly the named snapshots (a dry run names them and removes
+/// nothing); an unknown id, or ids together with retention rules, change nothing. A snapshot
+/// dated in the future is named in a warning (it takes every rule's "newest" slot).
+#[test]
+fn forget_named_snapshots_and_warn_about_future_dates() {
+    let r = Repo::new();
+    let src = r.dir("src");
+    write(&src.join("f"), b"x");
+    let a = r.backup(&[&src], &[])["short_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let b = r.backup(&[&src], &[])["short_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let future = r.backup(&[&src], &["--time", "2099-01-01T00:00:00Z"])["short_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let o = r.run(&["forget", "--dry-run", &a]);
+    o.ok();
+    assert!(o.stdout.contains(&a), "{}", o.stdout);
+    let o = r.run(&["forget", "--dry-run", "--keep-last", "1"]);
+    o.ok();
+    assert!(
+        o.stderr.contains(&future) && o.stderr.contains("in the future"),
+        "{}",
+        o.stderr
+    );
+    assert_eq!(ids(&r).len(), 3, "a dry run removes nothing");
+    r.run(&["forget", &a, "0000dead"]).failed();
+    r.run(&["forget", &a, "--keep-last", "1"])
+        .error_names(&["not both"]);
+    assert_eq!(ids(&r).len(), 3);
+    r.run(&["forget", &a, &future]).ok();
+    let left = ids(&r);
+    assert_eq!(left.len(), 1);
+    assert!(left[0].starts_with(&b), "{left:?}");
+}

@@ -209,6 +209,7 @@ pub fn report(
     let s = &r.snapshot.stats;
     if g.json {
         let doc = serde_json::json!({
+            "dry_run": g.dry_run,
             "id": r.id.to_hex(),
             "short_id": r.id.short(),
             "parent": r.snapshot.parent.map(|p| p.to_hex()),
@@ -228,8 +229,9 @@ pub fn report(
         super::print_result(
             g,
             &format!(
-            "snapshot {} saved: {} {} of {}; read {}, added {} to the repository; {} new / {} reused chunks; {:.2} s",
+            "snapshot {} {}: {} {} of {}; read {}, added {} to the repository; {} new / {} reused chunks; {:.2} s",
             r.id.short(),
+            if g.dry_run { "not saved (dry run)" } else { "saved" },
             r.snapshot.source.label(),
             r.snapshot.paths.join(" "),
             bytes(s.bytes_total),

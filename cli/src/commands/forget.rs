@@ -10,6 +10,9 @@ use crate::GlobalOpts;
 
 #[derive(Args)]
 pub struct ForgetArgs {
+    /// Snapshots to remove (ids or unique prefixes), instead of retention rules
+    #[arg(value_name = "SNAPSHOT")]
+    snapshots: Vec<String>,
     /// Keep the N newest snapshots
     #[arg(long, value_name = "N")]
     keep_last: Option<u32>,
@@ -99,10 +102,16 @@ pub fn run(g: &GlobalOpts, a: ForgetArgs) -> Result<ExitCode> {
         tags: a.tags,
         dry_run: a.dry_run,
         allow_remove_all: a.unsafe_allow_remove_all,
+        ids: Vec::new(),
     };
     // With several storages, once per storage (each decides from its own snapshots and removes
     // only there): see `per_storage`.
     super::per_storage(g, |repo, on| {
+        let mut opts = opts.clone();
+        for spec in &a.snapshots {
+            let (id, _) = rime_engine::ops::select::resolve(repo, spec, &Default::default())?;
+            opts.ids.push(id);
+        }
         let r = forget(repo, &opts)?;
         print(g, a.dry_run, &r, on);
         Ok(ExitCode::SUCCESS)
@@ -112,6 +121,20 @@ pub fn run(g: &GlobalOpts, a: ForgetArgs) -> Result<ExitCode> {
 fn print(g: &GlobalOpts, dry_run: bool, r: &ForgetReport, on: Option<&str>) {
     for u in &r.unreadable {
         eprintln!("rime: warning: {u}");
+    }
+    // A snapshot stamped in the future (a clock that was wrong) stays "the newest" for every
+    // count-based rule: each real backup after it can be the one removed. Said, not guessed at.
+    let now = chrono::Utc::now().timestamp();
+    for d in r.groups.iter().flat_map(|gr| gr.decisions.iter()) {
+        if d.snapshot.time.secs > now + 3600 {
+            eprintln!(
+                "rime: warning: snapshot {} is dated {}, in the future: it counts as the newest \
+                 of its group for --keep-last and every periodic rule (remove it with `rime \
+                 forget` naming it, or check the clock of the host that took it)",
+                d.id.short(),
+                time(d.snapshot.time)
+            );
+        }
     }
     if g.json {
         let groups: Vec<_> = r

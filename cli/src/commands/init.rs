@@ -72,13 +72,19 @@ pub fn run(g: &GlobalOpts, a: InitArgs) -> Result<ExitCode> {
     let repo = Repository::init(storage.clone(), &password, &opts)?;
     if g.json {
         super::print_json(&serde_json::json!({
+            "dry_run": g.dry_run,
             "repository": storage.location(),
             "id": repo.config().repo_id.to_hex(),
             "encryption": format!("{:?}", repo.config().encryption),
         }));
     } else if !g.quiet {
         println!(
-            "created repository {} at {}",
+            "{} repository {} at {}",
+            if g.dry_run {
+                "would create (dry run)"
+            } else {
+                "created"
+            },
             repo.config().repo_id.short(),
             storage.location()
         );

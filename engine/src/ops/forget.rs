@@ -27,6 +27,8 @@ pub struct ForgetOptions {
     /// of a group (`--keep-daily 0`, a mistyped `--keep-tag`, `--remove-older-than` after a
     /// month of failed backups) is refused before anything is removed.
     pub allow_remove_all: bool,
+    /// Remove exactly these snapshots instead of applying a policy (`rime forget ID...`).
+    pub ids: Vec<crate::id::SnapshotId>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -49,6 +51,14 @@ pub fn forget_in<Tz: TimeZone>(
     tz: &Tz,
     now: i64,
 ) -> Result<ForgetReport> {
+    if !opts.ids.is_empty() {
+        if !opts.policy.is_empty() {
+            return Err(Error::invalid(
+                "give either snapshots to remove or retention rules, not both",
+            ));
+        }
+        return forget_named(repo, opts);
+    }
     if opts.policy.is_empty() {
         return Err(Error::invalid(
             "no retention rule given (--keep-last, --keep-daily, --keep-within, --remove-older-than, …): \
@@ -105,6 +115,76 @@ pub fn forget_in<Tz: TimeZone>(
                 Err(e) if e.kind() == ErrorKind::MissingObject => {}
                 Err(e) => return Err(e.within(format!("removing snapshot {}", d.id.short()))),
             }
+        }
+    }
+    Ok(rep)
+}
+
+/// `rime forget ID...`: remove the named snapshots, unless a snapshot that stays is a tar
+/// level built on one of them (it could not be restored without it).
+fn forget_named(repo: &Repository, opts: &ForgetOptions) -> Result<ForgetReport> {
+    use crate::format::snapshot::SourceKind;
+    let _lock = if opts.dry_run {
+        None
+    } else {
+        Some(LockGuard::shared(repo, "forget")?)
+    };
+    let named: std::collections::HashSet<_> = opts.ids.iter().copied().collect();
+    let mut rep = ForgetReport::default();
+    for (id, s) in repo.list_snapshots()? {
+        let s = match s {
+            Ok(s) => s,
+            Err(e) if named.contains(&id) => {
+                return Err(e.within(format!("snapshot {}", id.short())))
+            }
+            Err(_) => continue,
+        };
+        if named.contains(&id) {
+            rep.groups.push(GroupPlan {
+                key: GroupBy::default().key(&s),
+                decisions: vec![policy::Decision {
+                    id,
+                    snapshot: s,
+                    keep: false,
+                    reasons: vec!["named on the command line".to_string()],
+                }],
+            });
+            continue;
+        }
+        if let SourceKind::TarLevel(t) = &s.source {
+            if let Some(base) = t.chain.iter().find(|c| named.contains(c)) {
+                return Err(Error::invalid(format!(
+                    "snapshot {} is a tar level built on {}, which would then be \
+                     unrestorable: remove it too, or keep {}; nothing was removed",
+                    id.short(),
+                    base.short(),
+                    base.short()
+                )));
+            }
+        }
+    }
+    if let Some(gone) = opts
+        .ids
+        .iter()
+        .find(|i| !rep.groups.iter().any(|g| g.decisions[0].id == **i))
+    {
+        return Err(Error::new(
+            ErrorKind::NotFound,
+            format!(
+                "no snapshot {} in the repository; nothing was removed",
+                gone.short()
+            ),
+        ));
+    }
+    if opts.dry_run {
+        return Ok(rep);
+    }
+    for g in &rep.groups {
+        let id = g.decisions[0].id;
+        match repo.storage().remove(FileKind::Snapshot, &id.to_hex()) {
+            Ok(()) => rep.removed += 1,
+            Err(e) if e.kind() == ErrorKind::MissingObject => {}
+            Err(e) => return Err(e.within(format!("removing snapshot {}", id.short()))),
         }
     }
     Ok(rep)
