@@ -193,10 +193,26 @@ fn storages_holding_different_repositories_are_refused() {
     )
     .failed()
     .error_names(&["different repository"]);
+    // A storage without the repository (wiped, or an unmounted disk) fails alone: the other
+    // still gets the backup, the run exits 4 and says how to seed the empty one.
     let c = repo.tmp.path().join("c");
-    run_multi(&repo, &[&a, &c], &["backup", src.to_str().unwrap()])
-        .failed()
-        .error_names(&["rime copy"]);
+    fs::create_dir_all(&c).unwrap();
+    let before = snapshot_ids(&repo, &a).len();
+    let o = run_multi(&repo, &[&a, &c], &["backup", src.to_str().unwrap()]);
+    o.code(4);
+    assert!(
+        o.stderr.lines().any(|l| l.contains(c.to_str().unwrap())
+            && l.contains("holds no repository")
+            && l.contains("rime copy")),
+        "{}",
+        o.stderr
+    );
+    assert_eq!(snapshot_ids(&repo, &a).len(), before + 1);
+    assert!(!c.join("config").exists(), "nothing is created on it");
+    // With no storage holding one, the run is refused.
+    let d = repo.tmp.path().join("d");
+    fs::create_dir_all(&d).unwrap();
+    run_multi(&repo, &[&c, &d], &["backup", src.to_str().unwrap()]).code(10);
 }
 
 #[test]

@@ -275,11 +275,12 @@ impl Fanout {
     }
 
     /// Check that every member holds the same repository (identical config bytes). A member
-    /// that cannot be reached is dropped for this run (and reported by [`Fanout::finish`]); a
-    /// member without a repository, or with another one, is an error: catch it up with
-    /// `rime copy` first.
+    /// that cannot be reached, or holds no repository, is dropped for this run (and reported
+    /// by [`Fanout::finish`]; catch it up with `rime copy`); a member with another repository
+    /// is an error, and so is a run where no member holds one.
     pub fn check_same_repository(&self) -> Result<()> {
         let mut first: Option<(String, Vec<u8>)> = None;
+        let mut empty = Vec::new();
         for m in self.healthy() {
             match m.storage.read(FileKind::Config, "config") {
                 Ok(b) => match &first {
@@ -301,18 +302,38 @@ impl Fanout {
                         &Error::new(ErrorKind::RepositoryNotFound, "holds no repository"),
                     )
                 }
+                // Writing: a storage without the repository (wiped, or a disk not mounted)
+                // fails alone, like an unreachable one, so the others still get tonight's
+                // backup; only when no storage holds it is the run refused.
                 Err(e) if matches!(e.kind(), ErrorKind::MissingObject | ErrorKind::NotFound) => {
-                    return Err(Error::new(
-                        ErrorKind::RepositoryNotFound,
-                        format!(
-                            "no repository at {}: seed it with `rime copy --from <another storage> --to {}`",
-                            m.storage.location(),
-                            m.storage.location()
-                        ),
-                    ))
+                    empty.push(m);
                 }
                 Err(e) => self.fail(m, &e),
             }
+        }
+        if first.is_none() {
+            if let Some(m) = empty.first() {
+                return Err(Error::new(
+                    ErrorKind::RepositoryNotFound,
+                    format!(
+                        "no repository at {}: create it with `rime init`, or seed it with `rime copy --from <another storage> --to {}`",
+                        m.storage.location(),
+                        m.storage.location()
+                    ),
+                ));
+            }
+        }
+        for m in empty {
+            let loc = m.storage.location();
+            self.fail(
+                m,
+                &Error::new(
+                    ErrorKind::RepositoryNotFound,
+                    format!(
+                        "holds no repository: seed it with `rime copy --from <another storage> --to {loc}`"
+                    ),
+                ),
+            );
         }
         if first.is_none() && self.healthy().next().is_none() {
             return Err(self.all_failed());
@@ -772,7 +793,18 @@ mod tests {
         a.write(FileKind::Config, "config", b"cfg").unwrap();
         a.write(FileKind::Snapshot, &"1".repeat(64), b"only on a")
             .unwrap();
+        // Writing: the member without a repository fails alone (reported), the other goes on;
+        // with no member holding one, the run is refused.
         let f = Fanout::new(vec![b.clone() as Arc<dyn Storage>, a.clone()]);
+        f.check_same_repository().unwrap();
+        let reports = f.finish();
+        assert_eq!(
+            reports[0].error.as_ref().map(|e| e.kind()),
+            Some(ErrorKind::RepositoryNotFound)
+        );
+        assert!(reports[1].error.is_none());
+        let c = Arc::new(MemoryStorage::default());
+        let f = Fanout::new(vec![b.clone() as Arc<dyn Storage>, c as Arc<dyn Storage>]);
         let e = f.check_same_repository().unwrap_err();
         assert_eq!(e.kind(), ErrorKind::RepositoryNotFound, "{e}");
         let f = Fanout::new(vec![b.clone() as Arc<dyn Storage>, a.clone()]);
