@@ -225,7 +225,7 @@ fn check(f: &Fixture, objs: &[Option<Vec<u8>>]) -> Outcome {
     let Ok((id, _)) = resolve(&repo, "latest", &Filter::default()) else { return Outcome::Refused };
     let dir = tempfile::tempdir().expect("tempdir");
     let target = dir.path().join("restore");
-    let opts = RestoreOptions { target: target.clone(), include: vec![], overwrite: false, ownership: Some(false), verify: false, sync: false };
+    let opts = RestoreOptions { target: target.clone(), include: vec![], overwrite: false, ownership: Some(false), verify: false, sync: false, buffered: false };
     let result = restore(&repo, &id, &opts, &NoProgress);
     let want = f.expected.iter().find(|(i, _)| *i == id).map(|(_, w)| w);
     if let Err(e) = result {
