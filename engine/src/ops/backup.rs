@@ -74,7 +74,7 @@ impl BackupOptions {
             ignore_inode: false,
             parent: None,
             force: false,
-            compression_level: 3,
+            compression_level: crate::format::blob::DEFAULT_COMPRESSION_LEVEL,
             record_as: vec![],
             commit_check: None,
             time: None,

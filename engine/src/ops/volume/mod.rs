@@ -52,7 +52,7 @@ impl SnapshotMeta {
             tags: vec![],
             parent: None,
             force: false,
-            compression_level: 3,
+            compression_level: crate::format::blob::DEFAULT_COMPRESSION_LEVEL,
         }
     }
 }
