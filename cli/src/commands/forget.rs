@@ -35,6 +35,21 @@ pub struct ForgetArgs {
     /// (or before now, if that one is dated in the future)
     #[arg(long, value_name = "DURATION")]
     keep_within: Option<String>,
+    /// Keep the newest snapshot of every hour within DURATION before the group's newest
+    #[arg(long, value_name = "DURATION")]
+    keep_within_hourly: Option<String>,
+    /// Keep the newest snapshot of every day within DURATION before the group's newest
+    #[arg(long, value_name = "DURATION")]
+    keep_within_daily: Option<String>,
+    /// Keep the newest snapshot of every ISO week within DURATION before the group's newest
+    #[arg(long, value_name = "DURATION")]
+    keep_within_weekly: Option<String>,
+    /// Keep the newest snapshot of every month within DURATION before the group's newest
+    #[arg(long, value_name = "DURATION")]
+    keep_within_monthly: Option<String>,
+    /// Keep the newest snapshot of every year within DURATION before the group's newest
+    #[arg(long, value_name = "DURATION")]
+    keep_within_yearly: Option<String>,
     /// Keep snapshots with these tags (comma-separated: all of them); repeatable
     #[arg(long, value_name = "TAG[,TAG]")]
     keep_tag: Vec<String>,
@@ -65,6 +80,7 @@ pub struct ForgetArgs {
 }
 
 pub fn run(g: &GlobalOpts, a: ForgetArgs) -> Result<ExitCode> {
+    let duration = |d: &Option<String>| d.as_deref().map(CalendarDuration::parse).transpose();
     let policy = Policy {
         last: a.keep_last,
         hourly: a.keep_hourly,
@@ -77,6 +93,13 @@ pub fn run(g: &GlobalOpts, a: ForgetArgs) -> Result<ExitCode> {
             .as_deref()
             .map(CalendarDuration::parse)
             .transpose()?,
+        within_periods: [
+            duration(&a.keep_within_hourly)?,
+            duration(&a.keep_within_daily)?,
+            duration(&a.keep_within_weekly)?,
+            duration(&a.keep_within_monthly)?,
+            duration(&a.keep_within_yearly)?,
+        ],
         tags: a
             .keep_tag
             .iter()

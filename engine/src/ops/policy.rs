@@ -6,7 +6,9 @@
 //! snapshot; `keep_within` keeps every snapshot taken within the duration before the group's
 //! newest snapshot (not before "now", so a machine that stopped backing up keeps its last
 //! backups; but not after "now" either: a snapshot stamped in the future by a wrong clock would
-//! otherwise push every real snapshot out of the window); `keep_tags` keeps snapshots carrying all tags of one of the lists. A snapshot may
+//! otherwise push every real snapshot out of the window); `within_periods` (restic's
+//! `--keep-within-daily 30d` and its siblings) keep the newest snapshot of every period inside
+//! such a window, however many periods it holds; `keep_tags` keeps snapshots carrying all tags of one of the lists. A snapshot may
 //! satisfy several rules and every reason is listed. Freezer's `--remove-older-than DAYS` and
 //! `--remove-from-date` are keep rules too: they keep what is newer than their cut-off, so used
 //! alone they remove exactly what Freezer would; combined with other rules, a snapshot is kept if
@@ -129,6 +131,11 @@ pub struct Policy {
     pub monthly: Option<u32>,
     pub yearly: Option<u32>,
     pub within: Option<CalendarDuration>,
+    /// restic's `--keep-within-hourly` … `--keep-within-yearly`: the newest snapshot of every
+    /// hour, day, ISO week, month or year (local time) that lies within the duration before the
+    /// group's newest snapshot, however many periods that is. In the order hourly, daily,
+    /// weekly, monthly, yearly.
+    pub within_periods: [Option<CalendarDuration>; 5],
     /// Keep snapshots that carry every tag of at least one list.
     pub tags: Vec<Vec<String>>,
     /// Freezer's `--remove-older-than DAYS`: keep snapshots taken at or after now − DAYS.
@@ -146,6 +153,7 @@ impl Policy {
             && self.monthly.is_none()
             && self.yearly.is_none()
             && self.within.is_none()
+            && self.within_periods.iter().all(Option::is_none)
             && self.tags.is_empty()
             && self.remove_older_than_days.is_none()
             && self.remove_before.is_none()
@@ -260,13 +268,30 @@ pub struct GroupPlan {
     pub decisions: Vec<Decision>,
 }
 
-/// A periodic rule: how many periods remain, the last period seen, how to name a period.
+/// A periodic rule: how many periods remain, the last period seen, how to name a period, and
+/// for the `within` kind the oldest time it reaches (it then has no count limit).
 struct Bucket {
     count: Option<u32>,
-    reason: &'static str,
+    reason: String,
     last: Option<i64>,
     period: fn(&chrono::NaiveDateTime) -> i64,
+    since: Option<i64>,
 }
+
+/// The periods of the periodic rules, in the order of [`Policy::within_periods`]: a number
+/// unique to each hour, day, ISO week, month or year.
+const PERIODS: [(&str, fn(&chrono::NaiveDateTime) -> i64); 5] = [
+    ("hourly", |t| {
+        i64::from(t.year()) * 1_000_000 + i64::from(t.ordinal()) * 100 + i64::from(t.hour())
+    }),
+    ("daily", |t| i64::from(t.year()) * 1000 + i64::from(t.ordinal())),
+    ("weekly", |t| {
+        let w = t.iso_week();
+        i64::from(w.year()) * 100 + i64::from(w.week())
+    }),
+    ("monthly", |t| i64::from(t.year()) * 100 + i64::from(t.month())),
+    ("yearly", |t| i64::from(t.year())),
+];
 
 /// Apply `policy` to snapshots grouped by `group_by`, with local time in `tz` and `now` for
 /// Freezer's day counts. Groups are sorted by key; snapshots newest first.
@@ -301,47 +326,41 @@ fn decide<Tz: TimeZone>(
     tz: &Tz,
     now: i64,
 ) -> Vec<Decision> {
-    let mut buckets = [
-        Bucket {
-            count: policy.hourly,
-            reason: "hourly snapshot",
-            last: None,
-            period: |t| {
-                i64::from(t.year()) * 1_000_000 + i64::from(t.ordinal()) * 100 + i64::from(t.hour())
-            },
-        },
-        Bucket {
-            count: policy.daily,
-            reason: "daily snapshot",
-            last: None,
-            period: |t| i64::from(t.year()) * 1000 + i64::from(t.ordinal()),
-        },
-        Bucket {
-            count: policy.weekly,
-            reason: "weekly snapshot",
-            last: None,
-            period: |t| {
-                let w = t.iso_week();
-                i64::from(w.year()) * 100 + i64::from(w.week())
-            },
-        },
-        Bucket {
-            count: policy.monthly,
-            reason: "monthly snapshot",
-            last: None,
-            period: |t| i64::from(t.year()) * 100 + i64::from(t.month()),
-        },
-        Bucket {
-            count: policy.yearly,
-            reason: "yearly snapshot",
-            last: None,
-            period: |t| i64::from(t.year()),
-        },
-    ];
     let newest = snaps.first().map(|(_, s)| s.time.secs);
     // A clock that was wrong (or jumped back since): never measure from the future.
     let anchor = newest.map(|n| n.min(now));
     let from_future = newest.is_some_and(|n| n > now);
+    let counts = [
+        policy.hourly,
+        policy.daily,
+        policy.weekly,
+        policy.monthly,
+        policy.yearly,
+    ];
+    let counted = PERIODS
+        .iter()
+        .zip(counts)
+        .map(|(&(name, period), count)| Bucket {
+            count,
+            reason: format!("{name} snapshot"),
+            last: None,
+            period,
+            since: None,
+        });
+    let within = PERIODS
+        .iter()
+        .zip(policy.within_periods)
+        .filter_map(|(&(name, period), d)| {
+            let (d, n) = d.zip(anchor)?;
+            Some(Bucket {
+                count: Some(u32::MAX),
+                reason: format!("{name} snapshot within {d}"),
+                last: None,
+                period,
+                since: Some(d.before(tz, n)),
+            })
+        });
+    let mut buckets: Vec<Bucket> = counted.chain(within).collect();
     let within_cutoff = policy.within.zip(anchor).map(|(d, n)| d.before(tz, n));
     let older_than_cutoff = policy
         .remove_older_than_days
@@ -365,14 +384,14 @@ fn decide<Tz: TimeZone>(
                 let (Some(n), Some(t)) = (b.count.as_mut(), local.as_ref()) else {
                     continue;
                 };
-                if *n == 0 {
+                if *n == 0 || b.since.is_some_and(|since| s.time.secs < since) {
                     continue;
                 }
                 let p = (b.period)(t);
                 if b.last != Some(p) {
                     b.last = Some(p);
                     *n -= 1;
-                    reasons.push(b.reason.to_string());
+                    reasons.push(b.reason.clone());
                 }
             }
             if let (Some(cut), Some(d)) = (within_cutoff, policy.within) {
@@ -574,6 +593,53 @@ mod tests {
             "{:?}",
             kept[1].reasons
         );
+    }
+
+    /// restic's `--keep-within-daily 7d --keep-within-weekly 1m`: one snapshot per day for a
+    /// week before the newest, one per ISO week for a month; the windows are inclusive like
+    /// `keep_within`, and a second snapshot of a day never counts.
+    #[test]
+    fn keep_within_periods_keep_one_per_period_inside_the_window() {
+        let mut snaps = daily_series(60); // 2026-01-01 .. 2026-03-01, 03:00 each
+        snaps.push(snap("2026-03-01T20:00:00Z", "h", &[])); // second of the newest day
+        let p = Policy {
+            within_periods: [
+                None,
+                Some(CalendarDuration::parse("7d").unwrap()),
+                Some(CalendarDuration::parse("1m").unwrap()),
+                None,
+                None,
+            ],
+            ..Default::default()
+        };
+        let plans = apply(snaps, &p, GroupBy::default(), &Utc, i64::MAX / 2);
+        let kept: Vec<String> = plans[0]
+            .decisions
+            .iter()
+            .filter(|d| d.keep)
+            .map(|d| {
+                let t = Utc.timestamp_opt(d.snapshot.time.secs, 0).unwrap();
+                format!("{} {}", t.format("%m-%d %H"), d.reasons.join("; "))
+            })
+            .collect();
+        assert_eq!(
+            kept,
+            [
+                "03-01 20 daily snapshot within 7d; weekly snapshot within 1m",
+                "02-28 03 daily snapshot within 7d",
+                "02-27 03 daily snapshot within 7d",
+                "02-26 03 daily snapshot within 7d",
+                "02-25 03 daily snapshot within 7d",
+                "02-24 03 daily snapshot within 7d",
+                "02-23 03 daily snapshot within 7d",
+                // 2026-03-01 20:00 minus 7 days is 02-22 20:00: 02-22 03:00 is outside. ISO
+                // weeks end on Sundays: 02-22, 02-15, 02-08; 02-01 is 28 days before 03-01.
+                "02-22 03 weekly snapshot within 1m",
+                "02-15 03 weekly snapshot within 1m",
+                "02-08 03 weekly snapshot within 1m",
+            ]
+        );
+        assert!(!p.is_empty());
     }
 
     #[test]
