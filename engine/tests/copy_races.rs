@@ -8,68 +8,31 @@ use std::path::Path;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-use rime_engine::error::{ErrorKind, Result};
+use rime_engine::error::ErrorKind;
 use rime_engine::ops::backup::{backup, BackupOptions};
 use rime_engine::ops::copy::{copy, CopyOptions};
 use rime_engine::ops::prune::{prune, PruneOptions};
 use rime_engine::ops::NoProgress;
 use rime_engine::repo::index::MasterIndex;
 use rime_engine::repo::Repository;
-use rime_engine::storage::{FileKind, LocalStorage, ObjectInfo, Storage};
+use rime_engine::storage::intercept::{Intercepted, Op};
+use rime_engine::storage::{FileKind, LocalStorage, Storage};
 
 mod common;
 use common::{content, repo};
 
-type Hook = Box<dyn FnOnce() + Send>;
-
-/// A storage that runs `hook` once, right before the first listing of `kind`.
-struct Hooked {
-    inner: Arc<dyn Storage>,
-    kind: FileKind,
-    hook: Mutex<Option<Hook>>,
-}
-
-impl Hooked {
-    fn storage(dir: &Path, kind: FileKind, hook: Hook) -> Arc<dyn Storage> {
-        Arc::new(Hooked {
-            inner: Arc::new(LocalStorage::new(dir)),
-            kind,
-            hook: Mutex::new(Some(hook)),
-        })
-    }
-}
-
-impl Storage for Hooked {
-    fn location(&self) -> String {
-        self.inner.location()
-    }
-    fn create(&self) -> Result<()> {
-        self.inner.create()
-    }
-    fn list(&self, kind: FileKind) -> Result<Vec<ObjectInfo>> {
-        if kind == self.kind {
-            let hook = self.hook.lock().take();
-            if let Some(h) = hook {
+/// A storage at `dir` that runs `hook` once, right before the first listing of `kind`.
+fn hooked(dir: &Path, kind: FileKind, hook: impl FnOnce() + Send + 'static) -> Arc<dyn Storage> {
+    let hook = Mutex::new(Some(hook));
+    Intercepted::arc(local(dir), move |op| {
+        if *op == Op::List(kind) {
+            let h = hook.lock().take();
+            if let Some(h) = h {
                 h();
             }
         }
-        self.inner.list(kind)
-    }
-    fn read(&self, kind: FileKind, name: &str) -> Result<Vec<u8>> {
-        self.inner.read(kind, name)
-    }
-    fn read_range(&self, kind: FileKind, name: &str, offset: u64, len: u64) -> Result<Vec<u8>> {
-        self.inner.read_range(kind, name, offset, len)
-    }
-    fn write(&self, kind: FileKind, name: &str, data: &[u8]) -> Result<()> {
-        self.inner.write(kind, name, data)
-    }
-    fn remove(&self, kind: FileKind, name: &str) -> Result<()> {
-        self.inner.remove(kind, name)
-    }
-    fn size(&self, kind: FileKind, name: &str) -> Result<u64> {
-        self.inner.size(kind, name)
-    }
+        Ok(())
+    })
 }
 
 fn open(dir: &Path) -> Repository {
@@ -137,7 +100,7 @@ fn a_backup_finishing_on_the_source_during_a_copy_is_copied_whole_or_not_at_all(
 
     fs::write(data.join("g"), content(2, 300_000)).unwrap();
     let (s, d) = (src.clone(), data.clone());
-    let from = Hooked::storage(
+    let from = hooked(
         &src_dir,
         FileKind::Index,
         Box::new(move || backup_of(&s, &d)),
@@ -202,7 +165,7 @@ fn a_prune_on_the_destination_cannot_delete_packs_a_running_copy_reuses() {
     // prune on the destination would delete the marked packs copy found there.
     let racing: Arc<Mutex<Option<ErrorKind>>> = Arc::new(Mutex::new(None));
     let (r, d, opts) = (racing.clone(), dst_dir.clone(), now.clone());
-    let to = Hooked::storage(
+    let to = hooked(
         &dst_dir,
         FileKind::Index,
         Box::new(move || {

@@ -11,65 +11,18 @@ use rime_engine::ops::backup::{backup, BackupOptions};
 use rime_engine::ops::repair::{repair, RepairOptions};
 use rime_engine::ops::NoProgress;
 use rime_engine::repo::Repository;
-use rime_engine::storage::{FileKind, LocalStorage, ObjectInfo, Storage};
+use rime_engine::storage::intercept::{Intercepted, Op};
+use rime_engine::storage::{FileKind, LocalStorage, Storage};
 use rime_engine::{Error, ErrorKind};
 
 mod common;
 use common::{content, repo};
-
-/// A storage whose reads of one snapshot file fail with EIO, and (once `packs_fail` is set,
-/// which the first listing of snapshots does when `arm_packs`) every read of a pack.
-struct Flaky {
-    inner: LocalStorage,
-    snapshot: Option<String>,
-    arm_packs: bool,
-    packs_fail: AtomicBool,
-}
 
 fn eio(what: &str) -> Error {
     Error::new(
         ErrorKind::Io,
         format!("{what}: Input/output error (os error 5)"),
     )
-}
-
-impl Storage for Flaky {
-    fn location(&self) -> String {
-        self.inner.location()
-    }
-    fn create(&self) -> Result<()> {
-        self.inner.create()
-    }
-    fn list(&self, kind: FileKind) -> Result<Vec<ObjectInfo>> {
-        if kind == FileKind::Snapshot && self.arm_packs {
-            self.packs_fail.store(true, Ordering::SeqCst);
-        }
-        self.inner.list(kind)
-    }
-    fn read(&self, kind: FileKind, name: &str) -> Result<Vec<u8>> {
-        if kind == FileKind::Snapshot && self.snapshot.as_deref() == Some(name) {
-            return Err(eio(name));
-        }
-        if kind == FileKind::Pack && self.packs_fail.load(Ordering::SeqCst) {
-            return Err(eio(name));
-        }
-        self.inner.read(kind, name)
-    }
-    fn read_range(&self, kind: FileKind, name: &str, offset: u64, len: u64) -> Result<Vec<u8>> {
-        if kind == FileKind::Pack && self.packs_fail.load(Ordering::SeqCst) {
-            return Err(eio(name));
-        }
-        self.inner.read_range(kind, name, offset, len)
-    }
-    fn write(&self, kind: FileKind, name: &str, data: &[u8]) -> Result<()> {
-        self.inner.write(kind, name, data)
-    }
-    fn remove(&self, kind: FileKind, name: &str) -> Result<()> {
-        self.inner.remove(kind, name)
-    }
-    fn size(&self, kind: FileKind, name: &str) -> Result<u64> {
-        self.inner.size(kind, name)
-    }
 }
 
 /// Two intact snapshots; returns the repository directory and the snapshot file names.
@@ -92,14 +45,28 @@ fn two_snapshots(tmp: &std::path::Path) -> (std::path::PathBuf, Vec<String>) {
     (dir, names)
 }
 
+/// The repository at `dir`, with reads of the snapshot file `snapshot` failing with EIO, and
+/// (once armed by the first listing of snapshots, when `arm_packs`) every read of a pack.
 fn flaky(dir: &std::path::Path, snapshot: Option<String>, arm_packs: bool) -> Repository {
-    let s = Flaky {
-        inner: LocalStorage::new(dir),
-        snapshot,
-        arm_packs,
-        packs_fail: AtomicBool::new(false),
-    };
-    Repository::open(Arc::new(s), Some(b"pw")).unwrap()
+    let packs_fail = AtomicBool::new(false);
+    let s = Intercepted::arc(Arc::new(LocalStorage::new(dir)), move |op| {
+        if *op == Op::List(FileKind::Snapshot) && arm_packs {
+            packs_fail.store(true, Ordering::SeqCst);
+        }
+        match *op {
+            Op::Read(FileKind::Snapshot, name) if snapshot.as_deref() == Some(name) => {
+                Err(eio(name))
+            }
+            Op::Read(FileKind::Pack, name)
+            | Op::ReadRange {
+                kind: FileKind::Pack,
+                name,
+                ..
+            } if packs_fail.load(Ordering::SeqCst) => Err(eio(name)),
+            _ => Ok(()),
+        }
+    });
+    Repository::open(s, Some(b"pw")).unwrap()
 }
 
 const FORGET_BROKEN: RepairOptions = RepairOptions {

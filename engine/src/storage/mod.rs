@@ -11,6 +11,7 @@
 pub mod bandwidth;
 pub mod dry_run;
 mod fanout;
+pub mod intercept;
 mod kill_hook;
 pub mod layers;
 pub mod limit;
