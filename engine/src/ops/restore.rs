@@ -16,7 +16,7 @@ use parking_lot::Mutex;
 use rayon::prelude::*;
 
 use crate::error::{Error, ErrorKind, IoContext, Result};
-use crate::format::blob::open_blob;
+use crate::format::blob::open_blob_into;
 use crate::format::tree::{Node, NodeKind, Part, Tree};
 use crate::id::{PackId, SnapshotId};
 use crate::ops::Progress;
@@ -809,6 +809,7 @@ fn restore_range(
         pack,
         range,
         |uses| format!("needed by {}", files[uses[0].file as usize].path.display()),
+        |uses| uses[0].offset,
         |uses, plain| {
             blobs.fetch_add(1, Ordering::Relaxed);
             for t in uses {
@@ -855,12 +856,45 @@ fn restore_range(
 /// range is read again from the other copies in turn: a storage can hand back damaged bytes
 /// without any error of its own, and the restore should not fail while a good copy exists.
 /// Blobs already delivered are not delivered twice.
+///
+/// `phase(uses)` is where the plaintext will be written, modulo the page size: decompressed
+/// blobs are placed at an address with that remainder (see [`open_blob_into`]), so a direct
+/// write of their middle needs no copy.
 pub(crate) fn open_range<T>(
     repo: &Repository,
     pack: &PackId,
     range: &[(crate::format::pack::PackEntry, T)],
     what: impl Fn(&T) -> String,
+    phase: impl Fn(&T) -> u64,
+    each: impl FnMut(&T, &[u8]) -> Result<()>,
+) -> Result<()> {
+    PLAIN_SCRATCH.with(|scratch| {
+        open_range_with(
+            repo,
+            pack,
+            range,
+            what,
+            phase,
+            each,
+            &mut scratch.borrow_mut(),
+        )
+    })
+}
+
+thread_local! {
+    /// Each restore thread's buffer for decompressed blobs, reused: a fresh buffer per blob
+    /// costs page faults and zeroing on every chunk.
+    static PLAIN_SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn open_range_with<T>(
+    repo: &Repository,
+    pack: &PackId,
+    range: &[(crate::format::pack::PackEntry, T)],
+    what: impl Fn(&T) -> String,
+    phase: impl Fn(&T) -> u64,
     mut each: impl FnMut(&T, &[u8]) -> Result<()>,
+    scratch: &mut Vec<u8>,
 ) -> Result<()> {
     let storage = repo.storage();
     let name = pack.to_hex();
@@ -881,7 +915,17 @@ pub(crate) fn open_range<T>(
         let (e, uses) = &range[i];
         let s = (u64::from(e.offset) - base) as usize;
         let stored = &buf[s..s + e.stored_len as usize];
-        match open_blob(repo.keys(), e.ty, e.flags, e.raw_len, &e.id, stored) {
+        let opened = open_blob_into(
+            repo.keys(),
+            e.ty,
+            e.flags,
+            e.raw_len,
+            &e.id,
+            stored,
+            scratch,
+            phase(uses),
+        );
+        match opened {
             Ok(plain) => {
                 if let Err(w) = each(uses, &plain) {
                     // Blobs already found damaged stay the error (their files must be set

@@ -61,6 +61,7 @@ pub(crate) fn fetch(
                 pack,
                 range,
                 |offsets| format!("blob at content offset {}", offsets[0]),
+                |_| 0,
                 |offsets, plain| deliver(offsets, plain),
             )
         })
