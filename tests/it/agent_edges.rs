@@ -257,3 +257,62 @@ fn agent_single_file_symlink_keeps_its_name() {
     assert_eq!(read(&out.join("link.txt")), "real\n");
     assert!(!out.join("real.txt").exists());
 }
+
+/// A job file as Freezer's parsers read it: `key: value` lines as well as `key = value`,
+/// booleans spelled `True`/`yes`/`0`/`off` (`dry_run = False` is off, not "given"), oslo.log's
+/// `debug = True`; and argparse's unambiguous abbreviations on the command line.
+#[test]
+fn agent_config_file_colons_booleans_debug_and_abbreviations() {
+    let j = Job::new();
+    write(&j.src().join("f"), "data\n");
+    let log = j.p("agent.log");
+    let ini = format!(
+        "[job]\ncontainer: {}\nstorage:local\npath_to_backup = {}\nbackup_name: colon\n\
+         hostname = host1\ndry_run = False\nno_incremental = yes\noverwrite = off\n\
+         debug = True\nlog_file: {}\n",
+        j.p("container").display(),
+        j.src().display(),
+        log.display()
+    );
+    write(&j.p("job.ini"), ini);
+    let pass = j.p("pass").display().to_string();
+    let cfg = j.p("job.ini").display().to_string();
+    let run = |extra: &[&str]| {
+        let mut a = vec!["agent", "--config", &cfg, "--encrypt-pass-file", &pass];
+        a.extend(extra);
+        rime_raw(&a, &[])
+    };
+    let level = |out: &Out| -> u64 {
+        let v: Value = serde_json::from_str(out.stdout.lines().last().unwrap()).unwrap();
+        v["curr_backup_level"].as_u64().unwrap()
+    };
+    assert_eq!(level(run(&["--metadata-out", "-"]).ok()), 0);
+    assert!(j.p("container/rime/config").exists(), "dry_run = False wrote");
+    next_second();
+    write(&j.src().join("g"), "more\n");
+    // no_incremental = yes: a level 0 again; `--nono-incr` (an abbreviation) takes it back.
+    assert_eq!(level(run(&["--metadata-out", "-"]).ok()), 0);
+    next_second();
+    assert_eq!(level(run(&["--nono-incr", "--metadata-out", "-"]).ok()), 1);
+    assert!(read(&log).contains(" DEBUG "), "debug = True logs at debug level");
+    // overwrite = off: a restore into a non-empty directory is refused; `--overw` allows it.
+    let busy = j.p("busy");
+    write(&busy.join("old"), "x");
+    let t = busy.display().to_string();
+    run(&["--action", "restore", "--restore-abs", &t]).error_names(&["not empty"]);
+    run(&["--action", "restore", "--restore-abs", &t, "--overw"]).ok();
+    assert_eq!(read(&busy.join("g")), "more\n");
+    // An ambiguous abbreviation names its candidates; a switch with a non-boolean value is
+    // refused by name.
+    run(&["--max", "3"]).error_names(&["ambiguous", "--max-level", "--max-priority"]);
+    write(&j.p("bad.ini"), "[job]\ndry_run = maybe\n");
+    let bad = j.p("bad.ini").display().to_string();
+    rime_raw(["agent", "--config", &bad], &[]).error_names(&["dry_run", "maybe"]);
+    // `-d` (and --debug) on the command line, without the file: debug lines in the log.
+    let log2 = j.p("agent2.log").display().to_string();
+    j.run(&["--action", "info", "--log-file", &log2, "-d"]).ok();
+    assert!(read(&j.p("agent2.log")).contains(" DEBUG "));
+    let log3 = j.p("agent3.log").display().to_string();
+    j.run(&["--action", "info", "--log-file", &log3]).ok();
+    assert!(!read(&j.p("agent3.log")).contains(" DEBUG "));
+}

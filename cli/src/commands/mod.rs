@@ -5,6 +5,7 @@ pub mod agent_admin;
 pub mod agent_backup;
 pub mod agent_legacy;
 pub mod agent_opts;
+pub mod agent_prefix;
 pub mod agent_restore;
 pub mod backup;
 pub mod backup_mysql;
