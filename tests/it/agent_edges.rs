@@ -316,3 +316,38 @@ fn agent_config_file_colons_booleans_debug_and_abbreviations() {
     j.run(&["--action", "info", "--log-file", &log3]).ok();
     assert!(!read(&j.p("agent3.log")).contains(" DEBUG "));
 }
+
+/// `--exclude` is GNU tar's (Freezer's meaning) with either engine: `cache/*` leaves out the
+/// contents of every `cache` directory at any depth (rime's own rules would anchor a pattern
+/// with a `/` at the absolute path and keep them), `*.log` every log file; both engines
+/// restore the same tree.
+#[test]
+fn agent_exclude_means_the_same_with_both_engines() {
+    let mut restored = vec![];
+    for engine in ["tar", "rime"] {
+        let j = Job::new();
+        let s = j.src();
+        write(&s.join("a.log"), "log\n");
+        write(&s.join("sub/b.log"), "log\n");
+        write(&s.join("sub/keep.txt"), "keep\n");
+        write(&s.join("x/cache/f"), "cached\n");
+        write(&s.join("x/cache/deeper/g"), "cached\n");
+        write(&s.join("cache/h"), "cached\n");
+        write(&s.join("keep/cachefile"), "keep\n");
+        j.backup(&["--engine", engine, "--exclude", "*.log", "--exclude", "cache/*"]);
+        let t = j.p("restored");
+        j.restore(&t, &[]).ok();
+        let files: Vec<String> = walk(&t)
+            .iter()
+            .filter(|p| t.join(p).is_file())
+            .map(|p| p.display().to_string())
+            .collect();
+        restored.push((engine, files));
+    }
+    let expected = ["keep/cachefile", "sub/keep.txt"];
+    for (engine, files) in &restored {
+        let mut files = files.clone();
+        files.sort();
+        assert_eq!(files, expected, "--engine {engine}");
+    }
+}
