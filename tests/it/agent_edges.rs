@@ -351,3 +351,37 @@ fn agent_exclude_means_the_same_with_both_engines() {
         assert_eq!(files, expected, "--engine {engine}");
     }
 }
+
+/// A sparse file backed up by the tar engine (stored whole, as Freezer's tar stores it)
+/// restores with its holes: the same bytes, about the space it took before.
+#[test]
+fn agent_tar_restore_leaves_holes_in_sparse_files() {
+    use std::io::{Seek, SeekFrom, Write};
+    use std::os::unix::fs::MetadataExt;
+    let j = Job::new();
+    let f = j.src().join("sparse.img");
+    let size: u64 = 64 << 20;
+    {
+        let mut file = std::fs::File::create(&f).unwrap();
+        file.set_len(size).unwrap();
+        for at in [0u64, 10 << 20, (40 << 20) + 123] {
+            file.seek(SeekFrom::Start(at)).unwrap();
+            file.write_all(&random_bytes(at, 8192)).unwrap();
+        }
+    }
+    let src_used = std::fs::metadata(&f).unwrap().blocks() * 512;
+    assert!(src_used < size / 8, "the source file system keeps holes ({src_used})");
+    j.backup(&[]);
+    let t = j.p("restored");
+    j.restore(&t, &[]).ok();
+    let back = t.join("sparse.img");
+    assert!(
+        std::fs::read(&back).unwrap() == std::fs::read(&f).unwrap(),
+        "same bytes"
+    );
+    let used = std::fs::metadata(&back).unwrap().blocks() * 512;
+    assert!(
+        used <= src_used + (64 << 10),
+        "restored file uses {used} bytes on disk, the source {src_used} (size {size})"
+    );
+}
