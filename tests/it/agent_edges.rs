@@ -385,3 +385,56 @@ fn agent_tar_restore_leaves_holes_in_sparse_files() {
         "restored file uses {used} bytes on disk, the source {src_used} (size {size})"
     );
 }
+
+/// `--compression` reaches the levels written out in Freezer's format: `dump --format
+/// tar-incremental --compressed` compresses each level as its backup asked (a job may change
+/// it between levels), and GNU tar extracts them.
+#[test]
+fn agent_compression_reaches_the_dumped_levels() {
+    let j = Job::new();
+    write(&j.src().join("f"), "level 0\n");
+    j.backup(&["--compression", "bzip2"]);
+    next_second();
+    write(&j.src().join("g"), "level 1\n");
+    j.backup(&["--compression", "xz"]);
+    let dump = j.p("dump");
+    let repo = j.p("container/rime");
+    let pass = j.p("pass");
+    rime_raw(
+        [
+            os("--repo"),
+            os(&repo),
+            os("--password-file"),
+            os(&pass),
+            os("dump"),
+            os("latest"),
+            os("--format"),
+            os("tar-incremental"),
+            os("--compressed"),
+            os("--output-dir"),
+            os(&dump),
+        ],
+        &[],
+    )
+    .ok();
+    let out = j.p("gnutar");
+    mkdir(&out);
+    for (name, magic) in [("level-0.tar.bz2", &b"BZh"[..]), ("level-1.tar.xz", b"\xfd7zXZ")] {
+        let p = dump.join(name);
+        assert!(std::fs::read(&p).unwrap().starts_with(magic), "{name}");
+        let o = run_cmd(
+            "tar",
+            &[
+                os("--extract").as_os_str(),
+                os("--listed-incremental=/dev/null").as_os_str(),
+                os("-f").as_os_str(),
+                p.as_os_str(),
+                os("-C").as_os_str(),
+                out.as_os_str(),
+            ],
+        );
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    assert_eq!(read(&out.join("f")), "level 0\n");
+    assert_eq!(read(&out.join("g")), "level 1\n");
+}

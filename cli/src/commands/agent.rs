@@ -105,7 +105,8 @@ pub struct AgentArgs {
     /// File whose first line is the password (of the rime repository)
     #[arg(long, value_name = "FILE")]
     pub encrypt_pass_file: Option<PathBuf>,
-    /// gzip, bzip2, xz or zstd: used when levels are written out in Freezer's format
+    /// gzip, bzip2, xz or zstd: recorded with each level, and used when the levels are written
+    /// out in Freezer's format (`rime dump --format tar-incremental --compressed`)
     #[arg(long, default_value = "gzip", value_name = "ALGO")]
     pub compression: String,
     /// Glob pattern of files not to back up (repeatable), matched as GNU tar does: against the
