@@ -438,3 +438,39 @@ fn agent_compression_reaches_the_dumped_levels() {
     assert_eq!(read(&out.join("f")), "level 0\n");
     assert_eq!(read(&out.join("g")), "level 1\n");
 }
+
+/// `~` at the start of a path is the home directory, from a job file (no shell expanded it) or
+/// a quoted argument, and the backup name is a template with Freezer's variables.
+#[test]
+fn agent_tilde_paths_and_backup_name_templates() {
+    let home = tempfile::tempdir().unwrap();
+    write(&home.path().join("src/f"), "data\n");
+    write(&home.path().join("pass"), "pw\n");
+    let ini = "[job]\npath_to_backup = ~/src\ncontainer = ~/c\nstorage = local\n\
+               backup_name = {mode}-{resource_id}-{storage}\nhostname = host1\n\
+               encrypt_pass_file = ~/pass\nmetadata_out = ~/meta.json\n";
+    write(&home.path().join("job.ini"), ini);
+    let cfg = home.path().join("job.ini").display().to_string();
+    let env = [("HOME", home.path().as_os_str())];
+    rime_raw(["agent", "--config", &cfg], &env).ok();
+    assert!(home.path().join("c/rime/config").exists());
+    let meta: Value =
+        serde_json::from_str(&read(&home.path().join("meta.json"))).unwrap();
+    assert_eq!(meta["backup_name"], "fs-host1-local", "{meta}");
+    rime_raw(
+        [
+            "agent",
+            "--config",
+            &cfg,
+            "--action",
+            "restore",
+            "--restore-abs-path",
+            "~/restored",
+        ],
+        &env,
+    )
+    .ok();
+    assert_eq!(read(&home.path().join("restored/f")), "data\n");
+    rime_raw(["agent", "--config", &cfg, "-N", "x-{nope}"], &env)
+        .error_names(&["{nope}", "unknown variable"]);
+}

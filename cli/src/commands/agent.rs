@@ -34,7 +34,8 @@ pub struct AgentArgs {
         value_name = "PATH"
     )]
     pub path_to_backup: Option<PathBuf>,
-    /// Backup name [default: freezer_{mode}_{hostname}]
+    /// Backup name, a template with Freezer's {mode}, {backup_media}, {storage}, {container},
+    /// {resource_id} (the host name) and {project_id} [default: freezer_{mode}_{resource_id}]
     #[arg(short = 'N', long, value_name = "NAME")]
     pub backup_name: Option<String>,
     /// Container: a directory for local and ssh storage, a container for Swift; the rime
@@ -338,7 +339,8 @@ impl Unsupported {
     }
 }
 
-pub fn run(g: &GlobalOpts, a: AgentArgs) -> Result<ExitCode> {
+pub fn run(g: &GlobalOpts, mut a: AgentArgs) -> Result<ExitCode> {
+    super::agent_names::expand_paths(&mut a);
     let job = super::agent_opts::Job::resolve(g, &a)?;
     job.log(
         "DEBUG",

@@ -4,6 +4,7 @@ pub mod agent;
 pub mod agent_admin;
 pub mod agent_backup;
 pub mod agent_legacy;
+pub mod agent_names;
 pub mod agent_opts;
 pub mod agent_prefix;
 pub mod agent_restore;
