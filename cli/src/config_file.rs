@@ -54,7 +54,8 @@ pub struct ConfigFile {
     pub storages: Vec<StorageSection>,
 }
 
-/// Parse INI text: `[section]` headers, `key = value` lines, `#`/`;` comments.
+/// Parse INI text: `[section]` headers, `key = value` (or `key: value`) lines, `#`/`;`
+/// comments.
 pub fn parse_ini(text: &str) -> Result<Vec<(String, BTreeMap<String, String>)>> {
     let mut out: Vec<(String, BTreeMap<String, String>)> = Vec::new();
     for (n, raw) in text.lines().enumerate() {
@@ -66,9 +67,17 @@ pub fn parse_ini(text: &str) -> Result<Vec<(String, BTreeMap<String, String>)>> 
             out.push((name.trim().to_string(), BTreeMap::new()));
             continue;
         }
-        let (k, v) = l.split_once('=').ok_or_else(|| {
-            Error::invalid(format!("line {}: expected key = value: {l:?}", n + 1))
-        })?;
+        // As Python's configparser (Freezer) and oslo.config: `key = value` or `key: value`,
+        // split at whichever of the two comes first (`ssh_host = fe80::1`, `url: http://x`).
+        let (k, v) = l
+            .find(['=', ':'])
+            .map(|i| (&l[..i], &l[i + 1..]))
+            .ok_or_else(|| {
+                Error::invalid(format!(
+                    "line {}: expected key = value (or key: value): {l:?}",
+                    n + 1
+                ))
+            })?;
         let Some((_, map)) = out.last_mut() else {
             return Err(Error::invalid(format!(
                 "line {}: a key before any [section]",

@@ -257,3 +257,220 @@ fn agent_single_file_symlink_keeps_its_name() {
     assert_eq!(read(&out.join("link.txt")), "real\n");
     assert!(!out.join("real.txt").exists());
 }
+
+/// A job file as Freezer's parsers read it: `key: value` lines as well as `key = value`,
+/// booleans spelled `True`/`yes`/`0`/`off` (`dry_run = False` is off, not "given"), oslo.log's
+/// `debug = True`; and argparse's unambiguous abbreviations on the command line.
+#[test]
+fn agent_config_file_colons_booleans_debug_and_abbreviations() {
+    let j = Job::new();
+    write(&j.src().join("f"), "data\n");
+    let log = j.p("agent.log");
+    let ini = format!(
+        "[job]\ncontainer: {}\nstorage:local\npath_to_backup = {}\nbackup_name: colon\n\
+         hostname = host1\ndry_run = False\nno_incremental = yes\noverwrite = off\n\
+         debug = True\nlog_file: {}\n",
+        j.p("container").display(),
+        j.src().display(),
+        log.display()
+    );
+    write(&j.p("job.ini"), ini);
+    let pass = j.p("pass").display().to_string();
+    let cfg = j.p("job.ini").display().to_string();
+    let run = |extra: &[&str]| {
+        let mut a = vec!["agent", "--config", &cfg, "--encrypt-pass-file", &pass];
+        a.extend(extra);
+        rime_raw(&a, &[])
+    };
+    let level = |out: &Out| -> u64 {
+        let v: Value = serde_json::from_str(out.stdout.lines().last().unwrap()).unwrap();
+        v["curr_backup_level"].as_u64().unwrap()
+    };
+    assert_eq!(level(run(&["--metadata-out", "-"]).ok()), 0);
+    assert!(j.p("container/rime/config").exists(), "dry_run = False wrote");
+    next_second();
+    write(&j.src().join("g"), "more\n");
+    // no_incremental = yes: a level 0 again; `--nono-incr` (an abbreviation) takes it back.
+    assert_eq!(level(run(&["--metadata-out", "-"]).ok()), 0);
+    next_second();
+    assert_eq!(level(run(&["--nono-incr", "--metadata-out", "-"]).ok()), 1);
+    assert!(read(&log).contains(" DEBUG "), "debug = True logs at debug level");
+    // overwrite = off: a restore into a non-empty directory is refused; `--overw` allows it.
+    let busy = j.p("busy");
+    write(&busy.join("old"), "x");
+    let t = busy.display().to_string();
+    run(&["--action", "restore", "--restore-abs", &t]).error_names(&["not empty"]);
+    run(&["--action", "restore", "--restore-abs", &t, "--overw"]).ok();
+    assert_eq!(read(&busy.join("g")), "more\n");
+    // An ambiguous abbreviation names its candidates; a switch with a non-boolean value is
+    // refused by name.
+    run(&["--max", "3"]).error_names(&["ambiguous", "--max-level", "--max-priority"]);
+    write(&j.p("bad.ini"), "[job]\ndry_run = maybe\n");
+    let bad = j.p("bad.ini").display().to_string();
+    rime_raw(["agent", "--config", &bad], &[]).error_names(&["dry_run", "maybe"]);
+    // `-d` (and --debug) on the command line, without the file: debug lines in the log.
+    let log2 = j.p("agent2.log").display().to_string();
+    j.run(&["--action", "info", "--log-file", &log2, "-d"]).ok();
+    assert!(read(&j.p("agent2.log")).contains(" DEBUG "));
+    let log3 = j.p("agent3.log").display().to_string();
+    j.run(&["--action", "info", "--log-file", &log3]).ok();
+    assert!(!read(&j.p("agent3.log")).contains(" DEBUG "));
+}
+
+/// `--exclude` is GNU tar's (Freezer's meaning) with either engine: `cache/*` leaves out the
+/// contents of every `cache` directory at any depth (rime's own rules would anchor a pattern
+/// with a `/` at the absolute path and keep them), `*.log` every log file; both engines
+/// restore the same tree.
+#[test]
+fn agent_exclude_means_the_same_with_both_engines() {
+    let mut restored = vec![];
+    for engine in ["tar", "rime"] {
+        let j = Job::new();
+        let s = j.src();
+        write(&s.join("a.log"), "log\n");
+        write(&s.join("sub/b.log"), "log\n");
+        write(&s.join("sub/keep.txt"), "keep\n");
+        write(&s.join("x/cache/f"), "cached\n");
+        write(&s.join("x/cache/deeper/g"), "cached\n");
+        write(&s.join("cache/h"), "cached\n");
+        write(&s.join("keep/cachefile"), "keep\n");
+        j.backup(&["--engine", engine, "--exclude", "*.log", "--exclude", "cache/*"]);
+        let t = j.p("restored");
+        j.restore(&t, &[]).ok();
+        let files: Vec<String> = walk(&t)
+            .iter()
+            .filter(|p| t.join(p).is_file())
+            .map(|p| p.display().to_string())
+            .collect();
+        restored.push((engine, files));
+    }
+    let expected = ["keep/cachefile", "sub/keep.txt"];
+    for (engine, files) in &restored {
+        let mut files = files.clone();
+        files.sort();
+        assert_eq!(files, expected, "--engine {engine}");
+    }
+}
+
+/// A sparse file backed up by the tar engine (stored whole, as Freezer's tar stores it)
+/// restores with its holes: the same bytes, about the space it took before.
+#[test]
+fn agent_tar_restore_leaves_holes_in_sparse_files() {
+    use std::io::{Seek, SeekFrom, Write};
+    use std::os::unix::fs::MetadataExt;
+    let j = Job::new();
+    let f = j.src().join("sparse.img");
+    let size: u64 = 64 << 20;
+    {
+        let mut file = std::fs::File::create(&f).unwrap();
+        file.set_len(size).unwrap();
+        for at in [0u64, 10 << 20, (40 << 20) + 123] {
+            file.seek(SeekFrom::Start(at)).unwrap();
+            file.write_all(&random_bytes(at, 8192)).unwrap();
+        }
+    }
+    let src_used = std::fs::metadata(&f).unwrap().blocks() * 512;
+    assert!(src_used < size / 8, "the source file system keeps holes ({src_used})");
+    j.backup(&[]);
+    let t = j.p("restored");
+    j.restore(&t, &[]).ok();
+    let back = t.join("sparse.img");
+    assert!(
+        std::fs::read(&back).unwrap() == std::fs::read(&f).unwrap(),
+        "same bytes"
+    );
+    let used = std::fs::metadata(&back).unwrap().blocks() * 512;
+    assert!(
+        used <= src_used + (64 << 10),
+        "restored file uses {used} bytes on disk, the source {src_used} (size {size})"
+    );
+}
+
+/// `--compression` reaches the levels written out in Freezer's format: `dump --format
+/// tar-incremental --compressed` compresses each level as its backup asked (a job may change
+/// it between levels), and GNU tar extracts them.
+#[test]
+fn agent_compression_reaches_the_dumped_levels() {
+    let j = Job::new();
+    write(&j.src().join("f"), "level 0\n");
+    j.backup(&["--compression", "bzip2"]);
+    next_second();
+    write(&j.src().join("g"), "level 1\n");
+    j.backup(&["--compression", "xz"]);
+    let dump = j.p("dump");
+    let repo = j.p("container/rime");
+    let pass = j.p("pass");
+    rime_raw(
+        [
+            os("--repo"),
+            os(&repo),
+            os("--password-file"),
+            os(&pass),
+            os("dump"),
+            os("latest"),
+            os("--format"),
+            os("tar-incremental"),
+            os("--compressed"),
+            os("--output-dir"),
+            os(&dump),
+        ],
+        &[],
+    )
+    .ok();
+    let out = j.p("gnutar");
+    mkdir(&out);
+    for (name, magic) in [("level-0.tar.bz2", &b"BZh"[..]), ("level-1.tar.xz", b"\xfd7zXZ")] {
+        let p = dump.join(name);
+        assert!(std::fs::read(&p).unwrap().starts_with(magic), "{name}");
+        let o = run_cmd(
+            "tar",
+            &[
+                os("--extract").as_os_str(),
+                os("--listed-incremental=/dev/null").as_os_str(),
+                os("-f").as_os_str(),
+                p.as_os_str(),
+                os("-C").as_os_str(),
+                out.as_os_str(),
+            ],
+        );
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    assert_eq!(read(&out.join("f")), "level 0\n");
+    assert_eq!(read(&out.join("g")), "level 1\n");
+}
+
+/// `~` at the start of a path is the home directory, from a job file (no shell expanded it) or
+/// a quoted argument, and the backup name is a template with Freezer's variables.
+#[test]
+fn agent_tilde_paths_and_backup_name_templates() {
+    let home = tempfile::tempdir().unwrap();
+    write(&home.path().join("src/f"), "data\n");
+    write(&home.path().join("pass"), "pw\n");
+    let ini = "[job]\npath_to_backup = ~/src\ncontainer = ~/c\nstorage = local\n\
+               backup_name = {mode}-{resource_id}-{storage}\nhostname = host1\n\
+               encrypt_pass_file = ~/pass\nmetadata_out = ~/meta.json\n";
+    write(&home.path().join("job.ini"), ini);
+    let cfg = home.path().join("job.ini").display().to_string();
+    let env = [("HOME", home.path().as_os_str())];
+    rime_raw(["agent", "--config", &cfg], &env).ok();
+    assert!(home.path().join("c/rime/config").exists());
+    let meta: Value =
+        serde_json::from_str(&read(&home.path().join("meta.json"))).unwrap();
+    assert_eq!(meta["backup_name"], "fs-host1-local", "{meta}");
+    rime_raw(
+        [
+            "agent",
+            "--config",
+            &cfg,
+            "--action",
+            "restore",
+            "--restore-abs-path",
+            "~/restored",
+        ],
+        &env,
+    )
+    .ok();
+    assert_eq!(read(&home.path().join("restored/f")), "data\n");
+    rime_raw(["agent", "--config", &cfg, "-N", "x-{nope}"], &env)
+        .error_names(&["{nope}", "unknown variable"]);
+}

@@ -790,3 +790,52 @@ fn agent_dry_run_restore_of_freezer_backups_checks_the_chain() {
     agent(&f.key).error_names(&[&format!("2_{}", f.made[2].ts)]);
     assert!(!target.exists(), "a dry run writes nothing");
 }
+
+/// `--action admin` removes rime's old backups but not Freezer's own: it says which of those
+/// are older than the cutoff and were left (even with -q), and they stay readable.
+#[test]
+fn agent_admin_names_the_freezer_backups_it_leaves() {
+    let f = Fixture::build(Spec::new("gzip", Some(Kdf::Sha256)));
+    let agent = |extra: &[&str]| {
+        let mut args: Vec<String> = [
+            "agent",
+            "--storage",
+            "local",
+            "--container",
+            f.container.to_str().unwrap(),
+            "--hostname",
+            f.spec.host,
+            "--backup-name",
+            f.spec.name,
+            "--encrypt-pass-file",
+            f.key.to_str().unwrap(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        rime_raw(&args, &[])
+    };
+    let src = f.tmp.path().join("rime-src");
+    mkdir(&src);
+    write_random_file(&src.join("f"), 3, 10_000);
+    agent(&["--path-to-backup", src.to_str().unwrap()]).ok();
+    let o = agent(&["--action", "admin", "--remove-older-than", "1", "-q"]);
+    o.ok();
+    let chain = format!("data/tar/{}/{}", f.hn(), f.made[0].level_zero);
+    assert!(
+        o.stderr.contains("3 backup(s) written by Freezer itself") && o.stderr.contains(&chain),
+        "{}",
+        o.stderr
+    );
+    let o = agent(&["--action", "info", "--json"]);
+    o.ok();
+    let kinds: Vec<String> = o
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["kind"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(kinds.iter().filter(|k| *k == "freezer-tar").count(), 3);
+}

@@ -34,7 +34,8 @@ pub struct AgentArgs {
         value_name = "PATH"
     )]
     pub path_to_backup: Option<PathBuf>,
-    /// Backup name [default: freezer_{mode}_{hostname}]
+    /// Backup name, a template with Freezer's {mode}, {backup_media}, {storage}, {container},
+    /// {resource_id} (the host name) and {project_id} [default: freezer_{mode}_{resource_id}]
     #[arg(short = 'N', long, value_name = "NAME")]
     pub backup_name: Option<String>,
     /// Container: a directory for local and ssh storage, a container for Swift; the rime
@@ -105,7 +106,8 @@ pub struct AgentArgs {
     /// File whose first line is the password (of the rime repository)
     #[arg(long, value_name = "FILE")]
     pub encrypt_pass_file: Option<PathBuf>,
-    /// gzip, bzip2, xz or zstd: used when levels are written out in Freezer's format
+    /// gzip, bzip2, xz or zstd: recorded with each level, and used when the levels are written
+    /// out in Freezer's format (`rime dump --format tar-incremental --compressed`)
     #[arg(long, default_value = "gzip", value_name = "ALGO")]
     pub compression: String,
     /// Glob pattern of files not to back up (repeatable), matched as GNU tar does: against the
@@ -136,6 +138,9 @@ pub struct AgentArgs {
     /// all (= debug), debug, info, warning, error, critical
     #[arg(long, default_value = "info", value_name = "LEVEL")]
     pub log_level: String,
+    /// Log at debug level whatever --log-level says (oslo.log's flag, which Freezer jobs use)
+    #[arg(short = 'd', long)]
+    pub debug: bool,
     /// exec: the command to run (a `|` pipeline, as Freezer)
     #[arg(long, value_name = "COMMAND")]
     pub command: Option<String>,
@@ -334,8 +339,21 @@ impl Unsupported {
     }
 }
 
-pub fn run(g: &GlobalOpts, a: AgentArgs) -> Result<ExitCode> {
+pub fn run(g: &GlobalOpts, mut a: AgentArgs) -> Result<ExitCode> {
+    super::agent_names::expand_paths(&mut a);
     let job = super::agent_opts::Job::resolve(g, &a)?;
+    job.log(
+        "DEBUG",
+        &format!(
+            "action {} mode {} engine {} backup name {} host {} storage {}",
+            a.action,
+            a.mode,
+            a.engine,
+            job.backup_name,
+            job.hostname,
+            job.location()
+        ),
+    );
     let r = match a.action.as_str() {
         "backup" => super::agent_backup::run(&job, &a),
         "restore" => super::agent_restore::restore(&job, &a),
@@ -401,6 +419,8 @@ pub fn rewrite_args(mut args: Vec<std::ffi::OsString>) -> Result<Vec<std::ffi::O
     else {
         return Ok(args);
     };
+    let agent_args = args.split_off(pos + 1);
+    args.extend(super::agent_prefix::expand_abbreviations(agent_args)?);
     // The config file named on the command line (either spelling).
     let mut config = None;
     for (i, a) in args.iter().enumerate() {
@@ -468,16 +488,25 @@ const FREEZER_DEST_NAMES: [(&str, &str); 5] = [
 /// Freezer keys rime has no option for, with the value Freezer gives them by default: job files
 /// written by Freezer's scheduler and web UI carry them, and at that value they ask for nothing
 /// rime does not do (`backup_media = fs` is a file backup; `sync` flushes before a snapshot).
-const FREEZER_DEFAULTS: [(&str, &str); 4] = [
+const FREEZER_DEFAULTS: [(&str, &str); 3] = [
     ("backup_media", "fs"),
     ("sync", "true"),
-    ("debug", "false"),
     ("dst_file", "false"),
 ];
 
 /// Whether a config value leaves an option unset (Freezer's `False`, `None` and empty values).
 fn unset_value(v: &str) -> bool {
     matches!(v.to_ascii_lowercase().as_str(), "" | "none" | "false")
+}
+
+/// A boolean config value as oslo.config reads one (`true/1/on/yes`, `false/0/off/no`, any
+/// case), with Freezer's `None` and an empty value as false; `None` for anything else.
+fn config_bool(v: &str) -> Option<bool> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "on" | "yes" => Some(true),
+        "false" | "0" | "off" | "no" | "none" | "" => Some(false),
+        _ => None,
+    }
 }
 
 /// The non-storage sections of a Freezer INI file as `--key value` arguments: `true` becomes a
@@ -488,6 +517,7 @@ fn unset_value(v: &str) -> bool {
 /// `[storage:NAME]` sections.
 pub fn expand_config(cfg: &crate::config_file::ConfigFile) -> Result<Vec<std::ffi::OsString>> {
     let known = agent_long_names();
+    let flags = agent_flag_names();
     let mut out = vec![];
     for (section, kv) in &cfg.sections {
         for (k, v) in kv {
@@ -503,7 +533,7 @@ pub fn expand_config(cfg: &crate::config_file::ConfigFile) -> Result<Vec<std::ff
                 .find(|(dest, _)| dest == k)
                 .map_or_else(|| k.replace('_', "-"), |(_, flag)| flag.to_string());
             if !known.contains(&long) {
-                if unset_value(v) || is_freezer_default(k, v) {
+                if unset_value(v) || config_bool(v) == Some(false) || is_freezer_default(k, v) {
                     continue;
                 }
                 return Err(rime_engine::Error::invalid(format!(
@@ -511,13 +541,21 @@ pub fn expand_config(cfg: &crate::config_file::ConfigFile) -> Result<Vec<std::ff
                 )));
             }
             let flag = format!("--{long}");
-            match v.to_ascii_lowercase().as_str() {
-                _ if unset_value(v) => {}
-                "true" => out.push(flag.into()),
-                _ => {
-                    out.push(flag.into());
-                    out.push(v.into());
+            if flags.contains(&long) {
+                // A switch: on, or left off (`dry_run = False` is off, not "given").
+                match config_bool(v) {
+                    Some(true) => out.push(flag.into()),
+                    Some(false) => {}
+                    None => {
+                        return Err(rime_engine::Error::invalid(format!(
+                            "configuration [{section}] {k} = {v}: expected true or false \
+                             (also yes/no, on/off, 1/0)"
+                        )))
+                    }
                 }
+            } else if !unset_value(v) {
+                out.push(flag.into());
+                out.push(v.into());
             }
         }
     }
@@ -525,9 +563,27 @@ pub fn expand_config(cfg: &crate::config_file::ConfigFile) -> Result<Vec<std::ff
 }
 
 fn is_freezer_default(key: &str, value: &str) -> bool {
-    FREEZER_DEFAULTS
-        .iter()
-        .any(|(k, d)| *k == key && value.eq_ignore_ascii_case(d))
+    FREEZER_DEFAULTS.iter().any(|(k, d)| {
+        *k == key
+            && (value.eq_ignore_ascii_case(d)
+                || config_bool(value).is_some_and(|b| config_bool(d) == Some(b)))
+    })
+}
+
+/// The long names and aliases of the agent's switches (options without a value).
+fn agent_flag_names() -> Vec<String> {
+    use clap::{Args, CommandFactory};
+    let cmd = AgentArgs::augment_args(crate::Cli::command());
+    cmd.get_arguments()
+        .filter(|a| matches!(a.get_action(), clap::ArgAction::SetTrue))
+        .flat_map(|a| {
+            a.get_long()
+                .into_iter()
+                .chain(a.get_all_aliases().unwrap_or_default())
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .collect()
 }
 
 /// Every long name and alias `rime agent` accepts (its own options and the global ones).

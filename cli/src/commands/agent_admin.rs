@@ -38,7 +38,10 @@ pub fn admin(job: &Job, a: &AgentArgs) -> Result<ExitCode> {
             ))
         }
     };
-    let repo = job.open(false)?;
+    let repo = job.open(false);
+    // Whatever becomes of rime's own backups, say which of Freezer's were left.
+    legacy_left(job, a, cutoff);
+    let repo = repo?;
     let removed = remove_older(
         &repo,
         &job.hostname,
@@ -85,6 +88,39 @@ pub fn admin(job: &Job, a: &AgentArgs) -> Result<ExitCode> {
         ));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Freezer's own backups (written by Freezer before the job moved to rime) are read by
+/// `info` and `restore` but never deleted by rime: the retention run says which of them are
+/// older than the cutoff and stay, so that nobody believes they are gone (on standard error,
+/// even with --quiet, and in the log).
+fn legacy_left(job: &Job, a: &AgentArgs, cutoff: i64) {
+    match super::agent_legacy::taken_before(job, cutoff) {
+        Ok(old) if old.is_empty() => {}
+        Ok(old) => {
+            let mut chains: Vec<String> = vec![];
+            for b in &old {
+                let chain = format!("data/tar/{}/{}", b.hostname_backup_name, b.level_zero);
+                if !chains.contains(&chain) {
+                    chains.push(chain);
+                }
+            }
+            job.warn(&format!(
+                "rime: note: {} backup(s) written by Freezer itself for {}/{} before {} were \
+                 left in place (rime reads Freezer's backups but does not remove them): chains \
+                 {} (and their metadata/tar/ twins) in the container",
+                old.len(),
+                job.hostname,
+                job.backup_name,
+                cutoff_shown(a, cutoff),
+                chains.join(", ")
+            ));
+        }
+        Err(e) => job.warn(&format!(
+            "rime: note: could not check for backups written by Freezer itself (which rime \
+             does not remove): {e}"
+        )),
+    }
 }
 
 /// Freezer's exec: `--command` split on `|` into a pipeline whose stages are split on spaces

@@ -203,9 +203,6 @@ fn rime_engine_backup(job: &Job, a: &AgentArgs, path: &Path) -> Result<ExitCode>
     let mut args: Vec<String> = vec!["rime".into(), "backup".into()];
     args.extend(["--host".into(), job.hostname.clone()]);
     args.extend(["--name".into(), job.backup_name.clone()]);
-    for e in &a.exclude {
-        args.extend(["--exclude".into(), e.clone()]);
-    }
     if rime_engine_dereference(a.dereference_symlink.as_deref())? {
         args.push("--dereference".into());
     }
@@ -227,6 +224,8 @@ fn rime_engine_backup(job: &Job, a: &AgentArgs, path: &Path) -> Result<ExitCode>
         unreachable!("parsed a backup command")
     };
     b.snap = a.snap.clone();
+    // Freezer's --exclude is GNU tar's, whichever engine runs: the tar engine's matcher.
+    b.gnu_tar_excludes = a.exclude.clone();
     b.source.mysql_conf = (a.mode == "mysql").then(|| a.mysql_conf.clone()).flatten();
     let mut g = job.g.clone();
     g.repo = job.storages.iter().map(|s| s.url.clone()).collect();

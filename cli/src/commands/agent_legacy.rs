@@ -100,6 +100,18 @@ pub fn newest_at(job: &Job, date: Option<i64>) -> Result<Lookup> {
     Ok(Lookup::Unmatched(why))
 }
 
+/// The Freezer backups of the job's host and name taken before `cutoff`, oldest first.
+pub fn taken_before(job: &Job, cutoff: i64) -> Result<Vec<LegacyBackup>> {
+    let key = format!("{}_{}", job.hostname, job.backup_name);
+    let mut old: Vec<LegacyBackup> = list(job)?
+        .into_iter()
+        .map(|(_, b)| b)
+        .filter(|b| b.hostname_backup_name == key && b.timestamp < cutoff)
+        .collect();
+    old.sort_by_key(|b| (b.timestamp, b.level));
+    Ok(old)
+}
+
 /// Restore the Freezer chain of the job's host and name as of `date` from container `at`.
 pub fn restore(
     job: &Job,

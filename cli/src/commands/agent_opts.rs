@@ -203,10 +203,7 @@ impl Job {
             None => password.clone(),
         };
         let hostname = a.hostname.clone().unwrap_or_else(rime_engine::hostname);
-        let backup_name = a
-            .backup_name
-            .clone()
-            .unwrap_or_else(|| format!("freezer_{}_{}", a.mode, hostname));
+        let backup_name = super::agent_names::backup_name(a, &hostname)?;
         let mut storages = vec![];
         if let Some(cfg) = &g.config {
             for s in crate::config_file::load(cfg)?.storages {
@@ -229,7 +226,7 @@ impl Job {
             )),
             None => None,
         };
-        let log_rank = rank(&a.log_level);
+        let log_rank = if a.debug { rank("debug") } else { rank(&a.log_level) };
         g.config = None;
         g.repo = vec![];
         Ok(Job {

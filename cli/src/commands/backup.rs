@@ -42,6 +42,10 @@ pub struct BackupArgs {
     /// Read exclude patterns from a file, one per line (repeatable)
     #[arg(long = "exclude-file", value_name = "FILE")]
     exclude_files: Vec<PathBuf>,
+    /// Patterns with GNU tar's `--exclude` meaning, set by `rime agent --engine rime` so that
+    /// a job excludes the same files as with its tar engine (not a command-line option).
+    #[arg(skip)]
+    pub gnu_tar_excludes: Vec<String>,
     /// Do not cross file system boundaries
     #[arg(long, short = 'x')]
     one_file_system: bool,
@@ -176,6 +180,7 @@ pub fn run(g: &GlobalOpts, a: BackupArgs) -> Result<ExitCode> {
         name: a.name.clone(),
         tags,
         excludes,
+        gnu_tar_excludes: a.gnu_tar_excludes.clone(),
         one_file_system: a.one_file_system,
         dereference: a.dereference,
         ignore_inode: a.ignore_inode,

@@ -3,6 +3,7 @@ use std::process::ExitCode;
 use clap::Args;
 use rime_engine::format::tree::NodeKind;
 use rime_engine::ops::{browse, dump};
+use rime_engine::tarinc::compress::{CompressWriter, Compression};
 use rime_engine::Result;
 
 use crate::GlobalOpts;
@@ -23,6 +24,11 @@ pub struct DumpArgs {
     /// With --format tar-incremental: the directory to write the archives into
     #[arg(long, value_name = "DIR", requires = "format")]
     output_dir: Option<std::path::PathBuf>,
+    /// With --format tar-incremental: compress each archive with the compression its level
+    /// was taken with (`rime agent --compression`), as Freezer stores levels:
+    /// level-0.tar.gz, .tar.bz2, .tar.xz or .tar.zst
+    #[arg(long, requires = "format")]
+    compressed: bool,
 }
 
 pub fn run(g: &GlobalOpts, a: DumpArgs) -> Result<ExitCode> {
@@ -71,6 +77,17 @@ pub fn run(g: &GlobalOpts, a: DumpArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The file name extension of an archive so compressed (what `tar -a` recognizes).
+fn extension(c: Compression) -> &'static str {
+    match c {
+        Compression::None => "",
+        Compression::Gzip => ".gz",
+        Compression::Bzip2 => ".bz2",
+        Compression::Xz => ".xz",
+        Compression::Zstd => ".zst",
+    }
+}
+
 /// `--format tar-incremental --output-dir DIR`: one archive per level of the chain.
 fn tar_incremental(g: &GlobalOpts, a: &DumpArgs) -> Result<ExitCode> {
     use rime_engine::ops::tarlevel;
@@ -88,15 +105,25 @@ fn tar_incremental(g: &GlobalOpts, a: &DumpArgs) -> Result<ExitCode> {
     std::fs::create_dir_all(dir)
         .map_err(|e| rime_engine::Error::io(format!("cannot create {}", dir.display()), e))?;
     for (level, (_, snap)) in chain.iter().enumerate() {
-        let path = dir.join(format!("level-{level}.tar"));
-        let tmp = dir.join(format!(".level-{level}.tar.part"));
+        let compression = match a.compressed {
+            true => Compression::parse(&tarlevel::history::source(snap)?.compression)?,
+            false => Compression::None,
+        };
+        let name = format!("level-{level}.tar{}", extension(compression));
+        let path = dir.join(&name);
+        let tmp = dir.join(format!(".{name}.part"));
         let f = std::fs::File::create(&tmp)
             .map_err(|e| rime_engine::Error::io(format!("cannot create {}", tmp.display()), e))?;
-        let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
+        let cannot_write =
+            |e: std::io::Error| rime_engine::Error::io(format!("cannot write {}", tmp.display()), e);
+        let w = std::io::BufWriter::with_capacity(1 << 20, f);
+        let mut w = CompressWriter::new(w, compression, None)?;
         let n = tarlevel::write_archive(&repo, snap, &mut w)?;
-        let f = w.into_inner().map_err(|e| {
-            rime_engine::Error::io(format!("cannot write {}", tmp.display()), e.into_error())
-        })?;
+        let f = w
+            .finish()
+            .map_err(cannot_write)?
+            .into_inner()
+            .map_err(|e| cannot_write(e.into_error()))?;
         f.sync_all()
             .and_then(|_| std::fs::rename(&tmp, &path))
             .map_err(|e| rime_engine::Error::io(format!("cannot write {}", path.display()), e))?;

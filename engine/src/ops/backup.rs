@@ -40,6 +40,10 @@ pub struct BackupOptions {
     pub name: String,
     pub tags: Vec<String>,
     pub excludes: Vec<String>,
+    /// Patterns with GNU tar's `--exclude` meaning (what `rime agent --exclude` means for
+    /// both of its engines): matched against `./` and the path below its source directory,
+    /// and each tail of that (see [`crate::source::tar_exclude`]).
+    pub gnu_tar_excludes: Vec<String>,
     pub one_file_system: bool,
     /// Follow symlinks (store what they point to).
     pub dereference: bool,
@@ -69,6 +73,7 @@ impl BackupOptions {
             name: String::new(),
             tags: vec![],
             excludes: vec![],
+            gnu_tar_excludes: vec![],
             one_file_system: false,
             dereference: false,
             ignore_inode: false,
@@ -173,7 +178,10 @@ pub fn backup(
             repo.storage().concurrency(),
         ),
         chunker: repo.chunker(),
-        excludes: Excludes::new(&opts.excludes)?,
+        excludes: Excludes::new(&opts.excludes)?.with_gnu_tar(
+            &opts.gnu_tar_excludes,
+            sources.iter().map(|(abs, _, _)| abs.clone()).collect(),
+        )?,
         opts,
         names: NameCache::default(),
         progress,

@@ -6,12 +6,16 @@ use std::path::Path;
 use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
 
 use crate::error::{Error, Result};
+use crate::source::tar_exclude::TarExcludes;
 
 #[derive(Clone)]
 pub struct Excludes {
     by_path: GlobSet,
     by_name: GlobSet,
     empty: bool,
+    /// GNU tar patterns (`rime agent --exclude`, Freezer's meaning), each path matched by its
+    /// member name below the source root it is under.
+    gnu_tar: Option<(TarExcludes, Vec<std::path::PathBuf>)>,
 }
 
 impl Excludes {
@@ -38,7 +42,15 @@ impl Excludes {
             by_path: by_path.build().map_err(err)?,
             by_name: by_name.build().map_err(err)?,
             empty: patterns.iter().all(|p| p.trim().is_empty()),
+            gnu_tar: None,
         })
+    }
+
+    /// Also leave out what GNU tar's `--exclude` leaves out when it archives each of `roots`
+    /// (absolute source directories) as `.`: see [`crate::source::tar_exclude`].
+    pub fn with_gnu_tar(mut self, patterns: &[String], roots: Vec<std::path::PathBuf>) -> Result<Excludes> {
+        self.gnu_tar = TarExcludes::new(patterns)?.map(|t| (t, roots));
+        Ok(self)
     }
 
     /// Read patterns from a file: one per line, `#` comments and blank lines ignored.
@@ -53,6 +65,16 @@ impl Excludes {
     }
 
     pub fn is_excluded(&self, path: &Path) -> bool {
+        if let Some((tar, roots)) = &self.gnu_tar {
+            // The innermost source root the path is under names its member.
+            let root = roots
+                .iter()
+                .filter(|r| path.starts_with(r))
+                .max_by_key(|r| r.as_os_str().len());
+            if root.is_some_and(|r| tar.excludes_below(r, path)) {
+                return true;
+            }
+        }
         if self.empty {
             return false;
         }

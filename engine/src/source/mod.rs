@@ -5,3 +5,4 @@ pub mod meta;
 pub mod mongo;
 pub mod mysql;
 pub mod snapshot;
+pub mod tar_exclude;

@@ -313,13 +313,16 @@ impl Ctx<'_> {
             }
             f.set_len(e.real_size).map_err(|x| self.io(path, x))?;
         } else {
+            // Zeros stored whole (tar without --sparse, as Freezer runs it) become holes.
+            let mut w = super::holes::HoleWriter::new(&f);
             loop {
                 let n = r.read_data(&mut buf)?;
                 if n == 0 {
                     break;
                 }
-                f.write_all(&buf[..n]).map_err(|x| self.io(path, x))?;
+                w.write(&buf[..n]).map_err(|x| self.io(path, x))?;
             }
+            w.finish().map_err(|x| self.io(path, x))?;
         }
         Ok(())
     }

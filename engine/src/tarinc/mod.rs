@@ -27,6 +27,7 @@ pub use snar::{DumpEntry, Snar, SnarDir};
 pub use write::TarWriter;
 pub mod apply;
 pub mod create;
+mod holes;
 mod remove;
 
 pub use apply::{apply, ApplyOptions, ApplyStats};

@@ -188,7 +188,7 @@ impl Slot {
 
 struct Shared {
     opts: CreateOptions,
-    exclude: Option<globset::GlobSet>,
+    exclude: Option<crate::source::tar_exclude::TarExcludes>,
     root_dev: u64,
     stack: Mutex<Vec<Arc<Slot>>>,
     work: Condvar,
@@ -245,7 +245,7 @@ impl Scan {
         }
         let shared = Arc::new(Shared {
             opts: opts.clone(),
-            exclude: globs(&opts.exclude)?,
+            exclude: crate::source::tar_exclude::TarExcludes::new(&opts.exclude)?,
             root_dev: md.dev(),
             stack: Mutex::new(Vec::new()),
             work: Condvar::new(),
@@ -456,26 +456,10 @@ impl Shared {
         }
     }
 
-    /// GNU tar's default for `--exclude` (`--no-anchored`, what Freezer passes the pattern
-    /// to): the pattern is tried against the member name (`./a/cache/f`) and against every
-    /// tail of it that starts after a `/` (`a/cache/f`, `cache/f`, `f`), so `cache/*` excludes
-    /// the contents of a `cache` directory at any depth; `*` also matches `/`.
+    /// GNU tar's default for `--exclude`: see [`crate::source::tar_exclude`].
     fn excluded(&self, arch: &[u8]) -> bool {
-        let Some(g) = &self.exclude else {
-            return false;
-        };
-        tails(arch).any(|t| g.is_match(Path::new(std::ffi::OsStr::from_bytes(t))))
+        self.exclude.as_ref().is_some_and(|e| e.excludes_member(arch))
     }
-}
-
-/// `name` and each of its tails after a `/`, longest first.
-fn tails(name: &[u8]) -> impl Iterator<Item = &[u8]> {
-    std::iter::once(name).chain(
-        name.iter()
-            .enumerate()
-            .filter(|&(_, &b)| b == b'/')
-            .map(move |(i, _)| &name[i + 1..]),
-    )
 }
 
 /// `parent/name` as an archive member name (`./a/b`).
@@ -485,25 +469,6 @@ pub(crate) fn child_arch(parent: &[u8], name: &[u8]) -> Vec<u8> {
     a.push(b'/');
     a.extend_from_slice(name);
     a
-}
-
-fn globs(patterns: &[String]) -> Result<Option<globset::GlobSet>> {
-    if patterns.is_empty() {
-        return Ok(None);
-    }
-    let mut b = globset::GlobSetBuilder::new();
-    for p in patterns {
-        b.add(globset::Glob::new(p).map_err(|e| {
-            Error::with_source(
-                crate::ErrorKind::InvalidInput,
-                format!("exclude pattern {p:?}"),
-                e,
-            )
-        })?);
-    }
-    b.build()
-        .map(Some)
-        .map_err(|e| Error::with_source(crate::ErrorKind::InvalidInput, "exclude patterns", e))
 }
 
 #[cfg(test)]
