@@ -245,6 +245,24 @@ impl Fanout {
         }
     }
 
+    /// The config goes to every member at once, not through the queues: it is create-only,
+    /// and a member that already holds another repository's config must fail the write (two
+    /// `rime init` racing), not only that member.
+    fn write_config(&self, data: &bytes::Bytes) -> Result<()> {
+        let mut any = false;
+        for m in self.healthy() {
+            match m.storage.write_bytes(FileKind::Config, "config", data.clone()) {
+                Ok(()) => any = true,
+                Err(e) if e.kind() == ErrorKind::RepositoryExists => return Err(e),
+                Err(e) => self.fail(m, &e),
+            }
+        }
+        match any {
+            true => Ok(()),
+            false => Err(self.all_failed()),
+        }
+    }
+
     fn healthy(&self) -> impl Iterator<Item = &Member> {
         self.members.iter().filter(|m| m.failed.lock().is_none())
     }
@@ -547,6 +565,9 @@ impl Storage for Fanout {
     /// One buffer for every member: each gets a reference, not a copy.
     fn write_bytes(&self, kind: FileKind, name: &str, data: bytes::Bytes) -> Result<()> {
         crate::storage::check_name(kind, name)?;
+        if kind == FileKind::Config {
+            return self.write_config(&data);
+        }
         if is_coordination(kind) {
             return self.on_every_member(Job::Write(kind, name.to_string(), data));
         }

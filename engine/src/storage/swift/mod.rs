@@ -160,10 +160,16 @@ impl Inner {
         let mut created = false;
         loop {
             let resp = self.client.send(&what, &|http, s| {
-                http.put(self.object_url(&s.storage_url, &object))
+                let r = http
+                    .put(self.object_url(&s.storage_url, &object))
                     .header("ETag", &etag)
-                    .header("Content-Type", "application/octet-stream")
-                    .body(body.clone())
+                    .header("Content-Type", "application/octet-stream");
+                // The config is create-only: Swift answers 412 when it already exists.
+                let r = match kind {
+                    FileKind::Config => r.header("If-None-Match", "*"),
+                    _ => r,
+                };
+                r.body(body.clone())
             })?;
             match resp.status().as_u16() {
                 200..=299 => {
@@ -180,6 +186,12 @@ impl Inner {
                             g.as_deref().unwrap_or("(none)")
                         ))),
                     };
+                }
+                412 if kind == FileKind::Config => {
+                    let existing = self
+                        .get(kind, name, None)
+                        .and_then(|resp| self.body(kind, name, resp));
+                    return crate::storage::existing_config(&self.location(), existing, &body);
                 }
                 404 if !created => {
                     self.create_container()?;
