@@ -88,6 +88,14 @@ pub fn members(g: &GlobalOpts) -> Result<Vec<Arc<dyn Storage>>> {
     Ok(members)
 }
 
+/// How a storage that failed in this run catches up, for the closing report (default: `rime copy`).
+static CATCH_UP: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Say how a storage that failed in this run catches up (when `rime copy` is not the answer).
+pub fn set_catch_up_hint(hint: String) {
+    let _ = CATCH_UP.set(hint);
+}
+
 /// With several storages: wait for their writes and report each. Returns whether one failed.
 pub fn finish_storages(g: &GlobalOpts) -> bool {
     let Some(f) = FANOUT.get() else {
@@ -118,8 +126,11 @@ pub fn finish_storages(g: &GlobalOpts) -> bool {
             None => {}
             Some(e) => {
                 failed = true;
+                let hint = CATCH_UP.get().cloned().unwrap_or_else(|| {
+                    "its repository is consistent; bring it up to date with `rime copy`".into()
+                });
                 eprintln!(
-                    "rime: storage {}: FAILED after {} objects: {e} (its repository is consistent; bring it up to date with `rime copy`)",
+                    "rime: storage {}: FAILED after {} objects: {e} ({hint})",
                     r.location, r.objects
                 );
             }

@@ -21,7 +21,8 @@
 //! by the repository ([`Fanout::read_replica`], [`Storage::read_range_replica`]). Listings are intersections: an object
 //! counts as stored only if every working member has it, so deduplication never relies on data
 //! a lagging member lacks (it is uploaded again; `rime copy` catches a member up). Locks and
-//! pending records are listed as the union (one on any member is in force), and so is
+//! pending records are listed as the union (one on any member is in force), key files too
+//! (a key added while one storage was down must still open the repository), and so is
 //! everything in a run that only reads ([`Fanout::set_reading`]): a snapshot that reached only
 //! one storage can still be restored from it.
 
@@ -473,7 +474,10 @@ impl Storage for Fanout {
     }
 
     fn list(&self, kind: FileKind) -> Result<Vec<ObjectInfo>> {
-        let union = is_coordination(kind) || self.is_reading();
+        // Key files are the union too: a key added (or a password changed) while one storage
+        // was down exists on the others only, and must still open the repository over all of
+        // them (each key file is tried; reads fall back to the member that has it).
+        let union = is_coordination(kind) || kind == FileKind::Key || self.is_reading();
         let mut result: Option<HashMap<String, u64>> = None;
         for m in self.healthy() {
             match m.storage.list(kind) {
