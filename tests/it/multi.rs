@@ -794,3 +794,17 @@ fn a_key_changed_while_a_storage_is_down_still_opens_over_all() {
     run_multi(&repo, &[&b], &["snapshots"]).ok();
     run_multi(&repo, &[&a], &["snapshots"]).code(12);
 }
+
+/// `rime check` over several storages where one lacks the repository exits 4 (done on some,
+/// failed on others) like the other per-storage commands, not 1 (which says damage was found).
+#[test]
+fn check_with_a_storage_lacking_the_repository_exits_4() {
+    let repo = Repo::new();
+    let a = repo.tmp.path().join("a");
+    let b = repo.tmp.path().join("b-not-mounted");
+    run_multi(&repo, &[&a], &["init", "--insecure-fast-kdf"]).ok();
+    let o = run_multi(&repo, &[&a, &b], &["check"]);
+    o.code(4);
+    assert!(o.stderr.contains(&format!("storage {}", b.display())), "{}", o.stderr);
+    assert!(o.stdout.contains("no errors"), "{}", o.stdout);
+}
