@@ -16,6 +16,7 @@ mod http;
 mod keystone;
 mod paths;
 mod session;
+mod watched;
 
 pub use credentials::{read_osrc, Interface, KeystoneMethod, SwiftCredentials};
 
@@ -159,7 +160,7 @@ impl Inner {
         let what = || format!("cannot upload {}", self.what(kind, name));
         let mut created = false;
         loop {
-            let resp = self.client.send(&what, &|http, s| {
+            let resp = self.client.upload(&what, &|http, s| {
                 let r = http
                     .put(self.object_url(&s.storage_url, &object))
                     .header("ETag", &etag)
@@ -169,8 +170,8 @@ impl Inner {
                     FileKind::Config => r.header("If-None-Match", "*"),
                     _ => r,
                 };
-                r.body(body.clone())
-            })?;
+                r
+            }, &body)?;
             match resp.status().as_u16() {
                 200..=299 => {
                     let got = resp
