@@ -228,9 +228,14 @@ pub fn write_all(c: &Conn, label: &str, handle: &[u8], path: &str, src: &Source)
     let mut inflight: VecDeque<Ticket> = VecDeque::with_capacity(WINDOW);
     let mut buf = Vec::new();
     let mut off = 0u64;
+    // With an upload limit, each write request waits for its share of the budget.
+    let pacer = crate::storage::bandwidth::Pacer::current();
     while off < total || !inflight.is_empty() {
         while off < total && inflight.len() < WINDOW {
             let n = (total - off).min(CHUNK as u64) as usize;
+            if let Some(p) = &pacer {
+                p.take(n as u64);
+            }
             let data: &[u8] = match src {
                 Source::Slice(s) => &s[off as usize..off as usize + n],
                 Source::File(f, _) => {

@@ -44,6 +44,8 @@ pub(super) fn send(req: RequestBuilder, body: Bytes, idle: Duration) -> Result<R
         pos: 0,
         start,
         moved: moved.clone(),
+        // Taken along: the body is read on the helper thread.
+        pacer: crate::storage::bandwidth::Pacer::current(),
     };
     let req = req.timeout(ABANDONED).body(Body::sized(reader, len));
     let (tx, rx) = crossbeam_channel::bounded(1);
@@ -61,7 +63,11 @@ pub(super) fn send(req: RequestBuilder, body: Bytes, idle: Duration) -> Result<R
                 return Err(Failure::Stalled(Duration::ZERO))
             }
             Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
-                let last = Duration::from_millis(moved.load(Ordering::Relaxed));
+                let last = match moved.load(Ordering::Relaxed) {
+                    // Waiting for the upload limit's budget is our pause, not the server's.
+                    PACING => start.elapsed(),
+                    ms => Duration::from_millis(ms),
+                };
                 let quiet = start.elapsed().saturating_sub(last);
                 if quiet >= idle {
                     return Err(Failure::Stalled(quiet));
@@ -71,17 +77,26 @@ pub(super) fn send(req: RequestBuilder, body: Bytes, idle: Duration) -> Result<R
     }
 }
 
-/// The body, read by the HTTP client as the connection takes it; each read is progress.
+/// [`Progress::moved`] while a piece waits for the upload limit (`--limit-upload`).
+const PACING: u64 = u64::MAX;
+
+/// The body, read by the HTTP client as the connection takes it; each read is progress. With
+/// an upload limit, each piece is paced before it is handed over.
 struct Progress {
     body: Bytes,
     pos: usize,
     start: Instant,
     moved: Arc<AtomicU64>,
+    pacer: Option<crate::storage::bandwidth::Pacer>,
 }
 
 impl Read for Progress {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = buf.len().min(self.body.len() - self.pos).min(64 << 10);
+        if let (Some(p), true) = (&self.pacer, n > 0) {
+            self.moved.store(PACING, Ordering::Relaxed);
+            p.take(n as u64);
+        }
         buf[..n].copy_from_slice(&self.body[self.pos..self.pos + n]);
         self.pos += n;
         self.moved
