@@ -20,6 +20,7 @@ Exit codes:
   2   invalid command line
   3   backup written, but some source paths could not be read (see --ignore-unreadable)
   4   with several --repo: the command completed on some storages and failed on others
+      (a backup with unreadable paths too exits 4; both are reported)
   10  no repository at the given location
   11  repository format too new for this rime
   12  wrong password

@@ -465,6 +465,47 @@ fn unreadable_setup() -> Option<(
     }
 }
 
+/// Unreadable paths (3) and a failed storage (4) in one backup: it exits 4, and both are
+/// reported, in the text and in the JSON (per storage: location, ok, error, what was written).
+#[test]
+fn unreadable_paths_and_a_failed_storage_report_both_and_exit_4() {
+    let Some((repo, src, run)) = unreadable_setup() else {
+        return;
+    };
+    // A second storage without the repository (a disk not mounted): it fails alone.
+    let b = repo.tmp.path().join("b-not-mounted");
+    let out = run(&repo, &[os("--repo"), os(&b), os("backup"), os("--json"), os(&src)]);
+    out.code(4);
+    assert!(out.stderr.contains("2 path(s) could not be read"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!("storage {}: FAILED", b.display())),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("unreadable paths (3) too"), "{}", out.stderr);
+    let doc = out.json();
+    assert_eq!(doc["stats"]["unreadable"], 2, "{doc}");
+    assert_eq!(doc["warnings"].as_array().unwrap().len(), 2, "{doc}");
+    assert_eq!(doc["exit_code"], 4, "{doc}");
+    assert_eq!(doc["storage_failed"], true, "{doc}");
+    let storages = doc["storages"].as_array().expect("one entry per storage");
+    assert_eq!(storages.len(), 2, "{doc}");
+    let a = &storages[0];
+    assert_eq!(a["location"], repo.path.to_str().unwrap(), "{doc}");
+    assert_eq!(a["ok"], true, "{doc}");
+    assert!(a["error"].is_null(), "{doc}");
+    assert!(a["objects"].as_u64().unwrap() >= 3, "packs, index, snapshot: {doc}");
+    assert!(a["bytes"].as_u64().unwrap() > 0, "{doc}");
+    let failed = &storages[1];
+    assert_eq!(failed["location"], b.to_str().unwrap(), "{doc}");
+    assert_eq!(failed["ok"], false, "{doc}");
+    assert!(
+        failed["error"].as_str().unwrap().contains("no repository"),
+        "{doc}"
+    );
+    assert_eq!(failed["objects"], 0, "{doc}");
+}
+
 #[test]
 fn unreadable_paths_give_exit_3_and_a_restorable_snapshot() {
     let Some((repo, src, run)) = unreadable_setup() else {

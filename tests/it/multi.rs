@@ -706,3 +706,105 @@ fn repair_over_storages_leaves_the_intact_copy_alone() {
     assert!(snapshot_ids(&repo, &b).is_empty());
     run_multi(&repo, &[&b], &["check"]).ok();
 }
+
+/// A key added while one storage was down exists on the other only: the repository still
+/// opens with the new password over both (key files are the union), the key command says which
+/// storage lacks it and exits 4, `rime copy` brings it there, and a key removed while a storage
+/// is down is reported as still held there.
+#[test]
+fn a_key_changed_while_a_storage_is_down_still_opens_over_all() {
+    let repo = Repo::new();
+    let a = repo.tmp.path().join("a");
+    let b = repo.tmp.path().join("b");
+    let away = repo.tmp.path().join("b-unmounted");
+    run_multi(&repo, &[&a, &b], &["init", "--insecure-fast-kdf"]).ok();
+    let pw2 = repo.tmp.path().join("pw2");
+    fs::write(&pw2, "second password").unwrap();
+    // With a second password: the same repositories, the other password file.
+    let with_pw2 = |repos: &[&std::path::Path], args: &[&str]| {
+        let mut all: Vec<std::ffi::OsString> = vec![];
+        for r in repos {
+            all.extend([os("--repo"), os(r)]);
+        }
+        all.extend([os("--password-file"), os(&pw2)]);
+        all.extend(args.iter().map(os));
+        rime_raw(all, &[])
+    };
+
+    fs::rename(&b, &away).unwrap();
+    let o = run_multi(
+        &repo,
+        &[&a, &b],
+        &[
+            "key",
+            "add",
+            "--insecure-fast-kdf",
+            "--new-password-file",
+            pw2.to_str().unwrap(),
+        ],
+    );
+    o.code(4);
+    let line = o
+        .stderr
+        .lines()
+        .find(|l| l.contains(&format!("storage {}: FAILED", b.display())))
+        .unwrap_or_else(|| panic!("b reported as failed: {}", o.stderr));
+    assert!(line.contains("lacks the new key") && line.contains("rime copy"), "{line}");
+    assert!(
+        o.stderr.contains(&format!("storage {}: ok", a.display())),
+        "{}",
+        o.stderr
+    );
+    fs::rename(&away, &b).unwrap();
+
+    // Both storages up: the new password opens the repository for a backup over both.
+    let src = repo.dir("src");
+    write_random_file(&src.join("f"), 1, 10_000);
+    with_pw2(&[&a, &b], &["backup", src.to_str().unwrap()]).ok();
+    // b alone lacks the key until `rime copy` brings it.
+    with_pw2(&[&b], &["snapshots"]).code(12);
+    run_multi(
+        &repo,
+        &[],
+        &["copy", "--from", a.to_str().unwrap(), "--to", b.to_str().unwrap()],
+    )
+    .ok();
+    with_pw2(&[&b], &["snapshots"]).ok();
+
+    // Removing the first key while b is down: b still holds it, and the report says so.
+    let keys = with_pw2(&[&a], &["key", "list", "--json"]);
+    keys.ok();
+    let first = keys
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["current"] == false)
+        .map(|k| k["id"].as_str().unwrap().to_string())
+        .expect("the first key");
+    fs::rename(&b, &away).unwrap();
+    let o = with_pw2(&[&a, &b], &["key", "remove", &first]);
+    o.code(4);
+    assert!(
+        o.stderr.contains(&format!("rime key remove {first}` again")),
+        "{}",
+        o.stderr
+    );
+    fs::rename(&away, &b).unwrap();
+    run_multi(&repo, &[&b], &["snapshots"]).ok();
+    run_multi(&repo, &[&a], &["snapshots"]).code(12);
+}
+
+/// `rime check` over several storages where one lacks the repository exits 4 (done on some,
+/// failed on others) like the other per-storage commands, not 1 (which says damage was found).
+#[test]
+fn check_with_a_storage_lacking_the_repository_exits_4() {
+    let repo = Repo::new();
+    let a = repo.tmp.path().join("a");
+    let b = repo.tmp.path().join("b-not-mounted");
+    run_multi(&repo, &[&a], &["init", "--insecure-fast-kdf"]).ok();
+    let o = run_multi(&repo, &[&a, &b], &["check"]);
+    o.code(4);
+    assert!(o.stderr.contains(&format!("storage {}", b.display())), "{}", o.stderr);
+    assert!(o.stdout.contains("no errors"), "{}", o.stdout);
+}

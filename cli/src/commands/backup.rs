@@ -206,13 +206,26 @@ pub fn run(g: &GlobalOpts, a: BackupArgs) -> Result<ExitCode> {
     report(g, &r, a.ignore_unreadable)
 }
 
-/// Print a backup's result; exit 3 when paths could not be read (unless told to ignore that).
+/// Print a backup's result; exit 3 when paths could not be read (unless told to ignore that),
+/// 4 when one of several storages failed. When both happen the exit is 4 (a whole copy lacks
+/// the snapshot) and both are reported: in the text and in `--json` (`unreadable`, `storages`).
 pub fn report(
     g: &GlobalOpts,
     r: &rime_engine::ops::backup::BackupResult,
     ignore_unreadable: bool,
 ) -> Result<ExitCode> {
     let s = &r.snapshot.stats;
+    let storages = super::storage_reports(g);
+    let storage_failed = storages
+        .iter()
+        .flatten()
+        .any(|m| m.error.is_some());
+    let partial = !r.warnings.is_empty() && !ignore_unreadable;
+    let code: u8 = match (storage_failed, partial) {
+        (true, _) => 4,
+        (false, true) => 3,
+        (false, false) => 0,
+    };
     if g.json {
         let doc = serde_json::json!({
             "dry_run": g.dry_run,
@@ -228,6 +241,9 @@ pub fn report(
             },
             "warnings": r.warnings,
             "source": r.snapshot.source.label(),
+            "storages": storages.as_deref().map(super::storage_reports_json),
+            "storage_failed": storage_failed,
+            "exit_code": code,
         });
         let text = serde_json::to_string_pretty(&doc).expect("JSON values serialize");
         super::print_result(g, &text);
@@ -273,9 +289,9 @@ pub fn report(
             r.warnings.len(),
             r.id.short()
         );
-        if !ignore_unreadable {
-            return Ok(ExitCode::from(3));
+        if partial && storage_failed {
+            eprintln!("rime: exit code 4 (a storage failed) stands for the unreadable paths (3) too");
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitCode::from(code))
 }

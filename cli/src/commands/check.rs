@@ -33,25 +33,26 @@ pub fn run(g: &GlobalOpts, a: CheckArgs) -> Result<ExitCode> {
     }
     // One repository on several storages: each copy must be checked, since restores may need
     // any of them (reads use the first that answers, which would hide damage on the others).
-    let mut all_ok = true;
+    // Exit as the other per-storage commands: 1 when a check found problems, else 4 when a
+    // storage could not be checked (no repository there, unreachable) and another could.
+    let (mut failed, mut succeeded, mut code) = (Vec::new(), 0usize, ExitCode::SUCCESS);
     for s in members {
         let location = s.location();
         let r = super::open_on(g, s).and_then(|repo| check(&repo, &opts));
         match r {
             Ok(r) => {
-                all_ok &= report(g, &r, read_data, Some(&location)) == ExitCode::SUCCESS;
+                succeeded += 1;
+                if report(g, &r, read_data, Some(&location)) != ExitCode::SUCCESS {
+                    code = ExitCode::FAILURE;
+                }
             }
             Err(e) => {
                 eprintln!("rime: error: storage {location}: {e}");
-                all_ok = false;
+                failed.push((location, e));
             }
         }
     }
-    Ok(if all_ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    super::per_storage_outcome(failed, succeeded, code)
 }
 
 /// Print one check's result (for one storage when `on` names it) and its exit code.

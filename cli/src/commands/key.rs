@@ -49,6 +49,9 @@ pub fn run(g: &GlobalOpts, k: KeyCommand) -> Result<ExitCode> {
             } else {
                 KdfParams::DEFAULT
             };
+            super::set_catch_up_hint(
+                "it lacks the new key file: once it is reachable, `rime copy --from <a storage that has it> --to <it>` copies it".into(),
+            );
             let id = repo.add_key(&pw, kdf)?;
             if g.json {
                 super::print_json(&serde_json::json!({ "id": id.to_hex() }));
@@ -99,6 +102,13 @@ pub fn run(g: &GlobalOpts, k: KeyCommand) -> Result<ExitCode> {
                 }
                 _ => return Err(Error::invalid(format!("key id prefix {id} is ambiguous"))),
             };
+            // With several storages, one that is down keeps the key file (and its password
+            // keeps opening the repository there): the closing report names it and says this.
+            super::set_catch_up_hint(format!(
+                "it still holds key {}: run `rime key remove {}` again once it is reachable",
+                key.short(),
+                key.to_hex()
+            ));
             repo.remove_key(&key)?;
             if !g.quiet && !g.json {
                 println!("removed key {}", key.short());

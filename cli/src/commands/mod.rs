@@ -90,44 +90,102 @@ pub fn members(g: &GlobalOpts) -> Result<Vec<Arc<dyn Storage>>> {
     Ok(members)
 }
 
-/// With several storages: wait for their writes and report each. Returns whether one failed.
+/// How a storage that failed in this run catches up, for the closing report (default: `rime copy`).
+static CATCH_UP: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Say how a storage that failed in this run catches up (when `rime copy` is not the answer).
+pub fn set_catch_up_hint(hint: String) {
+    let _ = CATCH_UP.set(hint);
+}
+
+/// Storages already reported by [`storage_reports`], with whether each had failed then.
+static REPORTED: std::sync::OnceLock<Vec<(String, bool)>> = std::sync::OnceLock::new();
+
+/// With several storages: wait for their writes, print each one's outcome (once per run) and
+/// return the reports, for a command that puts them in its own result (backup's `--json`, its
+/// exit code). None with a single storage.
+pub fn storage_reports(g: &GlobalOpts) -> Option<Vec<rime_engine::storage::MemberReport>> {
+    let f = FANOUT.get()?;
+    let reports = f.finish();
+    let before = REPORTED.get();
+    for r in &reports {
+        let failed_before = before
+            .and_then(|b| b.iter().find(|(l, _)| *l == r.location))
+            .map(|(_, failed)| *failed);
+        // Each outcome once: later calls only add a storage that failed since.
+        if failed_before == Some(true) || (failed_before == Some(false) && r.error.is_none()) {
+            continue;
+        }
+        print_storage_report(g, r);
+    }
+    let _ = REPORTED.set(
+        reports
+            .iter()
+            .map(|r| (r.location.clone(), r.error.is_some()))
+            .collect(),
+    );
+    Some(reports)
+}
+
+fn print_storage_report(g: &GlobalOpts, r: &rime_engine::storage::MemberReport) {
+    match &r.error {
+        // In a dry run the storage's dry-run layer took the writes: nothing was written.
+        None if !g.quiet && g.dry_run => eprintln!(
+            "rime: storage {}: ok (dry run: would write {} objects, {})",
+            r.location,
+            r.objects,
+            crate::output::bytes(r.bytes)
+        ),
+        None if !g.quiet => eprintln!(
+            "rime: storage {}: ok ({} objects, {} written)",
+            r.location,
+            r.objects,
+            crate::output::bytes(r.bytes)
+        ),
+        None => {}
+        Some(e) => {
+            let hint = CATCH_UP.get().cloned().unwrap_or_else(|| {
+                "its repository is consistent; bring it up to date with `rime copy`".into()
+            });
+            eprintln!(
+                "rime: storage {}: FAILED after {} objects: {e} ({hint})",
+                r.location, r.objects
+            );
+        }
+    }
+}
+
+/// Each storage's outcome as JSON: location, ok, the error's text, objects and bytes written.
+pub fn storage_reports_json(reports: &[rime_engine::storage::MemberReport]) -> serde_json::Value {
+    reports
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "location": r.location,
+                "ok": r.error.is_none(),
+                "error": r.error.as_ref().map(|e| e.to_string()),
+                "objects": r.objects,
+                "bytes": r.bytes,
+            })
+        })
+        .collect()
+}
+
+/// With several storages: wait for their writes and report each (unless a command already
+/// did). Returns whether one failed.
 pub fn finish_storages(g: &GlobalOpts) -> bool {
-    let Some(f) = FANOUT.get() else {
+    if FANOUT.get().is_none() {
         return false;
-    };
+    }
     if let Some(repo) = OPENED.get() {
         for m in repo.recovered() {
             eprintln!("rime: warning: damaged copy: {m}");
         }
     }
-    let reports = f.finish();
-    let mut failed = false;
-    for r in &reports {
-        match &r.error {
-            // In a dry run the storage's dry-run layer took the writes: nothing was written.
-            None if !g.quiet && g.dry_run => eprintln!(
-                "rime: storage {}: ok (dry run: would write {} objects, {})",
-                r.location,
-                r.objects,
-                crate::output::bytes(r.bytes)
-            ),
-            None if !g.quiet => eprintln!(
-                "rime: storage {}: ok ({} objects, {} written)",
-                r.location,
-                r.objects,
-                crate::output::bytes(r.bytes)
-            ),
-            None => {}
-            Some(e) => {
-                failed = true;
-                eprintln!(
-                    "rime: storage {}: FAILED after {} objects: {e} (its repository is consistent; bring it up to date with `rime copy`)",
-                    r.location, r.objects
-                );
-            }
-        }
-    }
-    failed
+    storage_reports(g)
+        .unwrap_or_default()
+        .iter()
+        .any(|r| r.error.is_some())
 }
 
 pub fn open(g: &GlobalOpts) -> Result<Repository> {
@@ -236,6 +294,17 @@ pub fn per_storage(
             }
         }
     }
+    per_storage_outcome(failed, succeeded, code)
+}
+
+/// The exit of a run once per storage: the first non-zero code a run returned; otherwise 4
+/// when a storage failed and another succeeded; an error when all failed.
+pub fn per_storage_outcome(
+    mut failed: Vec<(String, Error)>,
+    succeeded: usize,
+    code: std::process::ExitCode,
+) -> Result<std::process::ExitCode> {
+    use std::process::ExitCode;
     if failed.is_empty() || code != ExitCode::SUCCESS {
         return Ok(code);
     }

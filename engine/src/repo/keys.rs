@@ -245,4 +245,55 @@ mod tests {
         assert!(e.to_string().contains("NOT encrypted"), "{e}");
         assert!(!Repository::open(s, None).unwrap().keys().is_encrypted());
     }
+
+    /// A storage whose config appears between init's check and its write (another `rime init`
+    /// racing): it hides the config from listings, as it was before the other init wrote it.
+    struct RacedInit(MemoryStorage);
+
+    impl crate::storage::Storage for RacedInit {
+        fn location(&self) -> String {
+            "raced".into()
+        }
+        fn create(&self) -> Result<()> {
+            Ok(())
+        }
+        fn list(&self, kind: FileKind) -> Result<Vec<crate::storage::ObjectInfo>> {
+            match kind {
+                FileKind::Config => Ok(vec![]),
+                _ => self.0.list(kind),
+            }
+        }
+        fn read(&self, kind: FileKind, name: &str) -> Result<Vec<u8>> {
+            self.0.read(kind, name)
+        }
+        fn read_range(&self, k: FileKind, n: &str, o: u64, l: u64) -> Result<Vec<u8>> {
+            self.0.read_range(k, n, o, l)
+        }
+        fn write(&self, kind: FileKind, name: &str, data: &[u8]) -> Result<()> {
+            self.0.write(kind, name, data)
+        }
+        fn remove(&self, kind: FileKind, name: &str) -> Result<()> {
+            self.0.remove(kind, name)
+        }
+        fn size(&self, kind: FileKind, name: &str) -> Result<u64> {
+            self.0.size(kind, name)
+        }
+    }
+
+    /// The init that loses a race fails with `RepositoryExists`, leaves the winner's config
+    /// alone and takes its own key file away again.
+    #[test]
+    fn an_init_that_loses_the_race_fails_and_leaves_no_key_file() {
+        let first = MemoryStorage::new();
+        first.write(FileKind::Config, "config", b"the winner's config").unwrap();
+        let s = Arc::new(RacedInit(first));
+        let opts = InitOptions {
+            kdf: KdfParams::TESTING,
+            ..InitOptions::default()
+        };
+        let e = Repository::init(s.clone(), b"pw", &opts).err().unwrap();
+        assert_eq!(e.kind(), ErrorKind::RepositoryExists, "{e}");
+        assert_eq!(s.0.read(FileKind::Config, "config").unwrap(), b"the winner's config");
+        assert!(s.0.list(FileKind::Key).unwrap().is_empty(), "a key file of no repository");
+    }
 }

@@ -82,7 +82,15 @@ impl Repository {
         let key_id = keys::write_key_file(storage.as_ref(), &body.repo_id, &master, password, kdf)?;
         // The config is written last: until it exists, there is no repository.
         let bytes = config::encode(&body, |b| keys.config_mac(b));
-        storage.write(FileKind::Config, "config", &bytes)?;
+        if let Err(e) = storage.write(FileKind::Config, "config", &bytes) {
+            if e.kind() == ErrorKind::RepositoryExists {
+                // Another init got there first (the config is create-only): our key file
+                // belongs to no repository, so it goes.
+                let _ = storage.remove(FileKind::Key, &key_id.to_hex());
+                storage.flush();
+            }
+            return Err(e);
+        }
         let config = config::decode(&bytes)?;
         Ok(Repository {
             recovered: Default::default(),

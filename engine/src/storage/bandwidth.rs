@@ -8,8 +8,13 @@
 //! for them; a burst of one second's worth is allowed after an idle period. Streamed objects
 //! are charged as they are produced (append), which paces the producer to the same rate; their
 //! commit is then not charged again, even if it goes through `write` (the buffered default).
+//! An object written whole is paced while it is sent: network storages take each piece they
+//! send from the upload's [`Pacer`] (64 KiB for Swift's body, 128 KiB SFTP writes), so the wire
+//! sees a steady rate instead of whole packs sent at full speed between pauses; storages that
+//! do not (local files) are charged for the rest after the write.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -95,6 +100,33 @@ thread_local! {
     static PREPAID: Cell<bool> = const { Cell::new(false) };
 }
 
+thread_local! {
+    /// The pacer of the upload this thread is making through a [`BandwidthLimit`].
+    static PACER: RefCell<Option<Pacer>> = const { RefCell::new(None) };
+}
+
+/// The budget of one upload, for the storage that sends it to take from piece by piece.
+#[derive(Clone)]
+pub struct Pacer {
+    buckets: Vec<Arc<TokenBucket>>,
+    /// Bytes taken so far (the layer charges the rest after the write).
+    charged: Arc<AtomicU64>,
+}
+
+impl Pacer {
+    /// The pacer of the upload the calling thread is making, if it goes through a limit.
+    /// Storages that send from another thread take it along.
+    pub fn current() -> Option<Pacer> {
+        PACER.with(|p| p.borrow().clone())
+    }
+
+    /// Wait until `n` more bytes of the upload fit within the limits.
+    pub fn take(&self, n: u64) {
+        take_all(&self.buckets, n);
+        self.charged.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
 /// Locks and prune records are a few hundred bytes and must not wait behind packs for the
 /// budget: a lock refresh queued behind minutes of pack uploads would let the lock go stale
 /// while its holder is healthy.
@@ -140,10 +172,24 @@ impl BandwidthLimit {
         take_all(&self.down, n);
     }
 
-    fn up(&self, n: u64) {
-        if !PREPAID.with(Cell::get) {
-            take_all(&self.up, n);
+    /// Run an upload of `n` bytes under the limits: the storage takes its pieces from the
+    /// thread's [`Pacer`] as it sends them; what it did not take is charged afterwards.
+    fn up<T>(&self, kind: FileKind, n: u64, write: impl FnOnce() -> Result<T>) -> Result<T> {
+        if is_unpaced(kind) || self.up.is_empty() || PREPAID.with(Cell::get) {
+            return write();
         }
+        let pacer = Pacer {
+            buckets: self.up.clone(),
+            charged: Arc::new(AtomicU64::new(0)),
+        };
+        let outer = PACER.with(|p| p.replace(Some(pacer.clone())));
+        let r = write();
+        PACER.with(|p| *p.borrow_mut() = outer);
+        take_all(
+            &self.up,
+            n.saturating_sub(pacer.charged.load(Ordering::Relaxed)),
+        );
+        r
     }
 }
 
@@ -167,16 +213,10 @@ impl Storage for BandwidthLimit {
         self.inner.read_range(kind, name, offset, len)
     }
     fn write(&self, kind: FileKind, name: &str, data: &[u8]) -> Result<()> {
-        if !is_unpaced(kind) {
-            self.up(data.len() as u64);
-        }
-        self.inner.write(kind, name, data)
+        self.up(kind, data.len() as u64, || self.inner.write(kind, name, data))
     }
     fn write_bytes(&self, kind: FileKind, name: &str, data: bytes::Bytes) -> Result<()> {
-        if !is_unpaced(kind) {
-            self.up(data.len() as u64);
-        }
-        self.inner.write_bytes(kind, name, data)
+        self.up(kind, data.len() as u64, || self.inner.write_bytes(kind, name, data))
     }
     fn begin_write(&self, kind: FileKind) -> Result<Box<dyn PendingObject>> {
         let inner = self.inner.begin_write(kind)?;
@@ -240,6 +280,83 @@ mod tests {
             let e = parse_rate(bad).unwrap_err().to_string();
             assert!(e.contains("invalid rate"), "{bad}: {e}");
         }
+    }
+
+    /// A storage that sends an object in 64 KiB pieces, each taken from the upload's pacer as
+    /// a network storage does, and notes when each piece was released.
+    struct PieceByPiece {
+        inner: MemoryStorage,
+        released: Mutex<Vec<(Duration, u64)>>,
+        start: Instant,
+    }
+
+    impl Storage for PieceByPiece {
+        fn location(&self) -> String {
+            "pieces".into()
+        }
+        fn create(&self) -> Result<()> {
+            Ok(())
+        }
+        fn list(&self, kind: FileKind) -> Result<Vec<ObjectInfo>> {
+            self.inner.list(kind)
+        }
+        fn read(&self, kind: FileKind, name: &str) -> Result<Vec<u8>> {
+            self.inner.read(kind, name)
+        }
+        fn read_range(&self, k: FileKind, n: &str, o: u64, l: u64) -> Result<Vec<u8>> {
+            self.inner.read_range(k, n, o, l)
+        }
+        fn write(&self, kind: FileKind, name: &str, data: &[u8]) -> Result<()> {
+            let pacer = Pacer::current();
+            let mut sent = 0u64;
+            for piece in data.chunks(64 << 10) {
+                if let Some(p) = &pacer {
+                    p.take(piece.len() as u64);
+                }
+                sent += piece.len() as u64;
+                self.released.lock().push((self.start.elapsed(), sent));
+            }
+            self.inner.write(kind, name, data)
+        }
+        fn remove(&self, kind: FileKind, name: &str) -> Result<()> {
+            self.inner.remove(kind, name)
+        }
+        fn size(&self, kind: FileKind, name: &str) -> Result<u64> {
+            self.inner.size(kind, name)
+        }
+    }
+
+    /// A 3 MiB object under a 1 MiB/s limit (1 s burst) is released progressively: the first
+    /// pieces at once, the rest at the rate, not the whole object after a two-second pause.
+    #[test]
+    fn an_object_is_released_piece_by_piece_at_the_rate() {
+        let pieces = Arc::new(PieceByPiece {
+            inner: MemoryStorage::new(),
+            released: Mutex::new(Vec::new()),
+            start: Instant::now(),
+        });
+        let s = BandwidthLimit::new(pieces.clone(), Some(1 << 20), None);
+        s.write(FileKind::Pack, "abcd", &vec![0u8; 3 << 20]).unwrap();
+        let released = pieces.released.lock().clone();
+        let at = |t: f64| {
+            released
+                .iter()
+                .filter(|(when, _)| when.as_secs_f64() <= t)
+                .map(|(_, n)| *n)
+                .max()
+                .unwrap_or(0)
+        };
+        // The burst goes at once; then about 1 MiB a second.
+        assert!(at(0.3) >= 1 << 20, "first second's worth not sent at once: {released:?}");
+        assert!(at(0.3) < 2 << 20, "more than the burst at once: {released:?}");
+        assert!(at(1.3) < 3 << 20, "not paced: {released:?}");
+        let (last, total) = *released.last().unwrap();
+        assert_eq!(total, 3 << 20);
+        assert!(last >= Duration::from_millis(1900), "{released:?}");
+        // Nothing is charged twice: a second object waits only for its own bytes.
+        let t = Instant::now();
+        s.write(FileKind::Pack, "abce", &vec![0u8; 64 << 10]).unwrap();
+        assert!(t.elapsed() < Duration::from_millis(300), "{:?}", t.elapsed());
     }
 
     /// 4 threads upload 2 MiB in all against a 1 MiB/s limit (1 s burst): at least ~1 s.

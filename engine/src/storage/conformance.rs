@@ -81,6 +81,21 @@ pub fn run_all(s: &dyn Storage) {
     // a commit under an invalid name is refused
     let bad = s.begin_write(FileKind::Pack).unwrap();
     assert!(bad.commit(s, "../escape").is_err());
+    config_is_create_only(s);
+}
+
+/// The config is written create-only: a second `rime init` racing on the same place must fail
+/// instead of replacing the first one's config (which would make its data unreadable), while
+/// writing the same bytes again (a retry whose first attempt landed) succeeds.
+pub fn config_is_create_only(s: &dyn Storage) {
+    s.write(FileKind::Config, "config", b"first config").unwrap();
+    s.write(FileKind::Config, "config", b"first config").unwrap();
+    let e = s
+        .write(FileKind::Config, "config", b"second config")
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::RepositoryExists, "{e}");
+    assert!(e.to_string().contains("already exists"), "{e}");
+    assert_eq!(s.read(FileKind::Config, "config").unwrap(), b"first config");
 }
 
 pub fn run_concurrent(s: Arc<dyn Storage>) {

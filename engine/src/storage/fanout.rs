@@ -21,7 +21,8 @@
 //! by the repository ([`Fanout::read_replica`], [`Storage::read_range_replica`]). Listings are intersections: an object
 //! counts as stored only if every working member has it, so deduplication never relies on data
 //! a lagging member lacks (it is uploaded again; `rime copy` catches a member up). Locks and
-//! pending records are listed as the union (one on any member is in force), and so is
+//! pending records are listed as the union (one on any member is in force), key files too
+//! (a key added while one storage was down must still open the repository), and so is
 //! everything in a run that only reads ([`Fanout::set_reading`]): a snapshot that reached only
 //! one storage can still be restored from it.
 
@@ -245,6 +246,24 @@ impl Fanout {
         }
     }
 
+    /// The config goes to every member at once, not through the queues: it is create-only,
+    /// and a member that already holds another repository's config must fail the write (two
+    /// `rime init` racing), not only that member.
+    fn write_config(&self, data: &bytes::Bytes) -> Result<()> {
+        let mut any = false;
+        for m in self.healthy() {
+            match m.storage.write_bytes(FileKind::Config, "config", data.clone()) {
+                Ok(()) => any = true,
+                Err(e) if e.kind() == ErrorKind::RepositoryExists => return Err(e),
+                Err(e) => self.fail(m, &e),
+            }
+        }
+        match any {
+            true => Ok(()),
+            false => Err(self.all_failed()),
+        }
+    }
+
     fn healthy(&self) -> impl Iterator<Item = &Member> {
         self.members.iter().filter(|m| m.failed.lock().is_none())
     }
@@ -455,7 +474,10 @@ impl Storage for Fanout {
     }
 
     fn list(&self, kind: FileKind) -> Result<Vec<ObjectInfo>> {
-        let union = is_coordination(kind) || self.is_reading();
+        // Key files are the union too: a key added (or a password changed) while one storage
+        // was down exists on the others only, and must still open the repository over all of
+        // them (each key file is tried; reads fall back to the member that has it).
+        let union = is_coordination(kind) || kind == FileKind::Key || self.is_reading();
         let mut result: Option<HashMap<String, u64>> = None;
         for m in self.healthy() {
             match m.storage.list(kind) {
@@ -547,6 +569,9 @@ impl Storage for Fanout {
     /// One buffer for every member: each gets a reference, not a copy.
     fn write_bytes(&self, kind: FileKind, name: &str, data: bytes::Bytes) -> Result<()> {
         crate::storage::check_name(kind, name)?;
+        if kind == FileKind::Config {
+            return self.write_config(&data);
+        }
         if is_coordination(kind) {
             return self.on_every_member(Job::Write(kind, name.to_string(), data));
         }

@@ -195,13 +195,7 @@ impl Storage for LocalStorage {
                 ));
             }
             if kind == FileKind::Config && e.kind() == std::io::ErrorKind::AlreadyExists {
-                return Err(Error::new(
-                    ErrorKind::RepositoryExists,
-                    format!(
-                        "a repository already exists at {}: its config is never replaced",
-                        self.location()
-                    ),
-                ));
+                return super::existing_config(&self.location(), self.read(kind, name), data);
             }
             return Err(Error::io(ctx(), e));
         }

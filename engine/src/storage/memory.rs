@@ -70,7 +70,13 @@ impl Storage for MemoryStorage {
 
     fn write(&self, kind: FileKind, name: &str, data: &[u8]) -> Result<()> {
         check_name(kind, name)?;
-        self.objects.lock().insert(key(kind, name), data.to_vec());
+        let mut objects = self.objects.lock();
+        if kind == FileKind::Config {
+            if let Some(existing) = objects.get(&key(kind, name)) {
+                return super::existing_config("memory", Ok(existing.clone()), data);
+            }
+        }
+        objects.insert(key(kind, name), data.to_vec());
         Ok(())
     }
 

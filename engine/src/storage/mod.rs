@@ -248,6 +248,23 @@ pub fn open_url(url: &str) -> Result<Arc<dyn Storage>> {
     Ok(Arc::new(LocalStorage::new(url)))
 }
 
+/// What a create-only config write answers when `config` already exists at `location`: the
+/// same bytes are success (a retried write whose first attempt landed, or `rime copy` seeding
+/// the same repository), other bytes are `RepositoryExists`. A config is never replaced: every
+/// index file and snapshot of the repository already there would become unreadable.
+pub(crate) fn existing_config(location: &str, existing: Result<Vec<u8>>, ours: &[u8]) -> Result<()> {
+    match existing {
+        Ok(bytes) if bytes == ours => Ok(()),
+        Ok(_) => Err(Error::new(
+            crate::ErrorKind::RepositoryExists,
+            format!("a repository already exists at {location}: its config is never replaced"),
+        )),
+        Err(e) => Err(e.within(format!(
+            "{location}: a config already exists and cannot be read back"
+        ))),
+    }
+}
+
 pub(crate) fn missing(kind: FileKind, name: &str, location: &str) -> Error {
     Error::new(
         crate::ErrorKind::MissingObject,

@@ -185,12 +185,23 @@ impl Inner {
             let closed = ops::close(c, label, &handle, &tmp);
             let result = written
                 .and(closed)
-                .and_then(|()| ops::rename_over(c, label, &tmp, &path, src_len(src)));
+                .and_then(|()| match kind {
+                    FileKind::Config => ops::move_no_replace(c, label, &tmp, &path),
+                    _ => ops::rename_over(c, label, &tmp, &path, src_len(src)),
+                });
             if let Err(e) = result {
                 if c.is_dead() {
                     return Err(e); // the temporary file stays; `list` ignores it
                 }
                 let _ = ops::remove(c, label, &tmp);
+                if kind == FileKind::Config && ops::stat(c, label, &path).is_ok() {
+                    let ours = match src {
+                        Source::Slice(s) => *s,
+                        Source::File(..) => &[][..],
+                    };
+                    let existing = ops::read_whole(c, label, &path);
+                    return crate::storage::existing_config(label, existing, ours);
+                }
                 if e.kind() == ErrorKind::Io {
                     let need = src_len(src).max(1 << 20);
                     if ops::free_bytes(c, &dir).is_some_and(|free| free < need) {

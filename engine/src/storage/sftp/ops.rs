@@ -154,6 +154,36 @@ pub fn rename_over(c: &Conn, label: &str, from: &str, to: &str, size: u64) -> Re
     }
 }
 
+/// Move `from` to `to` only if `to` does not exist (the config is create-only). OpenSSH's
+/// `hardlink@openssh.com` is link(2), which refuses an existing target; without it, SFTP v3's
+/// plain RENAME refuses one too (OpenSSH implements it with link(2) and unlink(2)).
+pub fn move_no_replace(c: &Conn, label: &str, from: &str, to: &str) -> Result<()> {
+    let what = format!("cannot rename {from} to {to}");
+    if c.has_extension("hardlink@openssh.com") {
+        let r = c.call(|id| {
+            Request::new(FXP_EXTENDED, id)
+                .str("hardlink@openssh.com")
+                .str(from)
+                .str(to)
+        })?;
+        check_status(c, r, label, &what)?;
+        let _ = remove(c, label, from);
+        return Ok(());
+    }
+    let r = c.call(|id| Request::new(FXP_RENAME, id).str(from).str(to))?;
+    check_status(c, r, label, &what)
+}
+
+/// The whole content of a file.
+pub fn read_whole(c: &Conn, label: &str, path: &str) -> Result<Vec<u8>> {
+    let handle = open(c, label, path, FXF_READ)?;
+    let data = fstat(c, label, &handle, path).and_then(|n| read_at(c, label, &handle, path, 0, n));
+    let closed = close(c, label, &handle, path);
+    let data = data?;
+    closed?;
+    Ok(data)
+}
+
 pub fn fsync(c: &Conn, label: &str, handle: &[u8], path: &str) -> Result<()> {
     if !c.has_extension("fsync@openssh.com") {
         return Ok(());
@@ -198,9 +228,14 @@ pub fn write_all(c: &Conn, label: &str, handle: &[u8], path: &str, src: &Source)
     let mut inflight: VecDeque<Ticket> = VecDeque::with_capacity(WINDOW);
     let mut buf = Vec::new();
     let mut off = 0u64;
+    // With an upload limit, each write request waits for its share of the budget.
+    let pacer = crate::storage::bandwidth::Pacer::current();
     while off < total || !inflight.is_empty() {
         while off < total && inflight.len() < WINDOW {
             let n = (total - off).min(CHUNK as u64) as usize;
+            if let Some(p) = &pacer {
+                p.take(n as u64);
+            }
             let data: &[u8] = match src {
                 Source::Slice(s) => &s[off as usize..off as usize + n],
                 Source::File(f, _) => {

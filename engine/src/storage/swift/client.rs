@@ -13,9 +13,11 @@ use super::session::Session;
 use super::{auth_v1, keystone};
 use crate::error::{Error, ErrorKind, Result};
 
-/// Time allowed for one request, body included (a 32 MiB pack needs > 110 KB/s). A hung
-/// server then becomes an `Unavailable` error instead of a hung backup.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
+/// Time without progress allowed to a request (see [`super::watched`]): for requests without a
+/// body, the wait for the response headers and then each read of the response body; uploads
+/// are watched for progress instead of bounded as a whole. A hung server then becomes an
+/// `Unavailable` error instead of a hung backup, and a slow link is not cut off.
+const IDLE_TIMEOUT: Duration = super::watched::IDLE;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 
 pub(super) struct SwiftClient {
@@ -30,7 +32,7 @@ pub(super) struct SwiftClient {
 impl SwiftClient {
     pub fn new(creds: SwiftCredentials) -> Result<SwiftClient> {
         let http = Client::builder()
-            .timeout(REQUEST_TIMEOUT)
+            .timeout(IDLE_TIMEOUT)
             .connect_timeout(CONNECT_TIMEOUT)
             .pool_idle_timeout(Duration::from_secs(50))
             .tcp_nodelay(true)
@@ -97,13 +99,48 @@ impl SwiftClient {
         what: &dyn Fn() -> String,
         build: &dyn Fn(&Client, &Session) -> RequestBuilder,
     ) -> Result<Response> {
+        self.send_with(what, build, None)
+    }
+
+    /// [`SwiftClient::send`] of a request with a body, watched for progress (an upload).
+    pub fn upload(
+        &self,
+        what: &dyn Fn() -> String,
+        build: &dyn Fn(&Client, &Session) -> RequestBuilder,
+        body: &bytes::Bytes,
+    ) -> Result<Response> {
+        self.send_with(what, build, Some(body))
+    }
+
+    fn send_with(
+        &self,
+        what: &dyn Fn() -> String,
+        build: &dyn Fn(&Client, &Session) -> RequestBuilder,
+        body: Option<&bytes::Bytes>,
+    ) -> Result<Response> {
         let mut renewed = false;
         loop {
             let s = self.session().map_err(|e| e.within(what()))?;
-            let resp = build(&self.http, &s)
-                .header("X-Auth-Token", &s.token)
-                .send()
-                .map_err(|e| transport_error(&what(), &e))?;
+            let req = build(&self.http, &s).header("X-Auth-Token", &s.token);
+            let resp = match body {
+                None => req.send().map_err(|e| transport_error(&what(), &e))?,
+                Some(b) => match super::watched::send(req, b.clone(), IDLE_TIMEOUT) {
+                    Ok(r) => r,
+                    Err(super::watched::Failure::Transport(e)) => {
+                        return Err(transport_error(&what(), &e))
+                    }
+                    Err(super::watched::Failure::Stalled(quiet)) => {
+                        return Err(Error::new(
+                            ErrorKind::Unavailable,
+                            format!(
+                                "{}: the upload stalled: nothing sent and no answer for {} s",
+                                what(),
+                                quiet.as_secs()
+                            ),
+                        ))
+                    }
+                },
+            };
             if resp.status().as_u16() != 401 {
                 return Ok(resp);
             }

@@ -16,6 +16,7 @@ mod http;
 mod keystone;
 mod paths;
 mod session;
+mod watched;
 
 pub use credentials::{read_osrc, Interface, KeystoneMethod, SwiftCredentials};
 
@@ -159,12 +160,18 @@ impl Inner {
         let what = || format!("cannot upload {}", self.what(kind, name));
         let mut created = false;
         loop {
-            let resp = self.client.send(&what, &|http, s| {
-                http.put(self.object_url(&s.storage_url, &object))
+            let resp = self.client.upload(&what, &|http, s| {
+                let r = http
+                    .put(self.object_url(&s.storage_url, &object))
                     .header("ETag", &etag)
-                    .header("Content-Type", "application/octet-stream")
-                    .body(body.clone())
-            })?;
+                    .header("Content-Type", "application/octet-stream");
+                // The config is create-only: Swift answers 412 when it already exists.
+                let r = match kind {
+                    FileKind::Config => r.header("If-None-Match", "*"),
+                    _ => r,
+                };
+                r
+            }, &body)?;
             match resp.status().as_u16() {
                 200..=299 => {
                     let got = resp
@@ -180,6 +187,12 @@ impl Inner {
                             g.as_deref().unwrap_or("(none)")
                         ))),
                     };
+                }
+                412 if kind == FileKind::Config => {
+                    let existing = self
+                        .get(kind, name, None)
+                        .and_then(|resp| self.body(kind, name, resp));
+                    return crate::storage::existing_config(&self.location(), existing, &body);
                 }
                 404 if !created => {
                     self.create_container()?;

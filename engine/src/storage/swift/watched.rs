@@ -1,0 +1,173 @@
+//! Uploads watched for progress instead of cut off by a total deadline.
+//!
+//! reqwest's blocking client bounds a request by one deadline from the start of the request to
+//! its response headers, the body's upload included: a fixed one either cuts off a large
+//! object on a slow link (retried, and cut off again, for ever) or leaves a hung server
+//! undetected for as long. Requests without a body keep the client's timeout, which in the
+//! blocking client bounds the wait for the headers and then each read of the response body
+//! separately: an idle limit. An upload is sent from a helper thread while the caller watches
+//! the body being taken: no byte taken and no answer for `idle` is a stalled transfer, an
+//! `Unavailable` error the retry layer handles. The helper thread cannot be stopped; its request
+//! carries [`ABANDONED`] as a last deadline, so an abandoned one ends by itself.
+
+use std::io::Read;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use reqwest::blocking::{Body, RequestBuilder, Response};
+
+/// No byte taken by the connection and no answer for this long: the server or the link hangs.
+/// Long enough for the kernel's send buffer (a few MiB at most) to drain on a slow link after
+/// the last byte was handed over.
+pub(super) const IDLE: Duration = Duration::from_secs(120);
+
+/// The deadline of an upload's own request: reached only by a request abandoned as stalled.
+const ABANDONED: Duration = Duration::from_secs(3600);
+
+/// Why a watched upload failed.
+pub(super) enum Failure {
+    Transport(reqwest::Error),
+    /// Nothing moved for this long.
+    Stalled(Duration),
+}
+
+/// Send `req` with `body`, failing with [`Failure::Stalled`] when the connection takes no byte
+/// of the body and no answer comes for `idle`.
+pub(super) fn send(req: RequestBuilder, body: Bytes, idle: Duration) -> Result<Response, Failure> {
+    let start = Instant::now();
+    let moved = Arc::new(AtomicU64::new(0)); // milliseconds since start at the last progress
+    let len = body.len() as u64;
+    let reader = Progress {
+        body,
+        pos: 0,
+        start,
+        moved: moved.clone(),
+        // Taken along: the body is read on the helper thread.
+        pacer: crate::storage::bandwidth::Pacer::current(),
+    };
+    let req = req.timeout(ABANDONED).body(Body::sized(reader, len));
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    std::thread::Builder::new()
+        .name("rime-swift-upload".into())
+        .spawn(move || {
+            let _ = tx.send(req.send());
+        })
+        .map_err(|_| Failure::Stalled(Duration::ZERO))?;
+    let tick = idle.min(Duration::from_secs(1));
+    loop {
+        match rx.recv_timeout(tick) {
+            Ok(r) => return r.map_err(Failure::Transport),
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
+                return Err(Failure::Stalled(Duration::ZERO))
+            }
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+                let last = match moved.load(Ordering::Relaxed) {
+                    // Waiting for the upload limit's budget is our pause, not the server's.
+                    PACING => start.elapsed(),
+                    ms => Duration::from_millis(ms),
+                };
+                let quiet = start.elapsed().saturating_sub(last);
+                if quiet >= idle {
+                    return Err(Failure::Stalled(quiet));
+                }
+            }
+        }
+    }
+}
+
+/// [`Progress::moved`] while a piece waits for the upload limit (`--limit-upload`).
+const PACING: u64 = u64::MAX;
+
+/// The body, read by the HTTP client as the connection takes it; each read is progress. With
+/// an upload limit, each piece is paced before it is handed over.
+struct Progress {
+    body: Bytes,
+    pos: usize,
+    start: Instant,
+    moved: Arc<AtomicU64>,
+    pacer: Option<crate::storage::bandwidth::Pacer>,
+}
+
+impl Read for Progress {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = buf.len().min(self.body.len() - self.pos).min(64 << 10);
+        if let (Some(p), true) = (&self.pacer, n > 0) {
+            self.moved.store(PACING, Ordering::Relaxed);
+            p.take(n as u64);
+        }
+        buf[..n].copy_from_slice(&self.body[self.pos..self.pos + n]);
+        self.pos += n;
+        self.moved
+            .store(self.start.elapsed().as_millis() as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::net::TcpListener;
+
+    /// A server on 127.0.0.1 that accepts one connection and hands it to `serve`.
+    fn server(serve: impl FnOnce(std::net::TcpStream) + Send + 'static) -> String {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/c/o", l.local_addr().unwrap());
+        std::thread::spawn(move || {
+            let (c, _) = l.accept().unwrap();
+            serve(c);
+        });
+        url
+    }
+
+    fn put(url: &str) -> RequestBuilder {
+        reqwest::blocking::Client::new().put(url)
+    }
+
+    #[test]
+    fn a_server_that_accepts_and_stalls_is_an_error_within_the_idle_limit() {
+        let url = server(|c| {
+            std::thread::sleep(Duration::from_secs(30)); // reads nothing, answers nothing
+            drop(c);
+        });
+        let t = Instant::now();
+        let r = send(put(&url), Bytes::from(vec![7u8; 16 << 20]), Duration::from_millis(700));
+        assert!(matches!(r, Err(Failure::Stalled(_))), "not a stall");
+        assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    }
+
+    #[test]
+    fn a_slow_upload_that_keeps_moving_is_not_cut_off() {
+        let size = 40usize << 20;
+        let url = server(move |mut c| {
+            // Read the body slowly, ~16 MiB/s: about 2.5 s, longer than the idle limit (which
+            // leaves time for the socket buffers to drain after the client's last write).
+            let mut buf = vec![0u8; 64 << 10];
+            let mut got = 0usize;
+            let mut head = Vec::new();
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = c.read(&mut buf[..1]).unwrap();
+                head.extend_from_slice(&buf[..n]);
+            }
+            while got < size {
+                let n = c.read(&mut buf).unwrap();
+                assert!(n > 0);
+                got += n;
+                std::thread::sleep(Duration::from_millis(4));
+            }
+            let _ = c.write_all(b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n");
+        });
+        let t = Instant::now();
+        let idle = Duration::from_millis(1500);
+        let r = send(put(&url), Bytes::from(vec![1u8; size]), idle);
+        let took = t.elapsed();
+        match r {
+            Ok(resp) => assert_eq!(resp.status().as_u16(), 201),
+            Err(Failure::Stalled(q)) => panic!("cut off after {took:?} (quiet {q:?})"),
+            Err(Failure::Transport(e)) => panic!("{e}"),
+        }
+        assert!(took > idle, "the test's upload was not slow: {took:?}");
+    }
+}
