@@ -10,6 +10,7 @@ mod agent;
 mod agent_edges;
 mod agent_mount;
 mod cli;
+
 mod crash;
 mod crash_every_write;
 mod excludes;
@@ -20,6 +21,7 @@ mod freezer_legacy;
 mod health;
 mod incremental;
 mod keys;
+mod locks;
 mod mongo;
 mod multi;
 mod mysql;

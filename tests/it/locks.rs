@@ -1,0 +1,76 @@
+//! Lock staleness as `rime unlock` judges it: a dead PID counts only where it names a process
+//! of this host, boot and PID namespace (format-spec/SPEC.md, section 9.1).
+
+use std::sync::Arc;
+
+use rime_engine::id::LockId;
+use rime_engine::repo::lock::{write_lock, LockBody, ProcessScope};
+use rime_engine::repo::Repository;
+use rime_engine::storage::LocalStorage;
+
+use crate::util::*;
+
+/// A PID that no process has (above the kernel's PID limit).
+const DEAD_PID: u32 = i32::MAX as u32;
+
+fn open(r: &Repo) -> Repository {
+    Repository::open(
+        Arc::new(LocalStorage::new(&r.path)),
+        Some(PASSWORD.as_bytes()),
+    )
+    .unwrap()
+}
+
+/// A lock of a dead PID on this host, taken just now, as a process in `scope` would leave it.
+fn dead_pid_lock(scope: Option<ProcessScope>, command: &str) -> LockBody {
+    LockBody {
+        exclusive: false,
+        hostname: rime_engine::hostname(),
+        pid: DEAD_PID,
+        time: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64,
+        command: command.into(),
+        holder: scope.as_ref().map(|_| LockId::random()),
+        scope,
+    }
+}
+
+#[test]
+fn unlock_keeps_locks_of_other_pid_namespaces_and_old_locks_and_removes_dead_local_ones() {
+    let r = Repo::new();
+    let repo = open(&r);
+    let here = ProcessScope::current();
+    // A backup in a container with the host's name: its PID means nothing here.
+    let container = ProcessScope {
+        pid_namespace: "pid:[4026599999]".into(),
+        ..here.clone()
+    };
+    write_lock(&repo, &dead_pid_lock(Some(container), "container backup"), LockId::random()).unwrap();
+    // A lock from a rime before lock version 4: it does not say where its PID lives, so only
+    // its age can make it stale (it was refreshed just now).
+    write_lock(&repo, &dead_pid_lock(None, "old backup"), LockId::random()).unwrap();
+    // A dead process of this very namespace: stale.
+    write_lock(&repo, &dead_pid_lock(Some(here), "local backup"), LockId::random()).unwrap();
+    assert_eq!(r.objects("locks").len(), 3);
+
+    let out = r.run(&["unlock"]);
+    out.ok();
+    assert!(out.stdout.contains("1 lock(s) removed"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("`local backup`") && out.stdout.contains("no longer runs"),
+        "{}",
+        out.stdout
+    );
+    let left: Vec<String> = rime_engine::repo::lock::list_locks(&repo)
+        .unwrap()
+        .into_iter()
+        .map(|l| l.body.unwrap().command)
+        .collect();
+    assert_eq!(left.len(), 2, "{left:?}");
+    assert!(left.contains(&"container backup".to_string()), "{left:?}");
+    assert!(left.contains(&"old backup".to_string()), "{left:?}");
+    // They still hold off an exclusive operation, as live locks do.
+    r.run(&["repair"]).error_names(&["locked", "backup`"]);
+}
