@@ -199,6 +199,7 @@ fn main() -> ExitCode {
         Command::ImportFreezer(a) => commands::import_freezer::run(g, a),
         Command::Agent(a) => commands::agent::run(g, a),
     };
+    commands::print_repository_warnings();
     let storage_failed = commands::finish_storages(g);
     if g.dry_run && result.is_ok() && !g.quiet {
         storage_open::print_dry_run(g);

@@ -10,7 +10,7 @@ mod agent;
 mod agent_edges;
 mod agent_mount;
 mod cli;
-
+mod damaged_index;
 mod crash;
 mod crash_every_write;
 mod excludes;
