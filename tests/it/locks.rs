@@ -74,3 +74,40 @@ fn unlock_keeps_locks_of_other_pid_namespaces_and_old_locks_and_removes_dead_loc
     // They still hold off an exclusive operation, as live locks do.
     r.run(&["repair"]).error_names(&["locked", "backup`"]);
 }
+
+/// Two forgets at once could together remove every snapshot of a group (each decides from its
+/// own listing): while one holds its lock, a second is refused and removes nothing; a backup's
+/// lock does not stop a forget.
+#[test]
+fn a_forget_is_refused_while_another_forget_holds_its_lock() {
+    let r = Repo::new();
+    let src = r.dir("src");
+    write(&src.join("f"), "one");
+    let first = r.backup(&[&src], &[])["id"].as_str().unwrap().to_string();
+    write(&src.join("f"), "two");
+    r.backup(&[&src], &[]);
+    let repo = open(&r);
+    // The running forget: this test process (alive), as a forget leaves its lock.
+    let forget = LockBody {
+        pid: std::process::id(),
+        ..dead_pid_lock(Some(ProcessScope::current()), "forget")
+    };
+    let id = LockId::random();
+    write_lock(&repo, &forget, id).unwrap();
+    r.run(&["forget", "--keep-last", "1"])
+        .error_names(&["locked", "`forget`"]);
+    r.run(&["forget", &first]).error_names(&["locked", "`forget`"]);
+    assert_eq!(r.snapshots().len(), 2, "nothing was removed");
+
+    // Gone: a backup's lock alone does not keep forget out.
+    repo.storage()
+        .remove(rime_engine::storage::FileKind::Lock, &id.to_hex())
+        .unwrap();
+    let backup = LockBody {
+        pid: std::process::id(),
+        ..dead_pid_lock(Some(ProcessScope::current()), "backup")
+    };
+    write_lock(&repo, &backup, LockId::random()).unwrap();
+    r.run(&["forget", "--keep-last", "1"]).ok();
+    assert_eq!(r.snapshots().len(), 1);
+}

@@ -1,6 +1,7 @@
 //! Repository locks: a file in `locks/` per running operation (format-spec/SPEC.md, section 9).
 //!
-//! Backup, restore and forget take *shared* locks; prune and repair take *exclusive* ones. A
+//! Backup, restore, forget and prune take *shared* locks (forgets exclude each other, as prunes
+//! do); repair takes an *exclusive* one. A
 //! lock is refreshed (rewritten with a new time) every [`REFRESH_SECS`] by a background thread
 //! while held, and is *stale* when it has not been refreshed for [`STALE_SECS`] or when it was
 //! taken by a process that no longer exists where we can see it: the same host, boot and PID
@@ -40,6 +41,11 @@ pub const COMMIT_MARGIN_SECS: i64 = 5 * 60;
 /// Prune takes a shared lock (backups keep running) that excludes other prunes.
 const PRUNE: &str = "prune";
 
+/// Forget takes a shared lock (backups and restores keep running) that excludes other forgets:
+/// each decides what to remove from its own listing, so two at once (one by policy, one by id,
+/// or two policies) could together remove every snapshot of a group, which neither would alone.
+pub const FORGET: &str = "forget";
+
 /// `rime copy` takes a shared lock with this command on its destination, which excludes
 /// prunes there (and a prune's lock excludes it): copy takes the packs the destination already
 /// stores for copied, and those may be unindexed there and marked by a pending record that
@@ -51,7 +57,10 @@ pub const COPY_DESTINATION: &str = "copy to";
 fn excludes(a: &str, b: &str) -> bool {
     matches!(
         (a, b),
-        (PRUNE, PRUNE) | (PRUNE, COPY_DESTINATION) | (COPY_DESTINATION, PRUNE)
+        (PRUNE, PRUNE)
+            | (PRUNE, COPY_DESTINATION)
+            | (COPY_DESTINATION, PRUNE)
+            | (FORGET, FORGET)
     )
 }
 
@@ -729,6 +738,13 @@ mod tests {
             .expect("a prune during a copy into the repository is refused");
         assert!(e.to_string().contains("`copy to`"), "{e}");
         drop((c, c2));
+        // Forgets exclude each other, not backups.
+        let f = LockGuard::shared(&r, FORGET).unwrap();
+        let e = LockGuard::shared(&r, FORGET)
+            .err()
+            .expect("a second forget is refused");
+        assert!(e.to_string().contains("`forget`"), "{e}");
+        drop((LockGuard::shared(&r, "backup").unwrap(), f));
         let p = LockGuard::shared(&r, "prune").unwrap();
         let e = LockGuard::exclusive(&r, "repair")
             .err()
