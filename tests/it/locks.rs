@@ -111,3 +111,52 @@ fn a_forget_is_refused_while_another_forget_holds_its_lock() {
     r.run(&["forget", "--keep-last", "1"]).ok();
     assert_eq!(r.snapshots().len(), 1);
 }
+
+/// `rime locks` shows each lock with its kind, command, host, pid and age, and which are stale
+/// and why (a dead process here), without removing any.
+#[test]
+fn locks_lists_each_lock_and_whether_it_is_stale() {
+    let r = Repo::new();
+    let out = r.run(&["locks"]);
+    out.ok();
+    assert!(out.stdout.contains("no locks"), "{}", out.stdout);
+    let repo = open(&r);
+    let live = LockBody {
+        pid: std::process::id(),
+        ..dead_pid_lock(Some(ProcessScope::current()), "backup")
+    };
+    write_lock(&repo, &live, LockId::random()).unwrap();
+    let dead = LockBody {
+        exclusive: true,
+        ..dead_pid_lock(Some(ProcessScope::current()), "repair")
+    };
+    write_lock(&repo, &dead, LockId::random()).unwrap();
+
+    let out = r.run(&["locks"]);
+    out.ok();
+    let line = |cmd: &str| {
+        out.stdout
+            .lines()
+            .find(|l| l.contains(cmd))
+            .unwrap_or_else(|| panic!("no line for {cmd}:\n{}", out.stdout))
+            .to_string()
+    };
+    let b = line("backup");
+    assert!(b.contains("shared") && b.contains(&std::process::id().to_string()) && b.ends_with("live"), "{b}");
+    let p = line("repair");
+    assert!(p.contains("exclusive") && p.contains("stale: process") && p.contains("no longer runs"), "{p}");
+    assert!(b.contains(&rime_engine::hostname()), "{b}");
+
+    let v = r.run(&["locks", "--json"]).json();
+    let all = v.as_array().unwrap();
+    assert_eq!(all.len(), 2, "{v}");
+    let repair = all.iter().find(|l| l["command"] == "repair").unwrap();
+    assert_eq!(repair["stale"], true, "{v}");
+    assert_eq!(repair["exclusive"], true, "{v}");
+    assert!(repair["age_secs"].as_i64().unwrap() < 60, "{v}");
+    let backup = all.iter().find(|l| l["command"] == "backup").unwrap();
+    assert_eq!(backup["stale"], false, "{v}");
+    assert_eq!(backup["pid"], std::process::id(), "{v}");
+    // Listing removes nothing.
+    assert_eq!(r.objects("locks").len(), 2);
+}

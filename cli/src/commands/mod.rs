@@ -18,6 +18,7 @@ pub mod forget;
 pub mod import_freezer;
 pub mod init;
 pub mod key;
+pub mod locks;
 pub mod ls;
 pub mod prune;
 pub mod repair;

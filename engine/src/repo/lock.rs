@@ -305,6 +305,32 @@ pub fn list_locks(repo: &Repository) -> Result<Vec<FoundLock>> {
     Ok(out)
 }
 
+/// One lock as `rime locks` shows it: what it says, how long since it was written, and
+/// whether (and why) it is stale for this process.
+#[derive(Debug, Clone)]
+pub struct LockStatus {
+    pub lock: FoundLock,
+    /// Seconds since it was taken or last refreshed (negative: written by a clock ahead of ours).
+    pub age_secs: Option<i64>,
+    /// Why it is stale ([`LockBody::stale_reason`]), or `None` if it may still be held.
+    pub stale: Option<String>,
+}
+
+/// Every lock in the repository with its age and staleness, oldest refresh first.
+pub fn lock_statuses(repo: &Repository) -> Result<Vec<LockStatus>> {
+    let now = now_secs();
+    let mut out: Vec<LockStatus> = list_locks(repo)?
+        .into_iter()
+        .map(|l| LockStatus {
+            age_secs: l.body.as_ref().ok().map(|b| now - b.time),
+            stale: l.body.as_ref().ok().and_then(|b| b.stale_reason(now)),
+            lock: l,
+        })
+        .collect();
+    out.sort_by_key(|s| std::cmp::Reverse(s.age_secs));
+    Ok(out)
+}
+
 /// Remove stale locks (all locks with `all`). Returns the descriptions of those removed.
 /// A lock that cannot be decrypted is removed only with `all`.
 pub fn unlock(repo: &Repository, all: bool) -> Result<Vec<String>> {
