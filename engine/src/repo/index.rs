@@ -163,15 +163,20 @@ impl MasterIndex {
         }
     }
 
-    /// A note for a blob `id` this index does not have: when index files are damaged, the blob
-    /// may be listed in one of them, and repair would find it again.
+    /// A note for a blob this index does not have: when index files are damaged, the blob may be
+    /// listed in one of them (named, up to three), and repair would find it again.
     pub fn missing_hint(&self) -> String {
-        match self.damaged.len() {
-            0 => String::new(),
-            n => format!(
-                " ({n} index file(s) are damaged and may list it: run `rime repair` to rebuild the index from the packs)"
-            ),
+        if self.damaged.is_empty() {
+            return String::new();
         }
+        let mut names: Vec<String> = self.damaged.iter().take(3).map(|d| d.id.to_hex()).collect();
+        if self.damaged.len() > 3 {
+            names.push(format!("and {} more", self.damaged.len() - 3));
+        }
+        format!(
+            " (damaged index file(s) {} may list it: run `rime repair` to rebuild the index from the packs)",
+            names.join(", ")
+        )
     }
 
     /// The names of the index files stored now.
