@@ -120,7 +120,10 @@ fn check_is_not_fooled_by_a_backup_finishing_mid_check() {
     let rep = check(&r, &CheckOptions::default()).unwrap();
     assert!(rep.errors.is_empty(), "{:?}", rep.errors);
     assert_eq!(
-        open(Arc::new(LocalStorage::new(&dir))).list_snapshots().unwrap().len(),
+        open(Arc::new(LocalStorage::new(&dir)))
+            .list_snapshots()
+            .unwrap()
+            .len(),
         2,
         "the backup ran during the check"
     );

@@ -6,7 +6,10 @@ use std::fs;
 use crate::util::*;
 
 /// Index files written since `before`.
-fn new_index_files(r: &Repo, before: &[(String, std::path::PathBuf)]) -> Vec<(String, std::path::PathBuf)> {
+fn new_index_files(
+    r: &Repo,
+    before: &[(String, std::path::PathBuf)],
+) -> Vec<(String, std::path::PathBuf)> {
     r.objects("index")
         .into_iter()
         .filter(|f| !before.contains(f))
@@ -49,11 +52,19 @@ fn a_damaged_index_file_warns_readers_refuses_prune_and_is_repaired() {
     let out = r.run(&["ls", &b]);
     out.ok();
     warns_of(&out, damaged);
-    assert!(out.stdout.contains("new") && out.stdout.contains("old"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("new") && out.stdout.contains("old"),
+        "{}",
+        out.stdout
+    );
     let out = r.run(&["dump", &b, "/new"]);
     out.ok();
     warns_of(&out, damaged);
-    assert_eq!(out.raw_stdout, fs::read(src.join("new")).unwrap(), "dump wrote the file");
+    assert_eq!(
+        out.raw_stdout,
+        fs::read(src.join("new")).unwrap(),
+        "dump wrote the file"
+    );
     warns_of(r.run(&["stats"]).ok(), damaged);
 
     // Restore writes what it can find, and fails naming the blob it cannot, and the cure.
@@ -63,10 +74,15 @@ fn a_damaged_index_file_warns_readers_refuses_prune_and_is_repaired() {
     warns_of(&out, damaged);
     let all = format!("{}{}", out.stdout, out.stderr);
     assert!(
-        all.contains("old: not restored") && all.contains("data blob") && all.contains(&format!("damaged index file(s) {damaged} may list it")),
+        all.contains("old: not restored")
+            && all.contains("data blob")
+            && all.contains(&format!("damaged index file(s) {damaged} may list it")),
         "{all}"
     );
-    assert_eq!(fs::read(t.join("new")).unwrap(), fs::read(src.join("new")).unwrap());
+    assert_eq!(
+        fs::read(t.join("new")).unwrap(),
+        fs::read(src.join("new")).unwrap()
+    );
     // Snapshot a's own tree is only in the damaged file.
     let out = r.run(&["restore", &a, "--target", r.fresh("ta").to_str().unwrap()]);
     out.error_names(&["tree", "not in the index", damaged, "rime repair"]);
@@ -74,10 +90,16 @@ fn a_damaged_index_file_warns_readers_refuses_prune_and_is_repaired() {
     // Check reports the damaged file as an error.
     let out = r.run(&["check"]);
     out.failed();
-    assert!(format!("{}{}", out.stdout, out.stderr).contains(damaged.as_str()), "{}{}", out.stdout, out.stderr);
+    assert!(
+        format!("{}{}", out.stdout, out.stderr).contains(damaged.as_str()),
+        "{}{}",
+        out.stdout,
+        out.stderr
+    );
 
     // Prune would take the packs listed only there for unused: it refuses and deletes nothing.
-    r.run(&["prune"]).error_names(&["prune refused", damaged, "rime repair"]);
+    r.run(&["prune"])
+        .error_names(&["prune refused", damaged, "rime repair"]);
     assert_eq!(r.objects("data").len(), packs);
 
     // A backup stores again what it cannot find (`old` is unchanged, but its blobs are listed
@@ -94,7 +116,11 @@ fn a_damaged_index_file_warns_readers_refuses_prune_and_is_repaired() {
     r.run(&["repair"]).ok();
     let out = r.run(&["check"]);
     out.ok();
-    assert!(!out.stderr.contains("warning: index file"), "{}", out.stderr);
+    assert!(
+        !out.stderr.contains("warning: index file"),
+        "{}",
+        out.stderr
+    );
     for s in [&a, &b] {
         let t = r.fresh(&format!("after-{s}"));
         r.restore(s, &t, &[]);

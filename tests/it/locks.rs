@@ -47,12 +47,22 @@ fn unlock_keeps_locks_of_other_pid_namespaces_and_old_locks_and_removes_dead_loc
         pid_namespace: "pid:[4026599999]".into(),
         ..here.clone()
     };
-    write_lock(&repo, &dead_pid_lock(Some(container), "container backup"), LockId::random()).unwrap();
+    write_lock(
+        &repo,
+        &dead_pid_lock(Some(container), "container backup"),
+        LockId::random(),
+    )
+    .unwrap();
     // A lock from a rime before lock version 4: it does not say where its PID lives, so only
     // its age can make it stale (it was refreshed just now).
     write_lock(&repo, &dead_pid_lock(None, "old backup"), LockId::random()).unwrap();
     // A dead process of this very namespace: stale.
-    write_lock(&repo, &dead_pid_lock(Some(here), "local backup"), LockId::random()).unwrap();
+    write_lock(
+        &repo,
+        &dead_pid_lock(Some(here), "local backup"),
+        LockId::random(),
+    )
+    .unwrap();
     assert_eq!(r.objects("locks").len(), 3);
 
     let out = r.run(&["unlock"]);
@@ -96,7 +106,8 @@ fn a_forget_is_refused_while_another_forget_holds_its_lock() {
     write_lock(&repo, &forget, id).unwrap();
     r.run(&["forget", "--keep-last", "1"])
         .error_names(&["locked", "`forget`"]);
-    r.run(&["forget", &first]).error_names(&["locked", "`forget`"]);
+    r.run(&["forget", &first])
+        .error_names(&["locked", "`forget`"]);
     assert_eq!(r.snapshots().len(), 2, "nothing was removed");
 
     // Gone: a backup's lock alone does not keep forget out.
@@ -142,9 +153,15 @@ fn locks_lists_each_lock_and_whether_it_is_stale() {
             .to_string()
     };
     let b = line("backup");
-    assert!(b.contains("shared") && b.contains(&std::process::id().to_string()) && b.ends_with("live"), "{b}");
+    assert!(
+        b.contains("shared") && b.contains(&std::process::id().to_string()) && b.ends_with("live"),
+        "{b}"
+    );
     let p = line("repair");
-    assert!(p.contains("exclusive") && p.contains("stale: process") && p.contains("no longer runs"), "{p}");
+    assert!(
+        p.contains("exclusive") && p.contains("stale: process") && p.contains("no longer runs"),
+        "{p}"
+    );
     assert!(b.contains(&rime_engine::hostname()), "{b}");
 
     let v = r.run(&["locks", "--json"]).json();

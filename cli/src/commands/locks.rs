@@ -60,7 +60,11 @@ pub fn run(g: &GlobalOpts) -> Result<ExitCode> {
             Ok(b) => println!(
                 "{id:<8}  {:<9}  {:<14}  {:<16}  {:>8}  {:>8}  {}",
                 if b.exclusive { "exclusive" } else { "shared" },
-                if b.command.is_empty() { "?" } else { &b.command },
+                if b.command.is_empty() {
+                    "?"
+                } else {
+                    &b.command
+                },
                 b.hostname,
                 b.pid,
                 s.age_secs.map(age).unwrap_or_default(),

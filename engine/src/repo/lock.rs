@@ -57,10 +57,7 @@ pub const COPY_DESTINATION: &str = "copy to";
 fn excludes(a: &str, b: &str) -> bool {
     matches!(
         (a, b),
-        (PRUNE, PRUNE)
-            | (PRUNE, COPY_DESTINATION)
-            | (COPY_DESTINATION, PRUNE)
-            | (FORGET, FORGET)
+        (PRUNE, PRUNE) | (PRUNE, COPY_DESTINATION) | (COPY_DESTINATION, PRUNE) | (FORGET, FORGET)
     )
 }
 
@@ -113,9 +110,7 @@ impl ProcessScope {
 
     /// Whether a PID recorded in `self` names the same process here: both fields known and equal.
     fn same_as(&self, here: &ProcessScope) -> bool {
-        !self.boot_id.is_empty()
-            && !self.pid_namespace.is_empty()
-            && self == here
+        !self.boot_id.is_empty() && !self.pid_namespace.is_empty() && self == here
     }
 }
 
@@ -235,8 +230,8 @@ impl LockBody {
                 (now - self.time) / 60
             ));
         }
-        let pid_is_ours = self.hostname == host
-            && self.scope.as_ref().is_some_and(|s| s.same_as(scope));
+        let pid_is_ours =
+            self.hostname == host && self.scope.as_ref().is_some_and(|s| s.same_as(scope));
         if pid_is_ours && !crate::sys::process_alive(self.pid) {
             return Some(format!("process {} no longer runs on this host", self.pid));
         }
