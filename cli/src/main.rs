@@ -144,6 +144,9 @@ enum Command {
     Prune(commands::prune::PruneArgs),
     /// Rebuild the index from the packs; --forget-broken drops snapshots whose data is gone
     Repair(commands::repair::RepairArgs),
+    /// List the repository's locks: id, shared or exclusive, command, host, pid, age since the
+    /// last refresh, and whether it is stale and why
+    Locks,
     /// Remove stale locks (or all locks with --remove-all)
     Unlock(commands::unlock::UnlockArgs),
     /// Import backups written by OpenStack Freezer (tar engine) as rime snapshots, or --list them
@@ -196,10 +199,12 @@ fn main() -> ExitCode {
         Command::Forget(a) => commands::forget::run(g, a),
         Command::Prune(a) => commands::prune::run(g, a),
         Command::Repair(a) => commands::repair::run(g, a),
+        Command::Locks => commands::locks::run(g),
         Command::Unlock(a) => commands::unlock::run(g, a),
         Command::ImportFreezer(a) => commands::import_freezer::run(g, a),
         Command::Agent(a) => commands::agent::run(g, a),
     };
+    commands::print_repository_warnings();
     let storage_failed = commands::finish_storages(g);
     if g.dry_run && result.is_ok() && !g.quiet {
         storage_open::print_dry_run(g);

@@ -456,6 +456,7 @@ fn lock_body() -> LockBody {
         time: CREATED,
         command: String::new(),
         holder: None,
+        scope: None,
     }
 }
 
@@ -1152,6 +1153,20 @@ fn lock_body_and_sealed_lock() {
     let d = LockBody::decode(&as_v2).unwrap();
     assert_eq!((d.command.as_str(), d.holder), ("backup", None));
     assert_eq!(LockBody::decode(&v3).unwrap().holder, Some(holder));
+    // Version 4 (what rime writes): version 3's fields, then boot id and PID namespace.
+    let scope = rime_engine::repo::lock::ProcessScope {
+        boot_id: "b".into(),
+        pid_namespace: "pid:[9]".into(),
+    };
+    let with_scope = LockBody {
+        holder: Some(holder),
+        scope: Some(scope.clone()),
+        ..l.clone()
+    };
+    let v4 = with_scope.encode();
+    assert_eq!(&v4[..5], b"RMLK\x04");
+    assert_eq!(&v4[v4.len() - 10..], b"\x01b\x07pid:[9]");
+    assert_eq!(LockBody::decode(&v4).unwrap(), with_scope);
     let sealed = read_vector("lock-sealed.bin");
     assert_eq!(reseal_check("lock-sealed.bin", LOCK_AAD, &sealed), plain);
 }

@@ -20,6 +20,7 @@ pub mod forget;
 pub mod import_freezer;
 pub mod init;
 pub mod key;
+pub mod locks;
 pub mod ls;
 pub mod prune;
 pub mod repair;
@@ -200,15 +201,37 @@ pub fn open(g: &GlobalOpts) -> Result<Repository> {
     Ok(repo)
 }
 
-/// Open the repository on one given storage, with the run's password.
-pub fn open_on(g: &GlobalOpts, s: Arc<dyn Storage>) -> Result<Repository> {
-    if g.no_password {
-        Repository::open(s, None)
-    } else {
-        let pw = crate::password::get(g)?;
-        Repository::open(s, Some(&pw))
+/// Print what the engine noticed about the repositories this run opened without stopping (a
+/// damaged index file), each message once, also with `--quiet`: the user has something to repair.
+pub fn print_repository_warnings() {
+    let mut seen = std::collections::HashSet::new();
+    for repo in ALL_OPENED.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+        for w in repo.warnings() {
+            if seen.insert(w.clone()) {
+                eprintln!("rime: warning: {w}");
+            }
+        }
     }
 }
+
+/// Open the repository on one given storage, with the run's password.
+pub fn open_on(g: &GlobalOpts, s: Arc<dyn Storage>) -> Result<Repository> {
+    let repo = if g.no_password {
+        Repository::open(s, None)?
+    } else {
+        let pw = crate::password::get(g)?;
+        Repository::open(s, Some(&pw))?
+    };
+    ALL_OPENED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(repo.clone());
+    Ok(repo)
+}
+
+/// Every repository this run opened (a command may open one more than once, or one per
+/// storage), kept to print their warnings at the end ([`print_repository_warnings`]).
+static ALL_OPENED: std::sync::Mutex<Vec<Repository>> = std::sync::Mutex::new(Vec::new());
 
 /// The repository opened on several storages, kept to report damage repaired from a good copy.
 static OPENED: std::sync::OnceLock<Repository> = std::sync::OnceLock::new();

@@ -119,7 +119,7 @@ pub fn dump_file(
                 let (pack, e) = index.lookup(id).ok_or_else(|| {
                     Error::new(
                         ErrorKind::MissingObject,
-                        format!("data blob {id} is not in the index"),
+                        format!("data blob {id} is not in the index{}", index.missing_hint()),
                     )
                 })?;
                 let data = repo.read_blob(&pack, &e)?;

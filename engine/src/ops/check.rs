@@ -165,6 +165,10 @@ pub fn check(repo: &Repository, opts: &CheckOptions) -> Result<CheckReport> {
             MasterIndex::default()
         }
     };
+    // A damaged index file is an error even though everything else goes on without it.
+    for d in index.damaged() {
+        rep.errors.push(d.to_string());
+    }
     // Packs named by the index exist and are long enough.
     let stored: HashMap<String, u64> = repo
         .storage()

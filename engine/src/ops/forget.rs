@@ -2,14 +2,15 @@
 //!
 //! Only snapshot files are removed; the data they alone referenced stays until `prune`. So
 //! forget is cheap, and it is safe next to running backups and restores (a removed snapshot's
-//! trees and blobs stay readable until a prune, which takes an exclusive lock): forget takes a
-//! shared lock, and refuses to run while an exclusive lock (prune, repair) is held.
+//! trees and blobs stay readable until a prune): forget takes a shared lock, and refuses to run
+//! while an exclusive lock (repair) or another forget's lock is held: two forgets deciding from
+//! their own listings could together remove every snapshot of a group.
 
 use chrono::TimeZone;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::ops::policy::{self, GroupBy, GroupPlan, Policy};
-use crate::repo::lock::LockGuard;
+use crate::repo::lock::{LockGuard, FORGET};
 use crate::repo::{now_secs, Repository};
 use crate::storage::FileKind;
 
@@ -65,10 +66,10 @@ pub fn forget_in<Tz: TimeZone>(
              refusing to remove every snapshot",
         ));
     }
-    let _lock = if opts.dry_run {
+    let lock = if opts.dry_run {
         None
     } else {
-        Some(LockGuard::shared(repo, "forget")?)
+        Some(LockGuard::shared(repo, FORGET)?)
     };
     let mut rep = ForgetReport::default();
     let mut readable = Vec::new();
@@ -107,6 +108,10 @@ pub fn forget_in<Tz: TimeZone>(
     if opts.dry_run {
         return Ok(rep);
     }
+    // Still ours: a lock others may call stale no longer keeps other forgets out.
+    if let Some(l) = &lock {
+        l.check()?;
+    }
     for g in &rep.groups {
         for d in g.decisions.iter().filter(|d| !d.keep) {
             match repo.storage().remove(FileKind::Snapshot, &d.id.to_hex()) {
@@ -124,10 +129,10 @@ pub fn forget_in<Tz: TimeZone>(
 /// level built on one of them (it could not be restored without it).
 fn forget_named(repo: &Repository, opts: &ForgetOptions) -> Result<ForgetReport> {
     use crate::format::snapshot::SourceKind;
-    let _lock = if opts.dry_run {
+    let lock = if opts.dry_run {
         None
     } else {
-        Some(LockGuard::shared(repo, "forget")?)
+        Some(LockGuard::shared(repo, FORGET)?)
     };
     let named: std::collections::HashSet<_> = opts.ids.iter().copied().collect();
     let mut rep = ForgetReport::default();
@@ -178,6 +183,9 @@ fn forget_named(repo: &Repository, opts: &ForgetOptions) -> Result<ForgetReport>
     }
     if opts.dry_run {
         return Ok(rep);
+    }
+    if let Some(l) = &lock {
+        l.check()?;
     }
     for g in &rep.groups {
         let id = g.decisions[0].id;

@@ -201,6 +201,7 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport> {
     rep.snapshots = snaps.len() as u64;
 
     let mut index = MasterIndex::load(repo)?;
+    index.refuse_if_damaged("prune")?;
     let mut marker = mark(repo, &index, &snaps)?;
     // Blobs a snapshot needs but no index names: look for them in marked packs.
     if !marker.missing.lock().is_empty() {
@@ -231,6 +232,7 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport> {
             rep.index_files_written += 1;
             drop(marker);
             index = MasterIndex::load(repo)?;
+            index.refuse_if_damaged("prune")?;
             marker = mark(repo, &index, &snaps)?;
         }
     }
@@ -494,6 +496,7 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport> {
         // Their backups' own packs and trees may be newer than our index: walk with a fresh
         // one, and keep every pack that holds a blob they use, by either index's choice.
         let fresh = MasterIndex::load(repo)?;
+        fresh.refuse_if_damaged("prune")?;
         let m = mark(repo, &fresh, &late)?;
         if let Some((blob, snap)) = m.missing.lock().iter().next() {
             return Err(Error::new(

@@ -703,10 +703,11 @@ fn add_file(
     let missing: Vec<_> = found.iter().filter(|(_, l)| l.is_none()).collect();
     if let Some((first, _)) = missing.first() {
         plan.unrestorable.push(format!(
-            "{}: not restored, {} of its {} chunks are not in the repository (first: data blob {first})",
+            "{}: not restored, {} of its {} chunks are not in the repository (first: data blob {first}){}",
             path.display(),
             missing.len(),
-            node.content.len()
+            node.content.len(),
+            index.missing_hint()
         ));
         plan.unrestorable_files.push(path);
         return Ok(false);

@@ -39,6 +39,27 @@ pub struct MasterIndex {
     /// holds about 4 entries.
     buckets: Vec<u32>,
     bucket_bits: u32,
+    /// Index files that were listed but could not be read or decoded (see [`Self::damaged`]).
+    damaged: Vec<DamagedIndexFile>,
+}
+
+/// An index file that cannot be read or decoded (truncated, bit flip): its packs are looked up
+/// nowhere until `rime repair` rebuilds the index from the pack headers.
+#[derive(Debug, Clone)]
+pub struct DamagedIndexFile {
+    pub id: IndexId,
+    /// Why it could not be read.
+    pub error: String,
+}
+
+impl std::fmt::Display for DamagedIndexFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "index file {} is damaged ({}); the blobs it lists are looked up nowhere: run `rime repair` to rebuild the index from the packs",
+            self.id, self.error
+        )
+    }
 }
 
 impl MasterIndex {
@@ -51,6 +72,12 @@ impl MasterIndex {
     /// an old file vanished from the first listing was there before the second began. A listed
     /// file that is gone when read was replaced after both listings: list again (its
     /// replacement exists by then).
+    ///
+    /// An index file that cannot be decoded does not stop the load: the index is redundant (the
+    /// pack headers say the same), so reading commands go on without it and backups store again
+    /// what they cannot find. It is listed in [`Self::damaged`] and noted as a warning on the
+    /// repository ([`Repository::warnings`]); commands that delete packs must refuse
+    /// ([`Self::refuse_if_damaged`]), since a pack listed only there would look unused.
     pub fn load(repo: &Repository) -> Result<MasterIndex> {
         let mut attempt = 0;
         loop {
@@ -81,13 +108,14 @@ impl MasterIndex {
             .collect();
         names.sort();
         names.dedup();
-        let files: Vec<Option<(IndexId, IndexFile)>> = names
+        let files: Vec<Option<(IndexId, Result<IndexFile>)>> = names
             .par_iter()
             .map(|name| {
                 let id = IndexId::from_hex(name)?;
                 match read_index_file(repo, &id) {
-                    Ok(f) => Ok(Some((id, f))),
+                    Ok(f) => Ok(Some((id, Ok(f)))),
                     Err(e) if e.kind() == crate::ErrorKind::MissingObject => Ok(None),
+                    Err(e) if e.kind() == crate::ErrorKind::Corrupt => Ok(Some((id, Err(e)))),
                     Err(e) => Err(e),
                 }
             })
@@ -97,13 +125,58 @@ impl MasterIndex {
         }
         let mut idx = MasterIndex::default();
         for (id, f) in files.into_iter().flatten() {
-            idx.files.push(id);
-            for p in f.packs {
-                idx.add_pack(&p);
+            match f {
+                Ok(f) => {
+                    idx.files.push(id);
+                    for p in f.packs {
+                        idx.add_pack(&p);
+                    }
+                }
+                Err(e) => {
+                    let d = DamagedIndexFile {
+                        id,
+                        error: e.to_string(),
+                    };
+                    repo.note_warning(d.to_string());
+                    idx.damaged.push(d);
+                }
             }
         }
         idx.finish();
         Ok(Some(idx))
+    }
+
+    /// Index files that could not be read or decoded: the blobs they list are missing here.
+    pub fn damaged(&self) -> &[DamagedIndexFile] {
+        &self.damaged
+    }
+
+    /// Fails (`Corrupt`) if an index file is damaged: an operation that deletes packs (`what`)
+    /// would take a pack listed only in that file for unused.
+    pub fn refuse_if_damaged(&self, what: &str) -> Result<()> {
+        match self.damaged.first() {
+            None => Ok(()),
+            Some(d) => Err(Error::corrupt(format!(
+                "{what} refused: {d} first ({} damaged index file(s); a pack listed only there would look unused and be deleted)",
+                self.damaged.len()
+            ))),
+        }
+    }
+
+    /// A note for a blob this index does not have: when index files are damaged, the blob may be
+    /// listed in one of them (named, up to three), and repair would find it again.
+    pub fn missing_hint(&self) -> String {
+        if self.damaged.is_empty() {
+            return String::new();
+        }
+        let mut names: Vec<String> = self.damaged.iter().take(3).map(|d| d.id.to_hex()).collect();
+        if self.damaged.len() > 3 {
+            names.push(format!("and {} more", self.damaged.len() - 3));
+        }
+        format!(
+            " (damaged index file(s) {} may list it: run `rime repair` to rebuild the index from the packs)",
+            names.join(", ")
+        )
     }
 
     /// The names of the index files stored now.

@@ -1,10 +1,12 @@
 //! Repository locks: a file in `locks/` per running operation (format-spec/SPEC.md, section 9).
 //!
-//! Backup, restore and forget take *shared* locks; prune and repair take *exclusive* ones. A
+//! Backup, restore, forget and prune take *shared* locks (forgets exclude each other, as prunes
+//! do); repair takes an *exclusive* one. A
 //! lock is refreshed (rewritten with a new time) every [`REFRESH_SECS`] by a background thread
 //! while held, and is *stale* when it has not been refreshed for [`STALE_SECS`] or when it was
-//! taken on this host by a process that no longer exists. Stale locks never block anyone and are
-//! removed by whoever meets them, so a killed backup cannot block the next prune forever.
+//! taken by a process that no longer exists where we can see it: the same host, boot and PID
+//! namespace ([`ProcessScope`]). Stale locks never block anyone and are removed by whoever meets
+//! them, so a killed backup cannot block the next prune forever.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -22,8 +24,8 @@ use crate::repo::{now_secs, Repository};
 use crate::storage::FileKind;
 
 pub const LOCK_MAGIC: &[u8; 4] = b"RMLK";
-/// Version 2 adds `command`, version 3 `holder`; older locks are still read.
-pub const LOCK_VERSION: u8 = 3;
+/// Version 2 adds `command`, version 3 `holder`, version 4 `scope`; older locks are still read.
+pub const LOCK_VERSION: u8 = 4;
 const AAD: &[u8] = b"rime lock v1";
 
 /// A held lock is rewritten this often.
@@ -39,6 +41,11 @@ pub const COMMIT_MARGIN_SECS: i64 = 5 * 60;
 /// Prune takes a shared lock (backups keep running) that excludes other prunes.
 const PRUNE: &str = "prune";
 
+/// Forget takes a shared lock (backups and restores keep running) that excludes other forgets:
+/// each decides what to remove from its own listing, so two at once (one by policy, one by id,
+/// or two policies) could together remove every snapshot of a group, which neither would alone.
+pub const FORGET: &str = "forget";
+
 /// `rime copy` takes a shared lock with this command on its destination, which excludes
 /// prunes there (and a prune's lock excludes it): copy takes the packs the destination already
 /// stores for copied, and those may be unindexed there and marked by a pending record that
@@ -50,7 +57,7 @@ pub const COPY_DESTINATION: &str = "copy to";
 fn excludes(a: &str, b: &str) -> bool {
     matches!(
         (a, b),
-        (PRUNE, PRUNE) | (PRUNE, COPY_DESTINATION) | (COPY_DESTINATION, PRUNE)
+        (PRUNE, PRUNE) | (PRUNE, COPY_DESTINATION) | (COPY_DESTINATION, PRUNE) | (FORGET, FORGET)
     )
 }
 
@@ -69,6 +76,42 @@ pub struct LockBody {
     /// still counts as the operation it was. `None` in version 1 and 2 locks, whose holder is
     /// their file id.
     pub holder: Option<LockId>,
+    /// Where `pid` is meaningful (boot and PID namespace); `None` in locks before version 4,
+    /// which are then judged by their age only. Written only together with a holder.
+    pub scope: Option<ProcessScope>,
+}
+
+/// Where a PID names a process: the boot of the machine and the PID namespace. The same host
+/// name is not enough: a container sharing the host's name (docker `--network host`, a shared
+/// UTS namespace) has its own PIDs, so its live process looks dead from the host and the other
+/// way round, and a lock judged by that PID would be removed while held.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessScope {
+    /// `/proc/sys/kernel/random/boot_id`; empty where unknown.
+    pub boot_id: String,
+    /// The target of the `/proc/self/ns/pid` link, `pid:[inode]`; empty where unknown.
+    pub pid_namespace: String,
+}
+
+impl ProcessScope {
+    /// This process's scope (fields empty where /proc does not tell: another OS, no /proc).
+    pub fn current() -> ProcessScope {
+        let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default();
+        let pid_namespace = std::fs::read_link("/proc/self/ns/pid")
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        ProcessScope {
+            boot_id,
+            pid_namespace,
+        }
+    }
+
+    /// Whether a PID recorded in `self` names the same process here: both fields known and equal.
+    fn same_as(&self, here: &ProcessScope) -> bool {
+        !self.boot_id.is_empty() && !self.pid_namespace.is_empty() && self == here
+    }
 }
 
 #[derive(Deserialize)]
@@ -99,12 +142,13 @@ impl LockBodyV2 {
             time: self.time,
             command: self.command,
             holder,
+            scope: None,
         }
     }
 }
 
 impl LockBody {
-    /// Version 3 (version 2 for a body without holder, which only tests build).
+    /// Version 4 (version 3 without scope, version 2 without holder, which only tests build).
     pub fn encode(&self) -> Vec<u8> {
         let common = LockBodyV2 {
             exclusive: self.exclusive,
@@ -114,12 +158,16 @@ impl LockBody {
             command: self.command.clone(),
         };
         let mut out = LOCK_MAGIC.to_vec();
-        match self.holder {
-            Some(holder) => {
+        match (self.holder, &self.scope) {
+            (Some(holder), Some(scope)) => {
+                out.push(4);
+                out.extend_from_slice(&to_postcard(&(common, holder, scope)));
+            }
+            (Some(holder), None) => {
                 out.push(3);
                 out.extend_from_slice(&to_postcard(&(common, holder)));
             }
-            None => {
+            (None, _) => {
                 out.push(2);
                 out.extend_from_slice(&to_postcard(&common));
             }
@@ -142,6 +190,7 @@ impl LockBody {
                     time: v.time,
                     command: String::new(),
                     holder: None,
+                    scope: None,
                 })
             }
             2 => Ok(crate::format::from_postcard::<LockBodyV2>("lock", body)?.with_holder(None)),
@@ -149,19 +198,41 @@ impl LockBody {
                 let (v, holder): (LockBodyV2, LockId) = crate::format::from_postcard("lock", body)?;
                 Ok(v.with_holder(Some(holder)))
             }
+            4 => {
+                let (v, holder, scope): (LockBodyV2, LockId, ProcessScope) =
+                    crate::format::from_postcard("lock", body)?;
+                Ok(LockBody {
+                    scope: Some(scope),
+                    ..v.with_holder(Some(holder))
+                })
+            }
             v => Err(Error::corrupt(format!("lock: unknown version {v}"))),
         }
     }
 
     /// Why this lock is stale at time `now`, or `None` if it may still be held.
     pub fn stale_reason(&self, now: i64) -> Option<String> {
+        self.stale_reason_seen_from(now, &crate::hostname(), &ProcessScope::current())
+    }
+
+    /// [`Self::stale_reason`] as judged by a process on `host` in `scope`. A dead PID counts
+    /// only when host, boot and PID namespace are all ours; otherwise (another container of
+    /// the same name, a lock from before version 4 that does not say) only the age does.
+    pub fn stale_reason_seen_from(
+        &self,
+        now: i64,
+        host: &str,
+        scope: &ProcessScope,
+    ) -> Option<String> {
         if now - self.time > STALE_SECS {
             return Some(format!(
                 "not refreshed for {} minutes",
                 (now - self.time) / 60
             ));
         }
-        if self.hostname == crate::hostname() && !crate::sys::process_alive(self.pid) {
+        let pid_is_ours =
+            self.hostname == host && self.scope.as_ref().is_some_and(|s| s.same_as(scope));
+        if pid_is_ours && !crate::sys::process_alive(self.pid) {
             return Some(format!("process {} no longer runs on this host", self.pid));
         }
         None
@@ -226,6 +297,32 @@ pub fn list_locks(repo: &Repository) -> Result<Vec<FoundLock>> {
         };
         out.push(FoundLock { id, body });
     }
+    Ok(out)
+}
+
+/// One lock as `rime locks` shows it: what it says, how long since it was written, and
+/// whether (and why) it is stale for this process.
+#[derive(Debug, Clone)]
+pub struct LockStatus {
+    pub lock: FoundLock,
+    /// Seconds since it was taken or last refreshed (negative: written by a clock ahead of ours).
+    pub age_secs: Option<i64>,
+    /// Why it is stale ([`LockBody::stale_reason`]), or `None` if it may still be held.
+    pub stale: Option<String>,
+}
+
+/// Every lock in the repository with its age and staleness, oldest refresh first.
+pub fn lock_statuses(repo: &Repository) -> Result<Vec<LockStatus>> {
+    let now = now_secs();
+    let mut out: Vec<LockStatus> = list_locks(repo)?
+        .into_iter()
+        .map(|l| LockStatus {
+            age_secs: l.body.as_ref().ok().map(|b| now - b.time),
+            stale: l.body.as_ref().ok().and_then(|b| b.stale_reason(now)),
+            lock: l,
+        })
+        .collect();
+    out.sort_by_key(|s| std::cmp::Reverse(s.age_secs));
     Ok(out)
 }
 
@@ -303,6 +400,7 @@ impl LockGuard {
             time: now_secs(),
             command: command.to_string(),
             holder: Some(id),
+            scope: Some(ProcessScope::current()),
         };
         write_lock(repo, &body, id)?;
         if let Err(e) = conflicts(repo, exclusive, command, Some(id)) {
@@ -410,7 +508,9 @@ impl LockGuard {
     }
 }
 
-fn write_lock(repo: &Repository, body: &LockBody, id: LockId) -> Result<()> {
+/// Write `body` as the lock file `id` (taking and refreshing a lock; tests also plant locks as
+/// other processes would leave them).
+pub fn write_lock(repo: &Repository, body: &LockBody, id: LockId) -> Result<()> {
     let sealed = repo.keys().seal(AAD, &body.encode());
     repo.storage().write(FileKind::Lock, &id.to_hex(), &sealed)
 }
@@ -511,7 +611,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn v1_and_v2_bodies_decode() {
+    fn v1_to_v4_bodies_decode() {
         let b = LockBody {
             exclusive: true,
             hostname: "h".into(),
@@ -519,6 +619,7 @@ mod tests {
             time: 1_800_000_000,
             command: "prune".into(),
             holder: None,
+            scope: None,
         };
         assert_eq!(LockBody::decode(&b.encode()).unwrap(), b);
         assert_eq!(b.encode()[4], 2);
@@ -528,6 +629,15 @@ mod tests {
         };
         assert_eq!(v3.encode()[4], 3);
         assert_eq!(LockBody::decode(&v3.encode()).unwrap(), v3);
+        let v4 = LockBody {
+            scope: Some(ProcessScope {
+                boot_id: "b".into(),
+                pid_namespace: "pid:[4026531836]".into(),
+            }),
+            ..v3.clone()
+        };
+        assert_eq!(v4.encode()[4], 4);
+        assert_eq!(LockBody::decode(&v4.encode()).unwrap(), v4);
         // A version 1 lock: the same fields without `command`.
         let mut v1 = LOCK_MAGIC.to_vec();
         v1.push(1);
@@ -537,6 +647,7 @@ mod tests {
         assert_eq!((d.exclusive, d.pid, d.command.as_str()), (true, 7, ""));
         assert!(LockBody::decode(b"RMLK\x03").is_err());
         assert!(LockBody::decode(b"RMLK\x04").is_err());
+        assert!(LockBody::decode(b"RMLK\x05").is_err());
     }
 
     #[test]
@@ -547,7 +658,8 @@ mod tests {
             pid: std::process::id(),
             time: 1000,
             command: "backup".into(),
-            holder: None,
+            holder: Some(LockId::from_bytes([1; 32])),
+            scope: Some(ProcessScope::current()),
         };
         assert!(me.stale_reason(1000 + STALE_SECS).is_none());
         assert!(me.stale_reason(1001 + STALE_SECS).is_some());
@@ -560,10 +672,49 @@ mod tests {
         assert!(dead.stale_reason(1000).unwrap().contains("no longer runs"));
         let elsewhere = LockBody {
             hostname: format!("{}-other", crate::hostname()),
-            pid: i32::MAX as u32,
-            ..me
+            ..dead.clone()
         };
         assert!(elsewhere.stale_reason(1000).is_none());
+        // A container of the same host name (another PID namespace), or the same host after a
+        // reboot: its PIDs are not ours, so only the age counts.
+        let here = ProcessScope::current();
+        for other in [
+            ProcessScope {
+                pid_namespace: "pid:[1]".into(),
+                ..here.clone()
+            },
+            ProcessScope {
+                boot_id: "another boot".into(),
+                ..here.clone()
+            },
+        ] {
+            let foreign = LockBody {
+                scope: Some(other),
+                ..dead.clone()
+            };
+            assert!(foreign.stale_reason(1000).is_none());
+            assert!(foreign.stale_reason(1001 + STALE_SECS).is_some());
+        }
+        // A lock from before version 4 does not say where its PID lives: age only.
+        let old = LockBody {
+            scope: None,
+            holder: None,
+            ..dead.clone()
+        };
+        assert!(old.stale_reason(1000).is_none());
+        assert!(old.stale_reason(1001 + STALE_SECS).is_some());
+        // Where /proc tells nothing, nothing is known to match.
+        let unknown = ProcessScope {
+            boot_id: String::new(),
+            pid_namespace: String::new(),
+        };
+        let blind = LockBody {
+            scope: Some(unknown.clone()),
+            ..dead
+        };
+        assert!(blind
+            .stale_reason_seen_from(1000, &crate::hostname(), &unknown)
+            .is_none());
     }
 
     fn repo() -> Repository {
@@ -608,6 +759,13 @@ mod tests {
             .expect("a prune during a copy into the repository is refused");
         assert!(e.to_string().contains("`copy to`"), "{e}");
         drop((c, c2));
+        // Forgets exclude each other, not backups.
+        let f = LockGuard::shared(&r, FORGET).unwrap();
+        let e = LockGuard::shared(&r, FORGET)
+            .err()
+            .expect("a second forget is refused");
+        assert!(e.to_string().contains("`forget`"), "{e}");
+        drop((LockGuard::shared(&r, "backup").unwrap(), f));
         let p = LockGuard::shared(&r, "prune").unwrap();
         let e = LockGuard::exclusive(&r, "repair")
             .err()
@@ -633,40 +791,29 @@ mod tests {
         drop(x);
         // A lock of a dead process on this host, and one not refreshed for an hour: both stale,
         // neither blocks an exclusive lock, and `unlock` removes them.
+        let dead_here = LockBody {
+            exclusive: true,
+            hostname: crate::hostname(),
+            pid: i32::MAX as u32,
+            time: now_secs(),
+            command: "prune".into(),
+            holder: Some(LockId::random()),
+            scope: Some(ProcessScope::current()),
+        };
         for body in [
+            dead_here.clone(),
             LockBody {
-                exclusive: true,
-                hostname: crate::hostname(),
-                pid: i32::MAX as u32,
-                time: now_secs(),
-                command: "prune".into(),
-                holder: None,
-            },
-            LockBody {
-                exclusive: true,
                 hostname: "elsewhere".into(),
                 pid: 1,
                 time: now_secs() - 3600,
-                command: "prune".into(),
-                holder: None,
+                scope: None,
+                ..dead_here.clone()
             },
         ] {
             write_lock(&r, &body, LockId::random()).unwrap();
         }
         assert_eq!(unlock(&r, false).unwrap().len(), 2);
-        write_lock(
-            &r,
-            &LockBody {
-                exclusive: true,
-                hostname: crate::hostname(),
-                pid: i32::MAX as u32,
-                time: now_secs(),
-                command: "prune".into(),
-                holder: None,
-            },
-            LockId::random(),
-        )
-        .unwrap();
+        write_lock(&r, &dead_here, LockId::random()).unwrap();
         drop(LockGuard::exclusive(&r, "repair").expect("stale lock ignored and removed"));
         assert!(list_locks(&r).unwrap().is_empty());
     }

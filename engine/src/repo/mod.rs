@@ -51,6 +51,8 @@ pub struct Repository {
     /// Damage found on one copy of a multi-storage repository and repaired from another
     /// during this process's reads (see [`Repository::recovered`]).
     recovered: Arc<parking_lot::Mutex<Vec<String>>>,
+    /// See [`Repository::warnings`].
+    warnings: Arc<parking_lot::Mutex<Vec<String>>>,
 }
 
 impl Repository {
@@ -94,6 +96,7 @@ impl Repository {
         let config = config::decode(&bytes)?;
         Ok(Repository {
             recovered: Default::default(),
+            warnings: Default::default(),
             storage,
             keys,
             config,
@@ -151,6 +154,7 @@ impl Repository {
         }
         Ok(Repository {
             recovered: Default::default(),
+            warnings: Default::default(),
             storage,
             keys,
             config,
@@ -172,6 +176,19 @@ impl Repository {
 
     pub(crate) fn note_recovered(&self, message: String) {
         self.recovered.lock().push(message);
+    }
+
+    /// Problems met during this process's reads that did not stop it but need the user's
+    /// attention (a damaged index file), each once, for the command to print as warnings.
+    pub fn warnings(&self) -> Vec<String> {
+        self.warnings.lock().clone()
+    }
+
+    pub(crate) fn note_warning(&self, message: String) {
+        let mut w = self.warnings.lock();
+        if !w.contains(&message) {
+            w.push(message);
+        }
     }
 
     pub fn keys(&self) -> &Keys {
@@ -303,7 +320,7 @@ impl Repository {
         let (pack, e) = index.lookup(id).ok_or_else(|| {
             Error::new(
                 ErrorKind::MissingObject,
-                format!("tree {id} is not in the index"),
+                format!("tree {id} is not in the index{}", index.missing_hint()),
             )
         })?;
         if e.ty != BlobType::Tree {

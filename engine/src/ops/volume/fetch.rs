@@ -40,7 +40,10 @@ pub(crate) fn fetch(
         let (pack, e) = index.lookup(&id).ok_or_else(|| {
             Error::new(
                 ErrorKind::MissingObject,
-                format!("data blob {id} (content offset {off}) is not in the index"),
+                format!(
+                    "data blob {id} (content offset {off}) is not in the index{}",
+                    index.missing_hint()
+                ),
             )
         })?;
         if e.ty != BlobType::Data {

@@ -63,7 +63,7 @@ fn read_tree_blob(
     let (pack, e) = index.lookup(id).ok_or_else(|| {
         Error::new(
             ErrorKind::MissingObject,
-            format!("{what} {id} is not in the index"),
+            format!("{what} {id} is not in the index{}", index.missing_hint()),
         )
     })?;
     if e.ty != BlobType::Tree {
