@@ -31,6 +31,15 @@ SIZE_MB=${SIZE_MB:-2048}
 DATA=${DATA:-random}
 SEGMENT=${SEGMENT:-100M}
 WORK=${WORK:-/var/tmp/rime-bench-swift}
+# The peers: python-swiftclient's `swift` and restic, from Debian when missing (as root).
+need=()
+command -v swift >/dev/null || need+=(python3-swiftclient)
+command -v restic >/dev/null || need+=(restic)
+if [ ${#need[@]} -gt 0 ] && [ "$(id -u)" = 0 ]; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null ||
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null; }
+fi
+command -v swift >/dev/null || { echo "storages.sh needs python-swiftclient's swift command" >&2; exit 2; }
 OUT=${OUT:-$ROOT/benches/results/storages-$DATA-$(date -u +%Y%m%d-%H%M).md}
 export RIME_SWIFT_PORT_BASE=${RIME_SWIFT_PORT_BASE:-18700}
 

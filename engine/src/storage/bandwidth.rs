@@ -127,6 +127,19 @@ impl Pacer {
     }
 }
 
+/// Run `f` as an upload paced at `bytes_per_second` (tests of storages that take pieces).
+#[cfg(test)]
+pub(crate) fn paced<T>(bytes_per_second: u64, f: impl FnOnce() -> T) -> T {
+    let pacer = Pacer {
+        buckets: vec![Arc::new(TokenBucket::new(bytes_per_second))],
+        charged: Arc::new(AtomicU64::new(0)),
+    };
+    let outer = PACER.with(|p| p.replace(Some(pacer)));
+    let r = f();
+    PACER.with(|p| *p.borrow_mut() = outer);
+    r
+}
+
 /// Locks and prune records are a few hundred bytes and must not wait behind packs for the
 /// budget: a lock refresh queued behind minutes of pack uploads would let the lock go stale
 /// while its holder is healthy.
@@ -213,10 +226,14 @@ impl Storage for BandwidthLimit {
         self.inner.read_range(kind, name, offset, len)
     }
     fn write(&self, kind: FileKind, name: &str, data: &[u8]) -> Result<()> {
-        self.up(kind, data.len() as u64, || self.inner.write(kind, name, data))
+        self.up(kind, data.len() as u64, || {
+            self.inner.write(kind, name, data)
+        })
     }
     fn write_bytes(&self, kind: FileKind, name: &str, data: bytes::Bytes) -> Result<()> {
-        self.up(kind, data.len() as u64, || self.inner.write_bytes(kind, name, data))
+        self.up(kind, data.len() as u64, || {
+            self.inner.write_bytes(kind, name, data)
+        })
     }
     fn begin_write(&self, kind: FileKind) -> Result<Box<dyn PendingObject>> {
         let inner = self.inner.begin_write(kind)?;
@@ -336,7 +353,8 @@ mod tests {
             start: Instant::now(),
         });
         let s = BandwidthLimit::new(pieces.clone(), Some(1 << 20), None);
-        s.write(FileKind::Pack, "abcd", &vec![0u8; 3 << 20]).unwrap();
+        s.write(FileKind::Pack, "abcd", &vec![0u8; 3 << 20])
+            .unwrap();
         let released = pieces.released.lock().clone();
         let at = |t: f64| {
             released
@@ -347,16 +365,27 @@ mod tests {
                 .unwrap_or(0)
         };
         // The burst goes at once; then about 1 MiB a second.
-        assert!(at(0.3) >= 1 << 20, "first second's worth not sent at once: {released:?}");
-        assert!(at(0.3) < 2 << 20, "more than the burst at once: {released:?}");
+        assert!(
+            at(0.3) >= 1 << 20,
+            "first second's worth not sent at once: {released:?}"
+        );
+        assert!(
+            at(0.3) < 2 << 20,
+            "more than the burst at once: {released:?}"
+        );
         assert!(at(1.3) < 3 << 20, "not paced: {released:?}");
         let (last, total) = *released.last().unwrap();
         assert_eq!(total, 3 << 20);
         assert!(last >= Duration::from_millis(1900), "{released:?}");
         // Nothing is charged twice: a second object waits only for its own bytes.
         let t = Instant::now();
-        s.write(FileKind::Pack, "abce", &vec![0u8; 64 << 10]).unwrap();
-        assert!(t.elapsed() < Duration::from_millis(300), "{:?}", t.elapsed());
+        s.write(FileKind::Pack, "abce", &vec![0u8; 64 << 10])
+            .unwrap();
+        assert!(
+            t.elapsed() < Duration::from_millis(300),
+            "{:?}",
+            t.elapsed()
+        );
     }
 
     /// 4 threads upload 2 MiB in all against a 1 MiB/s limit (1 s burst): at least ~1 s.
