@@ -45,7 +45,7 @@
 # exit status 1), and mode/owner/file mtime (mismatch = WARN).
 #
 # Encryption on for all three (password file), default compression for each:
-# rime default (zstd-3), restic repository v2 with its default (auto),
+# rime default (zstd-2; zstd-3 before 2026-11-22), restic repository v2 with its default (auto),
 # borg `init --encryption=repokey-blake2` with its default (lz4).
 # Everything stays local; no network use besides apt-get for missing packages.
 
@@ -556,7 +556,7 @@ ratio() { # A B -> A/B
     for v in "${VERSIONS[@]}"; do echo "- $v"; done
     has_tool restic && echo "- restic repository format version: ${RESTIC_REPO_VERSION:-unknown} (compression auto)"
     has_tool borg && echo "- borg: repokey-blake2, default compression (lz4)"
-    has_tool rime && echo "- rime: default compression (zstd-3)"
+    has_tool rime && echo "- rime: default compression (zstd-2)"
     echo
     echo "Wall and CPU (user+sys) in seconds, peak RSS in MiB (GNU time), repository and"
     echo "cache size in MiB after the phase (du -sb). restore-disk wall includes a final sync."
