@@ -2,15 +2,16 @@
 //! a storage wrapper that runs the other operation at one chosen moment of the listing command.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-use rime_engine::error::Result;
 use rime_engine::ops::backup::{backup, BackupOptions};
 use rime_engine::ops::check::{check, CheckOptions};
 use rime_engine::ops::NoProgress;
 use rime_engine::repo::Repository;
-use rime_engine::storage::{FileKind, LocalStorage, ObjectInfo, Storage};
+use rime_engine::storage::intercept::{Intercepted, Op};
+use rime_engine::storage::{FileKind, LocalStorage, Storage};
 
 mod common;
 use common::{content, repo};
@@ -18,7 +19,7 @@ use common::{content, repo};
 /// When the hook runs (once, at the first of these moments).
 #[derive(Clone, Copy, PartialEq)]
 enum Moment {
-    /// Right after a listing of this kind returned.
+    /// Once a listing of this kind has returned: before the next operation.
     AfterList(FileKind),
     /// Right before an object of this kind is read (the hook gets its name).
     BeforeRead(FileKind),
@@ -26,59 +27,29 @@ enum Moment {
 
 type Hook = Box<dyn FnOnce(&str) + Send>;
 
-struct Hooked {
-    inner: Arc<dyn Storage>,
-    moments: Vec<Moment>,
-    hook: Mutex<Option<Hook>>,
-}
-
-impl Hooked {
-    fn storage(dir: &Path, moments: Vec<Moment>, hook: Hook) -> Arc<dyn Storage> {
-        Arc::new(Hooked {
-            inner: Arc::new(LocalStorage::new(dir)),
-            moments,
-            hook: Mutex::new(Some(hook)),
-        })
-    }
-
-    fn at(&self, m: Moment, name: &str) {
-        if self.moments.contains(&m) {
-            let hook = self.hook.lock().take();
-            if let Some(h) = hook {
+/// The repository storage at `dir`, running `hook` once at the first of `moments`.
+fn hooked(dir: &Path, moments: Vec<Moment>, hook: Hook) -> Arc<dyn Storage> {
+    let hook = Mutex::new(Some(hook));
+    let listed = AtomicBool::new(false);
+    Intercepted::arc(Arc::new(LocalStorage::new(dir)), move |op| {
+        let now = match *op {
+            Op::Read(kind, name) if moments.contains(&Moment::BeforeRead(kind)) => Some(name),
+            _ if listed.load(Ordering::SeqCst) => Some(""),
+            _ => None,
+        };
+        if let Op::List(kind) = *op {
+            if moments.contains(&Moment::AfterList(kind)) {
+                listed.store(true, Ordering::SeqCst);
+            }
+        }
+        if let Some(name) = now {
+            let h = hook.lock().take();
+            if let Some(h) = h {
                 h(name);
             }
         }
-    }
-}
-
-impl Storage for Hooked {
-    fn location(&self) -> String {
-        self.inner.location()
-    }
-    fn create(&self) -> Result<()> {
-        self.inner.create()
-    }
-    fn list(&self, kind: FileKind) -> Result<Vec<ObjectInfo>> {
-        let out = self.inner.list(kind);
-        self.at(Moment::AfterList(kind), "");
-        out
-    }
-    fn read(&self, kind: FileKind, name: &str) -> Result<Vec<u8>> {
-        self.at(Moment::BeforeRead(kind), name);
-        self.inner.read(kind, name)
-    }
-    fn read_range(&self, kind: FileKind, name: &str, offset: u64, len: u64) -> Result<Vec<u8>> {
-        self.inner.read_range(kind, name, offset, len)
-    }
-    fn write(&self, kind: FileKind, name: &str, data: &[u8]) -> Result<()> {
-        self.inner.write(kind, name, data)
-    }
-    fn remove(&self, kind: FileKind, name: &str) -> Result<()> {
-        self.inner.remove(kind, name)
-    }
-    fn size(&self, kind: FileKind, name: &str) -> Result<u64> {
-        self.inner.size(kind, name)
-    }
+        Ok(())
+    })
 }
 
 fn open(storage: Arc<dyn Storage>) -> Repository {
@@ -106,7 +77,7 @@ fn check_is_not_fooled_by_a_backup_finishing_mid_check() {
 
     let plain = dir.clone();
     let src2 = src.clone();
-    let storage = Hooked::storage(
+    let storage = hooked(
         &dir,
         // After the snapshot listing if check lists snapshots first; otherwise once the index
         // files are listed (both listings), at the first index file read.
@@ -151,7 +122,7 @@ fn a_snapshot_forgotten_mid_listing_is_left_out() {
                 .unwrap()
         })
     };
-    let listing = open(Hooked::storage(
+    let listing = open(hooked(
         &dir,
         vec![Moment::BeforeRead(FileKind::Snapshot)],
         forget(&dir),
@@ -160,7 +131,7 @@ fn a_snapshot_forgotten_mid_listing_is_left_out() {
     assert_eq!(snaps.len(), 1, "the forgotten snapshot is left out");
     assert!(snaps[0].1.is_ok());
 
-    let checking = open(Hooked::storage(
+    let checking = open(hooked(
         &dir,
         vec![Moment::BeforeRead(FileKind::Snapshot)],
         forget(&dir),
