@@ -237,7 +237,8 @@ fn dry_run_line(location: &str, r: &DryRunReport) -> String {
         }
     }
     let what = if parts.is_empty() {
-        "would have uploaded nothing".to_string()
+        // Not "uploaded": forget and prune also end with this line.
+        "would have written nothing".to_string()
     } else {
         format!("would have uploaded {}", parts.join(", "))
     };
