@@ -134,16 +134,25 @@ fn decompress(payload: &[u8], raw_len: usize) -> std::io::Result<Vec<u8>> {
         std::io::Read::read_to_end(&mut std::io::Read::take(dec, raw_len as u64 + 1), &mut out)?;
         return Ok(out);
     }
+    let mut out = Vec::with_capacity(raw_len);
+    decompress_into(payload, &mut out)?;
+    Ok(out)
+}
+
+/// Decompress one frame into `out` (no larger than it) with this thread's zstd context;
+/// returns the bytes written.
+fn decompress_into<C: zstd::zstd_safe::WriteBuf + ?Sized>(
+    payload: &[u8],
+    out: &mut C,
+) -> std::io::Result<usize> {
     DECOMPRESSOR.with(|d| {
         let mut d = d.borrow_mut();
         if d.is_none() {
             *d = Some(zstd::bulk::Decompressor::new()?);
         }
-        let mut out = Vec::with_capacity(raw_len);
         d.as_mut()
             .expect("set above")
-            .decompress_to_buffer(payload, &mut out)?;
-        Ok(out)
+            .decompress_to_buffer(payload, out)
     })
 }
 
@@ -212,16 +221,7 @@ pub fn open_blob_into<'b>(
     }
     let at = (phase as usize).wrapping_sub(scratch.as_ptr() as usize) % PLAIN_ALIGN;
     let out = &mut scratch[at..at + len];
-    let n = DECOMPRESSOR
-        .with(|d| {
-            let mut d = d.borrow_mut();
-            if d.is_none() {
-                *d = Some(zstd::bulk::Decompressor::new()?);
-            }
-            d.as_mut()
-                .expect("set above")
-                .decompress_to_buffer(&payload, out)
-        })
+    let n = decompress_into(&payload, out)
         .map_err(|e| Error::corrupt(format!("blob {id}: zstd: {e}")))?;
     let plain = &scratch[at..at + n];
     verify(keys, id, raw_len, plain)?;
