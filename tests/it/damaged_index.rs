@@ -127,3 +127,36 @@ fn a_damaged_index_file_warns_readers_refuses_prune_and_is_repaired() {
     }
     r.run(&["prune"]).ok();
 }
+
+/// A scheduled agent run is read from its job log afterwards: the warning about a damaged index
+/// file goes there too, at WARNING, naming the file and the cure.
+#[test]
+fn the_agent_logs_a_damaged_index_file_in_its_job_log() {
+    let j = crate::agent::Job::new();
+    write_random_file(&j.src().join("data"), 3, 300_000);
+    j.backup(&["--engine", "rime"]);
+    let index = j.p("container/rime/index");
+    let files: Vec<_> = fs::read_dir(&index).unwrap().map(|e| e.unwrap()).collect();
+    assert_eq!(files.len(), 1, "one index file after one backup");
+    let (name, path) = (files[0].file_name().to_string_lossy().into_owned(), files[0].path());
+    let len = fs::metadata(&path).unwrap().len();
+    fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(len / 2).unwrap();
+
+    let log = j.p("agent.log");
+    let out = j.run(&[
+        "--path-to-backup",
+        &j.src().display().to_string(),
+        "--engine",
+        "rime",
+        "--log-file",
+        &log.display().to_string(),
+    ]);
+    out.ok();
+    warns_of(&out, &name);
+    let logged = fs::read_to_string(&log).unwrap();
+    let line = logged
+        .lines()
+        .find(|l| l.contains(" WARNING ") && l.contains(&name))
+        .unwrap_or_else(|| panic!("no WARNING line naming {name} in the job log:\n{logged}"));
+    assert!(line.contains("rime repair"), "{line}");
+}

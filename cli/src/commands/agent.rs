@@ -362,6 +362,11 @@ pub fn run(g: &GlobalOpts, mut a: AgentArgs) -> Result<ExitCode> {
         "exec" => super::agent_admin::exec(&job, &a),
         _ => unreachable!("checked by Job::resolve"),
     };
+    // The job log is what an operator reads after a scheduled run: the repository's warnings
+    // (a damaged index file) go there too, not only to standard error (printed by `main`).
+    for w in super::repository_warnings() {
+        job.log("WARNING", &format!("rime: warning: {w}"));
+    }
     if let Err(e) = &r {
         job.log("ERROR", &e.to_string());
     }

@@ -201,16 +201,23 @@ pub fn open(g: &GlobalOpts) -> Result<Repository> {
     Ok(repo)
 }
 
-/// Print what the engine noticed about the repositories this run opened without stopping (a
-/// damaged index file), each message once, also with `--quiet`: the user has something to repair.
-pub fn print_repository_warnings() {
+/// What the engine noticed about the repositories this run opened without stopping (a damaged
+/// index file), each message once.
+pub fn repository_warnings() -> Vec<String> {
     let mut seen = std::collections::HashSet::new();
-    for repo in ALL_OPENED.lock().unwrap_or_else(|e| e.into_inner()).iter() {
-        for w in repo.warnings() {
-            if seen.insert(w.clone()) {
-                eprintln!("rime: warning: {w}");
-            }
-        }
+    ALL_OPENED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .flat_map(|repo| repo.warnings())
+        .filter(|w| seen.insert(w.clone()))
+        .collect()
+}
+
+/// Print [`repository_warnings`], also with `--quiet`: the user has something to repair.
+pub fn print_repository_warnings() {
+    for w in repository_warnings() {
+        eprintln!("rime: warning: {w}");
     }
 }
 
