@@ -501,3 +501,72 @@ fn sftp_prune_removes_day_old_temporary_files_of_killed_writes() {
     );
     r.run(&["check"]).ok();
 }
+
+/// A repository on the test sshd's second port, whose SFTP server refuses
+/// `hardlink@openssh.com` (tests/services/sshd.sh: `internal-sftp -P hardlink`); `None` after a
+/// "skipped" line when that server is not described in the environment.
+fn nolink_repo(s: &Server) -> Option<SftpRepo> {
+    let Some(base) = std::env::var("RIME_TEST_SFTP_NOLINK_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
+        eprintln!("skipped: RIME_TEST_SFTP_NOLINK_URL not set (start tests/services/sshd.sh)");
+        return None;
+    };
+    let mut r = SftpRepo::new(s);
+    r.url = format!("{base}{}", r.dir.display());
+    Some(r)
+}
+
+/// Without `hardlink@openssh.com` the config is written with a plain SFTP RENAME, still
+/// create-only: `init` works and the repository takes a backup; of two `init`s racing on one
+/// place with different passwords, exactly one wins, the loser is told a repository already
+/// exists, the winner's password opens the repository and the loser's does not (its key file
+/// was taken away again).
+#[test]
+fn sftp_init_without_hardlink_and_racing_inits() {
+    let Some(s) = server() else { return };
+    let Some(r) = nolink_repo(&s) else { return };
+    r.init();
+    let src = r.dir("src");
+    write(&src.join("f"), b"on a server without hard links");
+    r.run(&[os("backup"), os(&src)]).ok();
+    r.run(&["check"]).ok();
+
+    for round in 0..2 {
+        let a = nolink_repo(&s).unwrap();
+        let mut b = nolink_repo(&s).unwrap();
+        b.url = a.url.clone();
+        std::fs::write(&b.pw_file, format!("another password {round}\n")).unwrap();
+        let (oa, ob) = std::thread::scope(|sc| {
+            let ta = sc.spawn(|| a.run(&["init", "--insecure-fast-kdf"]));
+            let tb = sc.spawn(|| b.run(&["init", "--insecure-fast-kdf"]));
+            (ta.join().unwrap(), tb.join().unwrap())
+        });
+        let wins = [oa.code == 0, ob.code == 0];
+        assert_eq!(
+            wins.iter().filter(|w| **w).count(),
+            1,
+            "round {round}: exactly one init wins:\n{}\n{}",
+            oa.stderr,
+            ob.stderr
+        );
+        let (winner, loser, lost) = if wins[0] {
+            (&a, &b, &ob)
+        } else {
+            (&b, &a, &oa)
+        };
+        lost.error_names(&["already exists"]);
+        winner.run(&["snapshots"]).ok();
+        loser.run(&["snapshots"]).failed();
+        let keys: Vec<_> = walk(&a.dir.join("keys"))
+            .into_iter()
+            .filter(|k| a.dir.join("keys").join(k).is_file())
+            .collect();
+        assert_eq!(
+            keys.len(),
+            1,
+            "round {round}: only the winner's key: {keys:?}"
+        );
+    }
+}

@@ -6,8 +6,13 @@
 #   sshd.sh restart STATE_DIR start it again on the same port with the same keys (outage tests)
 #
 # Login is root with the generated key only (no passwords, no PAM); `Subsystem sftp internal-sftp`.
+# The same sshd also listens on a second port whose SFTP server refuses `hardlink@openssh.com`
+# (`internal-sftp -P hardlink`, a deny list: the extension is still advertised, its requests answer
+# PERMISSION_DENIED), as some servers and file systems without hard links do.
 # STATE_DIR/env exports:
 #   RIME_TEST_SSH_HOST, RIME_TEST_SSH_PORT, RIME_TEST_SSH_USER
+#   RIME_TEST_SSH_NOLINK_PORT  the second port (same host, user, keys, host key)
+#   RIME_TEST_SFTP_NOLINK_URL  sftp://user@host:NOLINK_PORT (append an absolute path)
 #   RIME_TEST_SSH_KEY          private key accepted by the server
 #   RIME_TEST_SSH_KNOWN_HOSTS  known_hosts file holding the server's host key
 #   RIME_TEST_SSH_CONFIG       ssh config (-F): Host rime-test-sshd names all of the above;
@@ -38,13 +43,15 @@ launch() {
   /usr/sbin/sshd -D -e -f "$state/sshd_config" </dev/null >>"$state/sshd.log" 2>&1 &
   local pid=$!
   # Wait for the port to accept connections (sshd starts in about a second).
-  local port; port=$(cat "$state/port")
-  for _ in $(seq 1 100); do
-    if ! kill -0 "$pid" 2>/dev/null; then
-      echo "sshd.sh: sshd exited at start; log:" >&2; cat "$state/sshd.log" >&2; return 1
-    fi
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then break; fi
-    sleep 0.05
+  local port
+  for port in $(cat "$state/port" "$state/nolink_port"); do
+    for _ in $(seq 1 100); do
+      if ! kill -0 "$pid" 2>/dev/null; then
+        echo "sshd.sh: sshd exited at start; log:" >&2; cat "$state/sshd.log" >&2; return 1
+      fi
+      if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then break; fi
+      sleep 0.05
+    done
   done
   echo "$pid $(awk '{print $22}' "/proc/$pid/stat")" >"$state/sshd.pid"
 }
@@ -82,10 +89,14 @@ start)
   started=
   for _attempt in 1 2 3 4 5; do # a free port may be taken before sshd binds it
     port=$(free_port)
+    nolink_port=$(free_port)
+    [ "$nolink_port" = "$port" ] && nolink_port=$((port + 1))
     echo "$port" >"$state/port"
+    echo "$nolink_port" >"$state/nolink_port"
     cat >"$state/sshd_config" <<CFG
 ListenAddress 127.0.0.1
 Port $port
+Port $nolink_port
 HostKey $state/host_ed25519_key
 PidFile none
 PermitRootLogin prohibit-password
@@ -99,8 +110,11 @@ Subsystem sftp internal-sftp
 MaxStartups 100:30:200
 MaxSessions 50
 LogLevel ERROR
+Match LocalPort $nolink_port
+  ForceCommand internal-sftp -P hardlink
 CFG
-    echo "[127.0.0.1]:$port $(cut -d' ' -f1,2 "$state/host_ed25519_key.pub")" >"$state/known_hosts"
+    hostkey=$(cut -d' ' -f1,2 "$state/host_ed25519_key.pub")
+    printf '[127.0.0.1]:%s %s\n' "$port" "$hostkey" "$nolink_port" "$hostkey" >"$state/known_hosts"
     cat >"$state/ssh_config" <<CFG
 Host rime-test-sshd
   HostName 127.0.0.1
@@ -119,13 +133,15 @@ CFG
 export RIME_TEST_SSH_HOST=127.0.0.1
 export RIME_TEST_SSH_PORT=$port
 export RIME_TEST_SSH_USER=root
+export RIME_TEST_SSH_NOLINK_PORT=$nolink_port
+export RIME_TEST_SFTP_NOLINK_URL=sftp://root@127.0.0.1:$nolink_port
 export RIME_TEST_SSH_KEY=$state/user_key
 export RIME_TEST_SSH_KNOWN_HOSTS=$state/known_hosts
 export RIME_TEST_SSH_CONFIG=$state/ssh_config
 export RIME_TEST_SSH_STATE=$state
 export RIME_TEST_SSHD_SCRIPT=$script
 ENV
-  echo "sshd.sh: sshd on 127.0.0.1:$port (state $state)"
+  echo "sshd.sh: sshd on 127.0.0.1:$port, without hardlink@openssh.com on :$nolink_port (state $state)"
   ;;
 stop) stop ;;
 restart)

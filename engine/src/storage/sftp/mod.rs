@@ -56,6 +56,10 @@ struct Inner {
     root: String,
     label: String,
     connections: usize,
+    /// Send `hardlink@openssh.com` even when the server does not advertise it: only tests set
+    /// it, to reach a server that advertises the extension but refuses it (older OpenSSH with
+    /// `-P`, file systems without hard links) through one that refuses it and says so.
+    assume_hardlink: bool,
 }
 
 impl SftpStorage {
@@ -125,8 +129,19 @@ impl SftpStorage {
                 root: u.path,
                 label: url.to_string(),
                 connections,
+                assume_hardlink: false,
             }),
         })
+    }
+
+    /// This storage sends `hardlink@openssh.com` for the config whether or not the server
+    /// advertises it (see [`Inner::assume_hardlink`]).
+    #[cfg(test)]
+    fn assuming_hardlink(mut self) -> SftpStorage {
+        Arc::get_mut(&mut self.inner)
+            .expect("not shared yet")
+            .assume_hardlink = true;
+        self
     }
 }
 
@@ -183,12 +198,11 @@ impl Inner {
             let written = ops::write_all(c, label, &handle, &tmp, src)
                 .and_then(|()| ops::fsync(c, label, &handle, &tmp));
             let closed = ops::close(c, label, &handle, &tmp);
-            let result = written
-                .and(closed)
-                .and_then(|()| match kind {
-                    FileKind::Config => ops::move_no_replace(c, label, &tmp, &path),
-                    _ => ops::rename_over(c, label, &tmp, &path, src_len(src)),
-                });
+            let hardlink = self.assume_hardlink || c.has_extension("hardlink@openssh.com");
+            let result = written.and(closed).and_then(|()| match kind {
+                FileKind::Config => ops::move_no_replace(c, label, &tmp, &path, hardlink),
+                _ => ops::rename_over(c, label, &tmp, &path, src_len(src)),
+            });
             if let Err(e) = result {
                 if c.is_dead() {
                     return Err(e); // the temporary file stays; `list` ignores it

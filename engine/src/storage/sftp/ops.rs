@@ -155,23 +155,49 @@ pub fn rename_over(c: &Conn, label: &str, from: &str, to: &str, size: u64) -> Re
 }
 
 /// Move `from` to `to` only if `to` does not exist (the config is create-only). OpenSSH's
-/// `hardlink@openssh.com` is link(2), which refuses an existing target; without it, SFTP v3's
-/// plain RENAME refuses one too (OpenSSH implements it with link(2) and unlink(2)).
-pub fn move_no_replace(c: &Conn, label: &str, from: &str, to: &str) -> Result<()> {
+/// `hardlink@openssh.com` is link(2), which refuses an existing target; SFTP v3's plain RENAME
+/// refuses one too (OpenSSH implements it with link(2) and unlink(2); on a file system without
+/// hard links it stats the target, then renames).
+///
+/// `hardlink` says whether to try the extension first (the server advertises it). A server can
+/// advertise it and still refuse it: a deny list (`internal-sftp -P hardlink`) answers
+/// PERMISSION_DENIED, a file system without hard links (FUSE, SMB, vfat mounts) fails link(2)
+/// with a permission, unsupported or plain failure status. Then, if `to` does not exist, the
+/// plain RENAME does the move; if it exists (another writer won the race), the refusal stands
+/// and the caller compares the bytes there with its own.
+pub fn move_no_replace(c: &Conn, label: &str, from: &str, to: &str, hardlink: bool) -> Result<()> {
     let what = format!("cannot rename {from} to {to}");
-    if c.has_extension("hardlink@openssh.com") {
+    if hardlink {
         let r = c.call(|id| {
             Request::new(FXP_EXTENDED, id)
                 .str("hardlink@openssh.com")
                 .str(from)
                 .str(to)
         })?;
-        check_status(c, r, label, &what)?;
-        let _ = remove(c, label, from);
-        return Ok(());
+        match check_status(c, r, label, &what) {
+            Ok(()) => {
+                let _ = remove(c, label, from);
+                return Ok(());
+            }
+            Err(e) if !link_refused(&e) => return Err(e),
+            Err(e) => match stat(c, label, to) {
+                Err(s) if s.kind() == ErrorKind::NotFound => {} // refused, not raced: rename
+                _ => return Err(e),
+            },
+        }
     }
     let r = c.call(|id| Request::new(FXP_RENAME, id).str(from).str(to))?;
     check_status(c, r, label, &what)
+}
+
+/// Whether a failed `hardlink@openssh.com` may be the server or its file system refusing hard
+/// links (rather than, say, a missing source): PERMISSION_DENIED, OP_UNSUPPORTED or FAILURE
+/// (also what link(2) onto an existing name gives, hence the caller's look at the target).
+fn link_refused(e: &Error) -> bool {
+    matches!(
+        e.kind(),
+        ErrorKind::PermissionDenied | ErrorKind::Unsupported | ErrorKind::Io
+    )
 }
 
 /// The whole content of a file.

@@ -267,3 +267,80 @@ fn sftp_large_objects_and_parallel_reads() {
         48.0 / par.as_secs_f64()
     );
 }
+
+/// The second port of tests/services/sshd.sh, whose SFTP server refuses
+/// `hardlink@openssh.com` (`internal-sftp -P hardlink`), as a storage for a fresh directory.
+/// `assume_hardlink`: send the extension anyway, as to a server that advertises it but refuses
+/// it (older OpenSSH with `-P`, file systems without hard links); the server answers
+/// PERMISSION_DENIED. Otherwise the storage sees no such extension and uses plain RENAME.
+fn nolink_storage(e: &Env, dir: &std::path::Path, assume_hardlink: bool) -> Option<SftpStorage> {
+    let Some(base) = std::env::var("RIME_TEST_SFTP_NOLINK_URL")
+        .ok()
+        .filter(|s| !s.is_empty())
+    else {
+        eprintln!("skipped: RIME_TEST_SFTP_NOLINK_URL not set (start tests/services/sshd.sh)");
+        return None;
+    };
+    let opts = SftpOptions {
+        config: Some(e.config.clone()),
+        key: Some(e.key.clone()),
+        ..Default::default()
+    };
+    let s = SftpStorage::open(&format!("{base}{}", dir.display()), &opts).unwrap();
+    Some(if assume_hardlink {
+        s.assuming_hardlink()
+    } else {
+        s
+    })
+}
+
+/// The config stays create-only on a server without `hardlink@openssh.com`, whether it does not
+/// offer the extension (plain RENAME) or offers it and refuses it (the fallback to RENAME): a
+/// first write lands, the same bytes again count as written, other bytes are
+/// `RepositoryExists` and leave the first config alone; of writers racing with different
+/// configs exactly one wins and the others see `RepositoryExists`.
+#[test]
+fn sftp_config_is_create_only_without_hardlink() {
+    let Some(e) = env() else { return };
+    for assume_hardlink in [false, true] {
+        let d = tempfile::tempdir().unwrap();
+        let Some(s) = nolink_storage(&e, &d.path().join("repo"), assume_hardlink) else {
+            return;
+        };
+        s.create().unwrap();
+        crate::storage::conformance::config_is_create_only(&s);
+
+        let d2 = tempfile::tempdir().unwrap();
+        let s = Arc::new(nolink_storage(&e, &d2.path().join("repo"), assume_hardlink).unwrap());
+        s.create().unwrap();
+        let barrier = Arc::new(std::sync::Barrier::new(6));
+        let writers: Vec<_> = (0..6u8)
+            .map(|i| {
+                let (s, barrier) = (s.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    let body = vec![i; 200];
+                    barrier.wait();
+                    (body.clone(), s.write(FileKind::Config, "config", &body))
+                })
+            })
+            .collect();
+        let results: Vec<_> = writers.into_iter().map(|t| t.join().unwrap()).collect();
+        let won: Vec<_> = results.iter().filter(|(_, r)| r.is_ok()).collect();
+        assert_eq!(
+            won.len(),
+            1,
+            "assume_hardlink {assume_hardlink}: {results:?}"
+        );
+        for (_, r) in results.iter().filter(|(_, r)| r.is_err()) {
+            let err = r.as_ref().unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::RepositoryExists, "{err}");
+        }
+        assert_eq!(s.read(FileKind::Config, "config").unwrap(), won[0].0);
+        let left: Vec<_> = walkdir(d.path())
+            .into_iter()
+            .chain(walkdir(d2.path()))
+            .filter(|p| p.contains(".tmp-"))
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
+}

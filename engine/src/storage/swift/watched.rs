@@ -8,7 +8,8 @@
 //! separately: an idle limit. An upload is sent from a helper thread while the caller watches
 //! the body being taken: no byte taken and no answer for `idle` is a stalled transfer, an
 //! `Unavailable` error the retry layer handles. The helper thread cannot be stopped; its request
-//! carries [`ABANDONED`] as a last deadline, so an abandoned one ends by itself.
+//! carries a last deadline, so an abandoned one ends by itself, holding its thread and body no
+//! longer than needed (see [`deadline`]).
 //!
 //! Watching the body costs: reqwest's blocking client reads a body given as a reader in 8 KiB
 //! pieces, each copied and sent as its own frame, which made a backup to Swift use 12% more
@@ -22,6 +23,7 @@
 use std::io::Read;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -36,8 +38,23 @@ pub(super) const IDLE: Duration = Duration::from_secs(120);
 /// may take 17 minutes on top of the idle limit before its upload counts as stalled.
 pub(super) const FLOOR_RATE: u64 = 32 << 10;
 
-/// The deadline of an upload's own request: reached only by a request abandoned as stalled.
-const ABANDONED: Duration = Duration::from_secs(3600);
+/// The deadline of a paced upload's own request: reached only by a request abandoned as
+/// stalled (see [`deadline`]).
+const PACED_ABANDONED: Duration = Duration::from_secs(3600);
+
+/// The deadline of an upload's own request, reached only by a request the watchdog abandoned.
+/// Unwatched, the watchdog's own bound: `allowance` (the body at the floor rate) plus `idle`,
+/// with a margin of two of its ticks so that the watchdog reports the stall first (should the
+/// deadline win on a busy machine, its timeout is an `Unavailable` transport error alike); the
+/// helper thread, its connection and its copy of the body then go within seconds. Paced, no
+/// total is known in advance (the upload limit is shared with other uploads, and a slow limit
+/// must not cut off an upload that keeps moving): [`PACED_ABANDONED`].
+fn deadline(watched: bool, allowance: Duration, idle: Duration, tick: Duration) -> Duration {
+    match watched {
+        true => PACED_ABANDONED,
+        false => allowance + idle + 2 * tick,
+    }
+}
 
 /// Why a watched upload failed.
 pub(super) enum Failure {
@@ -49,16 +66,17 @@ pub(super) enum Failure {
 /// Send `req` with `body`, failing with [`Failure::Stalled`] when the connection takes no byte
 /// of the body and no answer comes for `idle`.
 pub(super) fn send(req: RequestBuilder, body: Bytes, idle: Duration) -> Result<Response, Failure> {
-    send_with_floor(req, body, idle, FLOOR_RATE)
+    send_with_floor(req, body, idle, FLOOR_RATE).0
 }
 
-/// [`send`] with the slowest rate an unwatched body is allowed (tests use a high one).
+/// [`send`] with the slowest rate an unwatched body is allowed (tests use a high one), also
+/// giving the helper thread that sends the request (tests watch it end; [`send`] lets it go).
 fn send_with_floor(
     req: RequestBuilder,
     body: Bytes,
     idle: Duration,
     floor_rate: u64,
-) -> Result<Response, Failure> {
+) -> (Result<Response, Failure>, Option<JoinHandle<()>>) {
     let start = Instant::now();
     let moved = Arc::new(AtomicU64::new(0)); // milliseconds since start at the last progress
     let len = body.len() as u64;
@@ -83,20 +101,24 @@ fn send_with_floor(
         true => Duration::ZERO,
         false => Duration::from_secs_f64(len as f64 / floor_rate.max(1) as f64),
     };
-    let req = req.timeout(ABANDONED).body(body);
+    let tick = idle.min(Duration::from_secs(1));
+    let req = req
+        .timeout(deadline(watched, allowance, idle, tick))
+        .body(body);
     let (tx, rx) = crossbeam_channel::bounded(1);
-    std::thread::Builder::new()
+    let helper = std::thread::Builder::new()
         .name("rime-swift-upload".into())
         .spawn(move || {
             let _ = tx.send(req.send());
-        })
-        .map_err(|_| Failure::Stalled(Duration::ZERO))?;
-    let tick = idle.min(Duration::from_secs(1));
-    loop {
+        });
+    let Ok(helper) = helper else {
+        return (Err(Failure::Stalled(Duration::ZERO)), None);
+    };
+    let result = loop {
         match rx.recv_timeout(tick) {
-            Ok(r) => return r.map_err(Failure::Transport),
+            Ok(r) => break r.map_err(Failure::Transport),
             Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
-                return Err(Failure::Stalled(Duration::ZERO))
+                break Err(Failure::Stalled(Duration::ZERO))
             }
             Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
                 let last = match moved.load(Ordering::Relaxed) {
@@ -106,11 +128,12 @@ fn send_with_floor(
                 };
                 let quiet = start.elapsed().saturating_sub(last);
                 if quiet >= idle {
-                    return Err(Failure::Stalled(quiet));
+                    break Err(Failure::Stalled(quiet));
                 }
             }
         }
-    }
+    };
+    (result, Some(helper))
 }
 
 /// [`Progress::moved`] while a piece waits for the upload limit (`--limit-upload`).
@@ -162,6 +185,8 @@ mod tests {
         reqwest::blocking::Client::new().put(url)
     }
 
+    /// The stall is reported within the idle limit, and the abandoned request's own thread (and
+    /// its copy of the body) ends seconds later, not after an hour.
     #[test]
     fn a_server_that_accepts_and_stalls_is_an_error_within_the_idle_limit() {
         let url = server(|c| {
@@ -170,7 +195,7 @@ mod tests {
         });
         let t = Instant::now();
         // Unwatched (no upload limit): 16 MiB at a floor of 64 MiB/s may take 0.25 s.
-        let r = send_with_floor(
+        let (r, helper) = send_with_floor(
             put(&url),
             Bytes::from(vec![7u8; 16 << 20]),
             Duration::from_millis(700),
@@ -178,6 +203,16 @@ mod tests {
         );
         assert!(matches!(r, Err(Failure::Stalled(_))), "not a stall");
         assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+        let helper = helper.expect("the upload ran on a helper thread");
+        let reported = Instant::now();
+        while !helper.is_finished() && reported.elapsed() < Duration::from_secs(4) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(
+            helper.is_finished(),
+            "the abandoned upload's thread still runs {:?} after the stall was reported",
+            reported.elapsed()
+        );
     }
 
     /// Watched (an upload limit paces the body): the stall is seen by the body not moving.
@@ -235,7 +270,7 @@ mod tests {
         let r = match paced {
             true => crate::storage::bandwidth::paced(1 << 30, || send(put(&url), body, idle)),
             // Unwatched, with a floor the body can keep (the 16 MiB/s server is above it).
-            false => send_with_floor(put(&url), body, idle, 8 << 20),
+            false => send_with_floor(put(&url), body, idle, 8 << 20).0,
         };
         let took = t.elapsed();
         match r {
