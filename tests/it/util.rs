@@ -399,6 +399,43 @@ pub fn run_cmd(cmd: &str, args: &[&OsStr]) -> std::process::Output {
         .unwrap_or_else(|e| panic!("cannot run {cmd}: {e}"))
 }
 
+/// `rime dump latest --format tar-incremental` of `repo` into `out_dir`, then `extra` (such as
+/// `--compressed`): the tar levels as Freezer's GNU tar archives, `level-<n>.tar[.<ext>]`.
+pub fn dump_tar_levels(repo: &Path, pass: &Path, out_dir: &Path, extra: &[&str]) {
+    let mut args = vec![
+        os("--repo"),
+        os(repo),
+        os("--password-file"),
+        os(pass),
+        os("dump"),
+        os("latest"),
+        os("--format"),
+        os("tar-incremental"),
+    ];
+    args.extend(extra.iter().map(os));
+    args.extend([os("--output-dir"), os(out_dir)]);
+    rime_raw(args, &[]).ok();
+}
+
+/// Real GNU tar extracts one dumped level into `dir` as an incremental restore does
+/// (`--listed-incremental=/dev/null`: the level's dumpdirs delete what was gone at its time);
+/// panics with tar's stderr when tar fails.
+#[track_caller]
+pub fn gnu_tar_extract_level(archive: &Path, dir: &Path) {
+    let o = run_cmd(
+        "tar",
+        &[
+            OsStr::new("--extract"),
+            OsStr::new("--listed-incremental=/dev/null"),
+            OsStr::new("-f"),
+            archive.as_os_str(),
+            OsStr::new("-C"),
+            dir.as_os_str(),
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Comparing trees
 
