@@ -266,6 +266,20 @@ impl Repo {
     }
 }
 
+/// The snapshot ids that a `snapshots --json` run printed, oldest first; asserts that it
+/// succeeded.
+#[track_caller]
+pub fn snapshot_ids_listed(listing: &Out) -> Vec<String> {
+    listing.ok();
+    listing
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
 // ---------------------------------------------------------------------------------------------
 // Source trees
 
