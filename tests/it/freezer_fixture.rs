@@ -291,16 +291,12 @@ impl Fixture {
     /// The arguments of `rime import-freezer --json --from <from>` into `repo`, with
     /// `--pass-file` and the fixture's key when its backups are encrypted.
     pub fn import_args(&self, repo: &Repo, from: impl AsRef<OsStr>) -> Vec<OsString> {
-        let mut args = vec![
-            os("--repo"),
-            os(&repo.path),
-            os("--password-file"),
-            os(&repo.pw_file),
+        let mut args = repo.args(&[
             os("import-freezer"),
             os("--json"),
             os("--from"),
             os(from),
-        ];
+        ]);
         if self.spec.encrypt.is_some() {
             args.push(os("--pass-file"));
             args.push(os(&self.key));

@@ -227,15 +227,8 @@ fn lvm_standins(dir: &Path) -> Option<Lvm> {
 impl Lvm {
     fn run(&self, repo: &Repo, args: &[&str]) -> Out {
         let path = format!("{}:{}", self.bin.display(), std::env::var("PATH").unwrap());
-        let mut all: Vec<std::ffi::OsString> = vec![
-            os("--repo"),
-            os(&repo.path),
-            os("--password-file"),
-            os(&repo.pw_file),
-        ];
-        all.extend(args.iter().map(os));
-        rime_raw(
-            all,
+        repo.run_with_password_and_env(
+            args,
             &[
                 ("PATH", std::ffi::OsStr::new(&path)),
                 ("RIME_LVM_STATE", self.state.as_os_str()),

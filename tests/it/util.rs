@@ -180,8 +180,8 @@ impl Repo {
         p
     }
 
-    /// `rime --repo R --password-file P ARGS...`
-    pub fn run<S: AsRef<OsStr>>(&self, args: &[S]) -> Out {
+    /// `--repo R --password-file P ARGS...`: the arguments of [`Repo::run`].
+    pub fn args<S: AsRef<OsStr>>(&self, args: &[S]) -> Vec<OsString> {
         let mut all: Vec<OsString> = vec![
             os("--repo"),
             os(&self.path),
@@ -189,7 +189,18 @@ impl Repo {
             os(&self.pw_file),
         ];
         all.extend(args.iter().map(os));
-        rime_raw(all, &[])
+        all
+    }
+
+    /// `rime --repo R --password-file P ARGS...`
+    pub fn run<S: AsRef<OsStr>>(&self, args: &[S]) -> Out {
+        self.run_with_password_and_env(args, &[])
+    }
+
+    /// [`Repo::run`] (with the password file, unlike [`Repo::run_env`]) with environment
+    /// additions, such as a `PATH` with stand-in commands.
+    pub fn run_with_password_and_env<S: AsRef<OsStr>>(&self, args: &[S], envs: &[(&str, &OsStr)]) -> Out {
+        rime_raw(self.args(args), envs)
     }
 
     /// Run without `--password-file`, with extra environment.
@@ -233,6 +244,12 @@ impl Repo {
             .clone()
     }
 
+    /// The ids of `snapshots --json`, oldest first.
+    #[track_caller]
+    pub fn snapshot_ids(&self) -> Vec<String> {
+        snapshot_ids_listed(&self.run(&["snapshots", "--json"]))
+    }
+
     /// Every pack file: (pack id, path).
     pub fn packs(&self) -> Vec<(String, PathBuf)> {
         let mut out = Vec::new();
@@ -265,6 +282,10 @@ impl Repo {
         out
     }
 }
+
+/// `prune` deleting every unused byte in one run (no grace period, no waste tolerated, so it
+/// repacks): the prune the crash tests interrupt.
+pub const PRUNE_ALL_UNUSED_NOW: [&str; 5] = ["prune", "--grace-minutes", "0", "--max-unused", "0%"];
 
 /// The snapshot ids that a `snapshots --json` run printed, oldest first; asserts that it
 /// succeeded.
