@@ -53,6 +53,18 @@ impl Job {
     pub(crate) fn run(&self, extra: &[&str]) -> Out {
         rime_raw(self.args(extra), &[])
     }
+    /// Writes the job file `name`: `keys` (a section header and options), then the job's
+    /// container on local storage and its source as `path_to_backup`. Returns its path.
+    pub(crate) fn write_job_file(&self, name: &str, keys: &str) -> PathBuf {
+        let path = self.p(name);
+        let ini = format!(
+            "{keys}container = {}\nstorage = local\npath_to_backup = {}\n",
+            self.p("container").display(),
+            self.src().display()
+        );
+        write(&path, ini);
+        path
+    }
     /// `rime agent --config <config>` with the job's pass file, then `extra`: the job file
     /// names everything else.
     pub(crate) fn run_config(&self, config: &Path, extra: &[&str]) -> Out {
@@ -298,15 +310,13 @@ fn agent_level_rules_max_and_always_level() {
 fn agent_config_file_merges_with_command_line_precedence() {
     let j = Job::new();
     write(&j.src().join("f"), "data");
-    let ini = format!(
+    let cfg = j.write_job_file(
+        "job.ini",
         "[job]\naction = backup\nbackup_name = from-config\nmax_level = 1\nno_incremental = False\n\
-         overwrite = None\ncontainer = {}\nstorage = local\npath_to_backup = {}\n",
-        j.p("container").display(),
-        j.src().display()
+         overwrite = None\n",
     );
-    write(&j.p("job.ini"), ini);
     let pass = j.p("pass").display().to_string();
-    let run = |extra: &[&str]| j.run_config(&j.p("job.ini"), extra);
+    let run = |extra: &[&str]| j.run_config(&cfg, extra);
     run(&[]).ok();
     next_second();
     // The command line wins over the file.
@@ -639,17 +649,16 @@ fn agent_dereference_symlink_soft_hard_all() {
 fn agent_config_takes_freezer_key_names_and_cli_refuses_by_name() {
     let j = Job::new();
     write(&j.src().join("f"), "data");
-    let base = format!(
-        "[action]\naction = backup\nbackup_name = ui\ncontainer = {}\nstorage = local\npath_to_backup = {}\n",
-        j.p("container").display(),
-        j.src().display()
+    let base = "[action]\naction = backup\nbackup_name = ui\n";
+    let ui = j.write_job_file(
+        "ui.ini",
+        &format!(
+            "{base}engine_name = rime\nrestore_from_host = host2\nlvm_snapperm = ro\n\
+             insecure = False\nbackup_media = fs\nproxy =\nsync = True\nno_incremental = None\n\
+             timeout = 120\n"
+        ),
     );
-    let ini = format!(
-        "{base}engine_name = rime\nrestore_from_host = host2\nlvm_snapperm = ro\ninsecure = False\n\
-         backup_media = fs\nproxy =\nsync = True\nno_incremental = None\ntimeout = 120\n"
-    );
-    write(&j.p("ui.ini"), ini);
-    j.run_config(&j.p("ui.ini"), &[]).ok();
+    j.run_config(&ui, &[]).ok();
     let v = j.info_of_all_jobs();
     let row = &v.as_array().unwrap()[0];
     assert_eq!(row["hostname"], "host2", "restore_from_host is hostname");
@@ -669,9 +678,8 @@ fn agent_config_takes_freezer_key_names_and_cli_refuses_by_name() {
             vec!["proxy", "not supported by rime"],
         ),
     ] {
-        write(&j.p("bad.ini"), format!("{base}{extra}"));
-        j.run_config(&j.p("bad.ini"), &[])
-            .error_names(&needles);
+        let bad = j.write_job_file("bad.ini", &format!("{base}{extra}"));
+        j.run_config(&bad, &[]).error_names(&needles);
     }
     // Command line: Freezer's deprecated --restore-from-host restores another host's backups.
     let src = j.src().display().to_string();
@@ -915,14 +923,11 @@ fn agent_restores_rime_engine_snapshots() {
 fn agent_no_prefix_negates_boolean_options_from_the_config_file() {
     let j = Job::new();
     write(&j.src().join("f"), "data");
-    let ini = format!(
-        "[job]\noverwrite = True\nno_incremental = True\ncontainer = {}\nstorage = local\n\
-         path_to_backup = {}\nbackup_name = neg\nhostname = host1\n",
-        j.p("container").display(),
-        j.src().display()
+    let cfg = j.write_job_file(
+        "job.ini",
+        "[job]\noverwrite = True\nno_incremental = True\nbackup_name = neg\nhostname = host1\n",
     );
-    write(&j.p("job.ini"), ini);
-    let run = |extra: &[&str]| j.run_config(&j.p("job.ini"), extra);
+    let run = |extra: &[&str]| j.run_config(&cfg, extra);
     assert_eq!(metadata_level(run(&["--metadata-out", "-"]).ok()), 0);
     next_second();
     write(&j.src().join("g"), "more");
