@@ -19,7 +19,7 @@ use rime_engine::repo::{InitOptions, Repository};
 use rime_engine::storage::{Fanout, FileKind, LocalStorage, Storage};
 
 mod common;
-use common::content;
+use common::{content, restore_options};
 
 fn find(root: &Path, name: &str) -> PathBuf {
     let mut stack = vec![root.to_path_buf()];
@@ -100,15 +100,7 @@ fn each_failing_blob_gets_every_copy() {
     flip(&in_b, mid(i + 1));
 
     let target = tmp.path().join("t");
-    let ropts = RestoreOptions {
-        target: target.clone(),
-        include: vec![],
-        overwrite: false,
-        ownership: None,
-        verify: false,
-        sync: false,
-        buffered: false,
-    };
+    let ropts = restore_options(&target);
     let e = restore(&repo, &snap, &ropts, &NoProgress).unwrap_err();
     assert!(e.to_string().contains("damaged on all 2 storages"), "{e}");
     assert!(e.to_string().contains(&format!("pack {pack}")), "{e}");
@@ -178,13 +170,8 @@ fn damaged_metadata_on_the_first_copy_is_read_from_the_other() {
     let repo = Repository::open(Arc::new(Fanout::new(copies)), Some(b"pw")).unwrap();
     let target = tmp.path().join("t");
     let ropts = RestoreOptions {
-        target: target.clone(),
-        include: vec![],
-        overwrite: false,
-        ownership: None,
         verify: true,
-        sync: false,
-        buffered: false,
+        ..restore_options(&target)
     };
     restore(&repo, &snap, &ropts, &NoProgress).unwrap();
     for i in 0..6u64 {

@@ -15,7 +15,7 @@ use rime_engine::ops::restore::{restore, RestoreOptions};
 use rime_engine::ops::{NoProgress, Progress};
 
 mod common;
-use common::{content, repo};
+use common::{content, repo, restore_options};
 
 const MIB: usize = 1 << 20;
 
@@ -70,13 +70,8 @@ fn a_file_truncated_during_its_backup_is_stored_as_read() {
 
     let out = tmp.path().join("out");
     let opts = RestoreOptions {
-        target: out.clone(),
-        include: vec![],
-        overwrite: false,
-        ownership: None,
         verify: true,
-        sync: false,
-        buffered: false,
+        ..restore_options(&out)
     };
     restore(&repo, &r.id, &opts, &NoProgress).unwrap();
     let restored = fs::read(out.join("app.log")).unwrap();

@@ -706,6 +706,64 @@ fn compression_interoperates_with_the_command_line_tools() {
     }
 }
 
+/// `data` gzip-compressed by rime: a stream to encrypt whose format the key check recognises.
+fn rime_gzip(data: &[u8]) -> Vec<u8> {
+    let mut w =
+        rime_engine::tarinc::CompressWriter::new(Vec::new(), Compression::Gzip, None).unwrap();
+    w.write_all(data).unwrap();
+    w.finish().unwrap()
+}
+
+/// `openssl enc -aes-256-cfb -md <md> -pass <pass_arg>` of `input`.
+fn openssl_encrypt(md: KdfDigest, pass_arg: &str, input: &[u8]) -> Vec<u8> {
+    pipe(
+        Command::new("openssl").args(["enc", "-aes-256-cfb", "-md", md.name(), "-pass", pass_arg]),
+        input,
+    )
+}
+
+/// `openssl enc -d -aes-256-cfb -md <md> -pass <pass_arg>` of `input`.
+fn openssl_decrypt(md: KdfDigest, pass_arg: &str, input: &[u8]) -> Vec<u8> {
+    pipe(
+        Command::new("openssl").args([
+            "enc",
+            "-d",
+            "-aes-256-cfb",
+            "-md",
+            md.name(),
+            "-pass",
+            pass_arg,
+        ]),
+        input,
+    )
+}
+
+/// rime's reader of an encrypted gzip stream, trying every digest (the key check looks for
+/// gzip's magic in the first 16 bytes).
+fn rime_decrypt_gzip<'a>(
+    enc: &'a [u8],
+    pw: &[u8],
+) -> rime_engine::Result<rime_engine::tarinc::DecryptReader<&'a [u8]>> {
+    let looks = |p: &[u8]| Compression::Gzip.looks_like(p);
+    rime_engine::tarinc::DecryptReader::new(enc, pw, &KdfDigest::ALL, 16, looks, "t")
+}
+
+/// rime encrypts `gz` with `pw` and digest `md`; openssl, given `pass_arg`, must decrypt it
+/// back to `gz`.
+#[track_caller]
+fn assert_openssl_decrypts_rimes_stream(pw: &[u8], md: KdfDigest, pass_arg: &str, gz: &[u8]) {
+    let mut w = rime_engine::tarinc::EncryptWriter::new(Vec::new(), pw, md).unwrap();
+    w.write_all(gz).unwrap();
+    let enc = w.finish().unwrap();
+    let out = openssl_decrypt(md, pass_arg, &enc);
+    assert_eq!(
+        out,
+        gz,
+        "openssl -d -md {} reading rime's stream",
+        md.name()
+    );
+}
+
 #[test]
 fn openssl_enc_aes_256_cfb_both_ways() {
     require!("openssl");
@@ -714,68 +772,24 @@ fn openssl_enc_aes_256_cfb_both_ways() {
     fs::write(&pass, "correct horse\nsecond line is ignored\n").unwrap();
     let pw = rime_engine::tarinc::openssl::read_pass_file(&pass).unwrap();
     assert_eq!(pw, b"correct horse");
-    let data = sample_data();
     // A gzip stream to encrypt, so the key check has a format to recognise.
-    let mut w =
-        rime_engine::tarinc::CompressWriter::new(Vec::new(), Compression::Gzip, None).unwrap();
-    w.write_all(&data).unwrap();
-    let gz = w.finish().unwrap();
+    let gz = rime_gzip(&sample_data());
     let pass_arg = format!("file:{}", pass.display());
-    let looks = |p: &[u8]| Compression::Gzip.looks_like(p);
     for md in [KdfDigest::Md5, KdfDigest::Sha256] {
         // openssl encrypts, rime decrypts (digest found by trying both).
-        let enc = pipe(
-            Command::new("openssl").args([
-                "enc",
-                "-aes-256-cfb",
-                "-md",
-                md.name(),
-                "-pass",
-                &pass_arg,
-            ]),
-            &gz,
-        );
-        let mut r =
-            rime_engine::tarinc::DecryptReader::new(&enc[..], &pw, &KdfDigest::ALL, 16, looks, "t")
-                .unwrap();
+        let enc = openssl_encrypt(md, &pass_arg, &gz);
+        let mut r = rime_decrypt_gzip(&enc, &pw).unwrap();
         assert_eq!(r.digest(), md);
         let mut out = Vec::new();
         r.read_to_end(&mut out).unwrap();
         assert_eq!(out, gz, "rime decrypting openssl -md {}", md.name());
         // Wrong password: refused up front.
-        let e = rime_engine::tarinc::DecryptReader::new(
-            &enc[..],
-            b"wrong",
-            &KdfDigest::ALL,
-            16,
-            looks,
-            "t",
-        )
-        .err()
-        .expect("wrong password accepted");
+        let e = rime_decrypt_gzip(&enc, b"wrong")
+            .err()
+            .expect("wrong password accepted");
         assert_eq!(e.kind(), rime_engine::ErrorKind::WrongPassword, "{e}");
         // rime encrypts, openssl decrypts.
-        let mut w = rime_engine::tarinc::EncryptWriter::new(Vec::new(), &pw, md).unwrap();
-        w.write_all(&gz).unwrap();
-        let enc = w.finish().unwrap();
-        let out = pipe(
-            Command::new("openssl").args([
-                "enc",
-                "-d",
-                "-aes-256-cfb",
-                "-md",
-                md.name(),
-                "-pass",
-                &pass_arg,
-            ]),
-            &enc,
-        );
-        assert_eq!(
-            out,
-            gz,
-            "openssl -d -md {} reading rime's stream",
-            md.name()
-        );
+        assert_openssl_decrypts_rimes_stream(&pw, md, &pass_arg, &gz);
     }
 }
 
@@ -790,61 +804,20 @@ fn openssl_pass_file_with_windows_line_ending() {
     fs::write(&pass, "secret\r\nsecond line\r\n").unwrap();
     let pw = rime_engine::tarinc::openssl::read_pass_file(&pass).unwrap();
     assert_eq!(pw, b"secret\r", "the line as openssl reads it");
-    let mut w =
-        rime_engine::tarinc::CompressWriter::new(Vec::new(), Compression::Gzip, None).unwrap();
-    w.write_all(&sample_data()).unwrap();
-    let gz = w.finish().unwrap();
-    let looks = |p: &[u8]| Compression::Gzip.looks_like(p);
+    let gz = rime_gzip(&sample_data());
     let file_arg = format!("file:{}", pass.display());
     for md in [KdfDigest::Md5, KdfDigest::Sha256] {
         for pass_arg in [file_arg.as_str(), "pass:secret"] {
-            let enc = pipe(
-                Command::new("openssl").args([
-                    "enc",
-                    "-aes-256-cfb",
-                    "-md",
-                    md.name(),
-                    "-pass",
-                    pass_arg,
-                ]),
-                &gz,
-            );
-            let mut r = rime_engine::tarinc::DecryptReader::new(
-                &enc[..],
-                &pw,
-                &KdfDigest::ALL,
-                16,
-                looks,
-                "t",
-            )
-            .unwrap_or_else(|e| panic!("openssl -md {} -pass {pass_arg}: {e}", md.name()));
+            let enc = openssl_encrypt(md, pass_arg, &gz);
+            let mut r = rime_decrypt_gzip(&enc, &pw)
+                .unwrap_or_else(|e| panic!("openssl -md {} -pass {pass_arg}: {e}", md.name()));
             assert_eq!(r.digest(), md);
             let mut out = Vec::new();
             r.read_to_end(&mut out).unwrap();
             assert_eq!(out, gz, "openssl -md {} -pass {pass_arg}", md.name());
         }
         // rime encrypts with the line as openssl reads it: openssl decrypts with the file.
-        let mut w = rime_engine::tarinc::EncryptWriter::new(Vec::new(), &pw, md).unwrap();
-        w.write_all(&gz).unwrap();
-        let enc = w.finish().unwrap();
-        let out = pipe(
-            Command::new("openssl").args([
-                "enc",
-                "-d",
-                "-aes-256-cfb",
-                "-md",
-                md.name(),
-                "-pass",
-                &file_arg,
-            ]),
-            &enc,
-        );
-        assert_eq!(
-            out,
-            gz,
-            "openssl -d -md {} reading rime's stream",
-            md.name()
-        );
+        assert_openssl_decrypts_rimes_stream(&pw, md, &file_arg, &gz);
     }
 }
 

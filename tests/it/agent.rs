@@ -1,7 +1,6 @@
 //! `rime agent` (Freezer's agent options): tar-level backups in the repository, restores at a
 //! date, Freezer's level rules, config files, retention, exec, and GNU tar reading the levels.
 
-use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
 use chrono::TimeZone;
@@ -31,8 +30,9 @@ impl Job {
     pub(crate) fn src(&self) -> PathBuf {
         self.p("src")
     }
-    /// `rime agent` with the job's storage, name, source and pass file, then `extra`.
-    pub(crate) fn run(&self, extra: &[&str]) -> Out {
+    /// The arguments of `rime agent` with the job's storage, name, host and pass file, then
+    /// `extra`.
+    pub(crate) fn args(&self, extra: &[&str]) -> Vec<String> {
         let mut args: Vec<String> = vec![
             "agent".into(),
             "--storage".into(),
@@ -47,7 +47,78 @@ impl Job {
             self.p("pass").display().to_string(),
         ];
         args.extend(extra.iter().map(|s| s.to_string()));
-        rime_raw(&args, &[])
+        args
+    }
+    /// `rime agent` with the job's storage, name, host and pass file, then `extra`.
+    pub(crate) fn run(&self, extra: &[&str]) -> Out {
+        rime_raw(self.args(extra), &[])
+    }
+    /// Writes the job file `name`: `keys` (a section header and options), then the job's
+    /// container on local storage and its source as `path_to_backup`. Returns its path.
+    pub(crate) fn write_job_file(&self, name: &str, keys: &str) -> PathBuf {
+        let path = self.p(name);
+        let ini = format!(
+            "{keys}container = {}\nstorage = local\npath_to_backup = {}\n",
+            self.p("container").display(),
+            self.src().display()
+        );
+        write(&path, ini);
+        path
+    }
+    /// `rime agent --config <config>` with the job's pass file, then `extra`: the job file
+    /// names everything else.
+    pub(crate) fn run_config(&self, config: &Path, extra: &[&str]) -> Out {
+        let mut args = vec![
+            os("agent"),
+            os("--config"),
+            os(config),
+            os("--encrypt-pass-file"),
+            os(self.p("pass")),
+        ];
+        args.extend(extra.iter().map(os));
+        rime_raw(args, &[])
+    }
+    /// `rime agent --json --action info` on the job's container, without the job's name and
+    /// host: the restore points of every job there.
+    pub(crate) fn info_of_all_jobs(&self) -> Value {
+        rime_raw(
+            [
+                os("agent"),
+                os("--json"),
+                os("--action"),
+                os("info"),
+                os("--storage"),
+                os("local"),
+                os("--container"),
+                os(self.p("container")),
+                os("--encrypt-pass-file"),
+                os(self.p("pass")),
+            ],
+            &[],
+        )
+        .ok()
+        .json()
+    }
+    /// The rime repository the agent keeps in the job's container.
+    pub(crate) fn repo(&self) -> PathBuf {
+        self.p("container/rime")
+    }
+    /// Plain `rime restore latest` (not the agent) of the job's repository into `target`.
+    pub(crate) fn rime_restore_latest(&self, target: &Path) {
+        rime_raw(
+            [
+                os("--repo"),
+                os(self.repo()),
+                os("--password-file"),
+                os(self.p("pass")),
+                os("restore"),
+                os("latest"),
+                os("--target"),
+                os(target),
+            ],
+            &[],
+        )
+        .ok();
     }
     /// A backup; returns the metadata JSON.
     pub(crate) fn backup(&self, extra: &[&str]) -> Value {
@@ -91,6 +162,12 @@ fn whole_second_mtimes(root: &Path) {
         let m = std::fs::symlink_metadata(&p).unwrap();
         set_mtime(&p, m.mtime(), 0);
     }
+}
+
+/// The backup level in the metadata that `--metadata-out -` printed as stdout's last line.
+pub(crate) fn metadata_level(out: &Out) -> u64 {
+    let v: Value = serde_json::from_str(out.stdout.lines().last().unwrap()).unwrap();
+    v["curr_backup_level"].as_u64().unwrap()
 }
 
 /// Backups must not share a second (dates are second-granular).
@@ -174,22 +251,7 @@ fn agent_levels_restore_at_each_date_and_gnu_tar_reads_the_dump() {
         "{}",
         info.stdout
     );
-    let json = rime_raw(
-        [
-            "agent",
-            "--json",
-            "--action",
-            "info",
-            "--storage",
-            "local",
-            "--container",
-            &j.p("container").display().to_string(),
-            "--encrypt-pass-file",
-            &j.p("pass").display().to_string(),
-        ],
-        &[],
-    );
-    let v: Value = serde_json::from_str(&json.ok().stdout).unwrap();
+    let v = j.info_of_all_jobs();
     let levels: Vec<u64> = v
         .as_array()
         .unwrap()
@@ -203,57 +265,17 @@ fn agent_levels_restore_at_each_date_and_gnu_tar_reads_the_dump() {
         .iter()
         .all(|r| r["hostname"] == "host1"));
     // dump --format tar-incremental: real GNU tar rebuilds the tree, deletions included.
-    let repo = j.p("container/rime");
     let dump = j.p("dump");
-    rime_raw(
-        [
-            os("--repo"),
-            os(&repo),
-            os("--password-file"),
-            os(j.p("pass")),
-            os("dump"),
-            os("latest"),
-            os("--format"),
-            os("tar-incremental"),
-            os("--output-dir"),
-            os(&dump),
-        ],
-        &[],
-    )
-    .ok();
+    dump_tar_levels(&j.repo(), &j.p("pass"), &dump, &[]);
     let gt = j.p("gnutar");
     mkdir(&gt);
     for l in 0..3 {
-        let o = run_cmd(
-            "tar",
-            &[
-                OsStr::new("--extract"),
-                OsStr::new("--listed-incremental=/dev/null"),
-                OsStr::new("-f"),
-                dump.join(format!("level-{l}.tar")).as_os_str(),
-                OsStr::new("-C"),
-                gt.as_os_str(),
-            ],
-        );
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        gnu_tar_extract_level(&dump.join(format!("level-{l}.tar")), &gt);
     }
     compare_trees(&states[2], &gt);
     // Plain `rime restore` of a tar level replays its chain too.
     let plain = j.p("plain-restore");
-    rime_raw(
-        [
-            os("--repo"),
-            os(&repo),
-            os("--password-file"),
-            os(j.p("pass")),
-            os("restore"),
-            os("latest"),
-            os("--target"),
-            os(&plain),
-        ],
-        &[],
-    )
-    .ok();
+    j.rime_restore_latest(&plain);
     compare_trees(&states[2], &plain);
     assert!(!gt.join("gone.txt").exists() && !gt.join("dir/removed-later").exists());
 }
@@ -288,41 +310,18 @@ fn agent_level_rules_max_and_always_level() {
 fn agent_config_file_merges_with_command_line_precedence() {
     let j = Job::new();
     write(&j.src().join("f"), "data");
-    let ini = format!(
+    let cfg = j.write_job_file(
+        "job.ini",
         "[job]\naction = backup\nbackup_name = from-config\nmax_level = 1\nno_incremental = False\n\
-         overwrite = None\ncontainer = {}\nstorage = local\npath_to_backup = {}\n",
-        j.p("container").display(),
-        j.src().display()
+         overwrite = None\n",
     );
-    write(&j.p("job.ini"), ini);
     let pass = j.p("pass").display().to_string();
-    let cfg = j.p("job.ini").display().to_string();
-    let run = |extra: &[&str]| {
-        let mut a = vec!["agent", "--config", &cfg, "--encrypt-pass-file", &pass];
-        a.extend(extra);
-        rime_raw(&a, &[])
-    };
+    let run = |extra: &[&str]| j.run_config(&cfg, extra);
     run(&[]).ok();
     next_second();
     // The command line wins over the file.
     run(&["--backup-name", "from-cli", "--metadata-out", "-"]).ok();
-    let c = j.p("container").display().to_string();
-    let info = rime_raw(
-        [
-            "agent",
-            "--json",
-            "--action",
-            "info",
-            "--storage",
-            "local",
-            "--container",
-            &c,
-            "--encrypt-pass-file",
-            &pass,
-        ],
-        &[],
-    );
-    let v: Value = serde_json::from_str(&info.ok().stdout).unwrap();
+    let v = j.info_of_all_jobs();
     let names: Vec<&str> = v
         .as_array()
         .unwrap()
@@ -331,14 +330,10 @@ fn agent_config_file_merges_with_command_line_precedence() {
         .collect();
     assert_eq!(names, vec!["from-config", "from-cli"]);
     // max_level = 1 from the file applies: level 0, then 1, then 0.
-    let lv = |out: &Out| -> u64 {
-        let v: Value = serde_json::from_str(out.stdout.lines().last().unwrap()).unwrap();
-        v["curr_backup_level"].as_u64().unwrap()
-    };
     next_second();
-    assert_eq!(lv(run(&["--metadata-out", "-"]).ok()), 1);
+    assert_eq!(metadata_level(run(&["--metadata-out", "-"]).ok()), 1);
     next_second();
-    assert_eq!(lv(run(&["--metadata-out", "-"]).ok()), 0);
+    assert_eq!(metadata_level(run(&["--metadata-out", "-"]).ok()), 0);
     // A key that is no agent option is refused by name, not ignored.
     write(&j.p("bad.ini"), "[default]\nproxy = http://proxy:3128\n");
     let bad = j.p("bad.ini").display().to_string();
@@ -353,12 +348,7 @@ fn agent_config_file_merges_with_command_line_precedence() {
         j.p("third").display()
     );
     write(&j.p("multi.ini"), ini2);
-    let cfg2 = j.p("multi.ini").display().to_string();
-    rime_raw(
-        ["agent", "--config", &cfg2, "--encrypt-pass-file", &pass],
-        &[],
-    )
-    .ok();
+    j.run_config(&j.p("multi.ini"), &[]).ok();
     assert!(j.p("other/rime/config").exists());
     assert!(
         j.p("third/rime/config").exists(),
@@ -659,40 +649,17 @@ fn agent_dereference_symlink_soft_hard_all() {
 fn agent_config_takes_freezer_key_names_and_cli_refuses_by_name() {
     let j = Job::new();
     write(&j.src().join("f"), "data");
-    let base = format!(
-        "[action]\naction = backup\nbackup_name = ui\ncontainer = {}\nstorage = local\npath_to_backup = {}\n",
-        j.p("container").display(),
-        j.src().display()
+    let base = "[action]\naction = backup\nbackup_name = ui\n";
+    let ui = j.write_job_file(
+        "ui.ini",
+        &format!(
+            "{base}engine_name = rime\nrestore_from_host = host2\nlvm_snapperm = ro\n\
+             insecure = False\nbackup_media = fs\nproxy =\nsync = True\nno_incremental = None\n\
+             timeout = 120\n"
+        ),
     );
-    let ini = format!(
-        "{base}engine_name = rime\nrestore_from_host = host2\nlvm_snapperm = ro\ninsecure = False\n\
-         backup_media = fs\nproxy =\nsync = True\nno_incremental = None\ntimeout = 120\n"
-    );
-    write(&j.p("ui.ini"), ini);
-    let pass = j.p("pass").display().to_string();
-    let cfg = j.p("ui.ini").display().to_string();
-    rime_raw(
-        ["agent", "--config", &cfg, "--encrypt-pass-file", &pass],
-        &[],
-    )
-    .ok();
-    let c = j.p("container").display().to_string();
-    let info = rime_raw(
-        [
-            "agent",
-            "--json",
-            "--action",
-            "info",
-            "--storage",
-            "local",
-            "--container",
-            &c,
-            "--encrypt-pass-file",
-            &pass,
-        ],
-        &[],
-    );
-    let v: Value = serde_json::from_str(&info.ok().stdout).unwrap();
+    j.run_config(&ui, &[]).ok();
+    let v = j.info_of_all_jobs();
     let row = &v.as_array().unwrap()[0];
     assert_eq!(row["hostname"], "host2", "restore_from_host is hostname");
     assert_eq!(row["kind"], "files", "engine_name = rime is --engine rime");
@@ -711,13 +678,8 @@ fn agent_config_takes_freezer_key_names_and_cli_refuses_by_name() {
             vec!["proxy", "not supported by rime"],
         ),
     ] {
-        write(&j.p("bad.ini"), format!("{base}{extra}"));
-        let bad = j.p("bad.ini").display().to_string();
-        rime_raw(
-            ["agent", "--config", &bad, "--encrypt-pass-file", &pass],
-            &[],
-        )
-        .error_names(&needles);
+        let bad = j.write_job_file("bad.ini", &format!("{base}{extra}"));
+        j.run_config(&bad, &[]).error_names(&needles);
     }
     // Command line: Freezer's deprecated --restore-from-host restores another host's backups.
     let src = j.src().display().to_string();
@@ -796,21 +758,7 @@ fn agent_rime_engine_dereference_and_log_level_all() {
     .ok();
     assert!(std::fs::read_to_string(&log).unwrap().contains("INFO"));
     let t = j.p("restored");
-    let ts = t.display().to_string();
-    rime_raw(
-        [
-            "restore",
-            "--repo",
-            &j.p("container/rime").display().to_string(),
-            "--password-file",
-            &j.p("pass").display().to_string(),
-            "latest",
-            "--target",
-            &ts,
-        ],
-        &[],
-    )
-    .ok();
+    j.rime_restore_latest(&t);
     let restored = walk(&t)
         .into_iter()
         .find(|p| p.ends_with("file-link"))
@@ -857,37 +805,11 @@ fn agent_tar_engine_backs_up_a_single_file() {
     );
     // GNU tar reads the levels.
     let dump = j.p("dump");
-    rime_raw(
-        [
-            os("--repo"),
-            os(j.p("container/rime")),
-            os("--password-file"),
-            os(j.p("pass")),
-            os("dump"),
-            os("latest"),
-            os("--format"),
-            os("tar-incremental"),
-            os("--output-dir"),
-            os(&dump),
-        ],
-        &[],
-    )
-    .ok();
+    dump_tar_levels(&j.repo(), &j.p("pass"), &dump, &[]);
     let gt = j.p("gnutar");
     write(&gt.join("keep-me"), "mine\n");
     for l in 0..2 {
-        let o = run_cmd(
-            "tar",
-            &[
-                OsStr::new("--extract"),
-                OsStr::new("--listed-incremental=/dev/null"),
-                OsStr::new("-f"),
-                dump.join(format!("level-{l}.tar")).as_os_str(),
-                OsStr::new("-C"),
-                gt.as_os_str(),
-            ],
-        );
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        gnu_tar_extract_level(&dump.join(format!("level-{l}.tar")), &gt);
     }
     assert_eq!(
         std::fs::read_to_string(gt.join("db.dump")).unwrap(),
@@ -1001,32 +923,19 @@ fn agent_restores_rime_engine_snapshots() {
 fn agent_no_prefix_negates_boolean_options_from_the_config_file() {
     let j = Job::new();
     write(&j.src().join("f"), "data");
-    let ini = format!(
-        "[job]\noverwrite = True\nno_incremental = True\ncontainer = {}\nstorage = local\n\
-         path_to_backup = {}\nbackup_name = neg\nhostname = host1\n",
-        j.p("container").display(),
-        j.src().display()
+    let cfg = j.write_job_file(
+        "job.ini",
+        "[job]\noverwrite = True\nno_incremental = True\nbackup_name = neg\nhostname = host1\n",
     );
-    write(&j.p("job.ini"), ini);
-    let pass = j.p("pass").display().to_string();
-    let cfg = j.p("job.ini").display().to_string();
-    let run = |extra: &[&str]| {
-        let mut a = vec!["agent", "--config", &cfg, "--encrypt-pass-file", &pass];
-        a.extend(extra);
-        rime_raw(&a, &[])
-    };
-    let level = |out: &Out| -> u64 {
-        let v: Value = serde_json::from_str(out.stdout.lines().last().unwrap()).unwrap();
-        v["curr_backup_level"].as_u64().unwrap()
-    };
-    assert_eq!(level(run(&["--metadata-out", "-"]).ok()), 0);
+    let run = |extra: &[&str]| j.run_config(&cfg, extra);
+    assert_eq!(metadata_level(run(&["--metadata-out", "-"]).ok()), 0);
     next_second();
     write(&j.src().join("g"), "more");
     // no_incremental = True from the file: level 0 again; negated on the command line: 1.
-    assert_eq!(level(run(&["--metadata-out", "-"]).ok()), 0);
+    assert_eq!(metadata_level(run(&["--metadata-out", "-"]).ok()), 0);
     next_second();
     assert_eq!(
-        level(run(&["--nono-incremental", "--metadata-out", "-"]).ok()),
+        metadata_level(run(&["--nono-incremental", "--metadata-out", "-"]).ok()),
         1
     );
     let busy = j.p("busy");

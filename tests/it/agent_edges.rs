@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-use crate::agent::{local_date, next_second, Job};
+use crate::agent::{local_date, metadata_level, next_second, Job};
 use crate::util::*;
 
 fn read(p: &Path) -> String {
@@ -91,28 +91,17 @@ fn agent_tar_backup_with_an_unreadable_file_exits_3() {
     let log = j.p("logs/agent.log");
     mkdir(&container);
     mkdir(log.parent().unwrap());
-    let args = [
-        os("agent"),
-        os("--storage"),
-        os("local"),
-        os("--container"),
-        os(&container),
-        os("-N"),
-        os("job"),
-        os("--hostname"),
-        os("host1"),
-        os("--encrypt-pass-file"),
-        os(j.p("pass")),
-        os("--path-to-backup"),
-        os(j.src()),
-        os("--metadata-out"),
-        os("-"),
-        os("--log-file"),
-        os(&log),
-        os("--log-level"),
-        os("warning"),
-        os("-q"),
-    ];
+    let args = j.args(&[
+        "--path-to-backup",
+        &j.src().display().to_string(),
+        "--metadata-out",
+        "-",
+        "--log-file",
+        &log.display().to_string(),
+        "--log-level",
+        "warning",
+        "-q",
+    ]);
     let mut cmd = if is_root() {
         // root reads mode 000 files: run as nobody, who can reach the job's files.
         chmod(j.p("").as_path(), 0o755);
@@ -188,27 +177,14 @@ fn agent_restore_dates_in_utc_with_offsets_and_local() {
     let ny = [("TZ", std::ffi::OsStr::new("America/New_York"))];
     for (i, date) in [b_utc.clone(), b_plus2].iter().enumerate() {
         let t = j.p(&format!("b{i}"));
-        let mut args: Vec<String> = ["agent", "--storage", "local", "--container"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        args.push(j.p("container").display().to_string());
-        for a in [
-            "-N",
-            "job",
-            "--hostname",
-            "host1",
-            "--encrypt-pass-file",
-            &j.p("pass").display().to_string(),
+        let args = j.args(&[
             "--action",
             "restore",
             "--restore-abs-path",
             &t.display().to_string(),
             "--restore-from-date",
             date,
-        ] {
-            args.push(a.to_string());
-        }
+        ]);
         rime_raw(&args, &ny).ok();
         assert_eq!(
             read(&t.join("f")),
@@ -275,25 +251,15 @@ fn agent_config_file_colons_booleans_debug_and_abbreviations() {
         log.display()
     );
     write(&j.p("job.ini"), ini);
-    let pass = j.p("pass").display().to_string();
-    let cfg = j.p("job.ini").display().to_string();
-    let run = |extra: &[&str]| {
-        let mut a = vec!["agent", "--config", &cfg, "--encrypt-pass-file", &pass];
-        a.extend(extra);
-        rime_raw(&a, &[])
-    };
-    let level = |out: &Out| -> u64 {
-        let v: Value = serde_json::from_str(out.stdout.lines().last().unwrap()).unwrap();
-        v["curr_backup_level"].as_u64().unwrap()
-    };
-    assert_eq!(level(run(&["--metadata-out", "-"]).ok()), 0);
+    let run = |extra: &[&str]| j.run_config(&j.p("job.ini"), extra);
+    assert_eq!(metadata_level(run(&["--metadata-out", "-"]).ok()), 0);
     assert!(j.p("container/rime/config").exists(), "dry_run = False wrote");
     next_second();
     write(&j.src().join("g"), "more\n");
     // no_incremental = yes: a level 0 again; `--nono-incr` (an abbreviation) takes it back.
-    assert_eq!(level(run(&["--metadata-out", "-"]).ok()), 0);
+    assert_eq!(metadata_level(run(&["--metadata-out", "-"]).ok()), 0);
     next_second();
-    assert_eq!(level(run(&["--nono-incr", "--metadata-out", "-"]).ok()), 1);
+    assert_eq!(metadata_level(run(&["--nono-incr", "--metadata-out", "-"]).ok()), 1);
     assert!(read(&log).contains(" DEBUG "), "debug = True logs at debug level");
     // overwrite = off: a restore into a non-empty directory is refused; `--overw` allows it.
     let busy = j.p("busy");
@@ -398,42 +364,13 @@ fn agent_compression_reaches_the_dumped_levels() {
     write(&j.src().join("g"), "level 1\n");
     j.backup(&["--compression", "xz"]);
     let dump = j.p("dump");
-    let repo = j.p("container/rime");
-    let pass = j.p("pass");
-    rime_raw(
-        [
-            os("--repo"),
-            os(&repo),
-            os("--password-file"),
-            os(&pass),
-            os("dump"),
-            os("latest"),
-            os("--format"),
-            os("tar-incremental"),
-            os("--compressed"),
-            os("--output-dir"),
-            os(&dump),
-        ],
-        &[],
-    )
-    .ok();
+    dump_tar_levels(&j.repo(), &j.p("pass"), &dump, &["--compressed"]);
     let out = j.p("gnutar");
     mkdir(&out);
     for (name, magic) in [("level-0.tar.bz2", &b"BZh"[..]), ("level-1.tar.xz", b"\xfd7zXZ")] {
         let p = dump.join(name);
         assert!(std::fs::read(&p).unwrap().starts_with(magic), "{name}");
-        let o = run_cmd(
-            "tar",
-            &[
-                os("--extract").as_os_str(),
-                os("--listed-incremental=/dev/null").as_os_str(),
-                os("-f").as_os_str(),
-                p.as_os_str(),
-                os("-C").as_os_str(),
-                out.as_os_str(),
-            ],
-        );
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        gnu_tar_extract_level(&p, &out);
     }
     assert_eq!(read(&out.join("f")), "level 0\n");
     assert_eq!(read(&out.join("g")), "level 1\n");

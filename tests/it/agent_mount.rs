@@ -66,34 +66,8 @@ fn agent_restore_overwrite_in_place_keeps_a_mounted_file_system() {
 
     // GNU tar extracting the level written out by `rime dump`, onto the live tree.
     let dump = tmp.path().join("dump");
-    rime_raw(
-        [
-            os("--repo"),
-            os(container.join("rime")),
-            os("--password-file"),
-            os(&pass),
-            os("dump"),
-            os("latest"),
-            os("--format"),
-            os("tar-incremental"),
-            os("--output-dir"),
-            os(&dump),
-        ],
-        &[],
-    )
-    .ok();
-    let o = run_cmd(
-        "tar",
-        &[
-            OsStr::new("--extract"),
-            OsStr::new("--listed-incremental=/dev/null"),
-            OsStr::new("-f"),
-            dump.join("level-0.tar").as_os_str(),
-            OsStr::new("-C"),
-            src.as_os_str(),
-        ],
-    );
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    dump_tar_levels(&container.join("rime"), &pass, &dump, &[]);
+    gnu_tar_extract_level(&dump.join("level-0.tar"), &src);
     assert_eq!(
         std::fs::read_to_string(&precious).unwrap(),
         "never backed up\n"

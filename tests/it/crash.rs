@@ -75,11 +75,7 @@ fn verify(r: &Repo, saved: &BTreeMap<String, PathBuf>, round: u64) {
         "check after kill (round {round}):\n{}",
         c.stderr
     );
-    let existing: Vec<String> = r
-        .snapshots()
-        .iter()
-        .map(|s| s["id"].as_str().unwrap().to_string())
-        .collect();
+    let existing = r.snapshot_ids();
     for (id, copy) in saved {
         assert!(
             existing.contains(id),
@@ -137,21 +133,10 @@ fn sigkill_during_backup_and_prune_loses_nothing_reported_saved() {
         if round % 3 == 0 {
             let out = r.run(&["forget", "--keep-last", "3", "--json"]);
             out.ok();
-            let kept: Vec<String> = r
-                .snapshots()
-                .iter()
-                .map(|s| s["id"].as_str().unwrap().to_string())
-                .collect();
+            let kept = r.snapshot_ids();
             saved.retain(|id, _| kept.contains(id));
             let at = Duration::from_micros(rng.next() % (incr.as_micros() as u64 + 1));
-            let prune = [
-                os("prune"),
-                os("--grace-minutes"),
-                os("0"),
-                os("--max-unused"),
-                os("0%"),
-            ];
-            let prune: Vec<&std::ffi::OsStr> = prune.iter().map(|a| a.as_os_str()).collect();
+            let prune = PRUNE_ALL_UNUSED_NOW.map(std::ffi::OsStr::new);
             if !run_or_kill(&r, &prune, at) {
                 kills += 1;
             }

@@ -34,18 +34,11 @@ fn reset(r: &Repo, state: &Path) {
     cp_a(state, &r.path);
 }
 
-fn ids(r: &Repo) -> Vec<String> {
-    r.snapshots()
-        .iter()
-        .map(|s| s["id"].as_str().unwrap().to_string())
-        .collect()
-}
-
 /// `check` passes and every snapshot in `saved` is still there and restores exactly.
 fn verify(r: &Repo, saved: &BTreeMap<String, PathBuf>, what: &str) {
     let c = r.run(&["check"]);
     assert!(c.success(), "check after {what}:\n{}", c.stderr);
-    let existing = ids(r);
+    let existing = r.snapshot_ids();
     for (id, copy) in saved {
         assert!(existing.contains(id), "snapshot {id} vanished after {what}");
         let t = r.fresh("verify");
@@ -150,19 +143,12 @@ fn backup_and_prune_killed_or_failing_at_every_write_lose_nothing() {
     // in a second run, deletes.
     reset(&r, &state);
     keep(&r, &mut saved, 2);
-    let oldest = ids(&r)[0].clone();
+    let oldest = r.snapshot_ids()[0].clone();
     r.run(&["forget", "--keep-last", "2"]).ok();
     saved.remove(&oldest);
     assert_eq!(saved.len(), 2);
     files(&src, 3);
-    let prune = [
-        os("prune"),
-        os("--grace-minutes"),
-        os("0"),
-        os("--max-unused"),
-        os("0%"),
-    ];
-    let prune: Vec<&OsStr> = prune.iter().map(|a| a.as_os_str()).collect();
+    let prune = PRUNE_ALL_UNUSED_NOW.map(OsStr::new);
     let state1 = r.tmp.path().join("state-prune1");
     cp_a(&r.path, &state1);
     let p1_kill = every_write(&r, &state1, &prune, &saved, &src, KILL);
@@ -214,7 +200,7 @@ fn full_disk_during_prune_and_backup_loses_nothing() {
         cp_a(&src, &copy);
         saved.insert(id, copy);
     }
-    let oldest = ids(&r)[0].clone();
+    let oldest = r.snapshot_ids()[0].clone();
     r.run(&["forget", "--keep-last", "2"]).ok();
     saved.remove(&oldest);
 

@@ -13,6 +13,7 @@
 //! Swift storage does: the stream in `segments/00000000...` pieces of a fixed size, then `data`
 //! as a 0-byte Dynamic Large Object manifest (`X-Object-Manifest`) uploaded last.
 
+use std::ffi::{OsStr, OsString};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -260,6 +261,49 @@ impl Fixture {
         }
     }
 
+    /// `rime agent` on the local container with `pass` as `--encrypt-pass-file`, then `extra`.
+    pub fn agent_with_pass(&self, pass: &Path, extra: &[&str]) -> Out {
+        let mut args = vec![
+            os("agent"),
+            os("--storage"),
+            os("local"),
+            os("--container"),
+            os(&self.container),
+            os("--encrypt-pass-file"),
+            os(pass),
+        ];
+        args.extend(extra.iter().map(os));
+        rime_raw(args, &[])
+    }
+
+    /// `rime agent` on the local container with the fixture's key, then `extra`.
+    pub fn agent(&self, extra: &[&str]) -> Out {
+        self.agent_with_pass(&self.key, extra)
+    }
+
+    /// [`Fixture::agent`] as the job that made the backups: its host and backup name.
+    pub fn agent_as_its_job(&self, extra: &[&str]) -> Out {
+        let mut args = vec!["--hostname", self.spec.host, "--backup-name", self.spec.name];
+        args.extend(extra);
+        self.agent(&args)
+    }
+
+    /// The arguments of `rime import-freezer --json --from <from>` into `repo`, with
+    /// `--pass-file` and the fixture's key when its backups are encrypted.
+    pub fn import_args(&self, repo: &Repo, from: impl AsRef<OsStr>) -> Vec<OsString> {
+        let mut args = repo.args(&[
+            os("import-freezer"),
+            os("--json"),
+            os("--from"),
+            os(from),
+        ]);
+        if self.spec.encrypt.is_some() {
+            args.push(os("--pass-file"));
+            args.push(os(&self.key));
+        }
+        args
+    }
+
     pub fn hn(&self) -> String {
         format!("{}_{}", self.spec.host, self.spec.name)
     }
@@ -279,28 +323,7 @@ impl Fixture {
     /// Upload the container to Swift as Freezer's Swift storage lays it out, with segments of
     /// `segment` bytes. `env` holds ST_AUTH, ST_USER, ST_KEY (v1 auth).
     pub fn upload_swift(&self, env: &[(String, String)], container: &str, segment: usize) {
-        let get = |k: &str| env.iter().find(|(n, _)| n == k).unwrap().1.clone();
-        let out = Command::new("curl")
-            .args(["-sS", "-f", "-D", "-", "-o", "/dev/null"])
-            .arg("-H")
-            .arg(format!("X-Auth-User: {}", get("ST_USER")))
-            .arg("-H")
-            .arg(format!("X-Auth-Key: {}", get("ST_KEY")))
-            .arg(get("ST_AUTH"))
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "swift auth failed");
-        let head = String::from_utf8_lossy(&out.stdout).to_string();
-        let header = |name: &str| {
-            head.lines()
-                .find_map(|l| {
-                    let (k, v) = l.split_once(':')?;
-                    (k.eq_ignore_ascii_case(name)).then(|| v.trim().to_string())
-                })
-                .unwrap_or_else(|| panic!("no {name} in {head}"))
-        };
-        let url = header("X-Storage-Url");
-        let token = header("X-Auth-Token");
+        let (url, token) = swift_v1_auth(env);
         let put = |obj: &str, body: &[u8], extra: &[String]| {
             let tmpf = self.tmp.path().join("upload.part");
             std::fs::write(&tmpf, body).unwrap();
@@ -349,4 +372,30 @@ impl Fixture {
             put(&format!("metadata/tar/{rel}/metadata"), &meta, &[]);
         }
     }
+}
+
+/// Swift v1 authentication (curl, as Freezer's tests talk to Swift directly) with the ST_AUTH,
+/// ST_USER and ST_KEY of `env`: the storage URL and the token.
+pub fn swift_v1_auth(env: &[(String, String)]) -> (String, String) {
+    let get = |k: &str| env.iter().find(|(n, _)| n == k).unwrap().1.clone();
+    let out = Command::new("curl")
+        .args(["-sS", "-f", "-D", "-", "-o", "/dev/null"])
+        .arg("-H")
+        .arg(format!("X-Auth-User: {}", get("ST_USER")))
+        .arg("-H")
+        .arg(format!("X-Auth-Key: {}", get("ST_KEY")))
+        .arg(get("ST_AUTH"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "swift auth failed");
+    let head = String::from_utf8_lossy(&out.stdout).to_string();
+    let header = |name: &str| {
+        head.lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                (k.eq_ignore_ascii_case(name)).then(|| v.trim().to_string())
+            })
+            .unwrap_or_else(|| panic!("no {name} in {head}"))
+    };
+    (header("X-Storage-Url"), header("X-Auth-Token"))
 }

@@ -11,20 +11,7 @@ fn freezer_host_with_underscore_is_found_by_info_and_import() {
     spec.host = "web_01";
     spec.name = "etc";
     let f = Fixture::build(spec);
-    let container = f.container.to_str().unwrap();
-    let agent = |extra: &[&str]| {
-        let mut args = vec![
-            "agent",
-            "--storage",
-            "local",
-            "--container",
-            container,
-            "--encrypt-pass-file",
-            f.key.to_str().unwrap(),
-        ];
-        args.extend(extra);
-        rime_raw(&args, &[])
-    };
+    let agent = |extra: &[&str]| f.agent(extra);
     // No rime repository in the container: Freezer's backups are all there is.
     let o = agent(&[
         "--action",
@@ -74,20 +61,8 @@ fn freezer_host_with_underscore_is_found_by_info_and_import() {
     // import-freezer --host web_01: listed, and imported under host web_01, name etc.
     let repo = Repo::new();
     let import = |extra: &[&str]| {
-        let mut args = vec![
-            os("--repo"),
-            os(&repo.path),
-            os("--password-file"),
-            os(&repo.pw_file),
-            os("import-freezer"),
-            os("--json"),
-            os("--from"),
-            os(container),
-            os("--pass-file"),
-            os(&f.key),
-            os("--host"),
-            os("web_01"),
-        ];
+        let mut args = f.import_args(&repo, &f.container);
+        args.extend([os("--host"), os("web_01")]);
         args.extend(extra.iter().map(os));
         rime_raw(args, &[])
     };

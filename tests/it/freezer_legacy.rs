@@ -10,6 +10,7 @@ use std::path::Path;
 use rime_engine::freezer::legacy::{self, Container, LocalContainer};
 use rime_engine::ErrorKind;
 
+use crate::agent::local_date;
 use crate::freezer_fixture::*;
 use crate::util::*;
 
@@ -269,20 +270,7 @@ fn freezer_corrupted_or_truncated_data_names_the_object() {
 /// import again (nothing new).
 fn import_and_check(from: &str, f: &Fixture, env: &[(&str, &std::ffi::OsStr)], extra: &[&str]) {
     let repo = Repo::new();
-    let mut args = vec![
-        os("--repo"),
-        os(&repo.path),
-        os("--password-file"),
-        os(&repo.pw_file),
-        os("import-freezer"),
-        os("--json"),
-        os("--from"),
-        os(from),
-    ];
-    if f.spec.encrypt.is_some() {
-        args.push(os("--pass-file"));
-        args.push(os(&f.key));
-    }
+    let mut args = f.import_args(&repo, from);
     args.extend(extra.iter().map(os));
     let out = rime_raw(args.clone(), env);
     out.ok();
@@ -467,35 +455,17 @@ fn freezer_on_swift_missing_or_short_segment_is_named() {
     let all = legacy::list(c.as_ref()).unwrap();
     let seg = |i: usize| all[i].data[1].path.clone();
     let curl = |method: &str, obj: &str, body: Option<&[u8]>| {
-        let get = |k: &str| env.iter().find(|(n, _)| n == k).unwrap().1.clone();
-        let out = std::process::Command::new("curl")
-            .args(["-sS", "-f", "-D", "-", "-o", "/dev/null"])
-            .arg("-H")
-            .arg(format!("X-Auth-User: {}", get("ST_USER")))
-            .arg("-H")
-            .arg(format!("X-Auth-Key: {}", get("ST_KEY")))
-            .arg(get("ST_AUTH"))
-            .output()
-            .unwrap();
-        let head = String::from_utf8_lossy(&out.stdout).to_string();
-        let h = |n: &str| {
-            head.lines()
-                .find_map(|l| {
-                    let (k, v) = l.split_once(':')?;
-                    k.eq_ignore_ascii_case(n).then(|| v.trim().to_string())
-                })
-                .unwrap()
-        };
+        let (url, token) = swift_v1_auth(&env);
         let tmp = f.tmp.path().join("body");
         std::fs::write(&tmp, body.unwrap_or_default()).unwrap();
         let mut cmd = std::process::Command::new("curl");
         cmd.args(["-sS", "-f", "-X", method, "-H"])
-            .arg(format!("X-Auth-Token: {}", h("X-Auth-Token")));
+            .arg(format!("X-Auth-Token: {token}"));
         if body.is_some() {
             cmd.arg("--data-binary").arg(format!("@{}", tmp.display()));
         }
         let st = cmd
-            .arg(format!("{}/{name}/{obj}", h("X-Storage-Url")))
+            .arg(format!("{url}/{name}/{obj}"))
             .status()
             .unwrap();
         assert!(st.success(), "{method} {obj}");
@@ -605,35 +575,8 @@ fn freezer_on_swift_segment_damaged_at_rest_is_named_by_its_md5() {
 /// them, the newest backup at or before the date wins, whoever wrote it.
 #[test]
 fn agent_info_and_restore_see_freezer_backups_beside_its_own() {
-    use chrono::TimeZone;
     let f = Fixture::build(Spec::new("gzip", Some(Kdf::Sha256)));
-    let date = |secs: i64| {
-        chrono::Local
-            .timestamp_opt(secs, 0)
-            .unwrap()
-            .format("%Y-%m-%dT%H:%M:%S")
-            .to_string()
-    };
-    let agent = |extra: &[&str]| {
-        let mut args: Vec<String> = [
-            "agent",
-            "--storage",
-            "local",
-            "--container",
-            f.container.to_str().unwrap(),
-            "--hostname",
-            f.spec.host,
-            "--backup-name",
-            f.spec.name,
-            "--encrypt-pass-file",
-            f.key.to_str().unwrap(),
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        args.extend(extra.iter().map(|s| s.to_string()));
-        rime_raw(&args, &[])
-    };
+    let agent = |extra: &[&str]| f.agent_as_its_job(extra);
     let levels = |o: &Out| -> Vec<(String, u64)> {
         o.json()
             .as_array()
@@ -690,7 +633,7 @@ fn agent_info_and_restore_see_freezer_backups_beside_its_own() {
         "--restore-abs-path",
         then.to_str().unwrap(),
         "--restore-from-date",
-        &date(f.made[1].ts + 10),
+        &local_date(f.made[1].ts + 10),
     ])
     .ok();
     compare_trees(&f.made[1].state, &then);
@@ -701,36 +644,21 @@ fn agent_info_and_restore_see_freezer_backups_beside_its_own() {
 /// and a container that cannot be listed by its listing error, not "no repository".
 #[test]
 fn agent_restore_without_repository_reports_the_freezer_side_error() {
-    use chrono::TimeZone;
     let f = Fixture::build(Spec::new("gzip", Some(Kdf::Sha256)));
     let target = f.tmp.path().join("never");
     let agent = |extra: &[&str]| {
-        let mut args: Vec<String> = [
-            "agent",
+        let mut args = vec![
             "--action",
             "restore",
-            "--storage",
-            "local",
-            "--container",
-            f.container.to_str().unwrap(),
             "--hostname",
             f.spec.host,
-            "--encrypt-pass-file",
-            f.key.to_str().unwrap(),
             "--restore-abs-path",
             target.to_str().unwrap(),
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        args.extend(extra.iter().map(|s| s.to_string()));
-        rime_raw(&args, &[])
+        ];
+        args.extend(extra);
+        f.agent(&args)
     };
-    let before = chrono::Local
-        .timestamp_opt(T0 - 3600, 0)
-        .unwrap()
-        .format("%Y-%m-%dT%H:%M:%S")
-        .to_string();
+    let before = local_date(T0 - 3600);
     let o = agent(&["-N", f.spec.name, "--restore-from-date", &before]);
     o.error_names(&["at or before", "the first one is from"]);
     assert!(!o.stderr.contains("rime init"), "{}", o.stderr);
@@ -757,27 +685,20 @@ fn agent_dry_run_restore_of_freezer_backups_checks_the_chain() {
     let target = f.tmp.path().join("never");
     let wrong = f.tmp.path().join("wrong-pass");
     write(&wrong, b"not it\n");
-    let agent = |pass: &std::path::Path| {
-        rime_raw(
-            [
-                "agent",
+    let agent = |pass: &Path| {
+        f.agent_with_pass(
+            pass,
+            &[
                 "--action",
                 "restore",
                 "--dry-run",
-                "--storage",
-                "local",
-                "--container",
-                f.container.to_str().unwrap(),
                 "--hostname",
                 f.spec.host,
                 "-N",
                 f.spec.name,
-                "--encrypt-pass-file",
-                pass.to_str().unwrap(),
                 "--restore-abs-path",
                 target.to_str().unwrap(),
             ],
-            &[],
         )
     };
     let o = agent(&f.key);
@@ -796,26 +717,7 @@ fn agent_dry_run_restore_of_freezer_backups_checks_the_chain() {
 #[test]
 fn agent_admin_names_the_freezer_backups_it_leaves() {
     let f = Fixture::build(Spec::new("gzip", Some(Kdf::Sha256)));
-    let agent = |extra: &[&str]| {
-        let mut args: Vec<String> = [
-            "agent",
-            "--storage",
-            "local",
-            "--container",
-            f.container.to_str().unwrap(),
-            "--hostname",
-            f.spec.host,
-            "--backup-name",
-            f.spec.name,
-            "--encrypt-pass-file",
-            f.key.to_str().unwrap(),
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        args.extend(extra.iter().map(|s| s.to_string()));
-        rime_raw(&args, &[])
-    };
+    let agent = |extra: &[&str]| f.agent_as_its_job(extra);
     let src = f.tmp.path().join("rime-src");
     mkdir(&src);
     write_random_file(&src.join("f"), 3, 10_000);

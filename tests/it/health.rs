@@ -10,13 +10,6 @@ use serde_json::Value;
 
 use crate::util::*;
 
-fn ids(r: &Repo) -> Vec<String> {
-    r.snapshots()
-        .iter()
-        .map(|s| s["id"].as_str().unwrap().to_string())
-        .collect()
-}
-
 fn pack_bytes(r: &Repo) -> u64 {
     r.packs()
         .iter()
@@ -82,12 +75,12 @@ fn forget_dry_run_lists_reasons_then_removes_only_snapshot_files() {
     );
     assert_eq!(verdicts[&a3], (true, serde_json::json!(["last snapshot"])));
     assert_eq!(verdicts[&b1], (true, serde_json::json!(["last snapshot"])));
-    assert_eq!(ids(&r).len(), 4, "dry run removes nothing");
+    assert_eq!(r.snapshot_ids().len(), 4, "dry run removes nothing");
 
     let out = r.run(&["forget", "--keep-last", "1", "--keep-tag", "keep"]);
     out.ok();
     assert!(out.stdout.contains("removed 1 snapshot"), "{}", out.stdout);
-    let mut left = ids(&r);
+    let mut left = r.snapshot_ids();
     left.sort();
     let mut want = vec![a1, a3, b1];
     want.sort();
@@ -100,7 +93,7 @@ fn forget_dry_run_lists_reasons_then_removes_only_snapshot_files() {
         .error_names(&["3x"]);
     // Freezer: nothing is older than a day.
     r.run(&["forget", "--remove-older-than", "1"]).ok();
-    assert_eq!(ids(&r).len(), 3);
+    assert_eq!(r.snapshot_ids().len(), 3);
 }
 
 #[test]
@@ -129,7 +122,7 @@ fn prune_marks_then_deletes_and_repacks_keeping_every_snapshot_exact() {
     // Emptying a group needs saying so.
     r.run(&["forget", "--keep-last", "0", "-N", "other"])
         .error_names(&["refusing to remove every snapshot"]);
-    assert!(ids(&r).contains(&x), "removed although refused");
+    assert!(r.snapshot_ids().contains(&x), "removed although refused");
     r.run(&[
         "forget",
         "--keep-last",
@@ -139,7 +132,7 @@ fn prune_marks_then_deletes_and_repacks_keeping_every_snapshot_exact() {
         "--unsafe-allow-remove-all",
     ])
     .ok();
-    assert!(!ids(&r).contains(&first) && !ids(&r).contains(&x));
+    assert!(!r.snapshot_ids().contains(&first) && !r.snapshot_ids().contains(&x));
     let before = pack_bytes(&r);
 
     let dry = r.run(&["prune", "--dry-run", "--json"]);
@@ -257,7 +250,7 @@ fn two_concurrent_backups_both_succeed_and_killed_backup_lock_is_stale() {
         let o = c.wait_with_output().unwrap();
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     }
-    assert_eq!(ids(&r).len(), 2);
+    assert_eq!(r.snapshot_ids().len(), 2);
     for (p, n) in [(&a, "a"), (&b, "b")] {
         let t = r.fresh(&format!("r{n}"));
         let snap = r.snapshots().into_iter().find(|s| s["name"] == n).unwrap();
@@ -404,8 +397,8 @@ fn repair_rebuilds_a_lost_index_and_forgets_broken_snapshots_after_naming_losses
         "{}",
         o.stderr
     );
-    assert!(!ids(&r).contains(&second));
-    assert_eq!(ids(&r).len(), 1);
+    assert!(!r.snapshot_ids().contains(&second));
+    assert_eq!(r.snapshot_ids().len(), 1);
     r.run(&["check", "--read-data"]).ok();
 }
 
@@ -518,7 +511,7 @@ fn backup_time_option_and_a_clock_that_jumps_back() {
     compare_trees(&by_time[3].2, &t);
     // Keep the newest of each of the last 2 days that have a snapshot: 2099-01-01, 2026-01-06.
     r.run(&["forget", "--keep-daily", "2"]).ok();
-    let left = ids(&r);
+    let left = r.snapshot_ids();
     assert_eq!(left, [by_time[2].1.clone(), by_time[3].1.clone()]);
     for _ in 0..2 {
         r.run(&["prune", "--grace-minutes", "0"]).ok();
@@ -724,7 +717,7 @@ fn repair_salvage_keeps_everything_still_stored_and_marks_damaged_files() {
         "{}",
         o.stdout
     );
-    assert_eq!(ids(&r), vec![first.clone(), second.clone()]);
+    assert_eq!(r.snapshot_ids(), vec![first.clone(), second.clone()]);
 
     // Restoring the broken snapshot restores everything else and fails naming the rest:
     // nothing is left under a real name with wrong content.
@@ -772,7 +765,7 @@ fn repair_salvage_keeps_everything_still_stored_and_marks_damaged_files() {
         changes.iter().any(|c| c.starts_with("/src/mixed: ")),
         "{changes:?}"
     );
-    assert_eq!(ids(&r), vec![first.clone(), new.clone()]);
+    assert_eq!(r.snapshot_ids(), vec![first.clone(), new.clone()]);
     let snap = &r.snapshots()[1];
     assert_eq!(
         snap["time"], time_before,
@@ -876,7 +869,7 @@ fn a_lost_directory_tree_is_named_by_restore_and_emptied_by_salvage() {
         "{}",
         o.stdout
     );
-    let left = ids(&r);
+    let left = r.snapshot_ids();
     assert_eq!(
         left.len(),
         1,
@@ -909,7 +902,7 @@ fn an_unreadable_prune_record_is_reported_and_cleared_by_repair() {
     write_random_file(&src.join("b"), 62, 400_000);
     let out = r.run(&["backup", src.to_str().unwrap()]);
     out.ok();
-    assert_eq!(ids(&r).len(), 2);
+    assert_eq!(r.snapshot_ids().len(), 2);
     let t = r.fresh("t");
     r.restore("latest", &t, &[]);
     compare_trees(&src, &t);
@@ -1152,13 +1145,13 @@ fn forget_named_snapshots_and_warn_about_future_dates() {
         "{}",
         o.stderr
     );
-    assert_eq!(ids(&r).len(), 3, "a dry run removes nothing");
+    assert_eq!(r.snapshot_ids().len(), 3, "a dry run removes nothing");
     r.run(&["forget", &a, "0000dead"]).failed();
     r.run(&["forget", &a, "--keep-last", "1"])
         .error_names(&["not both"]);
-    assert_eq!(ids(&r).len(), 3);
+    assert_eq!(r.snapshot_ids().len(), 3);
     r.run(&["forget", &a, &future]).ok();
-    let left = ids(&r);
+    let left = r.snapshot_ids();
     assert_eq!(left.len(), 1);
     assert!(left[0].starts_with(&b), "{left:?}");
 }

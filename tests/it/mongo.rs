@@ -23,14 +23,7 @@ fn fake_mongosh(dir: &std::path::Path, answer: &str, exit: i32) -> String {
 }
 
 fn run_with_path(repo: &Repo, path: &str, args: &[&str]) -> Out {
-    let mut all: Vec<std::ffi::OsString> = vec![
-        os("--repo"),
-        os(&repo.path),
-        os("--password-file"),
-        os(&repo.pw_file),
-    ];
-    all.extend(args.iter().map(os));
-    rime_raw(all, &[("PATH", std::ffi::OsStr::new(path))])
+    repo.run_with_password_and_env(args, &[("PATH", std::ffi::OsStr::new(path))])
 }
 
 #[test]

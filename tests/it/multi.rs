@@ -1,42 +1,86 @@
 //! One repository on several storages: `--repo` repeated, `rime copy`.
 
 use std::fs;
+use std::path::{Path, PathBuf};
 
 use crate::util::*;
 
-fn run_multi(repo: &Repo, repos: &[&std::path::Path], args: &[&str]) -> Out {
+/// `rime --repo R1 --repo R2 ... --password-file P ARGS...`: one repository over `repos`.
+fn run_with_password(pw_file: &Path, repos: &[&Path], args: &[&str]) -> Out {
     let mut all: Vec<std::ffi::OsString> = vec![];
     for r in repos {
         all.push(os("--repo"));
         all.push(os(r));
     }
     all.push(os("--password-file"));
-    all.push(os(&repo.pw_file));
+    all.push(os(pw_file));
     all.extend(args.iter().map(os));
     rime_raw(all, &[])
 }
 
-fn snapshot_ids(repo: &Repo, at: &std::path::Path) -> Vec<String> {
-    let o = run_multi(repo, &[at], &["snapshots", "--json"]);
-    o.ok();
-    o.json()
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["id"].as_str().unwrap().to_string())
-        .collect()
+/// [`run_with_password`] with the password of `repo` (a `Repo` used for its directory and
+/// password file).
+fn run_multi(repo: &Repo, repos: &[&Path], args: &[&str]) -> Out {
+    run_with_password(&repo.pw_file, repos, args)
+}
+
+fn snapshot_ids(repo: &Repo, at: &Path) -> Vec<String> {
+    snapshot_ids_listed(&run_multi(repo, &[at], &["snapshots", "--json"]))
+}
+
+/// Storages `a` and `b` beside a `Repo` (used for its directory and password file), one
+/// repository initialised over both with `init_extra`.
+fn initialised_on_a_and_b(init_extra: &[&str]) -> (Repo, PathBuf, PathBuf) {
+    let repo = Repo::new();
+    let a = repo.tmp.path().join("a");
+    let b = repo.tmp.path().join("b");
+    let mut init = vec!["init", "--insecure-fast-kdf"];
+    init.extend(init_extra);
+    run_multi(&repo, &[&a, &b], &init).ok();
+    (repo, a, b)
+}
+
+/// As [`initialised_on_a_and_b`], with the repository initialised on `a` only: `b` does not
+/// exist yet.
+fn initialised_on_a_only() -> (Repo, PathBuf, PathBuf) {
+    let repo = Repo::new();
+    let a = repo.tmp.path().join("a");
+    let b = repo.tmp.path().join("b");
+    run_multi(&repo, &[&a], &["init", "--insecure-fast-kdf"]).ok();
+    (repo, a, b)
+}
+
+/// A source directory beside `repo` of `count` random files `f0`, `f1`, ... of `len` bytes,
+/// seeded `first_seed`, `first_seed + 1`, ...
+fn random_source(repo: &Repo, count: u64, first_seed: u64, len: usize) -> PathBuf {
+    let src = repo.dir("src");
+    for i in 0..count {
+        write_random_file(&src.join(format!("f{i}")), first_seed + i, len);
+    }
+    src
+}
+
+/// `restore latest --target <out>` over `from`.
+fn restore_latest(repo: &Repo, from: &[&Path], out: &Path) -> Out {
+    run_multi(
+        repo,
+        from,
+        &["restore", "latest", "--target", out.to_str().unwrap()],
+    )
+}
+
+/// `rime copy EXTRA... --from <from> --to <to>`.
+fn copy(repo: &Repo, extra: &[&str], from: &Path, to: &Path) -> Out {
+    let mut args = vec!["copy"];
+    args.extend(extra);
+    args.extend(["--from", from.to_str().unwrap(), "--to", to.to_str().unwrap()]);
+    run_multi(repo, &[], &args)
 }
 
 #[test]
 fn one_backup_to_two_storages_gives_two_complete_repositories() {
-    let repo = Repo::new(); // only for its temporary directory and password file
-    let a = repo.tmp.path().join("a");
-    let b = repo.tmp.path().join("b");
-    run_multi(&repo, &[&a, &b], &["init", "--insecure-fast-kdf"]).ok();
-    let src = repo.dir("src");
-    for i in 0..5 {
-        write_random_file(&src.join(format!("f{i}")), i, 300_000);
-    }
+    let (repo, a, b) = initialised_on_a_and_b(&[]);
+    let src = random_source(&repo, 5, 0, 300_000);
     let o = run_multi(&repo, &[&a, &b], &["backup", src.to_str().unwrap()]);
     o.ok();
     assert!(
@@ -51,12 +95,7 @@ fn one_backup_to_two_storages_gives_two_complete_repositories() {
     for r in [&a, &b] {
         run_multi(&repo, &[r], &["check", "--read-data"]).ok();
         let out = repo.fresh(&format!("out-{}", r.file_name().unwrap().to_str().unwrap()));
-        run_multi(
-            &repo,
-            &[r],
-            &["restore", "latest", "--target", out.to_str().unwrap()],
-        )
-        .ok();
+        restore_latest(&repo, &[r], &out).ok();
         compare_trees(&src, &out);
     }
     // A restore falls back to the other storage for what one has lost.
@@ -67,12 +106,7 @@ fn one_backup_to_two_storages_gives_two_complete_repositories() {
         }
     }
     let out = repo.fresh("fallback");
-    run_multi(
-        &repo,
-        &[&a, &b],
-        &["restore", "latest", "--target", out.to_str().unwrap()],
-    )
-    .ok();
+    restore_latest(&repo, &[&a, &b], &out).ok();
     compare_trees(&src, &out);
 }
 
@@ -86,10 +120,7 @@ fn a_full_storage_fails_alone_and_copy_catches_it_up() {
     };
     let b = small.join("b");
     run_multi(&repo, &[&a, &b], &["init", "--insecure-fast-kdf"]).ok();
-    let src = repo.dir("src");
-    for i in 0..4 {
-        write_random_file(&src.join(format!("f{i}")), 10 + i, 1 << 20);
-    }
+    let src = random_source(&repo, 4, 10, 1 << 20);
     let o = run_multi(
         &repo,
         &[&a, &b],
@@ -118,50 +149,18 @@ fn a_full_storage_fails_alone_and_copy_catches_it_up() {
     lagging_first.ok();
     assert_eq!(lagging_first.json().as_array().unwrap().len(), 1);
     let early = repo.fresh("early");
-    run_multi(
-        &repo,
-        &[&b, &a],
-        &["restore", "latest", "--target", early.to_str().unwrap()],
-    )
-    .ok();
+    restore_latest(&repo, &[&b, &a], &early).ok();
     compare_trees(&src, &early);
     // Room again: copy brings the lagging storage up to date, with the same snapshot.
     crate::devices::sh(&format!("mount -o remount,size=64m {}", small.display()));
-    let c = run_multi(
-        &repo,
-        &[],
-        &[
-            "copy",
-            "--from",
-            a.to_str().unwrap(),
-            "--to",
-            b.to_str().unwrap(),
-        ],
-    );
-    c.ok();
+    copy(&repo, &[], &a, &b).ok();
     assert_eq!(snapshot_ids(&repo, &a), snapshot_ids(&repo, &b));
     run_multi(&repo, &[&b], &["check", "--read-data"]).ok();
     let out = repo.fresh("out");
-    run_multi(
-        &repo,
-        &[&b],
-        &["restore", "latest", "--target", out.to_str().unwrap()],
-    )
-    .ok();
+    restore_latest(&repo, &[&b], &out).ok();
     compare_trees(&src, &out);
     // A second copy has nothing to do.
-    let c = run_multi(
-        &repo,
-        &[],
-        &[
-            "copy",
-            "--json",
-            "--from",
-            a.to_str().unwrap(),
-            "--to",
-            b.to_str().unwrap(),
-        ],
-    );
+    let c = copy(&repo, &["--json"], &a, &b);
     c.ok();
     assert_eq!(c.json()["objects"], 0);
     // The next backup to both works.
@@ -170,29 +169,16 @@ fn a_full_storage_fails_alone_and_copy_catches_it_up() {
 
 #[test]
 fn storages_holding_different_repositories_are_refused() {
-    let repo = Repo::new();
-    let a = repo.tmp.path().join("a");
-    let b = repo.tmp.path().join("b");
-    run_multi(&repo, &[&a], &["init", "--insecure-fast-kdf"]).ok();
+    let (repo, a, b) = initialised_on_a_only();
     run_multi(&repo, &[&b], &["init", "--insecure-fast-kdf"]).ok();
     let src = repo.dir("src");
     write(&src.join("f"), b"x");
     run_multi(&repo, &[&a, &b], &["backup", src.to_str().unwrap()])
         .failed()
         .error_names(&["different repository"]);
-    run_multi(
-        &repo,
-        &[],
-        &[
-            "copy",
-            "--from",
-            a.to_str().unwrap(),
-            "--to",
-            b.to_str().unwrap(),
-        ],
-    )
-    .failed()
-    .error_names(&["different repository"]);
+    copy(&repo, &[], &a, &b)
+        .failed()
+        .error_names(&["different repository"]);
     // A storage without the repository (wiped, or an unmounted disk) fails alone: the other
     // still gets the backup, the run exits 4 and says how to seed the empty one.
     let c = repo.tmp.path().join("c");
@@ -272,17 +258,11 @@ fn freezer_config_file_storages_receive_one_backup() {
 /// and restore exactly. With every copy damaged it must fail and name the pack.
 #[test]
 fn a_corrupted_pack_on_one_storage_is_read_from_the_other() {
-    let repo = Repo::new();
-    let a = repo.tmp.path().join("a");
-    let b = repo.tmp.path().join("b");
-    run_multi(&repo, &[&a, &b], &["init", "--insecure-fast-kdf"]).ok();
-    let src = repo.dir("src");
-    for i in 0..4 {
-        write_random_file(&src.join(format!("f{i}")), 40 + i, 700_000);
-    }
+    let (repo, a, b) = initialised_on_a_and_b(&[]);
+    let src = random_source(&repo, 4, 40, 700_000);
     run_multi(&repo, &[&a, &b], &["backup", src.to_str().unwrap()]).ok();
     // Flip bytes in the middle of every data pack on `a` (same size, no I/O error).
-    let damage = |root: &std::path::Path| {
+    let damage = |root: &Path| {
         let mut n = 0;
         for entry in walk(&root.join("data")) {
             let p = root.join("data").join(entry);
@@ -318,11 +298,7 @@ fn a_corrupted_pack_on_one_storage_is_read_from_the_other() {
         o.stderr
     );
     let out = repo.fresh("from-good-copy");
-    let o = run_multi(
-        &repo,
-        &[&a, &b],
-        &["restore", "latest", "--target", out.to_str().unwrap()],
-    );
+    let o = restore_latest(&repo, &[&a, &b], &out);
     o.ok();
     compare_trees(&src, &out);
     assert!(
@@ -333,11 +309,7 @@ fn a_corrupted_pack_on_one_storage_is_read_from_the_other() {
     // Both copies damaged: an error naming the pack, never wrong data.
     damage(&b);
     let out = repo.fresh("both-damaged");
-    let o = run_multi(
-        &repo,
-        &[&a, &b],
-        &["restore", "latest", "--target", out.to_str().unwrap()],
-    );
+    let o = restore_latest(&repo, &[&a, &b], &out);
     assert_ne!(o.code, 0, "a restore from two damaged copies succeeded");
     assert!(
         o.stderr.contains("damaged on all 2 storages") && o.stderr.contains("pack "),
@@ -351,30 +323,15 @@ fn a_corrupted_pack_on_one_storage_is_read_from_the_other() {
 /// source's (damaged there), and holds locks on both sides when it has the password.
 #[test]
 fn copy_checks_packs_replaces_damaged_copies_and_locks_both_sides() {
-    let repo = Repo::new();
-    let a = repo.tmp.path().join("a");
-    let b = repo.tmp.path().join("b");
-    run_multi(&repo, &[&a], &["init", "--insecure-fast-kdf"]).ok();
+    let (repo, a, b) = initialised_on_a_only();
     let src = repo.dir("src");
     write_random_file(&src.join("one"), 31, 2 << 20);
     run_multi(&repo, &[&a], &["backup", src.to_str().unwrap()]).ok();
-    let copy = |args: &[&str]| {
-        let mut all = vec![
-            "copy",
-            "--json",
-            "--from",
-            a.to_str().unwrap(),
-            "--to",
-            b.to_str().unwrap(),
-        ];
-        all.extend(args);
-        run_multi(&repo, &[], &all)
-    };
-    let first = copy(&[]);
+    let first = copy(&repo, &["--json"], &a, &b);
     first.ok();
     assert_eq!(first.json()["locked"], true, "{}", first.stdout);
     // A pack cut short on the destination is found by its size and copied again.
-    let largest = |root: &std::path::Path| {
+    let largest = |root: &Path| {
         walk(&root.join("data"))
             .into_iter()
             .map(|p| root.join("data").join(p))
@@ -399,7 +356,7 @@ fn copy_checks_packs_replaces_damaged_copies_and_locks_both_sides() {
         .unwrap();
     let good_index = fs::read(&index).unwrap();
     fs::write(&index, &good_index[..good_index.len() - 7]).unwrap();
-    let again = copy(&[]);
+    let again = copy(&repo, &["--json"], &a, &b);
     again.ok();
     assert_eq!(again.json()["replaced"], 1, "{}", again.stdout);
     assert_eq!(
@@ -426,7 +383,7 @@ fn copy_checks_packs_replaces_damaged_copies_and_locks_both_sides() {
     bytes[10] ^= 0x01;
     fs::write(&new_pack, bytes).unwrap();
     let name = new_pack.file_name().unwrap().to_str().unwrap().to_string();
-    let bad = copy(&[]);
+    let bad = copy(&repo, &["--json"], &a, &b);
     bad.failed().error_names(&[&name, "damaged at the source"]);
     assert!(
         !b.join("data").join(&name[..2]).join(&name).exists(),
@@ -440,10 +397,7 @@ fn copy_checks_packs_replaces_damaged_copies_and_locks_both_sides() {
 /// passes as burst), where a bucket per storage lets them finish in about 1.5 s.
 #[test]
 fn the_upload_limit_is_one_budget_for_all_storages() {
-    let repo = Repo::new();
-    let a = repo.tmp.path().join("a");
-    let b = repo.tmp.path().join("b");
-    run_multi(&repo, &[&a, &b], &["init", "--insecure-fast-kdf"]).ok();
+    let (repo, a, b) = initialised_on_a_and_b(&[]);
     let src = repo.dir("src");
     write_random_file(&src.join("f"), 21, 5 << 19);
     let start = std::time::Instant::now();
@@ -465,10 +419,7 @@ fn the_upload_limit_is_one_budget_for_all_storages() {
 /// the per-storage summary says "would write", not "written".
 #[test]
 fn a_dry_run_to_two_storages_writes_nothing_and_reports_each() {
-    let repo = Repo::new();
-    let a = repo.tmp.path().join("a");
-    let b = repo.tmp.path().join("b");
-    run_multi(&repo, &[&a, &b], &["init", "--insecure-fast-kdf"]).ok();
+    let (repo, a, b) = initialised_on_a_and_b(&[]);
     let src = repo.dir("src");
     write_random_file(&src.join("f"), 22, 300_000);
     let (before_a, before_b) = (walk(&a), walk(&b));
@@ -553,7 +504,7 @@ fn copy_between_config_sections_by_name() {
 }
 
 /// Check `at` alone and restore its newest snapshot: byte-identical to `src`.
-fn assert_intact(repo: &Repo, at: &std::path::Path, src: &std::path::Path, out: &str) {
+fn assert_intact(repo: &Repo, at: &Path, src: &Path, out: &str) {
     run_multi(repo, &[at], &["check", "--read-data"]).ok();
     assert_eq!(
         snapshot_ids(repo, at).len(),
@@ -561,12 +512,7 @@ fn assert_intact(repo: &Repo, at: &std::path::Path, src: &std::path::Path, out: 
         "the snapshot is still there"
     );
     let out = repo.fresh(out);
-    run_multi(
-        repo,
-        &[at],
-        &["restore", "latest", "--target", out.to_str().unwrap()],
-    )
-    .ok();
+    restore_latest(repo, &[at], &out).ok();
     compare_trees(src, &out);
 }
 
@@ -588,10 +534,7 @@ fn prune_over_storages_keeps_packs_a_snapshot_on_one_of_them_needs() {
         &["init", "--insecure-fast-kdf", "--pack-size", "1"],
     )
     .ok();
-    let src = repo.dir("src");
-    for i in 0..6 {
-        write_random_file(&src.join(format!("f{i}")), 40 + i, 1 << 20);
-    }
+    let src = random_source(&repo, 6, 40, 1 << 20);
     let o = run_multi(
         &repo,
         &[&a, &b],
@@ -634,14 +577,8 @@ fn prune_over_storages_keeps_packs_a_snapshot_on_one_of_them_needs() {
 /// naming the existing one, and write nothing (its config replaced = every snapshot lost).
 #[test]
 fn init_over_storages_refuses_when_one_already_holds_a_repository() {
-    let repo = Repo::new();
-    let a = repo.tmp.path().join("a");
-    let b = repo.tmp.path().join("b");
-    run_multi(&repo, &[&a], &["init", "--insecure-fast-kdf"]).ok();
-    let src = repo.dir("src");
-    for i in 0..2 {
-        write_random_file(&src.join(format!("f{i}")), 60 + i, 200_000);
-    }
+    let (repo, a, b) = initialised_on_a_only();
+    let src = random_source(&repo, 2, 60, 200_000);
     run_multi(&repo, &[&a], &["backup", src.to_str().unwrap()]).ok();
     let config = fs::read(a.join("config")).unwrap();
     let o = run_multi(&repo, &[&b, &a], &["init", "--insecure-fast-kdf"]);
@@ -662,19 +599,8 @@ fn init_over_storages_refuses_when_one_already_holds_a_repository() {
 /// must not drop it from the other storage's index nor forget the snapshot intact there.
 #[test]
 fn repair_over_storages_leaves_the_intact_copy_alone() {
-    let repo = Repo::new();
-    let a = repo.tmp.path().join("a");
-    let b = repo.tmp.path().join("b");
-    run_multi(
-        &repo,
-        &[&a, &b],
-        &["init", "--insecure-fast-kdf", "--pack-size", "1"],
-    )
-    .ok();
-    let src = repo.dir("src");
-    for i in 0..4 {
-        write_random_file(&src.join(format!("f{i}")), 70 + i, 1 << 20);
-    }
+    let (repo, a, b) = initialised_on_a_and_b(&["--pack-size", "1"]);
+    let src = random_source(&repo, 4, 70, 1 << 20);
     run_multi(
         &repo,
         &[&a, &b],
@@ -713,23 +639,12 @@ fn repair_over_storages_leaves_the_intact_copy_alone() {
 /// is down is reported as still held there.
 #[test]
 fn a_key_changed_while_a_storage_is_down_still_opens_over_all() {
-    let repo = Repo::new();
-    let a = repo.tmp.path().join("a");
-    let b = repo.tmp.path().join("b");
+    let (repo, a, b) = initialised_on_a_and_b(&[]);
     let away = repo.tmp.path().join("b-unmounted");
-    run_multi(&repo, &[&a, &b], &["init", "--insecure-fast-kdf"]).ok();
     let pw2 = repo.tmp.path().join("pw2");
     fs::write(&pw2, "second password").unwrap();
     // With a second password: the same repositories, the other password file.
-    let with_pw2 = |repos: &[&std::path::Path], args: &[&str]| {
-        let mut all: Vec<std::ffi::OsString> = vec![];
-        for r in repos {
-            all.extend([os("--repo"), os(r)]);
-        }
-        all.extend([os("--password-file"), os(&pw2)]);
-        all.extend(args.iter().map(os));
-        rime_raw(all, &[])
-    };
+    let with_pw2 = |repos: &[&Path], args: &[&str]| run_with_password(&pw2, repos, args);
 
     fs::rename(&b, &away).unwrap();
     let o = run_multi(
@@ -763,12 +678,7 @@ fn a_key_changed_while_a_storage_is_down_still_opens_over_all() {
     with_pw2(&[&a, &b], &["backup", src.to_str().unwrap()]).ok();
     // b alone lacks the key until `rime copy` brings it.
     with_pw2(&[&b], &["snapshots"]).code(12);
-    run_multi(
-        &repo,
-        &[],
-        &["copy", "--from", a.to_str().unwrap(), "--to", b.to_str().unwrap()],
-    )
-    .ok();
+    copy(&repo, &[], &a, &b).ok();
     with_pw2(&[&b], &["snapshots"]).ok();
 
     // Removing the first key while b is down: b still holds it, and the report says so.

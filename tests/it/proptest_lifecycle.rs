@@ -186,11 +186,11 @@ fn apply(change: &Change, files: &mut Vec<PathBuf>, dirs: &[PathBuf], serial: &m
 /// `forget` with the policy, then two prunes (mark, then delete: grace 0); `saved` keeps
 /// the snapshots that are left.
 fn upkeep_run(r: &Repo, u: &Upkeep, saved: &mut BTreeMap<String, PathBuf>) {
-    let before: Vec<String> = ids(r);
+    let before: Vec<String> = r.snapshot_ids();
     let mut args = vec!["forget".to_string(), "--json".to_string()];
     args.extend(u.policy.args());
     r.run(&args).ok();
-    let after = ids(r);
+    let after = r.snapshot_ids();
     assert!(
         !after.is_empty() && after.last() == before.last(),
         "{:?} removed the newest snapshot: before {before:?}, after {after:?}",
@@ -212,18 +212,10 @@ fn upkeep_run(r: &Repo, u: &Upkeep, saved: &mut BTreeMap<String, PathBuf>) {
     }
 }
 
-fn ids(r: &Repo) -> Vec<String> {
-    // Oldest first, as `snapshots --json` lists them.
-    r.snapshots()
-        .iter()
-        .map(|s| s["id"].as_str().unwrap().to_string())
-        .collect()
-}
-
 fn verify_all(r: &Repo, saved: &BTreeMap<String, PathBuf>, tag: &str) {
     let c = r.run(&["check", "--read-data", "--json"]);
     c.ok();
-    let left = ids(r);
+    let left = r.snapshot_ids();
     assert_eq!(
         left.len(),
         saved.len(),

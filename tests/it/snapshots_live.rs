@@ -32,6 +32,16 @@ fn btrfs(dir: &Path) -> Option<Btrfs> {
     Some(Btrfs { mnt, _dev: dev })
 }
 
+/// [`btrfs`] with a subvolume `vol` created in it: the file system (unmounted when dropped)
+/// and the subvolume's path.
+fn btrfs_with_subvolume(dir: &Path) -> Option<(Btrfs, PathBuf)> {
+    let fs_ = btrfs(dir)?;
+    let m = &fs_.mnt.0;
+    sh(&format!("btrfs subvolume create {}/vol", m.display()));
+    let vol = m.join("vol");
+    Some((fs_, vol))
+}
+
 fn leftovers(dir: &Path) -> Vec<String> {
     fs::read_dir(dir)
         .unwrap()
@@ -45,12 +55,9 @@ fn leftovers(dir: &Path) -> Vec<String> {
 #[test]
 fn btrfs_snapshot_backups_are_consistent_incremental_and_leave_nothing_behind() {
     let repo = Repo::new();
-    let Some(fs_) = btrfs(&repo.dir("b")) else {
+    let Some((_fs, vol)) = btrfs_with_subvolume(&repo.dir("b")) else {
         return;
     };
-    let m = &fs_.mnt.0;
-    sh(&format!("btrfs subvolume create {}/vol", m.display()));
-    let vol = m.join("vol");
     let src = vol.join("data");
     mkdir(&src);
     for i in 0..20 {
@@ -100,12 +107,9 @@ fn btrfs_snapshot_backups_are_consistent_incremental_and_leave_nothing_behind() 
 #[test]
 fn sigterm_during_a_snapshot_backup_removes_the_snapshot() {
     let repo = Repo::new();
-    let Some(fs_) = btrfs(&repo.dir("b")) else {
+    let Some((_fs, vol)) = btrfs_with_subvolume(&repo.dir("b")) else {
         return;
     };
-    let m = &fs_.mnt.0;
-    sh(&format!("btrfs subvolume create {}/vol", m.display()));
-    let vol = m.join("vol");
     mkdir(&vol.join("d"));
     for i in 0..150 {
         write_random_file(&vol.join(format!("d/f{i}")), i, 1 << 20);
@@ -223,15 +227,8 @@ fn lvm_standins(dir: &Path) -> Option<Lvm> {
 impl Lvm {
     fn run(&self, repo: &Repo, args: &[&str]) -> Out {
         let path = format!("{}:{}", self.bin.display(), std::env::var("PATH").unwrap());
-        let mut all: Vec<std::ffi::OsString> = vec![
-            os("--repo"),
-            os(&repo.path),
-            os("--password-file"),
-            os(&repo.pw_file),
-        ];
-        all.extend(args.iter().map(os));
-        rime_raw(
-            all,
+        repo.run_with_password_and_env(
+            args,
             &[
                 ("PATH", std::ffi::OsStr::new(&path)),
                 ("RIME_LVM_STATE", self.state.as_os_str()),

@@ -181,16 +181,7 @@ fn swift_two_clusters_are_independent() {
     r1.restore_equals(&ida, &a);
     // Cluster 2 gives tokens 8 s of life: a backup and restore there renew them as needed.
     r2.restore_equals(&idb, &b);
-    let list = |r: &SwiftRepo| -> Vec<String> {
-        let o = r.run(&["snapshots", "--json"]);
-        o.ok();
-        o.json()
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s["id"].as_str().unwrap().to_string())
-            .collect()
-    };
+    let list = |r: &SwiftRepo| snapshot_ids_listed(&r.run(&["snapshots", "--json"]));
     assert_eq!(list(&r1), vec![ida.clone()]);
     assert_eq!(list(&r2), vec![idb.clone()]);
     // Cluster 1's snapshot is not on cluster 2.

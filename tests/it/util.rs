@@ -180,8 +180,8 @@ impl Repo {
         p
     }
 
-    /// `rime --repo R --password-file P ARGS...`
-    pub fn run<S: AsRef<OsStr>>(&self, args: &[S]) -> Out {
+    /// `--repo R --password-file P ARGS...`: the arguments of [`Repo::run`].
+    pub fn args<S: AsRef<OsStr>>(&self, args: &[S]) -> Vec<OsString> {
         let mut all: Vec<OsString> = vec![
             os("--repo"),
             os(&self.path),
@@ -189,7 +189,18 @@ impl Repo {
             os(&self.pw_file),
         ];
         all.extend(args.iter().map(os));
-        rime_raw(all, &[])
+        all
+    }
+
+    /// `rime --repo R --password-file P ARGS...`
+    pub fn run<S: AsRef<OsStr>>(&self, args: &[S]) -> Out {
+        self.run_with_password_and_env(args, &[])
+    }
+
+    /// [`Repo::run`] (with the password file, unlike [`Repo::run_env`]) with environment
+    /// additions, such as a `PATH` with stand-in commands.
+    pub fn run_with_password_and_env<S: AsRef<OsStr>>(&self, args: &[S], envs: &[(&str, &OsStr)]) -> Out {
+        rime_raw(self.args(args), envs)
     }
 
     /// Run without `--password-file`, with extra environment.
@@ -233,6 +244,12 @@ impl Repo {
             .clone()
     }
 
+    /// The ids of `snapshots --json`, oldest first.
+    #[track_caller]
+    pub fn snapshot_ids(&self) -> Vec<String> {
+        snapshot_ids_listed(&self.run(&["snapshots", "--json"]))
+    }
+
     /// Every pack file: (pack id, path).
     pub fn packs(&self) -> Vec<(String, PathBuf)> {
         let mut out = Vec::new();
@@ -264,6 +281,24 @@ impl Repo {
         out.sort();
         out
     }
+}
+
+/// `prune` deleting every unused byte in one run (no grace period, no waste tolerated, so it
+/// repacks): the prune the crash tests interrupt.
+pub const PRUNE_ALL_UNUSED_NOW: [&str; 5] = ["prune", "--grace-minutes", "0", "--max-unused", "0%"];
+
+/// The snapshot ids that a `snapshots --json` run printed, oldest first; asserts that it
+/// succeeded.
+#[track_caller]
+pub fn snapshot_ids_listed(listing: &Out) -> Vec<String> {
+    listing.ok();
+    listing
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_string())
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -397,6 +432,43 @@ pub fn run_cmd(cmd: &str, args: &[&OsStr]) -> std::process::Output {
         .args(args)
         .output()
         .unwrap_or_else(|e| panic!("cannot run {cmd}: {e}"))
+}
+
+/// `rime dump latest --format tar-incremental` of `repo` into `out_dir`, then `extra` (such as
+/// `--compressed`): the tar levels as Freezer's GNU tar archives, `level-<n>.tar[.<ext>]`.
+pub fn dump_tar_levels(repo: &Path, pass: &Path, out_dir: &Path, extra: &[&str]) {
+    let mut args = vec![
+        os("--repo"),
+        os(repo),
+        os("--password-file"),
+        os(pass),
+        os("dump"),
+        os("latest"),
+        os("--format"),
+        os("tar-incremental"),
+    ];
+    args.extend(extra.iter().map(os));
+    args.extend([os("--output-dir"), os(out_dir)]);
+    rime_raw(args, &[]).ok();
+}
+
+/// Real GNU tar extracts one dumped level into `dir` as an incremental restore does
+/// (`--listed-incremental=/dev/null`: the level's dumpdirs delete what was gone at its time);
+/// panics with tar's stderr when tar fails.
+#[track_caller]
+pub fn gnu_tar_extract_level(archive: &Path, dir: &Path) {
+    let o = run_cmd(
+        "tar",
+        &[
+            OsStr::new("--extract"),
+            OsStr::new("--listed-incremental=/dev/null"),
+            OsStr::new("-f"),
+            archive.as_os_str(),
+            OsStr::new("-C"),
+            dir.as_os_str(),
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use rime_engine::crypto::KdfParams;
+use rime_engine::ops::restore::RestoreOptions;
 use rime_engine::repo::{InitOptions, Repository};
 use rime_engine::storage::{LocalStorage, Storage};
 
@@ -16,6 +17,20 @@ pub fn repo(dir: &Path) -> Repository {
         ..InitOptions::default()
     };
     Repository::init(storage, b"pw", &opts).unwrap()
+}
+
+/// Restore options for `target` as `rime restore` has them by default: no include filter, no
+/// overwrite, ownership as the user running it allows, no read-back verification, no sync.
+pub fn restore_options(target: &Path) -> RestoreOptions {
+    RestoreOptions {
+        target: target.to_path_buf(),
+        include: vec![],
+        overwrite: false,
+        ownership: None,
+        verify: false,
+        sync: false,
+        buffered: false,
+    }
 }
 
 /// Pseudo-random, incompressible file content.
