@@ -160,12 +160,7 @@ pub fn backup_volume(
     let lock = LockGuard::shared(repo, "volume backup")?;
     let index = MasterIndex::load(repo)?;
     let parent = find_parent(repo, &meta)?;
-    let saver = BlobSaver::new(
-        repo,
-        &index,
-        meta.compression_level,
-        repo.storage().concurrency(),
-    );
+    let saver = BlobSaver::for_backup(repo, &index, meta.compression_level);
 
     // An image file whose size, times and inode match the parent's is not read at all.
     if let Some((pid, p)) = &parent {
@@ -229,10 +224,7 @@ pub fn backup_volume(
     let stats = SnapshotStats {
         bytes_read: bytes_read.into_inner(),
         bytes_total: vol.size,
-        chunks_new: saver.chunks_new.load(Ordering::Relaxed),
-        chunks_reused: saver.chunks_reused.load(Ordering::Relaxed),
-        trees_new: saver.trees_new.load(Ordering::Relaxed),
-        ..Default::default()
+        ..saver.counts()
     };
     let packed = saver.finish()?;
     save(
