@@ -160,13 +160,10 @@ pub fn backup_scanned(
         opts.root.display().to_string(),
         source,
         root,
-        SnapshotStats {
-            bytes_added: packed.bytes_written,
-            ..stats
-        },
+        stats,
         started,
         tar_stats.warnings.clone(),
-        (&index, &packed.pack_ids),
+        (&index, &packed),
     )?;
     Ok(TarBackupResult {
         backup,

@@ -22,6 +22,7 @@ use crate::ops::volume::{check_chunk_size, find_parent, save, SnapshotMeta};
 use crate::ops::Progress;
 use crate::repo::index::MasterIndex;
 use crate::repo::lock::LockGuard;
+use crate::repo::packer::PackerStats;
 use crate::repo::Repository;
 
 /// Default fixed chunk size, chosen by measurement (BENCHMARKS.md, "Volumes"): file systems
@@ -194,7 +195,8 @@ pub fn backup_volume(
                     stats,
                     started,
                     vec![],
-                    (&index, &[]),
+                    // Nothing was written: no bytes added, no packs to protect.
+                    (&index, &PackerStats::default()),
                 );
             }
         }
@@ -235,13 +237,10 @@ pub fn backup_volume(
         path_text,
         SourceKind::Volume(info),
         root,
-        SnapshotStats {
-            bytes_added: packed.bytes_written,
-            ..stats
-        },
+        stats,
         started,
         warnings,
-        (&index, &packed.pack_ids),
+        (&index, &packed),
     )
 }
 

@@ -84,13 +84,10 @@ pub fn backup_stream(
         path,
         source,
         root,
-        SnapshotStats {
-            bytes_added: packed.bytes_written,
-            ..stats
-        },
+        stats,
         started,
         vec![],
-        (&index, &packed.pack_ids),
+        (&index, &packed),
     )
 }
 
