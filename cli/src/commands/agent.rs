@@ -12,6 +12,7 @@ use std::process::ExitCode;
 use clap::Args;
 use rime_engine::Result;
 
+use super::agent_unsupported::Unsupported;
 use super::backup_snapshot::SnapshotArgs;
 use crate::GlobalOpts;
 
@@ -156,189 +157,6 @@ pub struct AgentArgs {
     pub unsupported: Unsupported,
 }
 
-/// Freezer options for features rime does not have: accepted by the parser so that the error
-/// names them, then refused.
-#[derive(Args, Debug, Clone, Default)]
-pub struct Unsupported {
-    #[arg(long, hide = true)]
-    pub cinder_vol_id: Option<String>,
-    #[arg(long, hide = true)]
-    pub cinder_vol_name: Option<String>,
-    #[arg(long, hide = true)]
-    pub cindernative_vol_id: Option<String>,
-    #[arg(long, hide = true)]
-    pub cindernative_backup_id: Option<String>,
-    #[arg(long, hide = true)]
-    pub cinderbrick_vol_id: Option<String>,
-    #[arg(long, hide = true)]
-    pub nova_inst_id: Option<String>,
-    #[arg(long, hide = true)]
-    pub nova_inst_name: Option<String>,
-    #[arg(long, hide = true)]
-    pub glance_image_id: Option<String>,
-    #[arg(long, hide = true)]
-    pub glance_image_name: Option<String>,
-    #[arg(long, hide = true)]
-    pub project_id: Option<String>,
-    #[arg(long, hide = true)]
-    pub sql_server_conf: Option<String>,
-    #[arg(long, hide = true)]
-    pub ssh_password: Option<String>,
-    #[arg(long, hide = true)]
-    pub ftp_host: Option<String>,
-    #[arg(long, hide = true)]
-    pub access_key: Option<String>,
-    #[arg(long, hide = true)]
-    pub secret_key: Option<String>,
-    #[arg(long, hide = true)]
-    pub endpoint: Option<String>,
-    #[arg(long, hide = true)]
-    pub consistency_check: bool,
-    #[arg(long, hide = true)]
-    pub consistency_checksum: Option<String>,
-    #[arg(long, hide = true)]
-    pub insecure: bool,
-    #[arg(long, hide = true)]
-    pub proxy: Option<String>,
-    #[arg(long, hide = true, alias = "os-auth-ver")]
-    pub os_identity_api_version: Option<String>,
-    #[arg(long, hide = true)]
-    pub os_trust_id: Option<String>,
-    #[arg(long, hide = true)]
-    pub fullbackup_rotation: Option<String>,
-    #[arg(long, hide = true)]
-    pub rsync_block_size: Option<String>,
-    #[arg(long, hide = true)]
-    pub nova_restore_network: Option<String>,
-    #[arg(long, hide = true)]
-    pub glance_image_name_filter: Option<String>,
-    #[arg(long, hide = true)]
-    pub cindernative_backup_az: Option<String>,
-    #[arg(long, hide = true)]
-    pub cindernative_backup_container: Option<String>,
-    #[arg(long, hide = true)]
-    pub temp_resource_prefix: Option<String>,
-    #[arg(long, hide = true)]
-    pub ftp_username: Option<String>,
-    #[arg(long, hide = true)]
-    pub ftp_password: Option<String>,
-    #[arg(long, hide = true)]
-    pub ftp_port: Option<String>,
-    #[arg(long, hide = true)]
-    pub ftp_keyfile: Option<String>,
-    #[arg(long, hide = true)]
-    pub ftp_certfile: Option<String>,
-}
-
-impl Unsupported {
-    /// The first option given, by its Freezer name.
-    pub fn first(&self) -> Option<&'static str> {
-        let u = self;
-        [
-            (
-                u.cinder_vol_id.is_some(),
-                "--cinder-vol-id (Cinder backups)",
-            ),
-            (
-                u.cinder_vol_name.is_some(),
-                "--cinder-vol-name (Cinder backups)",
-            ),
-            (
-                u.cindernative_vol_id.is_some(),
-                "--cindernative-vol-id (Cinder backups)",
-            ),
-            (
-                u.cindernative_backup_id.is_some(),
-                "--cindernative-backup-id (Cinder backups)",
-            ),
-            (
-                u.cinderbrick_vol_id.is_some(),
-                "--cinderbrick-vol-id (Cinder backups)",
-            ),
-            (u.nova_inst_id.is_some(), "--nova-inst-id (Nova backups)"),
-            (
-                u.nova_inst_name.is_some(),
-                "--nova-inst-name (Nova backups)",
-            ),
-            (
-                u.glance_image_id.is_some(),
-                "--glance-image-id (Glance backups)",
-            ),
-            (
-                u.glance_image_name.is_some(),
-                "--glance-image-name (Glance backups)",
-            ),
-            (
-                u.project_id.is_some(),
-                "--project-id (Nova/Glance project backups)",
-            ),
-            (
-                u.sql_server_conf.is_some(),
-                "--sql-server-conf (SQL Server)",
-            ),
-            (u.ssh_password.is_some(), "--ssh-password (use --ssh-key)"),
-            (u.ftp_host.is_some(), "--ftp-host (FTP storage)"),
-            (u.access_key.is_some(), "--access-key (S3 storage)"),
-            (u.secret_key.is_some(), "--secret-key (S3 storage)"),
-            (u.endpoint.is_some(), "--endpoint (S3 storage)"),
-            (
-                u.consistency_check,
-                "--consistency-check (rime verifies every chunk by its hash)",
-            ),
-            (u.consistency_checksum.is_some(), "--consistency-checksum"),
-            (
-                u.insecure,
-                "--insecure (rime always checks the server's TLS certificate)",
-            ),
-            (
-                u.proxy.is_some(),
-                "--proxy (set HTTPS_PROXY / HTTP_PROXY in the environment instead)",
-            ),
-            (
-                u.os_identity_api_version.is_some(),
-                "--os-identity-api-version (rime reads the OS_* environment)",
-            ),
-            (u.os_trust_id.is_some(), "--os-trust-id (Keystone trusts)"),
-            (
-                u.fullbackup_rotation.is_some(),
-                "--fullbackup-rotation (Cinder native backups)",
-            ),
-            (
-                u.rsync_block_size.is_some(),
-                "--rsync-block-size (the rsync engine)",
-            ),
-            (
-                u.nova_restore_network.is_some(),
-                "--nova-restore-network (Nova backups)",
-            ),
-            (
-                u.glance_image_name_filter.is_some(),
-                "--glance-image-name-filter (Glance backups)",
-            ),
-            (
-                u.cindernative_backup_az.is_some(),
-                "--cindernative-backup-az (Cinder backups)",
-            ),
-            (
-                u.cindernative_backup_container.is_some(),
-                "--cindernative-backup-container (Cinder backups)",
-            ),
-            (
-                u.temp_resource_prefix.is_some(),
-                "--temp-resource-prefix (cloud backups)",
-            ),
-            (u.ftp_username.is_some(), "--ftp-username (FTP storage)"),
-            (u.ftp_password.is_some(), "--ftp-password (FTP storage)"),
-            (u.ftp_port.is_some(), "--ftp-port (FTP storage)"),
-            (u.ftp_keyfile.is_some(), "--ftp-keyfile (FTP storage)"),
-            (u.ftp_certfile.is_some(), "--ftp-certfile (FTP storage)"),
-        ]
-        .into_iter()
-        .find(|(given, _)| *given)
-        .map(|(_, name)| name)
-    }
-}
-
 pub fn run(g: &GlobalOpts, mut a: AgentArgs) -> Result<ExitCode> {
     super::agent_names::expand_paths(&mut a);
     let job = super::agent_opts::Job::resolve(g, &a)?;
@@ -452,8 +270,7 @@ pub fn rewrite_args(mut args: Vec<std::ffi::OsString>) -> Result<Vec<std::ffi::O
 /// placed first, so the command line wins) and is itself dropped. A `--noX` that is an option
 /// of its own (`--noincremental`) is left alone.
 fn apply_negations(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
-    use clap::{Args, CommandFactory};
-    let cmd = AgentArgs::augment_args(crate::Cli::command());
+    let cmd = agent_command();
     let known = agent_long_names();
     let flags: Vec<String> = cmd
         .get_arguments()
@@ -577,8 +394,7 @@ fn is_freezer_default(key: &str, value: &str) -> bool {
 
 /// The long names and aliases of the agent's switches (options without a value).
 fn agent_flag_names() -> Vec<String> {
-    use clap::{Args, CommandFactory};
-    let cmd = AgentArgs::augment_args(crate::Cli::command());
+    let cmd = agent_command();
     cmd.get_arguments()
         .filter(|a| matches!(a.get_action(), clap::ArgAction::SetTrue))
         .flat_map(|a| {
@@ -593,8 +409,7 @@ fn agent_flag_names() -> Vec<String> {
 
 /// Every long name and alias `rime agent` accepts (its own options and the global ones).
 fn agent_long_names() -> Vec<String> {
-    use clap::{Args, CommandFactory};
-    let cmd = AgentArgs::augment_args(crate::Cli::command());
+    let cmd = agent_command();
     cmd.get_arguments()
         .filter_map(|a| a.get_long().map(str::to_string))
         .chain(
@@ -603,4 +418,10 @@ fn agent_long_names() -> Vec<String> {
                 .map(str::to_string),
         )
         .collect()
+}
+
+/// `rime agent`'s parser (its own options and the global ones), to read its option names from.
+fn agent_command() -> clap::Command {
+    use clap::{Args, CommandFactory};
+    AgentArgs::augment_args(crate::Cli::command())
 }

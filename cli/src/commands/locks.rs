@@ -59,12 +59,8 @@ pub fn run(g: &GlobalOpts) -> Result<ExitCode> {
         match &s.lock.body {
             Ok(b) => println!(
                 "{id:<8}  {:<9}  {:<14}  {:<16}  {:>8}  {:>8}  {}",
-                if b.exclusive { "exclusive" } else { "shared" },
-                if b.command.is_empty() {
-                    "?"
-                } else {
-                    &b.command
-                },
+                b.kind_name(),
+                b.command_shown(),
                 b.hostname,
                 b.pid,
                 s.age_secs.map(age).unwrap_or_default(),

@@ -8,6 +8,7 @@ pub mod agent_names;
 pub mod agent_opts;
 pub mod agent_prefix;
 pub mod agent_restore;
+pub mod agent_unsupported;
 pub mod backup;
 pub mod backup_mysql;
 pub mod backup_snapshot;

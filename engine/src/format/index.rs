@@ -61,16 +61,7 @@ impl IndexFile {
 
     pub fn decode(buf: &[u8]) -> Result<IndexFile> {
         let mut r = Reader::new("index", buf);
-        let v = r.u8()?;
-        if v > INDEX_VERSION {
-            return Err(Error::new(
-                crate::ErrorKind::UnsupportedVersion,
-                format!("index version {v} is newer than this rime understands"),
-            ));
-        }
-        if v != INDEX_VERSION {
-            return Err(Error::corrupt(format!("index: invalid version {v}")));
-        }
+        super::check_version("index", r.u8()?, INDEX_VERSION)?;
         let ns = r.u32()? as usize;
         r.check_count(ns, 32)?;
         let supersedes = (0..ns)

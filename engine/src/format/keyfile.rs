@@ -46,13 +46,7 @@ pub fn decode(buf: &[u8]) -> Result<KeyFileBody> {
         return Err(Error::corrupt("key file: version 0 is invalid"));
     }
     if buf[4] != KEYFILE_VERSION {
-        return Err(Error::new(
-            crate::ErrorKind::UnsupportedVersion,
-            format!(
-                "key file version {} is newer than this rime understands",
-                buf[4]
-            ),
-        ));
+        return Err(super::newer_version("key file", buf[4]));
     }
     let body: KeyFileBody = from_postcard("key file", &buf[5..])?;
     if let Some(k) = body.kdf {

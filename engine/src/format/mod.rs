@@ -23,6 +23,29 @@ pub(crate) use reader::Reader;
 /// The repository format version this build writes and the newest it reads.
 pub const FORMAT_VERSION: u16 = 1;
 
+/// The error for an item written in a newer version of its format than this build reads:
+/// `what` names the item ("index", "key file"), as the item's other errors do.
+pub(crate) fn newer_version(what: &str, version: u8) -> crate::Error {
+    crate::Error::new(
+        crate::ErrorKind::UnsupportedVersion,
+        format!("{what} version {version} is newer than this rime understands"),
+    )
+}
+
+/// Checks the version byte of an item that has exactly one version: a higher one is from a
+/// newer rime ([`newer_version`]), a lower one is damage.
+pub(crate) fn check_version(what: &str, version: u8, current: u8) -> crate::Result<()> {
+    if version > current {
+        return Err(newer_version(what, version));
+    }
+    if version != current {
+        return Err(crate::Error::corrupt(format!(
+            "{what}: invalid version {version}"
+        )));
+    }
+    Ok(())
+}
+
 /// Encode with postcard (infallible for our types: no maps with non-string keys, no unsized data).
 pub(crate) fn to_postcard<T: serde::Serialize>(v: &T) -> Vec<u8> {
     postcard::to_stdvec(v).expect("postcard encoding into a Vec cannot fail for rime's types")

@@ -83,13 +83,7 @@ pub fn open_object(keys: &Keys, kind: ObjectKind, id: &[u8; 32], file: &[u8]) ->
         )));
     }
     if file[5] != OBJECT_VERSION {
-        return Err(Error::new(
-            crate::ErrorKind::UnsupportedVersion,
-            format!(
-                "{what}: object version {} is newer than this rime understands",
-                file[5]
-            ),
-        ));
+        return Err(super::newer_version(&format!("{what}: object"), file[5]));
     }
     let flags = file[6];
     if flags & !FLAG_COMPRESSED != 0 || file[7] != 0 {

@@ -55,16 +55,7 @@ pub fn encode_header_plain(entries: &[PackEntry]) -> Vec<u8> {
 
 pub fn decode_header_plain(buf: &[u8]) -> Result<Vec<PackEntry>> {
     let mut r = Reader::new("pack header", buf);
-    let v = r.u8()?;
-    if v > PACK_HEADER_VERSION {
-        return Err(Error::new(
-            crate::ErrorKind::UnsupportedVersion,
-            format!("pack header version {v} is newer than this rime understands"),
-        ));
-    }
-    if v != PACK_HEADER_VERSION {
-        return Err(Error::corrupt(format!("pack header: invalid version {v}")));
-    }
+    super::check_version("pack header", r.u8()?, PACK_HEADER_VERSION)?;
     let count = r.u32()? as usize;
     r.check_count(count, HEADER_ENTRY_LEN)?;
     let mut entries = Vec::with_capacity(count);

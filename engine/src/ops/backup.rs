@@ -171,12 +171,7 @@ pub fn backup(
     let walker = Walker {
         repo,
         index: &index,
-        saver: BlobSaver::new(
-            repo,
-            &index,
-            opts.compression_level,
-            repo.storage().concurrency(),
-        ),
+        saver: BlobSaver::for_backup(repo, &index, opts.compression_level),
         chunker: repo.chunker(),
         excludes: Excludes::new(&opts.excludes)?.with_gnu_tar(
             &opts.gnu_tar_excludes,

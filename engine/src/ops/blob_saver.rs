@@ -8,6 +8,7 @@ use parking_lot::Mutex;
 
 use crate::error::Result;
 use crate::format::blob::seal_blob;
+use crate::format::snapshot::SnapshotStats;
 use crate::format::BlobType;
 use crate::id::BlobId;
 use crate::repo::index::MasterIndex;
@@ -56,6 +57,23 @@ impl<'a> BlobSaver<'a> {
             chunks_new: AtomicU64::new(0),
             chunks_reused: AtomicU64::new(0),
             trees_new: AtomicU64::new(0),
+        }
+    }
+
+    /// A saver for a backup run: as many pack writers as the repository's storage takes at
+    /// once.
+    pub fn for_backup(repo: &'a Repository, index: &'a MasterIndex, level: i32) -> Self {
+        Self::new(repo, index, level, repo.storage().concurrency())
+    }
+
+    /// The chunks and trees this run stored or found stored, as snapshot statistics (all else
+    /// zero), for a backup to complete with what it counted itself.
+    pub fn counts(&self) -> SnapshotStats {
+        SnapshotStats {
+            chunks_new: self.chunks_new.load(Ordering::Relaxed),
+            chunks_reused: self.chunks_reused.load(Ordering::Relaxed),
+            trees_new: self.trees_new.load(Ordering::Relaxed),
+            ..Default::default()
         }
     }
 

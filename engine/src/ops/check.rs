@@ -389,13 +389,7 @@ fn check_tree(
     };
     tree.nodes.par_iter().for_each(|n| {
         // Built only when needed (an error, a subdirectory): most nodes need no path.
-        let p = || {
-            format!(
-                "{path}{}{}",
-                if path.is_empty() { "" } else { "/" },
-                String::from_utf8_lossy(&n.name)
-            )
-        };
+        let p = || super::child_path(path, &n.name);
         if n.kind == NodeKind::File {
             for part in &n.content {
                 if let Part::Data { id, len } = part {
@@ -620,11 +614,7 @@ fn affected(
                 continue;
             };
             for n in &tree.nodes {
-                let p = format!(
-                    "{path}{}{}",
-                    if path.is_empty() { "" } else { "/" },
-                    String::from_utf8_lossy(&n.name)
-                );
+                let p = super::child_path(&path, &n.name);
                 for part in &n.content {
                     if let Part::Data { id, .. } = part {
                         if let Some(where_) = damaged.get(id) {

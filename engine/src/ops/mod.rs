@@ -46,6 +46,17 @@ pub(crate) fn interrupted() -> crate::Error {
     )
 }
 
+/// The path of a tree node's entry `name` inside the directory at `path`, as the tree walks
+/// report paths: relative to the snapshot's root (`""` for the root itself), `/`-separated,
+/// names that are not UTF-8 shown lossily.
+pub(crate) fn child_path(path: &str, name: &[u8]) -> String {
+    format!(
+        "{path}{}{}",
+        if path.is_empty() { "" } else { "/" },
+        String::from_utf8_lossy(name)
+    )
+}
+
 /// A last check before a backup writes its snapshot: if the source stopped being trustworthy
 /// (an LVM snapshot filled up, a dump command failed) the run fails and no snapshot claims it.
 #[derive(Clone)]

@@ -97,11 +97,7 @@ fn walk_tree(
         }
         if let Some(sub) = &n.subtree {
             if v.visit(sub, BlobType::Tree) {
-                let p = format!(
-                    "{path}{}{}",
-                    if path.is_empty() { "" } else { "/" },
-                    String::from_utf8_lossy(&n.name)
-                );
+                let p = super::child_path(path, &n.name);
                 walk_tree(repo, index, snap, sub, &p, v);
             }
         }

@@ -262,11 +262,7 @@ pub fn repair(repo: &Repository, opts: &RepairOptions) -> Result<Repaired> {
                             }
                         };
                         for n in &tree.nodes {
-                            let p = format!(
-                                "{path}{}{}",
-                                if path.is_empty() { "" } else { "/" },
-                                String::from_utf8_lossy(&n.name)
-                            );
+                            let p = super::child_path(&path, &n.name);
                             let missing = n
                                 .content
                                 .iter()

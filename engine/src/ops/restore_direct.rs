@@ -200,12 +200,7 @@ mod tests {
         let cuts = [
             0usize, 1, 4097, 70_001, 1_048_576, 1_500_003, 2_999_999, 3_000_000,
         ];
-        let file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&path)
-            .unwrap();
+        let file = File::create(&path).unwrap();
         let enabled = AtomicBool::new(true);
         for w in cuts.windows(2).rev() {
             write_at(&file, &path, &data[w[0]..w[1]], w[0] as u64, &enabled).unwrap();
@@ -223,12 +218,7 @@ mod tests {
         let data: Vec<u8> = (0..2_500_000u32)
             .map(|i| (i * 13 + i / 977) as u8)
             .collect();
-        let file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&path)
-            .unwrap();
+        let file = File::create(&path).unwrap();
         let enabled = AtomicBool::new(true);
         let mut scratch = vec![0u8; 2_600_000 + 2 * ALIGN as usize];
         for w in [0usize, 5000, 1_200_000, 2_500_000].windows(2) {

@@ -238,6 +238,24 @@ impl LockBody {
         None
     }
 
+    /// "exclusive" or "shared", as messages and `rime locks` name the lock's kind.
+    pub fn kind_name(&self) -> &'static str {
+        if self.exclusive {
+            "exclusive"
+        } else {
+            "shared"
+        }
+    }
+
+    /// The operation holding the lock, or "?" for a version 1 lock, which does not say.
+    pub fn command_shown(&self) -> &str {
+        if self.command.is_empty() {
+            "?"
+        } else {
+            &self.command
+        }
+    }
+
     /// "exclusive lock of `prune` by host h, pid 12, taken or refreshed 2026-11-21 09:00:00 UTC".
     pub fn describe(&self) -> String {
         let when = chrono::DateTime::from_timestamp(self.time, 0)
@@ -245,16 +263,8 @@ impl LockBody {
             .unwrap_or_else(|| format!("@{}", self.time));
         format!(
             "{} lock of `{}` by host {}, pid {}, taken or refreshed {when}",
-            if self.exclusive {
-                "exclusive"
-            } else {
-                "shared"
-            },
-            if self.command.is_empty() {
-                "?"
-            } else {
-                &self.command
-            },
+            self.kind_name(),
+            self.command_shown(),
             self.hostname,
             self.pid,
         )

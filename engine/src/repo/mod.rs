@@ -94,7 +94,19 @@ impl Repository {
             return Err(e);
         }
         let config = config::decode(&bytes)?;
-        Ok(Repository {
+        Ok(Repository::unlocked(storage, keys, config, key_id, master))
+    }
+
+    /// A repository whose key is unlocked (by `init` or `open`), with nothing yet recovered
+    /// or warned about in this process.
+    fn unlocked(
+        storage: Arc<dyn Storage>,
+        keys: Keys,
+        config: Config,
+        key_id: KeyId,
+        master: MasterSecret,
+    ) -> Repository {
+        Repository {
             recovered: Default::default(),
             warnings: Default::default(),
             storage,
@@ -102,7 +114,7 @@ impl Repository {
             config,
             key_id,
             master,
-        })
+        }
     }
 
     /// Open an existing repository with a password (tried against every key file).
@@ -152,15 +164,7 @@ impl Repository {
                 storage.location()
             )));
         }
-        Ok(Repository {
-            recovered: Default::default(),
-            warnings: Default::default(),
-            storage,
-            keys,
-            config,
-            key_id,
-            master,
-        })
+        Ok(Repository::unlocked(storage, keys, config, key_id, master))
     }
 
     pub fn storage(&self) -> &Arc<dyn Storage> {

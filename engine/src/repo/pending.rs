@@ -43,13 +43,7 @@ impl PendingRecord {
             return Err(Error::corrupt("pending record: bad magic"));
         }
         if buf[4] != PENDING_VERSION {
-            return Err(Error::new(
-                ErrorKind::UnsupportedVersion,
-                format!(
-                    "pending record version {} is newer than this rime understands",
-                    buf[4]
-                ),
-            ));
+            return Err(crate::format::newer_version("pending record", buf[4]));
         }
         from_postcard("pending record", &buf[5..])
     }

@@ -132,26 +132,25 @@ pub struct OwnerMap {
 impl OwnerMap {
     /// By name when the name exists here, else by the recorded number.
     pub fn resolve(&self, node: &Node) -> (u32, u32) {
-        let uid = if node.user.is_empty() {
-            None
-        } else {
-            *self
-                .users
-                .lock()
-                .entry(node.user.clone())
-                .or_insert_with(|| sys::uid_by_name(&node.user))
-        };
-        let gid = if node.group.is_empty() {
-            None
-        } else {
-            *self
-                .groups
-                .lock()
-                .entry(node.group.clone())
-                .or_insert_with(|| sys::gid_by_name(&node.group))
-        };
+        let uid = by_name(&self.users, &node.user, sys::uid_by_name);
+        let gid = by_name(&self.groups, &node.group, sys::gid_by_name);
         (uid.unwrap_or(node.uid), gid.unwrap_or(node.gid))
     }
+}
+
+/// The id `name` has here, looked up once per name (`None`: no name recorded, or none such).
+fn by_name(
+    cache: &Mutex<HashMap<String, Option<u32>>>,
+    name: &str,
+    lookup: fn(&str) -> Option<u32>,
+) -> Option<u32> {
+    if name.is_empty() {
+        return None;
+    }
+    *cache
+        .lock()
+        .entry(name.to_string())
+        .or_insert_with(|| lookup(name))
 }
 
 /// Apply owner, xattrs, mode and mtime to a restored path (not following symlinks), through

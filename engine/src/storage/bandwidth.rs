@@ -388,6 +388,18 @@ mod tests {
         );
     }
 
+    /// How long `work` takes run on all of `each` at once, one thread each.
+    fn elapsed_on_threads<T: Send>(each: Vec<T>, work: impl Fn(T) + Sync) -> Duration {
+        let start = Instant::now();
+        std::thread::scope(|scope| {
+            for x in each {
+                let work = &work;
+                scope.spawn(move || work(x));
+            }
+        });
+        start.elapsed()
+    }
+
     /// 4 threads upload 2 MiB in all against a 1 MiB/s limit (1 s burst): at least ~1 s.
     #[test]
     fn uploads_from_all_threads_share_one_limit() {
@@ -396,23 +408,13 @@ mod tests {
             Some(1 << 20),
             None,
         ));
-        let start = Instant::now();
-        let threads: Vec<_> = (0..4u32)
-            .map(|t| {
-                let s = s.clone();
-                std::thread::spawn(move || {
-                    for i in 0..8u32 {
-                        let name = format!("{:04x}", t * 16 + i);
-                        s.write(FileKind::Pack, &name, &vec![0u8; 64 << 10])
-                            .unwrap();
-                    }
-                })
-            })
-            .collect();
-        for t in threads {
-            t.join().unwrap();
-        }
-        let took = start.elapsed();
+        let took = elapsed_on_threads((0..4u32).collect(), |t| {
+            for i in 0..8u32 {
+                let name = format!("{:04x}", t * 16 + i);
+                s.write(FileKind::Pack, &name, &vec![0u8; 64 << 10])
+                    .unwrap();
+            }
+        });
         assert!(
             took >= Duration::from_millis(900) && took < Duration::from_secs(10),
             "2 MiB at 1 MiB/s with a 1 s burst took {took:?}"
@@ -454,22 +456,12 @@ mod tests {
                 )) as Arc<dyn Storage>
             })
             .collect();
-        let start = Instant::now();
-        let threads: Vec<_> = storages
-            .into_iter()
-            .map(|s| {
-                std::thread::spawn(move || {
-                    for i in 0..4u32 {
-                        s.write(FileKind::Pack, &format!("{i:04x}"), &vec![0u8; 512 << 10])
-                            .unwrap();
-                    }
-                })
-            })
-            .collect();
-        for t in threads {
-            t.join().unwrap();
-        }
-        let took = start.elapsed();
+        let took = elapsed_on_threads(storages, |s| {
+            for i in 0..4u32 {
+                s.write(FileKind::Pack, &format!("{i:04x}"), &vec![0u8; 512 << 10])
+                    .unwrap();
+            }
+        });
         assert!(
             took >= Duration::from_millis(2700) && took < Duration::from_secs(10),
             "{took:?}"

@@ -431,6 +431,14 @@ impl Fanout {
         }
         Err(first_err.unwrap_or_else(|| self.all_failed()))
     }
+
+    /// The member serving copy `replica` (members are the copies, in order), for the reads
+    /// that ask one copy only.
+    fn replica(&self, replica: usize) -> Result<&Member> {
+        self.members
+            .get(replica)
+            .ok_or_else(|| crate::storage::no_such_replica(&self.location(), replica))
+    }
 }
 
 impl Drop for Fanout {
@@ -536,10 +544,7 @@ impl Storage for Fanout {
     }
 
     fn read_replica(&self, replica: usize, kind: FileKind, name: &str) -> Result<Vec<u8>> {
-        let m = self
-            .members
-            .get(replica)
-            .ok_or_else(|| crate::storage::no_such_replica(&self.location(), replica))?;
+        let m = self.replica(replica)?;
         m.storage
             .read(kind, name)
             .map_err(|e| e.within(m.storage.location()))
@@ -553,10 +558,7 @@ impl Storage for Fanout {
         offset: u64,
         len: u64,
     ) -> Result<Vec<u8>> {
-        let m = self
-            .members
-            .get(replica)
-            .ok_or_else(|| crate::storage::no_such_replica(&self.location(), replica))?;
+        let m = self.replica(replica)?;
         m.storage
             .read_range(kind, name, offset, len)
             .map_err(|e| e.within(m.storage.location()))

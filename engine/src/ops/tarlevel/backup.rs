@@ -105,12 +105,7 @@ pub fn backup_scanned(
         Some(p) => Some(load_snar_indexed(repo, &index, &repo.load_snapshot(&p)?)?),
         None => None,
     };
-    let saver = BlobSaver::new(
-        repo,
-        &index,
-        opts.meta.compression_level,
-        repo.storage().concurrency(),
-    );
+    let saver = BlobSaver::for_backup(repo, &index, opts.meta.compression_level);
     let mut writer = MapWriter::default();
     let (reader, pipe_w) = crate::ops::pipe::pipe();
     let (chunked, produced) = std::thread::scope(|s| {
@@ -142,13 +137,8 @@ pub fn backup_scanned(
         files_read: tar_stats.files_dumped,
         bytes_read: tar_stats.bytes,
         bytes_total: size,
-        chunks_new: saver.chunks_new.load(std::sync::atomic::Ordering::Relaxed),
-        chunks_reused: saver
-            .chunks_reused
-            .load(std::sync::atomic::Ordering::Relaxed),
-        trees_new: saver.trees_new.load(std::sync::atomic::Ordering::Relaxed),
         unreadable: tar_stats.unreadable,
-        ..Default::default()
+        ..saver.counts()
     };
     let packed = saver.finish()?;
     let mut annotations = opts.annotations.clone();
@@ -170,13 +160,10 @@ pub fn backup_scanned(
         opts.root.display().to_string(),
         source,
         root,
-        SnapshotStats {
-            bytes_added: packed.bytes_written,
-            ..stats
-        },
+        stats,
         started,
         tar_stats.warnings.clone(),
-        (&index, &packed.pack_ids),
+        (&index, &packed),
     )?;
     Ok(TarBackupResult {
         backup,

@@ -22,6 +22,7 @@ use crate::ops::volume::{check_chunk_size, find_parent, save, SnapshotMeta};
 use crate::ops::Progress;
 use crate::repo::index::MasterIndex;
 use crate::repo::lock::LockGuard;
+use crate::repo::packer::PackerStats;
 use crate::repo::Repository;
 
 /// Default fixed chunk size, chosen by measurement (BENCHMARKS.md, "Volumes"): file systems
@@ -160,12 +161,7 @@ pub fn backup_volume(
     let lock = LockGuard::shared(repo, "volume backup")?;
     let index = MasterIndex::load(repo)?;
     let parent = find_parent(repo, &meta)?;
-    let saver = BlobSaver::new(
-        repo,
-        &index,
-        meta.compression_level,
-        repo.storage().concurrency(),
-    );
+    let saver = BlobSaver::for_backup(repo, &index, meta.compression_level);
 
     // An image file whose size, times and inode match the parent's is not read at all.
     if let Some((pid, p)) = &parent {
@@ -199,7 +195,8 @@ pub fn backup_volume(
                     stats,
                     started,
                     vec![],
-                    (&index, &[]),
+                    // Nothing was written: no bytes added, no packs to protect.
+                    (&index, &PackerStats::default()),
                 );
             }
         }
@@ -229,10 +226,7 @@ pub fn backup_volume(
     let stats = SnapshotStats {
         bytes_read: bytes_read.into_inner(),
         bytes_total: vol.size,
-        chunks_new: saver.chunks_new.load(Ordering::Relaxed),
-        chunks_reused: saver.chunks_reused.load(Ordering::Relaxed),
-        trees_new: saver.trees_new.load(Ordering::Relaxed),
-        ..Default::default()
+        ..saver.counts()
     };
     let packed = saver.finish()?;
     save(
@@ -243,13 +237,10 @@ pub fn backup_volume(
         path_text,
         SourceKind::Volume(info),
         root,
-        SnapshotStats {
-            bytes_added: packed.bytes_written,
-            ..stats
-        },
+        stats,
         started,
         warnings,
-        (&index, &packed.pack_ids),
+        (&index, &packed),
     )
 }
 

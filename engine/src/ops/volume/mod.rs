@@ -93,7 +93,9 @@ pub(crate) fn now() -> Timestamp {
     }
 }
 
-/// Write the snapshot (after its packs and index are durable) and build the result.
+/// Write the snapshot (after its packs and index are durable) and build the result. `written`
+/// is the index the backup deduplicated against and what its saver wrote: the bytes are the
+/// snapshot's `bytes_added`, and the packs are protected from a concurrent prune.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn save(
     repo: &Repository,
@@ -106,8 +108,13 @@ pub(crate) fn save(
     mut stats: SnapshotStats,
     started: Instant,
     warnings: Vec<String>,
-    protect: (&crate::repo::index::MasterIndex, &[crate::id::PackId]),
+    written: (
+        &crate::repo::index::MasterIndex,
+        &crate::repo::packer::PackerStats,
+    ),
 ) -> Result<BackupResult> {
+    let (index, packed) = written;
+    stats.bytes_added = packed.bytes_written;
     stats.duration_ms = started.elapsed().as_millis() as u64;
     let snapshot = Snapshot {
         time: now(),
@@ -129,7 +136,7 @@ pub(crate) fn save(
     let id = repo.save_snapshot(&snapshot)?;
     // As file backups do: packs a concurrent prune marked meanwhile are indexed again
     // (format-spec/SPEC.md, section 9.3).
-    crate::repo::pending::protect_marked(repo, protect.0, protect.1)?;
+    crate::repo::pending::protect_marked(repo, index, &packed.pack_ids)?;
     Ok(BackupResult {
         id,
         snapshot,

@@ -52,12 +52,7 @@ pub fn backup_stream(
     let lock = LockGuard::shared(repo, "stream backup")?;
     let index = MasterIndex::load(repo)?;
     let parent = find_parent(repo, &opts.meta)?.map(|(id, _)| id);
-    let saver = BlobSaver::new(
-        repo,
-        &index,
-        opts.meta.compression_level,
-        repo.storage().concurrency(),
-    );
+    let saver = BlobSaver::for_backup(repo, &index, opts.meta.compression_level);
     let mut writer = MapWriter::default();
     let size = chunk_reader(reader, &repo.chunker(), &saver, &mut writer, progress)?;
     let learnt = source_ok()?;
@@ -65,12 +60,7 @@ pub fn backup_stream(
     let stats = SnapshotStats {
         bytes_read: size,
         bytes_total: size,
-        chunks_new: saver.chunks_new.load(std::sync::atomic::Ordering::Relaxed),
-        chunks_reused: saver
-            .chunks_reused
-            .load(std::sync::atomic::Ordering::Relaxed),
-        trees_new: saver.trees_new.load(std::sync::atomic::Ordering::Relaxed),
-        ..Default::default()
+        ..saver.counts()
     };
     let packed = saver.finish()?;
     let mut annotations = opts.annotations.clone();
@@ -94,13 +84,10 @@ pub fn backup_stream(
         path,
         source,
         root,
-        SnapshotStats {
-            bytes_added: packed.bytes_written,
-            ..stats
-        },
+        stats,
         started,
         vec![],
-        (&index, &packed.pack_ids),
+        (&index, &packed),
     )
 }
 

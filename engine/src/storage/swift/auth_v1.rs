@@ -5,12 +5,9 @@ use std::time::{Duration, Instant};
 
 use reqwest::blocking::Client;
 
-use super::http::{status_error, transport_error};
-use super::session::Session;
+use super::http::{credentials_rejected, header, status_error, transport_error};
+use super::session::{Session, MAX_TOKEN_LIFETIME};
 use crate::error::{Error, ErrorKind, Result};
-
-/// The longest token lifetime taken from a server.
-const MAX_TOKEN_SECS: f64 = 365.0 * 86400.0;
 
 pub(super) fn authenticate(
     http: &Client,
@@ -27,24 +24,13 @@ pub(super) fn authenticate(
         .send()
         .map_err(|e| transport_error(&what(), &e))?;
     let status = resp.status();
-    if status.as_u16() == 401 || status.as_u16() == 403 {
-        return Err(Error::new(
-            ErrorKind::Unauthorized,
-            format!(
-                "{}: credentials rejected (HTTP {status}); check ST_USER and ST_KEY",
-                what()
-            ),
-        ));
+    if let Some(e) = credentials_rejected(&what(), status, "; check ST_USER and ST_KEY") {
+        return Err(e);
     }
     if !status.is_success() {
         return Err(status_error(&what(), status));
     }
-    let header = |name: &str| {
-        resp.headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    };
+    let header = |name: &str| header(&resp, name).map(str::to_string);
     let storage_url = header("X-Storage-Url").ok_or_else(|| {
         Error::new(
             ErrorKind::Unavailable,
@@ -63,6 +49,6 @@ pub(super) fn authenticate(
         .and_then(|s| s.trim().parse::<f64>().ok())
         .filter(|s| s.is_finite() && *s >= 0.0)
         // A server claiming more than a year is not believed (and 1e20 s would overflow).
-        .map(|s| Duration::from_secs_f64(s.min(MAX_TOKEN_SECS)));
+        .map(|s| Duration::from_secs_f64(s.min(MAX_TOKEN_LIFETIME.as_secs_f64())));
     Ok(Session::new(token, storage_url, asked, lifetime))
 }

@@ -23,6 +23,22 @@ pub(super) fn status_error(what: &str, status: StatusCode) -> Error {
     Error::new(kind, format!("{what}: HTTP {status}"))
 }
 
+/// The refusal of an authentication request (401 or 403: the credentials were not accepted),
+/// with `hint` saying where they came from; `None` for any other status.
+pub(super) fn credentials_rejected(what: &str, status: StatusCode, hint: &str) -> Option<Error> {
+    matches!(status.as_u16(), 401 | 403).then(|| {
+        Error::new(
+            ErrorKind::Unauthorized,
+            format!("{what}: credentials rejected (HTTP {status}){hint}"),
+        )
+    })
+}
+
+/// A response header's value, if it is there and is text.
+pub(super) fn header<'a>(resp: &'a reqwest::blocking::Response, name: &str) -> Option<&'a str> {
+    resp.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
 /// [`status_error`] for a whole response: Swift explains most refusals in the body ("Upload
 /// exceeds quota.", "Container name too long", keystoneauth's reason for a 403), so its first
 /// line of text is kept. A 413 that names a quota is the storage being full (`NoSpace`), not

@@ -7,8 +7,8 @@ use reqwest::blocking::Client;
 use serde_json::{json, Value};
 
 use super::credentials::{Interface, KeystoneMethod};
-use super::http::{status_error, transport_error};
-use super::session::Session;
+use super::http::{credentials_rejected, header, status_error, transport_error};
+use super::session::{Session, MAX_TOKEN_LIFETIME};
 use crate::error::{Error, ErrorKind, Result};
 
 /// `http://host:5000`, `.../v3` and `.../v3/` all name the same v3 API.
@@ -107,11 +107,8 @@ pub(super) fn authenticate(
         .send()
         .map_err(|e| transport_error(&what(), &e))?;
     let status = resp.status();
-    if status.as_u16() == 401 || status.as_u16() == 403 {
-        return Err(Error::new(
-            ErrorKind::Unauthorized,
-            format!("{}: credentials rejected (HTTP {status})", what()),
-        ));
+    if let Some(e) = credentials_rejected(&what(), status, "") {
+        return Err(e);
     }
     if !status.is_success() {
         let body = resp.text().unwrap_or_default();
@@ -123,10 +120,7 @@ pub(super) fn authenticate(
         let e = status_error(&what(), status);
         return Err(Error::new(e.kind(), format!("{e}{detail}")));
     }
-    let token = resp
-        .headers()
-        .get("X-Subject-Token")
-        .and_then(|v| v.to_str().ok())
+    let token = header(&resp, "X-Subject-Token")
         .map(str::to_string)
         .ok_or_else(|| {
             Error::new(
@@ -151,7 +145,7 @@ pub(super) fn authenticate(
 }
 
 /// The token's life as Keystone states it (`expires_at - issued_at`), measured from when it was
-/// asked for on this machine, so that a skewed local clock does not matter.
+/// asked for on this machine, so that a skewed local clock does not matter; a year at most.
 fn lifetime(token: &Value) -> Option<Duration> {
     let t = |k: &str| {
         token[k]
@@ -159,10 +153,7 @@ fn lifetime(token: &Value) -> Option<Duration> {
             .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
     };
     let d = t("expires_at")?.signed_duration_since(t("issued_at")?);
-    // A year at most: a far-future expiry is not believed.
-    d.to_std()
-        .ok()
-        .map(|d| d.min(Duration::from_secs(365 * 86400)))
+    d.to_std().ok().map(|d| d.min(MAX_TOKEN_LIFETIME))
 }
 
 /// The object-store endpoint for this interface and region from the token's catalog.

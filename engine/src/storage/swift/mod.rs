@@ -31,7 +31,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::storage::retry::{with_retries, RetryPolicy};
 use crate::storage::{check_name, missing, FileKind, ObjectInfo, PendingObject, Storage};
 use client::SwiftClient;
-use http::{encode_path, response_error, status_error, transport_error};
+use http::{encode_path, header, response_error, status_error, transport_error};
 
 /// Swift answers at most 10000 names a listing request; asking for that many keeps the number
 /// of round trips low.
@@ -174,10 +174,7 @@ impl Inner {
             }, &body)?;
             match resp.status().as_u16() {
                 200..=299 => {
-                    let got = resp
-                        .headers()
-                        .get("ETag")
-                        .and_then(|v| v.to_str().ok())
+                    let got = header(&resp, "ETag")
                         .map(|v| v.trim_matches('"').to_ascii_lowercase());
                     return match got {
                         Some(g) if g == etag => Ok(()),
@@ -331,10 +328,7 @@ impl Inner {
         })?;
         match resp.status() {
             s if s.is_success() => {
-                let len = resp
-                    .headers()
-                    .get("Content-Length")
-                    .and_then(|v| v.to_str().ok())
+                let len = header(&resp, "Content-Length")
                     .and_then(|v| v.parse().ok())
                     .ok_or_else(|| {
                         Error::new(

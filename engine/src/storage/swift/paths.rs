@@ -7,7 +7,7 @@ use std::io::Read;
 
 use reqwest::StatusCode;
 
-use super::http::status_error;
+use super::http::{header, status_error};
 use super::SwiftStorage;
 use crate::error::{Error, ErrorKind, Result};
 use crate::freezer::legacy::Listed;
@@ -81,11 +81,7 @@ impl SwiftStorage {
             http.head(me.object_url(&s.storage_url, &object))
         })?;
         match resp.status() {
-            s if s.is_success() => Ok(resp
-                .headers()
-                .get("Content-Length")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse().ok())),
+            s if s.is_success() => Ok(header(&resp, "Content-Length").and_then(|v| v.parse().ok())),
             StatusCode::NOT_FOUND => Ok(None),
             s => Err(status_error(&what(), s)),
         }

@@ -2,6 +2,10 @@
 
 use std::time::{Duration, Instant};
 
+/// The longest token life believed from a server: a far-future expiry (or a huge
+/// `X-Auth-Token-Expires`) is taken as a year.
+pub(super) const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(365 * 86400);
+
 /// What authentication yields. Immutable: renewal makes a new one.
 pub(super) struct Session {
     pub token: String,
