@@ -253,14 +253,23 @@ fn agent_config_file_colons_booleans_debug_and_abbreviations() {
     write(&j.p("job.ini"), ini);
     let run = |extra: &[&str]| j.run_config(&j.p("job.ini"), extra);
     assert_eq!(metadata_level(run(&["--metadata-out", "-"]).ok()), 0);
-    assert!(j.p("container/rime/config").exists(), "dry_run = False wrote");
+    assert!(
+        j.p("container/rime/config").exists(),
+        "dry_run = False wrote"
+    );
     next_second();
     write(&j.src().join("g"), "more\n");
     // no_incremental = yes: a level 0 again; `--nono-incr` (an abbreviation) takes it back.
     assert_eq!(metadata_level(run(&["--metadata-out", "-"]).ok()), 0);
     next_second();
-    assert_eq!(metadata_level(run(&["--nono-incr", "--metadata-out", "-"]).ok()), 1);
-    assert!(read(&log).contains(" DEBUG "), "debug = True logs at debug level");
+    assert_eq!(
+        metadata_level(run(&["--nono-incr", "--metadata-out", "-"]).ok()),
+        1
+    );
+    assert!(
+        read(&log).contains(" DEBUG "),
+        "debug = True logs at debug level"
+    );
     // overwrite = off: a restore into a non-empty directory is refused; `--overw` allows it.
     let busy = j.p("busy");
     write(&busy.join("old"), "x");
@@ -300,7 +309,14 @@ fn agent_exclude_means_the_same_with_both_engines() {
         write(&s.join("x/cache/deeper/g"), "cached\n");
         write(&s.join("cache/h"), "cached\n");
         write(&s.join("keep/cachefile"), "keep\n");
-        j.backup(&["--engine", engine, "--exclude", "*.log", "--exclude", "cache/*"]);
+        j.backup(&[
+            "--engine",
+            engine,
+            "--exclude",
+            "*.log",
+            "--exclude",
+            "cache/*",
+        ]);
         let t = j.p("restored");
         j.restore(&t, &[]).ok();
         let files: Vec<String> = walk(&t)
@@ -336,7 +352,10 @@ fn agent_tar_restore_leaves_holes_in_sparse_files() {
         }
     }
     let src_used = std::fs::metadata(&f).unwrap().blocks() * 512;
-    assert!(src_used < size / 8, "the source file system keeps holes ({src_used})");
+    assert!(
+        src_used < size / 8,
+        "the source file system keeps holes ({src_used})"
+    );
     j.backup(&[]);
     let t = j.p("restored");
     j.restore(&t, &[]).ok();
@@ -367,7 +386,10 @@ fn agent_compression_reaches_the_dumped_levels() {
     dump_tar_levels(&j.repo(), &j.p("pass"), &dump, &["--compressed"]);
     let out = j.p("gnutar");
     mkdir(&out);
-    for (name, magic) in [("level-0.tar.bz2", &b"BZh"[..]), ("level-1.tar.xz", b"\xfd7zXZ")] {
+    for (name, magic) in [
+        ("level-0.tar.bz2", &b"BZh"[..]),
+        ("level-1.tar.xz", b"\xfd7zXZ"),
+    ] {
         let p = dump.join(name);
         assert!(std::fs::read(&p).unwrap().starts_with(magic), "{name}");
         gnu_tar_extract_level(&p, &out);
@@ -391,8 +413,7 @@ fn agent_tilde_paths_and_backup_name_templates() {
     let env = [("HOME", home.path().as_os_str())];
     rime_raw(["agent", "--config", &cfg], &env).ok();
     assert!(home.path().join("c/rime/config").exists());
-    let meta: Value =
-        serde_json::from_str(&read(&home.path().join("meta.json"))).unwrap();
+    let meta: Value = serde_json::from_str(&read(&home.path().join("meta.json"))).unwrap();
     assert_eq!(meta["backup_name"], "fs-host1-local", "{meta}");
     rime_raw(
         [

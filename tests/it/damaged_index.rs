@@ -138,9 +138,17 @@ fn the_agent_logs_a_damaged_index_file_in_its_job_log() {
     let index = j.p("container/rime/index");
     let files: Vec<_> = fs::read_dir(&index).unwrap().map(|e| e.unwrap()).collect();
     assert_eq!(files.len(), 1, "one index file after one backup");
-    let (name, path) = (files[0].file_name().to_string_lossy().into_owned(), files[0].path());
+    let (name, path) = (
+        files[0].file_name().to_string_lossy().into_owned(),
+        files[0].path(),
+    );
     let len = fs::metadata(&path).unwrap().len();
-    fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(len / 2).unwrap();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
 
     let log = j.p("agent.log");
     let out = j.run(&[

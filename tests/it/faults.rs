@@ -478,15 +478,27 @@ fn unreadable_paths_and_a_failed_storage_report_both_and_exit_4() {
     };
     // A second storage without the repository (a disk not mounted): it fails alone.
     let b = repo.tmp.path().join("b-not-mounted");
-    let out = run(&repo, &[os("--repo"), os(&b), os("backup"), os("--json"), os(&src)]);
+    let out = run(
+        &repo,
+        &[os("--repo"), os(&b), os("backup"), os("--json"), os(&src)],
+    );
     out.code(4);
-    assert!(out.stderr.contains("2 path(s) could not be read"), "{}", out.stderr);
     assert!(
-        out.stderr.contains(&format!("storage {}: FAILED", b.display())),
+        out.stderr.contains("2 path(s) could not be read"),
         "{}",
         out.stderr
     );
-    assert!(out.stderr.contains("unreadable paths (3) too"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains(&format!("storage {}: FAILED", b.display())),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("unreadable paths (3) too"),
+        "{}",
+        out.stderr
+    );
     let doc = out.json();
     assert_eq!(doc["stats"]["unreadable"], 2, "{doc}");
     assert_eq!(doc["warnings"].as_array().unwrap().len(), 2, "{doc}");
@@ -498,7 +510,10 @@ fn unreadable_paths_and_a_failed_storage_report_both_and_exit_4() {
     assert_eq!(a["location"], repo.path.to_str().unwrap(), "{doc}");
     assert_eq!(a["ok"], true, "{doc}");
     assert!(a["error"].is_null(), "{doc}");
-    assert!(a["objects"].as_u64().unwrap() >= 3, "packs, index, snapshot: {doc}");
+    assert!(
+        a["objects"].as_u64().unwrap() >= 3,
+        "packs, index, snapshot: {doc}"
+    );
     assert!(a["bytes"].as_u64().unwrap() > 0, "{doc}");
     let failed = &storages[1];
     assert_eq!(failed["location"], b.to_str().unwrap(), "{doc}");

@@ -283,7 +283,12 @@ impl Fixture {
 
     /// [`Fixture::agent`] as the job that made the backups: its host and backup name.
     pub fn agent_as_its_job(&self, extra: &[&str]) -> Out {
-        let mut args = vec!["--hostname", self.spec.host, "--backup-name", self.spec.name];
+        let mut args = vec![
+            "--hostname",
+            self.spec.host,
+            "--backup-name",
+            self.spec.name,
+        ];
         args.extend(extra);
         self.agent(&args)
     }
@@ -291,12 +296,7 @@ impl Fixture {
     /// The arguments of `rime import-freezer --json --from <from>` into `repo`, with
     /// `--pass-file` and the fixture's key when its backups are encrypted.
     pub fn import_args(&self, repo: &Repo, from: impl AsRef<OsStr>) -> Vec<OsString> {
-        let mut args = repo.args(&[
-            os("import-freezer"),
-            os("--json"),
-            os("--from"),
-            os(from),
-        ]);
+        let mut args = repo.args(&[os("import-freezer"), os("--json"), os("--from"), os(from)]);
         if self.spec.encrypt.is_some() {
             args.push(os("--pass-file"));
             args.push(os(&self.key));

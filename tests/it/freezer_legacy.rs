@@ -464,10 +464,7 @@ fn freezer_on_swift_missing_or_short_segment_is_named() {
         if body.is_some() {
             cmd.arg("--data-binary").arg(format!("@{}", tmp.display()));
         }
-        let st = cmd
-            .arg(format!("{url}/{name}/{obj}"))
-            .status()
-            .unwrap();
+        let st = cmd.arg(format!("{url}/{name}/{obj}")).status().unwrap();
         assert!(st.success(), "{method} {obj}");
     };
     curl("PUT", &seg(1), Some(&[1u8; 100]));

@@ -73,7 +73,12 @@ fn restore_latest(repo: &Repo, from: &[&Path], out: &Path) -> Out {
 fn copy(repo: &Repo, extra: &[&str], from: &Path, to: &Path) -> Out {
     let mut args = vec!["copy"];
     args.extend(extra);
-    args.extend(["--from", from.to_str().unwrap(), "--to", to.to_str().unwrap()]);
+    args.extend([
+        "--from",
+        from.to_str().unwrap(),
+        "--to",
+        to.to_str().unwrap(),
+    ]);
     run_multi(repo, &[], &args)
 }
 
@@ -664,7 +669,10 @@ fn a_key_changed_while_a_storage_is_down_still_opens_over_all() {
         .lines()
         .find(|l| l.contains(&format!("storage {}: FAILED", b.display())))
         .unwrap_or_else(|| panic!("b reported as failed: {}", o.stderr));
-    assert!(line.contains("lacks the new key") && line.contains("rime copy"), "{line}");
+    assert!(
+        line.contains("lacks the new key") && line.contains("rime copy"),
+        "{line}"
+    );
     assert!(
         o.stderr.contains(&format!("storage {}: ok", a.display())),
         "{}",
@@ -696,7 +704,8 @@ fn a_key_changed_while_a_storage_is_down_still_opens_over_all() {
     let o = with_pw2(&[&a, &b], &["key", "remove", &first]);
     o.code(4);
     assert!(
-        o.stderr.contains(&format!("rime key remove {first}` again")),
+        o.stderr
+            .contains(&format!("rime key remove {first}` again")),
         "{}",
         o.stderr
     );
@@ -715,6 +724,10 @@ fn check_with_a_storage_lacking_the_repository_exits_4() {
     run_multi(&repo, &[&a], &["init", "--insecure-fast-kdf"]).ok();
     let o = run_multi(&repo, &[&a, &b], &["check"]);
     o.code(4);
-    assert!(o.stderr.contains(&format!("storage {}", b.display())), "{}", o.stderr);
+    assert!(
+        o.stderr.contains(&format!("storage {}", b.display())),
+        "{}",
+        o.stderr
+    );
     assert!(o.stdout.contains("no errors"), "{}", o.stdout);
 }

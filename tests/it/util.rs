@@ -199,7 +199,11 @@ impl Repo {
 
     /// [`Repo::run`] (with the password file, unlike [`Repo::run_env`]) with environment
     /// additions, such as a `PATH` with stand-in commands.
-    pub fn run_with_password_and_env<S: AsRef<OsStr>>(&self, args: &[S], envs: &[(&str, &OsStr)]) -> Out {
+    pub fn run_with_password_and_env<S: AsRef<OsStr>>(
+        &self,
+        args: &[S],
+        envs: &[(&str, &OsStr)],
+    ) -> Out {
         rime_raw(self.args(args), envs)
     }
 

@@ -226,7 +226,11 @@ impl Job {
             )),
             None => None,
         };
-        let log_rank = if a.debug { rank("debug") } else { rank(&a.log_level) };
+        let log_rank = if a.debug {
+            rank("debug")
+        } else {
+            rank(&a.log_level)
+        };
         g.config = None;
         g.repo = vec![];
         Ok(Job {

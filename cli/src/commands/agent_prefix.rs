@@ -150,7 +150,10 @@ mod tests {
         // An exact name wins over longer ones it prefixes (--incremental, --no-incremental).
         assert_eq!(expand(&["--incremental"]).unwrap(), ["--incremental"]);
         let e = expand(&["--max", "3"]).unwrap_err().to_string();
-        assert!(e.contains("--max-level") && e.contains("--max-priority"), "{e}");
+        assert!(
+            e.contains("--max-level") && e.contains("--max-priority"),
+            "{e}"
+        );
         assert_eq!(expand(&["--bogus"]).unwrap(), ["--bogus"]);
     }
 }

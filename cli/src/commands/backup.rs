@@ -216,10 +216,7 @@ pub fn report(
 ) -> Result<ExitCode> {
     let s = &r.snapshot.stats;
     let storages = super::storage_reports(g);
-    let storage_failed = storages
-        .iter()
-        .flatten()
-        .any(|m| m.error.is_some());
+    let storage_failed = storages.iter().flatten().any(|m| m.error.is_some());
     let partial = !r.warnings.is_empty() && !ignore_unreadable;
     let code: u8 = match (storage_failed, partial) {
         (true, _) => 4,
@@ -290,7 +287,9 @@ pub fn report(
             r.id.short()
         );
         if partial && storage_failed {
-            eprintln!("rime: exit code 4 (a storage failed) stands for the unreadable paths (3) too");
+            eprintln!(
+                "rime: exit code 4 (a storage failed) stands for the unreadable paths (3) too"
+            );
         }
     }
     Ok(ExitCode::from(code))

@@ -114,8 +114,9 @@ fn tar_incremental(g: &GlobalOpts, a: &DumpArgs) -> Result<ExitCode> {
         let tmp = dir.join(format!(".{name}.part"));
         let f = std::fs::File::create(&tmp)
             .map_err(|e| rime_engine::Error::io(format!("cannot create {}", tmp.display()), e))?;
-        let cannot_write =
-            |e: std::io::Error| rime_engine::Error::io(format!("cannot write {}", tmp.display()), e);
+        let cannot_write = |e: std::io::Error| {
+            rime_engine::Error::io(format!("cannot write {}", tmp.display()), e)
+        };
         let w = std::io::BufWriter::with_capacity(1 << 20, f);
         let mut w = CompressWriter::new(w, compression, None)?;
         let n = tarlevel::write_archive(&repo, snap, &mut w)?;

@@ -188,7 +188,10 @@ impl Read for Content<'_> {
                     let (pack, e) = self.index.lookup(id).ok_or_else(|| {
                         std::io::Error::other(Error::new(
                             ErrorKind::MissingObject,
-                            format!("data blob {id} is not in the index{}", self.index.missing_hint()),
+                            format!(
+                                "data blob {id} is not in the index{}",
+                                self.index.missing_hint()
+                            ),
                         ))
                     })?;
                     self.buf = self

@@ -284,12 +284,16 @@ const PERIODS: [(&str, fn(&chrono::NaiveDateTime) -> i64); 5] = [
     ("hourly", |t| {
         i64::from(t.year()) * 1_000_000 + i64::from(t.ordinal()) * 100 + i64::from(t.hour())
     }),
-    ("daily", |t| i64::from(t.year()) * 1000 + i64::from(t.ordinal())),
+    ("daily", |t| {
+        i64::from(t.year()) * 1000 + i64::from(t.ordinal())
+    }),
     ("weekly", |t| {
         let w = t.iso_week();
         i64::from(w.year()) * 100 + i64::from(w.week())
     }),
-    ("monthly", |t| i64::from(t.year()) * 100 + i64::from(t.month())),
+    ("monthly", |t| {
+        i64::from(t.year()) * 100 + i64::from(t.month())
+    }),
     ("yearly", |t| i64::from(t.year())),
 ];
 

@@ -285,7 +285,9 @@ mod tests {
     #[test]
     fn an_init_that_loses_the_race_fails_and_leaves_no_key_file() {
         let first = MemoryStorage::new();
-        first.write(FileKind::Config, "config", b"the winner's config").unwrap();
+        first
+            .write(FileKind::Config, "config", b"the winner's config")
+            .unwrap();
         let s = Arc::new(RacedInit(first));
         let opts = InitOptions {
             kdf: KdfParams::TESTING,
@@ -293,7 +295,13 @@ mod tests {
         };
         let e = Repository::init(s.clone(), b"pw", &opts).err().unwrap();
         assert_eq!(e.kind(), ErrorKind::RepositoryExists, "{e}");
-        assert_eq!(s.0.read(FileKind::Config, "config").unwrap(), b"the winner's config");
-        assert!(s.0.list(FileKind::Key).unwrap().is_empty(), "a key file of no repository");
+        assert_eq!(
+            s.0.read(FileKind::Config, "config").unwrap(),
+            b"the winner's config"
+        );
+        assert!(
+            s.0.list(FileKind::Key).unwrap().is_empty(),
+            "a key file of no repository"
+        );
     }
 }

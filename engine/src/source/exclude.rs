@@ -48,7 +48,11 @@ impl Excludes {
 
     /// Also leave out what GNU tar's `--exclude` leaves out when it archives each of `roots`
     /// (absolute source directories) as `.`: see [`crate::source::tar_exclude`].
-    pub fn with_gnu_tar(mut self, patterns: &[String], roots: Vec<std::path::PathBuf>) -> Result<Excludes> {
+    pub fn with_gnu_tar(
+        mut self,
+        patterns: &[String],
+        roots: Vec<std::path::PathBuf>,
+    ) -> Result<Excludes> {
         self.gnu_tar = TarExcludes::new(patterns)?.map(|t| (t, roots));
         Ok(self)
     }

@@ -88,8 +88,10 @@ pub fn run_all(s: &dyn Storage) {
 /// instead of replacing the first one's config (which would make its data unreadable), while
 /// writing the same bytes again (a retry whose first attempt landed) succeeds.
 pub fn config_is_create_only(s: &dyn Storage) {
-    s.write(FileKind::Config, "config", b"first config").unwrap();
-    s.write(FileKind::Config, "config", b"first config").unwrap();
+    s.write(FileKind::Config, "config", b"first config")
+        .unwrap();
+    s.write(FileKind::Config, "config", b"first config")
+        .unwrap();
     let e = s
         .write(FileKind::Config, "config", b"second config")
         .unwrap_err();

@@ -252,7 +252,10 @@ impl Fanout {
     fn write_config(&self, data: &bytes::Bytes) -> Result<()> {
         let mut any = false;
         for m in self.healthy() {
-            match m.storage.write_bytes(FileKind::Config, "config", data.clone()) {
+            match m
+                .storage
+                .write_bytes(FileKind::Config, "config", data.clone())
+            {
                 Ok(()) => any = true,
                 Err(e) if e.kind() == ErrorKind::RepositoryExists => return Err(e),
                 Err(e) => self.fail(m, &e),

@@ -252,7 +252,11 @@ pub fn open_url(url: &str) -> Result<Arc<dyn Storage>> {
 /// same bytes are success (a retried write whose first attempt landed, or `rime copy` seeding
 /// the same repository), other bytes are `RepositoryExists`. A config is never replaced: every
 /// index file and snapshot of the repository already there would become unreadable.
-pub(crate) fn existing_config(location: &str, existing: Result<Vec<u8>>, ours: &[u8]) -> Result<()> {
+pub(crate) fn existing_config(
+    location: &str,
+    existing: Result<Vec<u8>>,
+    ours: &[u8],
+) -> Result<()> {
     match existing {
         Ok(bytes) if bytes == ours => Ok(()),
         Ok(_) => Err(Error::new(

@@ -106,7 +106,10 @@ mod tests {
         w.finish().unwrap();
         assert_eq!(std::fs::read(&p).unwrap(), data);
         let used = std::fs::metadata(&p).unwrap().blocks() * 512;
-        assert!(used < 64 * 1024, "{used} bytes allocated for 3 blocks of data");
+        assert!(
+            used < 64 * 1024,
+            "{used} bytes allocated for 3 blocks of data"
+        );
         // A trailing hole still gives the full size.
         let p2 = dir.path().join("g");
         let f = File::create(&p2).unwrap();

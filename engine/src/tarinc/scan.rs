@@ -458,7 +458,9 @@ impl Shared {
 
     /// GNU tar's default for `--exclude`: see [`crate::source::tar_exclude`].
     fn excluded(&self, arch: &[u8]) -> bool {
-        self.exclude.as_ref().is_some_and(|e| e.excludes_member(arch))
+        self.exclude
+            .as_ref()
+            .is_some_and(|e| e.excludes_member(arch))
     }
 }
 

@@ -160,18 +160,22 @@ impl Inner {
         let what = || format!("cannot upload {}", self.what(kind, name));
         let mut created = false;
         loop {
-            let resp = self.client.upload(&what, &|http, s| {
-                let r = http
-                    .put(self.object_url(&s.storage_url, &object))
-                    .header("ETag", &etag)
-                    .header("Content-Type", "application/octet-stream");
-                // The config is create-only: Swift answers 412 when it already exists.
-                let r = match kind {
-                    FileKind::Config => r.header("If-None-Match", "*"),
-                    _ => r,
-                };
-                r
-            }, &body)?;
+            let resp = self.client.upload(
+                &what,
+                &|http, s| {
+                    let r = http
+                        .put(self.object_url(&s.storage_url, &object))
+                        .header("ETag", &etag)
+                        .header("Content-Type", "application/octet-stream");
+                    // The config is create-only: Swift answers 412 when it already exists.
+                    let r = match kind {
+                        FileKind::Config => r.header("If-None-Match", "*"),
+                        _ => r,
+                    };
+                    r
+                },
+                &body,
+            )?;
             match resp.status().as_u16() {
                 200..=299 => {
                     let got = header(&resp, "ETag")
