@@ -62,12 +62,7 @@ fn sftp_conforms() {
     let d2 = tempfile::tempdir().unwrap();
     run_concurrent(Arc::new(storage(&e, &d2.path().join("repo"))));
     // The server is on this machine: no temporary files were left behind.
-    let left: Vec<_> = walkdir(d.path())
-        .into_iter()
-        .chain(walkdir(d2.path()))
-        .filter(|p| p.contains(".tmp-"))
-        .collect();
-    assert!(left.is_empty(), "{left:?}");
+    assert_no_temporaries(&[d.path(), d2.path()]);
 }
 
 #[test]
@@ -134,6 +129,17 @@ fn sftp_full_disk_is_no_space() {
     assert!(err.to_string().contains("data/ab/"), "{err}");
     assert!(listed.unwrap().is_empty());
     assert!(left.is_empty(), "no partial or temporary object: {left:?}");
+}
+
+/// No `.tmp-` file is left below any of `dirs` (the server runs on this machine, so its files
+/// can be looked at directly).
+fn assert_no_temporaries(dirs: &[&std::path::Path]) {
+    let left: Vec<_> = dirs
+        .iter()
+        .flat_map(|d| walkdir(d))
+        .filter(|p| p.contains(".tmp-"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 }
 
 fn walkdir(p: &std::path::Path) -> Vec<String> {
@@ -336,11 +342,6 @@ fn sftp_config_is_create_only_without_hardlink() {
             assert_eq!(err.kind(), ErrorKind::RepositoryExists, "{err}");
         }
         assert_eq!(s.read(FileKind::Config, "config").unwrap(), won[0].0);
-        let left: Vec<_> = walkdir(d.path())
-            .into_iter()
-            .chain(walkdir(d2.path()))
-            .filter(|p| p.contains(".tmp-"))
-            .collect();
-        assert!(left.is_empty(), "{left:?}");
+        assert_no_temporaries(&[d.path(), d2.path()]);
     }
 }
