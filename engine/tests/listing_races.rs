@@ -139,3 +139,65 @@ fn a_snapshot_forgotten_mid_listing_is_left_out() {
     let rep = check(&checking, &CheckOptions::default()).unwrap();
     assert!(rep.errors.is_empty(), "{:?}", rep.errors);
 }
+
+/// A backup checks prune's records after writing its snapshot. If it lists `pending/` while a
+/// prune still has only its incomplete record there, and the prune replaces it by the complete
+/// one (written first, then the incomplete one removed) before the backup reads it, the backup
+/// must still see the mark and index its packs again: the record it listed is gone, so it
+/// lists again. Seen first as a 5% failure of `health::backups_running_during_prune_stay_restorable`
+/// under load: "restore right after backup failed ... chunks are not in the repository".
+#[test]
+fn a_record_replaced_mid_listing_still_protects_the_backups_packs() {
+    use rime_engine::repo::index::MasterIndex;
+    use rime_engine::repo::pending::{self, PendingRecord};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("repo");
+    let src = tmp.path().join("src");
+    std::fs::create_dir(&src).unwrap();
+    std::fs::write(src.join("a"), content(5, 300_000)).unwrap();
+    let r = repo(&dir);
+    backup_of(&r, &src);
+    // The index the backup loaded at its start names its packs (data and tree).
+    let loaded = MasterIndex::load(&r).unwrap();
+    let mut packs = loaded.packs().to_vec();
+    packs.sort();
+
+    // A prune marked them: its incomplete record, and the index no longer names the packs.
+    let incomplete = PendingRecord {
+        time: 0,
+        complete: false,
+        locks: vec![],
+        packs: loaded.packs().to_vec(),
+    };
+    let incomplete_name = pending::write(&r, &incomplete).unwrap();
+    let plain = LocalStorage::new(&dir);
+    for o in plain.list(FileKind::Index).unwrap() {
+        plain.remove(FileKind::Index, &o.name).unwrap();
+    }
+    assert!(MasterIndex::load(&r).unwrap().packs().is_empty());
+
+    // The backup lists the records; before it reads the incomplete one, the prune writes the
+    // complete record and removes the incomplete one.
+    let plain_dir = dir.clone();
+    let storage = hooked(
+        &dir,
+        vec![Moment::BeforeRead(FileKind::Pending)],
+        Box::new(move |name: &str| {
+            assert_eq!(name, incomplete_name);
+            let prune = open(Arc::new(LocalStorage::new(&plain_dir)));
+            let complete = PendingRecord {
+                complete: true,
+                ..incomplete.clone()
+            };
+            pending::write(&prune, &complete).unwrap();
+            prune.storage().remove(FileKind::Pending, name).unwrap();
+        }),
+    );
+    let backup_side = open(storage);
+    let n = pending::protect_marked(&backup_side, &loaded, &[]).unwrap();
+    assert_eq!(n, packs.len(), "the marked packs are indexed again");
+    let mut now = MasterIndex::load(&r).unwrap().packs().to_vec();
+    now.sort();
+    assert_eq!(now, packs);
+}

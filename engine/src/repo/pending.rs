@@ -75,39 +75,68 @@ pub fn list(repo: &Repository) -> Result<Vec<(String, PendingRecord)>> {
 /// Records by name, and the names of records that cannot be read with why.
 pub type Records = (Vec<(String, PendingRecord)>, Vec<(String, Error)>);
 
+/// Listings of `pending/` before [`list_readable`] gives up on records that keep vanishing.
+const MAX_LISTINGS: usize = 10;
+
 /// Every record that can be read, by name, and the names of those that cannot (with why).
+///
+/// A record listed and gone when read was removed meanwhile: either a ripe one deleted, or a
+/// prune's incomplete record replaced by its complete one (written before the incomplete one is
+/// removed, SPEC 9.3 step 7). A listing taken before the complete record existed does not name
+/// it, so `pending/` is listed again until one listing reads whole: a backup checking the
+/// records after its snapshot must never miss a mark that way, or it leaves packs its snapshot
+/// needs unindexed, for a later prune to delete.
 pub fn list_readable(repo: &Repository) -> Result<Records> {
     let mut out = Vec::new();
     let mut unreadable = Vec::new();
-    let names = match repo.storage().list(FileKind::Pending) {
-        Ok(n) => n,
-        Err(e) if matches!(e.kind(), ErrorKind::MissingObject | ErrorKind::NotFound) => {
-            return Ok((out, unreadable))
-        }
-        Err(e) => return Err(e),
-    };
-    for o in names {
-        let bytes = match repo.storage().read(FileKind::Pending, &o.name) {
-            Ok(b) => b,
-            Err(e) if e.kind() == ErrorKind::MissingObject => continue,
+    let mut seen = HashSet::new();
+    for _ in 0..MAX_LISTINGS {
+        let names = match repo.storage().list(FileKind::Pending) {
+            Ok(n) => n,
+            Err(e) if matches!(e.kind(), ErrorKind::MissingObject | ErrorKind::NotFound) => {
+                return Ok((out, unreadable))
+            }
             Err(e) => return Err(e),
         };
-        let decoded = repo
-            .keys()
-            .open(AAD, &bytes)
-            .ok_or_else(|| {
-                Error::corrupt(format!("pending record {}: authentication failed", o.name))
-            })
-            .and_then(|plain| {
-                PendingRecord::decode(&plain)
-                    .map_err(|e| e.within(format!("pending record {}", o.name)))
-            });
-        match decoded {
-            Ok(rec) => out.push((o.name, rec)),
-            Err(e) => unreadable.push((o.name, e)),
+        let mut vanished = false;
+        for o in names {
+            if !seen.insert(o.name.clone()) {
+                continue;
+            }
+            match read_one(repo, &o.name)? {
+                None => vanished = true,
+                Some(Ok(rec)) => out.push((o.name, rec)),
+                Some(Err(e)) => unreadable.push((o.name, e)),
+            }
+        }
+        if !vanished {
+            return Ok((out, unreadable));
         }
     }
-    Ok((out, unreadable))
+    Err(Error::new(
+        ErrorKind::Unavailable,
+        format!(
+            "pending records of {} keep vanishing while being read (prunes replacing them?): try again",
+            repo.storage().location()
+        ),
+    ))
+}
+
+/// One record: `None` if it is gone, else the record or why it cannot be read.
+fn read_one(repo: &Repository, name: &str) -> Result<Option<Result<PendingRecord>>> {
+    let bytes = match repo.storage().read(FileKind::Pending, name) {
+        Ok(b) => b,
+        Err(e) if e.kind() == ErrorKind::MissingObject => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let decoded = repo
+        .keys()
+        .open(AAD, &bytes)
+        .ok_or_else(|| Error::corrupt(format!("pending record {name}: authentication failed")))
+        .and_then(|plain| {
+            PendingRecord::decode(&plain).map_err(|e| e.within(format!("pending record {name}")))
+        });
+    Ok(Some(decoded))
 }
 
 /// Called by a backup after it wrote its snapshot: packs that the index it loaded at its start
