@@ -354,6 +354,36 @@ pub fn write_index_file(repo: &Repository, packs: Vec<IndexPack>) -> Result<Inde
     Ok(id)
 }
 
+/// [`write_index_file`] under a name no index file has now: the packs are tried in each
+/// rotation of their order (the order changes the bytes, hence the name, not the meaning).
+/// `None` if every order names a file that exists.
+///
+/// Why: a prune rewriting the index removes every index file it loaded, and a file with the
+/// same packs and entries as one of those has its name. A backup indexing marked packs again
+/// (`pending::protect_marked`) in a file identical to the one that first named them would
+/// have that protection removed with it, and the packs deleted later under its snapshot.
+pub fn write_new_index_file(
+    repo: &Repository,
+    mut packs: Vec<IndexPack>,
+) -> Result<Option<IndexId>> {
+    for _ in 0..packs.len() {
+        let f = IndexFile {
+            supersedes: vec![],
+            packs,
+        };
+        let id = IndexId(repo.keys().object_id(&f.encode()));
+        packs = f.packs;
+        match repo.storage().size(FileKind::Index, &id.to_hex()) {
+            Ok(_) => packs.rotate_left(1),
+            Err(e) if e.kind() == crate::ErrorKind::MissingObject => {
+                return write_index_file(repo, packs).map(Some)
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(None)
+}
+
 /// Read and decode one index file (from another copy if the first is damaged).
 pub fn read_index_file(repo: &Repository, id: &IndexId) -> Result<IndexFile> {
     repo.read_verified(

@@ -181,8 +181,29 @@ pub fn protect_marked(
         }
     }
     let n = packs.len();
-    if n > 0 {
-        crate::repo::index::write_index_file(repo, packs)?;
+    if n == 0 {
+        return Ok(0);
+    }
+    // A file of a new name: one identical to a file a prune loaded would be removed with it.
+    // Should every order of these packs name an existing file, one more pack this backup
+    // knows is added (indexing it again is harmless) until the name is new.
+    let mut spares = known.iter().filter(|p| !seen.contains(*p));
+    while crate::repo::index::write_new_index_file(repo, packs.clone())?.is_none() {
+        let spare = spares.find_map(|p| match crate::repo::headers::read_pack_header(repo, p) {
+            Ok(blobs) if !blobs.is_empty() => {
+                Some(crate::format::index::IndexPack { id: *p, blobs })
+            }
+            _ => None,
+        });
+        match spare {
+            Some(s) => packs.push(s),
+            None => {
+                return Err(Error::new(
+                    ErrorKind::Io,
+                    "cannot index marked packs again under a new index file name: run `rime repair`, which indexes every pack again",
+                ))
+            }
+        }
     }
     Ok(n)
 }
