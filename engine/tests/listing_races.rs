@@ -140,6 +140,31 @@ fn a_snapshot_forgotten_mid_listing_is_left_out() {
     assert!(rep.errors.is_empty(), "{:?}", rep.errors);
 }
 
+/// A repository (in a temporary directory, kept alive by the first value) with one backup of
+/// one file of `seed`'s content: its directory, the repository, the index as that backup's
+/// successor loads it, and the index's packs sorted.
+fn one_backup(
+    seed: u64,
+) -> (
+    tempfile::TempDir,
+    std::path::PathBuf,
+    Repository,
+    rime_engine::repo::index::MasterIndex,
+    Vec<rime_engine::id::PackId>,
+) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("repo");
+    let src = tmp.path().join("src");
+    std::fs::create_dir(&src).unwrap();
+    std::fs::write(src.join("a"), content(seed, 300_000)).unwrap();
+    let r = repo(&dir);
+    backup_of(&r, &src);
+    let loaded = rime_engine::repo::index::MasterIndex::load(&r).unwrap();
+    let mut packs = loaded.packs().to_vec();
+    packs.sort();
+    (tmp, dir, r, loaded, packs)
+}
+
 /// A backup checks prune's records after writing its snapshot. If it lists `pending/` while a
 /// prune still has only its incomplete record there, and the prune replaces it by the complete
 /// one (written first, then the incomplete one removed) before the backup reads it, the backup
@@ -151,17 +176,8 @@ fn a_record_replaced_mid_listing_still_protects_the_backups_packs() {
     use rime_engine::repo::index::MasterIndex;
     use rime_engine::repo::pending::{self, PendingRecord};
 
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("repo");
-    let src = tmp.path().join("src");
-    std::fs::create_dir(&src).unwrap();
-    std::fs::write(src.join("a"), content(5, 300_000)).unwrap();
-    let r = repo(&dir);
-    backup_of(&r, &src);
     // The index the backup loaded at its start names its packs (data and tree).
-    let loaded = MasterIndex::load(&r).unwrap();
-    let mut packs = loaded.packs().to_vec();
-    packs.sort();
+    let (_tmp, dir, r, loaded, packs) = one_backup(5);
 
     // A prune marked them: its incomplete record, and the index no longer names the packs.
     let incomplete = PendingRecord {
@@ -213,17 +229,8 @@ fn packs_indexed_again_survive_the_removal_of_the_file_that_first_named_them() {
     use rime_engine::repo::index::MasterIndex;
     use rime_engine::repo::pending::{self, PendingRecord};
 
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("repo");
-    let src = tmp.path().join("src");
-    std::fs::create_dir(&src).unwrap();
-    std::fs::write(src.join("a"), content(6, 300_000)).unwrap();
-    let r = repo(&dir);
-    backup_of(&r, &src);
     // The backup's start: one index file naming its packs (data and tree).
-    let loaded = MasterIndex::load(&r).unwrap();
-    let mut packs = loaded.packs().to_vec();
-    packs.sort();
+    let (_tmp, dir, r, loaded, packs) = one_backup(6);
     let plain = LocalStorage::new(&dir);
     let first: Vec<String> = plain
         .list(FileKind::Index)
